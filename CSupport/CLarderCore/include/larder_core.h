@@ -1,0 +1,211 @@
+/*
+ * larder_core.h — the bookkeeping of one Larder cache shard.
+ *
+ * A fixed arena of `capacity` nodes, allocated once at creation, holds a
+ * doubly linked recency list (most recent at the head), an open-addressing
+ * index from key hash to slot, and (optionally) a hierarchical timer wheel of
+ * deadlines. Nothing here allocates after larder_core_create, nothing knows
+ * what a key or a value is: the caller keeps keys and values in its own
+ * slot-indexed storage, and confirms key equality for the candidate slots the
+ * index yields for a hash.
+ *
+ * Single-threaded: the caller serializes all calls on one core.
+ * Slot numbers are stable for an entry's whole life, from insert to remove.
+ * Times are unsigned nanoseconds on whatever monotonic clock the caller uses.
+ */
+#ifndef LARDER_CORE_H
+#define LARDER_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** "No slot": returned by lookups and list walks that find nothing. */
+#define LARDER_NIL UINT32_MAX
+
+/** The largest capacity a core accepts. Slot numbers and bucket numbers
+ *  (at least twice the capacity) must fit in 32 bits with room for sentinels. */
+#define LARDER_MAX_CAPACITY (UINT32_C(1) << 30)
+
+/** The largest weight one entry may carry (the top byte of the weight word
+ *  holds policy bits). */
+#define LARDER_MAX_WEIGHT ((UINT64_C(1) << 56) - 1)
+
+/** "No deadline": an entry that never expires. */
+#define LARDER_NO_DEADLINE UINT64_MAX
+
+/** Result codes. Zero is success; every failure leaves the core unchanged. */
+typedef enum larder_status {
+    LARDER_OK = 0,
+    /** Capacity 0, or more than LARDER_MAX_CAPACITY. */
+    LARDER_ERR_CAPACITY = 1,
+    /** The arena or index could not be allocated. */
+    LARDER_ERR_NOMEM = 2,
+    /** Insert into a core that already holds `capacity` entries: evict first. */
+    LARDER_ERR_FULL = 3,
+    /** A weight over LARDER_MAX_WEIGHT. */
+    LARDER_ERR_WEIGHT = 4,
+    /** A deadline on a core created without LARDER_CORE_EXPIRY, or unknown flags. */
+    LARDER_ERR_UNSUPPORTED = 5,
+} larder_status;
+
+/** Creation flags. */
+enum {
+    /** Allocate deadlines and the timer wheel (16 more bytes per slot).
+     *  A core without it costs less per entry and rejects deadlines. */
+    LARDER_CORE_EXPIRY = 1u << 0,
+};
+
+/** One shard's bookkeeping. Opaque: only these functions touch it. */
+typedef struct larder_core larder_core;
+
+/** A position in a lookup's probe sequence; owned by the caller, on its stack. */
+typedef struct larder_cursor {
+    uint32_t bucket;
+    uint32_t tag;
+} larder_cursor;
+
+/* ---- Lifetime ---------------------------------------------------------- */
+
+/**
+ * Creates a core for up to `capacity` entries.
+ *
+ * Allocates everything the core will ever use (see larder_core_footprint).
+ * @param capacity 1 ... LARDER_MAX_CAPACITY.
+ * @param flags    0 or LARDER_CORE_EXPIRY.
+ * @param out      receives the core on LARDER_OK; untouched otherwise.
+ * @return LARDER_OK, LARDER_ERR_CAPACITY, LARDER_ERR_UNSUPPORTED (unknown
+ *         flags) or LARDER_ERR_NOMEM.
+ */
+larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core **out);
+
+/** Frees a core and everything it allocated. NULL is ignored. */
+void larder_core_destroy(larder_core *core);
+
+/** Bytes a core of this capacity and flags allocates in all (arena, index,
+ *  wheel, header); 0 when the arguments are invalid. */
+size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
+
+/** The capacity the core was created with. */
+uint32_t larder_core_capacity(const larder_core *core);
+
+/** The number of live entries. */
+uint32_t larder_core_count(const larder_core *core);
+
+/** The sum of the weights of the live entries. */
+uint64_t larder_core_total_weight(const larder_core *core);
+
+/** Nonzero when the core was created with LARDER_CORE_EXPIRY. */
+int larder_core_has_expiry(const larder_core *core);
+
+/* ---- Index ------------------------------------------------------------- */
+
+/**
+ * Starts a lookup: returns the first live slot whose stored hash equals
+ * `hash`, or LARDER_NIL. The caller checks key equality and, on a mismatch,
+ * asks larder_core_find_next with the same cursor.
+ */
+uint32_t larder_core_find_first(const larder_core *core, uint64_t hash, larder_cursor *cursor);
+
+/** Continues a lookup started by larder_core_find_first; LARDER_NIL when the
+ *  probe sequence holds no further slot with that hash. The core must not be
+ *  modified between the calls of one lookup. */
+uint32_t larder_core_find_next(const larder_core *core, larder_cursor *cursor);
+
+/* ---- Entries ----------------------------------------------------------- */
+
+/**
+ * Inserts a new entry at the most-recent end and indexes it under `hash`.
+ * The caller has made sure no live entry has an equal key.
+ * @param slot_out receives the new entry's slot on LARDER_OK.
+ * @return LARDER_OK, LARDER_ERR_FULL (count == capacity: evict first) or
+ *         LARDER_ERR_WEIGHT.
+ */
+larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
+
+/** Like larder_core_insert, but at the least-recent end: for rebuilding a
+ *  recency order from most recent to least recent (recovery from disk). */
+larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
+
+/** Marks a live entry most recent. O(1). */
+void larder_core_touch(larder_core *core, uint32_t slot);
+
+/** Removes a live entry from the list, the index and the wheel, and frees
+ *  its slot. O(1) plus the backward shift of its probe run. */
+void larder_core_remove(larder_core *core, uint32_t slot);
+
+/** Removes every entry. O(capacity + buckets). */
+void larder_core_clear(larder_core *core);
+
+/** The stored hash of a live entry. */
+uint64_t larder_core_hash(const larder_core *core, uint32_t slot);
+
+/** The weight of a live entry. */
+uint64_t larder_core_weight(const larder_core *core, uint32_t slot);
+
+/** Replaces the weight of a live entry (an update of its value).
+ *  @return LARDER_OK or LARDER_ERR_WEIGHT (nothing changed). */
+larder_status larder_core_set_weight(larder_core *core, uint32_t slot, uint64_t weight);
+
+/* ---- Recency order ----------------------------------------------------- */
+
+/** The least recent entry (the eviction victim of exact LRU), or LARDER_NIL. */
+uint32_t larder_core_lru(const larder_core *core);
+
+/** The most recent entry, or LARDER_NIL. */
+uint32_t larder_core_mru(const larder_core *core);
+
+/** The next older entry after `slot`, or LARDER_NIL at the least recent. */
+uint32_t larder_core_older(const larder_core *core, uint32_t slot);
+
+/** The next newer entry after `slot`, or LARDER_NIL at the most recent. */
+uint32_t larder_core_newer(const larder_core *core, uint32_t slot);
+
+/* ---- Expiry (cores created with LARDER_CORE_EXPIRY) -------------------- */
+
+/**
+ * Sets or clears (LARDER_NO_DEADLINE) a live entry's deadline and files it
+ * in the timer wheel. Deadlines are absolute, in the caller's nanoseconds.
+ * @return LARDER_OK or LARDER_ERR_UNSUPPORTED (core without expiry).
+ */
+larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_t deadline);
+
+/** A live entry's deadline; LARDER_NO_DEADLINE when it has none (always, on a
+ *  core without expiry). */
+uint64_t larder_core_deadline(const larder_core *core, uint32_t slot);
+
+/**
+ * Advances the timer wheel to `now` and hands out expired entries.
+ *
+ * Entries whose deadline is <= now are moved from the wheel to an internal
+ * "expired" list (cost proportional to the entries that expire and the wheel
+ * buckets passed, not to the size of the core); up to `max` of them are then
+ * written to `out` and unfiled. They stay live: the caller removes each one
+ * with larder_core_remove (after releasing its key and value), or gives it a
+ * new deadline. Call again while the result equals `max`.
+ * Times earlier than a previous call's `now` are treated as that time.
+ * @return the number of slots written to `out` (0 on a core without expiry).
+ */
+uint32_t larder_core_expire(larder_core *core, uint64_t now, uint32_t *out, uint32_t max);
+
+/* ---- Diagnostics ------------------------------------------------------- */
+
+/**
+ * Verifies every invariant: list links agree both ways and reach `count`
+ * entries, every live entry is indexed exactly once at a reachable probe
+ * position, no bucket points at a free slot, the free list holds exactly the
+ * other slots, total weight adds up, and every entry with a deadline is in
+ * exactly one wheel bucket or the expired list. O(capacity + buckets).
+ * @return 0 when consistent, otherwise a positive code naming the first
+ *         broken invariant (see larder_core.c).
+ */
+int larder_core_check(const larder_core *core);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LARDER_CORE_H */

@@ -1,0 +1,74 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Larder",
+    products: [
+        .library(name: "Larder", targets: ["Larder"]),
+        .executable(name: "Bench", targets: ["Bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+    ],
+    targets: [
+        // The single-threaded bookkeeping core: arena list, index, timer wheel. C11, no dependencies.
+        .target(
+            name: "CLarderCore",
+            path: "CSupport/CLarderCore",
+            cSettings: [.define("NDEBUG", .when(configuration: .release))]
+        ),
+        // Debian's jemalloc exports malloc, so linking it makes it the process allocator.
+        .systemLibrary(
+            name: "CJemalloc",
+            path: "CSupport/CJemalloc",
+            pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLMDB",
+            path: "CSupport/CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .target(
+            name: "Larder",
+            dependencies: [
+                "CLarderCore",
+                "CJemalloc",
+                "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "Bench",
+            dependencies: [
+                "Larder",
+                "CLarderCore",
+                "CJemalloc",
+                "CLMDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/Bench",
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "CLarderCoreTests",
+            dependencies: ["CLarderCore"]
+        ),
+        .testTarget(
+            name: "LarderTests",
+            dependencies: [
+                "Larder",
+                "CJemalloc",
+                "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Larder: an embedded, memory-bounded cache for Swift services on Linux.
