@@ -1,0 +1,142 @@
+import Foundation
+import OrderedCollections
+
+/// Heap bytes per entry: jemalloc's `stats.allocated` (after a tcache flush and
+/// an `epoch`) before and after filling a structure, divided by its entries.
+/// Everything the structure holds counts: nodes, tables, arenas, boxes.
+enum MemorySuite {
+    /// Net heap bytes held by what `build` returns, kept alive until measured.
+    static func measure(_ build: () -> AnyObject) -> Int {
+        let before = Jemalloc.allocatedBytes()
+        let object = build()
+        let after = Jemalloc.allocatedBytes()
+        withExtendedLifetime(object) {}
+        return after - before
+    }
+
+    final class Holder<T> {
+        var value: T
+        init(_ value: T) { self.value = value }
+    }
+
+    static func blobKey(_ i: Int) -> String { "https://example.com/items/\(i)" }
+    static func blob(_ i: Int) -> [UInt8] { [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: 1024) }
+
+    static func run(_ c: BenchConfig) -> SuiteResult {
+        var result = SuiteResult(name: "memory")
+        let n = c.memoryIntEntries
+        let m = c.memoryBlobEntries
+        let runs = min(c.runs, 3)
+
+        var intCases: [(String, () -> AnyObject)] = [
+            ("\(LarderPeer.label(shards: 1)), supportsExpiry false", {
+                let cache = LarderBox<Int, Int>(capacity: n, shards: 1, supportsExpiry: false)
+                for i in 0..<n { cache.set(i, i) }
+                return cache
+            }),
+            ("\(LarderPeer.label(shards: 1)), supportsExpiry true", {
+                let cache = LarderBox<Int, Int>(capacity: n, shards: 1, supportsExpiry: true)
+                for i in 0..<n { cache.set(i, i) }
+                return cache
+            }),
+            ("textbook LRU", {
+                let lru = TextbookLRU<Int, Int>(capacity: n)
+                for i in 0..<n { lru.set(i, i) }
+                return lru
+            }),
+            ("OrderedDictionary LRU", {
+                let lru = OrderedDictionaryLRU<Int, Int>(capacity: n)
+                for i in 0..<n { lru.set(i, i) }
+                return lru
+            }),
+            ("Dictionary (floor)", {
+                let d = DictionaryPeer(capacity: n)
+                for i in 0..<n { d.set(i, i) }
+                return d
+            }),
+        ]
+        intCases.append(("NSCache", {
+            let cache = NSCachePeer(capacity: n)
+            for i in 0..<n { cache.set(i, i) }
+            return cache
+        }))
+
+        let blobCases: [(String, () -> AnyObject)] = [
+            ("keys and values alone", {
+                // The payload: the same keys and values in two arrays, whose own
+                // storage (one String and one Array reference per entry) is subtracted below.
+                var keys: [String] = []
+                var values: [[UInt8]] = []
+                keys.reserveCapacity(m)
+                values.reserveCapacity(m)
+                for i in 0..<m { keys.append(blobKey(i)); values.append(blob(i)) }
+                return Holder((keys, values))
+            }),
+            (LarderPeer.label(shards: 1), {
+                let cache = LarderBox<String, [UInt8]>(capacity: m, shards: 1)
+                for i in 0..<m { cache.set(blobKey(i), blob(i)) }
+                return cache
+            }),
+            ("textbook LRU", {
+                let lru = TextbookLRU<String, [UInt8]>(capacity: m)
+                for i in 0..<m { lru.set(blobKey(i), blob(i)) }
+                return lru
+            }),
+        ]
+
+        var intBytes: [String: [Double]] = [:]
+        var blobBytes: [String: [Double]] = [:]
+        for run in 0..<runs {
+            progress("memory run \(run + 1)/\(runs)")
+            for (name, build) in intCases {
+                intBytes[name, default: []].append(Double(measure(build)) / Double(n))
+            }
+            for (name, build) in blobCases {
+                var bytes = Double(measure(build))
+                if name == "keys and values alone" {
+                    bytes -= Double(m * (MemoryLayout<String>.stride + MemoryLayout<[UInt8]>.stride))
+                }
+                blobBytes[name, default: []].append(bytes / Double(m))
+            }
+        }
+
+        var table = Table("B/entry, median (min-max)", "Int -> Int", "String -> [UInt8] 1 KiB", "overhead")
+        let payload = Spread(blobBytes["keys and values alone"]!).median
+        for (name, _) in intCases {
+            let s = Spread(intBytes[name]!)
+            var row = ResultRow(group: "Int->Int", peer: name, unit: "B/entry", value: s)
+            row.extra["entries"] = Double(n)
+            result.rows.append(row)
+            table.add(name, spreadText(s, 1), "", "")
+        }
+        for (name, _) in blobCases {
+            let s = Spread(blobBytes[name]!)
+            var row = ResultRow(group: "String->[UInt8] 1KiB", peer: name, unit: "B/entry", value: s)
+            row.extra["entries"] = Double(m)
+            row.extra["overheadBeyondPayload"] = s.median - payload
+            result.rows.append(row)
+            table.add(name, "", spreadText(s, 1), name == "keys and values alone" ? "" : fmt(s.median - payload, 1))
+        }
+        print(table.render())
+        result.notes = [
+            "Int -> Int: \(n) entries in a cache of capacity \(n); String -> [UInt8]: \(m) entries, keys like \"\(blobKey(12345))\" (heap strings), 1,024-byte values.",
+            "overhead = bytes per entry beyond what the same keys and values take alone (\(fmt(payload, 1)) B/entry here; jemalloc rounds a 1,056-byte array buffer up to its size class).",
+        ]
+        for n in result.notes { print("  note: " + n) }
+        func median(_ name: String) -> Double { Spread(intBytes[name]!).median }
+        let lean = median("\(LarderPeer.label(shards: 1)), supportsExpiry false")
+        let full = median("\(LarderPeer.label(shards: 1)), supportsExpiry true")
+        let textbook = median("textbook LRU")
+        let line = "Int -> Int: Cache(1) \(fmt(lean, 1)) B/entry without expiry, \(fmt(full, 1)) with; textbook LRU \(fmt(textbook, 1)) (\(ratioText(textbook, lean)) of Cache(1))"
+        result.ratios.append(line)
+        print("  " + line)
+        result.targets = [
+            .init(name: "Int -> Int bytes per entry, all included (supportsExpiry false)", goal: "<= 64 B",
+                  measured: "\(fmt(lean, 1)) B", met: lean <= 64),
+            .init(name: "Int -> Int bytes per entry, all included (supportsExpiry true)", goal: "<= 64 B",
+                  measured: "\(fmt(full, 1)) B", met: full <= 64),
+        ]
+        printTargets(result.targets)
+        return result
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+
+/// Single-thread throughput: get-hit, get-miss, set with eviction, and the
+/// mixed Zipf get-or-set workload, for every peer on the same keys.
+enum ThroughputSuite {
+    enum Operation: String, CaseIterable {
+        case getHit = "get-hit"
+        case getMiss = "get-miss"
+        case setEvict = "set+evict"
+        case mixed = "mixed"
+    }
+
+    struct Run: PeerVisitor {
+        let prefill: [Int]
+        let keys: [Int]
+        let count: Int
+        let operation: Operation
+
+        func visit<P: IntCachePeer>(_ peer: P) -> (nsPerOp: Double, hits: Int) {
+            for key in prefill { peer.set(key, valueFor(key)) }
+            let n = min(count, keys.count)
+            var acc = 0
+            var hits = 0
+            var elapsed: UInt64 = 0
+            keys.withUnsafeBufferPointer { buffer in
+                let start = nowNanoseconds()
+                switch operation {
+                case .getHit, .getMiss:
+                    for i in 0..<n {
+                        if let v = peer.get(buffer[i]) { acc &+= v; hits &+= 1 }
+                    }
+                case .setEvict:
+                    for i in 0..<n { peer.set(buffer[i], i) }
+                case .mixed:
+                    for i in 0..<n {
+                        let key = buffer[i]
+                        if let v = peer.get(key) {
+                            acc &+= v
+                            hits &+= 1
+                        } else {
+                            peer.set(key, valueFor(key))
+                        }
+                    }
+                }
+                elapsed = nowNanoseconds() &- start
+            }
+            sink &+= acc
+            peer.close()
+            return (Double(elapsed) / Double(max(n, 1)), hits)
+        }
+    }
+
+    static func run(_ c: BenchConfig, _ w: Workload) -> SuiteResult {
+        var result = SuiteResult(name: "throughput")
+        let peers = PeerKind.allCases
+        var times: [Operation: [PeerKind: [Double]]] = [:]
+        var hitRatios: [PeerKind: [Double]] = [:]
+        for run in 0..<c.runs {
+            progress("throughput run \(run + 1)/\(c.runs)")
+            for operation in Operation.allCases {
+                let (prefill, keys, n): ([Int], [Int], Int) = switch operation {
+                case .getHit: (w.resident, w.hits, c.microOps)
+                case .getMiss: (w.resident, w.misses, c.microOps)
+                case .setEvict: (w.resident, w.fresh, c.microOps)
+                case .mixed: (w.mixedPrefill, w.mixed, c.mixedOps)
+                }
+                for peer in peers {
+                    let count = peer == .ordered ? min(n, c.orderedOps) : n
+                    let r = peer.visit(capacity: c.capacity, unbounded: operation == .setEvict,
+                                       Run(prefill: prefill, keys: keys, count: count, operation: operation))
+                    times[operation, default: [:]][peer, default: []].append(r.nsPerOp)
+                    if operation == .mixed {
+                        hitRatios[peer, default: []].append(100 * Double(r.hits) / Double(count))
+                    }
+                }
+            }
+        }
+
+        var table = Table("ns/op, median (min-max)", "get-hit", "get-miss", "set+evict", "mixed", "mixed hit %")
+        for peer in peers {
+            var cells = [peer.label]
+            for operation in Operation.allCases {
+                let s = Spread(times[operation]![peer]!)
+                cells.append(spreadText(s))
+                let count = peer == .ordered ? min(operation == .mixed ? c.mixedOps : c.microOps, c.orderedOps)
+                    : (operation == .mixed ? c.mixedOps : c.microOps)
+                var row = ResultRow(group: operation.rawValue, peer: peer.label, unit: "ns/op", value: s)
+                row.extra["operations"] = Double(count)
+                if operation == .mixed, let h = hitRatios[peer] { row.extra["hitRatioPercent"] = Spread(h).median }
+                if peer == .ordered { row.note = "first \(count) operations of the sequence" }
+                if peer == .dictionary && operation == .setEvict { row.note = "plain insert, no eviction" }
+                result.rows.append(row)
+            }
+            cells.append(fmt(Spread(hitRatios[peer]!).median, 2))
+            table.add(cells: cells)
+        }
+        print(table.render())
+        result.notes = [
+            "capacity \(c.capacity); mixed: \(c.mixedOps) Zipf(s=\(c.zipfS)) draws over \(c.universe) keys, get then set on a miss, from a warmed LRU state; micro: \(c.microOps) operations.",
+            "Dictionary is the floor: no order, no eviction (when full it drops inserts; in set+evict it inserts without bound).",
+            "OrderedDictionary LRU runs only the first \(min(c.orderedOps, c.mixedOps)) operations of each sequence: a hit and an eviction each shift the whole array.",
+            "NSCache on Linux (swift-corelibs-foundation) does not evict least-recent first, hence its different hit ratio.",
+        ]
+        for n in result.notes { print("  note: " + n) }
+
+        func median(_ op: Operation, _ peer: PeerKind) -> Double { Spread(times[op]![peer]!).median }
+        for operation in Operation.allCases {
+            let line = comparisonLine(subject: .larder1, against: peers.filter { $0 != .larder1 }) {
+                median(operation, $0)
+            }
+            result.ratios.append("\(operation.rawValue): " + line)
+            print("  \(operation.rawValue): " + line)
+        }
+        let cache = median(.mixed, .larder1)
+        let dict = median(.mixed, .dictionary)
+        let textbook = median(.mixed, .textbook)
+        let nscache = median(.mixed, .nscache)
+        result.targets = [
+            .init(name: "mixed, Cache(1) time vs Dictionary", goal: "<= 2x",
+                  measured: ratioText(cache, dict), met: cache <= 2 * dict),
+            .init(name: "mixed, Cache(1) faster than textbook LRU", goal: ">= 6x",
+                  measured: ratioText(textbook, cache), met: textbook >= 6 * cache),
+            .init(name: "mixed, Cache(1) faster than NSCache", goal: ">= 25x",
+                  measured: ratioText(nscache, cache), met: nscache >= 25 * cache),
+        ]
+        printTargets(result.targets)
+        return result
+    }
+}
+
+/// "Cache(1) = 1.6x Dictionary's time, 7.2x faster than textbook LRU, ...":
+/// lower-is-better figures of `subject` against each peer.
+func comparisonLine(subject: PeerKind, against peers: [PeerKind], _ figure: (PeerKind) -> Double) -> String {
+    let mine = figure(subject)
+    var parts: [String] = []
+    for peer in peers {
+        let theirs = figure(peer)
+        if peer == .dictionary {
+            parts.append("\(ratioText(mine, theirs)) \(peer.shortName)'s time")
+        } else if theirs >= mine {
+            parts.append("\(ratioText(theirs, mine)) faster than \(peer.shortName)")
+        } else {
+            parts.append("\(ratioText(mine, theirs)) slower than \(peer.shortName)")
+        }
+    }
+    return "\(subject.shortName) = " + parts.joined(separator: ", ")
+}
+
+func printTargets(_ targets: [SuiteResult.Target]) {
+    for t in targets {
+        print("  target: \(t.name): goal \(t.goal), measured \(t.measured) -> \(t.met ? "met" : "NOT MET")")
+    }
+}
+
+/// Progress on standard error, so tables on standard output stay clean.
+func progress(_ text: String) {
+    fflush(nil)  // keep the tables printed so far ahead of this line when both go to one file
+    FileHandle.standardError.write(Data(("  ... " + text + "\n").utf8))
+}

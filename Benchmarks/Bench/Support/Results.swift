@@ -1,0 +1,90 @@
+/// One line of a suite's results, as printed and as written to `--json`.
+struct ResultRow: Codable, Sendable {
+    /// What was measured ("mixed", "get-hit", "lirs_gli@250", ...).
+    var group: String
+    /// Who was measured ("Larder Cache(1)", "textbook LRU", ...).
+    var peer: String
+    /// The unit of `value` ("ns/op", "B/entry", "%", ...).
+    var unit: String
+    /// The median over runs, and its spread.
+    var value: Spread
+    /// Further figures of the row (percentiles, hit ratios, reference columns).
+    var extra: [String: Double] = [:]
+    var note: String? = nil
+}
+
+/// A suite's rows plus its headline comparisons.
+struct SuiteResult: Codable, Sendable {
+    var name: String
+    var rows: [ResultRow] = []
+    /// Human-readable ratios such as "Cache(1) = 1.6x Dictionary's time".
+    var ratios: [String] = []
+    var notes: [String] = []
+    /// Targets from the issues, each with whether this run met it.
+    var targets: [Target] = []
+    var seconds: Double = 0
+
+    struct Target: Codable, Sendable {
+        var name: String
+        var goal: String
+        var measured: String
+        var met: Bool
+    }
+}
+
+struct MachineInfo: Codable, Sendable {
+    var cpu: String
+    var cores: Int
+    var memoryGiB: Double
+    var kernel: String
+    var build: String
+    var allocator: String
+    var date: String
+}
+
+struct BenchReport: Codable, Sendable {
+    var machine: MachineInfo
+    var configuration: BenchConfig
+    var suites: [String: SuiteResult] = [:]
+    var totalSeconds: Double = 0
+}
+
+/// A table printed with aligned columns: text left, numbers right.
+struct Table {
+    var headers: [String]
+    var rows: [[String]] = []
+
+    init(_ headers: String...) { self.headers = headers }
+
+    mutating func add(_ cells: String...) { rows.append(cells) }
+    mutating func add(cells: [String]) { rows.append(cells) }
+
+    func render(indent: String = "  ") -> String {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < widths.count {
+                widths[i] = max(widths[i], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            var out = indent
+            for (i, cell) in cells.enumerated() where i < widths.count {
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                // The first column is a label; the rest are figures.
+                out += i == 0 ? cell + pad : pad + cell
+                if i < cells.count - 1 { out += "  " }
+            }
+            return out
+        }
+        var lines = [line(headers)]
+        lines.append(indent + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+        lines += rows.map(line)
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Prints a section heading.
+func heading(_ text: String) {
+    print("")
+    print("== " + text + " " + String(repeating: "=", count: max(0, 74 - text.count)))
+}

@@ -1,0 +1,88 @@
+/// Sizes of a run; `--quick` shrinks all of them.
+struct BenchConfig: Codable, Sendable {
+    var capacity = 100_000
+    var universe = 1_000_000
+    var zipfS = 0.99
+    var mixedOps = 5_000_000
+    var microOps = 2_000_000
+    /// The OrderedDictionary LRU pays O(count) per hit and per eviction: it
+    /// runs only the first `orderedOps` operations of each sequence.
+    var orderedOps = 5_000
+    var coreCapacity = 1_000_000
+    var coreOps = 4_000_000
+    var threadOps = 2_000_000
+    var threadCounts = [1, 2, 4]
+    var shardCounts = [1, 4, 16]
+    var latencyOps = 500_000
+    var memoryIntEntries = 1_000_000
+    var memoryBlobEntries = 100_000
+    var allocOps = 100_000
+    var runs = 5
+    var seed: UInt64 = 0x4C41_5244_4552
+    var quick = false
+    /// --quick runs only traces shorter than this (0 = all).
+    var traceRequestLimit = 0
+
+    static var quickConfig: BenchConfig {
+        var c = BenchConfig()
+        c.capacity = 10_000
+        c.universe = 100_000
+        c.mixedOps = 200_000
+        c.microOps = 50_000
+        c.orderedOps = 200
+        c.coreCapacity = 100_000
+        c.coreOps = 200_000
+        c.threadOps = 100_000
+        c.shardCounts = [1, 4]
+        c.latencyOps = 10_000
+        c.memoryIntEntries = 50_000
+        c.memoryBlobEntries = 5_000
+        c.allocOps = 10_000
+        c.runs = 2
+        c.quick = true
+        c.traceRequestLimit = 60_000
+        return c
+    }
+}
+
+@inline(__always) func valueFor(_ key: Int) -> Int { key &* 7 &+ 1 }
+
+/// Every key sequence the throughput, thread and latency suites use, generated
+/// once from the seed so all peers and runs see exactly the same keys.
+struct Workload: Sendable {
+    /// `capacity` distinct keys, the state before the get-hit / get-miss / set runs.
+    let resident: [Int]
+    /// Uniform draws from `resident`.
+    let hits: [Int]
+    /// Keys never inserted.
+    let misses: [Int]
+    /// Distinct new keys: on a full cache each set evicts.
+    let fresh: [Int]
+    /// The LRU state after a Zipf warm-up, oldest first: every peer starts the mixed run from it.
+    let mixedPrefill: [Int]
+    /// Zipf draws over `universe` keys.
+    let mixed: [Int]
+
+    init(_ c: BenchConfig) {
+        var rng = SplitMix64(seed: c.seed)
+        let permutation = shuffledRange(c.universe, &rng)
+        resident = Array(permutation.prefix(c.capacity))
+        hits = (0..<c.microOps).map { _ in permutation[Int(rng.next() % UInt64(c.capacity))] }
+        // Keys in universe ..< 2*universe are never inserted by any suite.
+        misses = (0..<c.microOps).map { _ in c.universe + Int(rng.next() % UInt64(c.universe)) }
+        fresh = (0..<c.microOps).map { 2 * c.universe + $0 }
+
+        let zipf = ZipfGenerator(n: c.universe, s: c.zipfS)
+        let warm = (0..<(2 * c.capacity + c.universe)).map { _ in permutation[zipf.next(&rng)] }
+        // The contents of an exact LRU after the warm-up: the last `capacity`
+        // distinct keys, least recent first.
+        var seen = Set<Int>(minimumCapacity: c.capacity)
+        var newestFirst: [Int] = []
+        newestFirst.reserveCapacity(c.capacity)
+        for key in warm.reversed() where newestFirst.count < c.capacity {
+            if seen.insert(key).inserted { newestFirst.append(key) }
+        }
+        mixedPrefill = newestFirst.reversed()
+        mixed = (0..<c.mixedOps).map { _ in permutation[zipf.next(&rng)] }
+    }
+}

@@ -1,1 +1,0 @@
-print("Bench: nothing yet")
