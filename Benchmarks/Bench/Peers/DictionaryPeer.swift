@@ -18,6 +18,4 @@ final class DictionaryPeer: IntCachePeer {
             storage[key] = value
         }
     }
-
-    var count: Int { storage.count }
 }

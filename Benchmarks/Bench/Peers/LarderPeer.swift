@@ -49,7 +49,6 @@ final class LarderBox<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sen
 /// Larder's `Cache<Int, Int>` as an `IntCachePeer`.
 final class LarderPeer: IntCachePeer {
     let box: LarderBox<Int, Int>
-    private(set) var count = 0
 
     static func label(shards: Int) -> String {
         "Larder Cache(\(shards))" + (larderIsStandIn ? " (stand-in)" : "")

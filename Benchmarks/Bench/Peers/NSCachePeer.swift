@@ -17,8 +17,5 @@ final class NSCachePeer: IntCachePeer {
         cache.setObject(NSNumber(value: value), forKey: NSNumber(value: key))
     }
 
-    /// NSCache does not expose its count; suites do not need it for this peer.
-    var count: Int { -1 }
-
     func close() { cache.removeAllObjects() }
 }

@@ -6,7 +6,6 @@ protocol IntCachePeer: AnyObject {
     func get(_ key: Int) -> Int?
     /// Inserts or updates; evicts when the peer is full.
     func set(_ key: Int, _ value: Int)
-    var count: Int { get }
     /// Stops anything the peer runs in the background.
     func close()
 }

@@ -43,7 +43,7 @@ enum AllocSuite {
         for run in 0..<c.runs {
             progress("alloc run \(run + 1)/\(c.runs)")
             for peer in peers {
-                let n = peer == .ordered ? min(c.allocOps, c.orderedOps) : c.allocOps
+                let n = c.operations(c.allocOps, for: peer)
                 let r = peer.visit(capacity: c.capacity, Run(prefill: w.resident, keys: w.hits, count: n, counter: counter))
                 gets[peer, default: []].append(r.getHit)
                 sets[peer, default: []].append(r.setExisting)

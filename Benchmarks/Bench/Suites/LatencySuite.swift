@@ -88,7 +88,7 @@ enum LatencySuite {
                 case .setEvict: (w.resident, w.fresh)
                 }
                 for peer in peers {
-                    let n = peer == .ordered ? min(c.latencyOps, c.orderedOps) : c.latencyOps
+                    let n = c.operations(c.latencyOps, for: peer)
                     let h = peer.visit(capacity: c.capacity, Run(prefill: prefill, keys: keys, count: n, operation: operation))
                     figures[operation, default: [:]][peer, default: Percentiles()].add(h)
                 }

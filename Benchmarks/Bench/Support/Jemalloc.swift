@@ -46,8 +46,10 @@ enum Jemalloc {
     static func servesMalloc() -> Bool {
         let before = allocatedBytes()
         guard before >= 0 else { return false }
-        let block = malloc(16 << 20)
-        defer { free(block) }
+        // Through the Swift runtime (swift_slowAlloc -> malloc): the optimizer
+        // cannot drop it as it may drop an unused malloc/free pair.
+        let block = UnsafeMutableRawPointer.allocate(byteCount: 16 << 20, alignment: 16)
+        defer { block.deallocate() }
         let after = allocatedBytes()
         return after - before >= 16 << 20
     }
