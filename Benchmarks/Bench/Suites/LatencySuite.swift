@@ -122,6 +122,13 @@ enum LatencySuite {
             "ns per operation including the timer; p50/p99/p99.9 are medians over \(c.runs) runs of \(c.latencyOps) operations, max is the largest seen; net p99 = p99 minus the timer's median (\(fmt(timerP50, 0)) ns).",
         ]
         for n in result.notes { print("  note: " + n) }
+        for operation in Operation.allCases {
+            let line = "\(operation.rawValue) p99: " + comparisonLine(subject: .larder1, against: peers.filter { $0 != .larder1 }) {
+                Spread(figures[operation]![$0]!.p99).median
+            }
+            result.ratios.append(line)
+            print("  " + line)
+        }
         let hit = figures[.getHit]![.larder1]!
         let p99 = Spread(hit.p99).median
         let net = Swift.max(0, p99 - timerP50)
