@@ -26,7 +26,9 @@ enum MemorySuite {
         var result = SuiteResult(name: "memory")
         let n = c.memoryIntEntries
         let m = c.memoryBlobEntries
-        let runs = min(c.runs, 3)
+        // Allocation is deterministic here (the same bytes every run, to the
+        // byte in trials): one run, or two with --runs > 1 to show it holds.
+        let runs = min(c.runs, 2)
 
         var intCases: [(String, () -> AnyObject)] = [
             ("\(LarderPeer.label(shards: 1)), supportsExpiry false", {

@@ -16,7 +16,7 @@ struct BenchConfig: Codable, Sendable {
     var threadOps = 1_000_000
     var threadCounts = [1, 2, 4]
     var shardCounts = [1, 4]
-    var latencyOps = 500_000
+    var latencyOps = 200_000
     var memoryIntEntries = 1_000_000
     var memoryBlobEntries = 100_000
     var allocOps = 100_000
