@@ -11,6 +11,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Upper bound on the timer wheel's sentinel records (see below). */
+#define LARDER_WHEEL_SENTINELS_MAX 1024u
+
+/* The public limits are plain literals so that Swift imports them; pin
+ * them to the values they stand for. */
+_Static_assert(LARDER_MAX_CAPACITY == (UINT32_C(1) << 30), "LARDER_MAX_CAPACITY is 2^30");
+_Static_assert(LARDER_MAX_WEIGHT == (UINT64_C(1) << 56) - 1, "LARDER_MAX_WEIGHT is 2^56 - 1");
+_Static_assert(LARDER_NO_DEADLINE == UINT64_MAX, "LARDER_NO_DEADLINE is UINT64_MAX");
+_Static_assert(LARDER_NIL == UINT32_MAX, "LARDER_NIL is UINT32_MAX");
+_Static_assert(sizeof(larder_cursor) == 8, "a cursor is two 32-bit words");
+/* Slots, the sentinel and the bucket count (<= 2 * capacity rounded up)
+ * must all fit below LARDER_NIL. */
+_Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX < UINT32_MAX, "slot numbers fit");
+
 /* ---- Node: the hot per-slot record (24 bytes) -------------------------- */
 
 /** Policy and state bits in the top byte of a node's weight word. */
@@ -68,6 +82,7 @@ _Static_assert(sizeof(larder_wlink) == 16, "a wheel link is 16 bytes");
 #define LARDER_WHEEL_OVERFLOW_INDEX (LARDER_WHEEL_LEVELS * LARDER_WHEEL_SIZE)
 #define LARDER_WHEEL_EXPIRED_INDEX (LARDER_WHEEL_OVERFLOW_INDEX + 1u)
 #define LARDER_WHEEL_SENTINELS (LARDER_WHEEL_EXPIRED_INDEX + 1u)
+_Static_assert(LARDER_WHEEL_SENTINELS <= LARDER_WHEEL_SENTINELS_MAX, "sentinel budget");
 
 static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_SHIFT0 + level * LARDER_WHEEL_BITS; }
 

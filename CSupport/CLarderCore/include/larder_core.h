@@ -28,14 +28,14 @@ extern "C" {
 
 /** The largest capacity a core accepts. Slot numbers and bucket numbers
  *  (at least twice the capacity) must fit in 32 bits with room for sentinels. */
-#define LARDER_MAX_CAPACITY (UINT32_C(1) << 30)
+#define LARDER_MAX_CAPACITY 0x40000000u /* 2^30 (a plain literal so Swift imports it) */
 
 /** The largest weight one entry may carry (the top byte of the weight word
  *  holds policy bits). */
-#define LARDER_MAX_WEIGHT ((UINT64_C(1) << 56) - 1)
+#define LARDER_MAX_WEIGHT 0x00FFFFFFFFFFFFFFull /* 2^56 - 1 */
 
 /** "No deadline": an entry that never expires. */
-#define LARDER_NO_DEADLINE UINT64_MAX
+#define LARDER_NO_DEADLINE 0xFFFFFFFFFFFFFFFFull /* UINT64_MAX */
 
 /** Result codes. Zero is success; every failure leaves the core unchanged. */
 typedef enum larder_status {
