@@ -12,7 +12,7 @@ struct BenchConfig: Codable, Sendable {
     /// `slowPeerOps` operations of each sequence, to keep the default run short.
     var slowPeerOps = 1_000_000
     var coreCapacity = 1_000_000
-    var coreOps = 4_000_000
+    var coreOps = 2_000_000
     var threadOps = 1_000_000
     var threadCounts = [1, 2, 4]
     var shardCounts = [1, 4]
