@@ -30,20 +30,20 @@ struct BenchConfig: Codable, Sendable {
         var c = BenchConfig()
         c.capacity = 10_000
         c.universe = 100_000
-        c.mixedOps = 200_000
-        c.microOps = 50_000
-        c.orderedOps = 200
-        c.slowPeerOps = 50_000
-        c.coreCapacity = 100_000
-        c.coreOps = 200_000
-        c.threadOps = 100_000
-        c.latencyOps = 10_000
-        c.memoryIntEntries = 50_000
-        c.memoryBlobEntries = 5_000
-        c.allocOps = 10_000
+        c.mixedOps = 100_000
+        c.microOps = 20_000
+        c.orderedOps = 100
+        c.slowPeerOps = 20_000
+        c.coreCapacity = 50_000
+        c.coreOps = 100_000
+        c.threadOps = 50_000
+        c.latencyOps = 5_000
+        c.memoryIntEntries = 20_000
+        c.memoryBlobEntries = 2_000
+        c.allocOps = 5_000
         c.runs = 2
         c.quick = true
-        c.traceRequestLimit = 60_000
+        c.traceRequestLimit = 30_000
         return c
     }
 }
