@@ -1,0 +1,305 @@
+import CLarderCore
+import Synchronization
+
+/// "No slot" (the C core's LARDER_NIL).
+let larderNil: UInt32 = .max
+/// "No deadline" (the C core's LARDER_NO_DEADLINE).
+let larderNoDeadline: UInt64 = .max
+/// The heaviest entry the C core can record (LARDER_MAX_WEIGHT).
+let larderMaxWeight: UInt64 = (1 << 56) - 1
+
+/// Entries moved out of a shard under its lock, to be released (and logged,
+/// and reported to hooks) after the lock is dropped.
+///
+/// The buffers come from the caller's stack (`withUnsafeTemporaryAllocation`)
+/// so that nothing is allocated while the lock is held.
+struct VictimBuffer<Key, Value> {
+    let keys: UnsafeMutablePointer<Key>
+    let values: UnsafeMutablePointer<Value>
+    let capacity: Int
+    var count = 0
+    /// The value an update replaced, released with the victims.
+    var replaced: Value? = nil
+
+    var isFull: Bool { count == capacity }
+
+    mutating func append(key: consuming Key, value: consuming Value) {
+        (keys + count).initialize(to: key)
+        (values + count).initialize(to: value)
+        count += 1
+    }
+
+    /// Releases everything held; call after the lock is dropped.
+    mutating func release() {
+        keys.deinitialize(count: count)
+        values.deinitialize(count: count)
+        count = 0
+        replaced = nil
+    }
+}
+
+/// Runs `body` with a victim buffer of `capacity` entries on the stack
+/// (or the heap, for types too large for it); releases what is left after.
+@inline(__always)
+func withVictimBuffer<Key, Value, R>(
+    _ keyType: Key.Type, _ valueType: Value.Type, capacity: Int,
+    _ body: (inout VictimBuffer<Key, Value>) -> R
+) -> R {
+    withUnsafeTemporaryAllocation(of: Key.self, capacity: capacity) { keys in
+        withUnsafeTemporaryAllocation(of: Value.self, capacity: capacity) { values in
+            var buffer = VictimBuffer<Key, Value>(keys: keys.baseAddress!, values: values.baseAddress!,
+                                                  capacity: capacity)
+            let result = body(&buffer)
+            buffer.release()
+            return result
+        }
+    }
+}
+
+/// How a store treats an existing entry and where a new one goes.
+enum StoreMode {
+    /// Insert or update (a set); a new entry goes to the most-recent end.
+    case overwrite
+    /// Insert only when no live entry exists (promotion from a lower tier);
+    /// an expired entry is replaced.
+    case ifAbsent
+    /// Insert at the least-recent end without evicting anything (recovery).
+    case restoreAtLRU
+}
+
+enum StoreOutcome {
+    case stored
+    /// `ifAbsent`/`restoreAtLRU` found a live entry and left it.
+    case existing
+    /// The entry weighs more than the shard's byte share (given).
+    case tooLarge(share: UInt64)
+    /// The victim buffer filled before the entry fit: release and retry.
+    case needsMoreRoom
+    /// `restoreAtLRU` found no room.
+    case full
+}
+
+/// One shard: a C core (recency list, index, timer wheel) plus the keys and
+/// values in slot-indexed storage beside it, behind one mutex.
+///
+/// Everything marked "guarded" is touched only with `mutex` held. Counters are
+/// atomics so that statistics can be read without the lock; they are written
+/// only under the lock, with a relaxed load and store (no read-modify-write).
+final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    let mutex: PThreadMutex
+    // Guarded.
+    private(set) var core: OpaquePointer
+    let keys: UnsafeMutablePointer<Key>
+    let values: UnsafeMutablePointer<Value>
+    /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
+    var byteShare: UInt64
+    let capacity: UInt32
+    let hasExpiry: Bool
+    let clock: any CacheClock
+
+    // Lock-free readable counters, written under `mutex`.
+    let hits = Atomic<Int>(0)
+    let misses = Atomic<Int>(0)
+    let evictions = Atomic<Int>(0)
+    let expiredRemovals = Atomic<Int>(0)
+    let pressureEvictions = Atomic<Int>(0)
+    let entryCount = Atomic<Int>(0)
+    let totalWeight = Atomic<Int>(0)
+
+    /// In-flight get-or-compute calls, behind their own mutex so that the
+    /// shard's critical sections stay allocation-free (a dictionary insert
+    /// may allocate). Lock order: `flightMutex` may be held while taking
+    /// `mutex`, never the other way round.
+    let flightMutex: PThreadMutex
+    var flights: [Key: Flight<Value>] = [:]
+
+    init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock) throws(CacheError) {
+        var created: OpaquePointer? = nil
+        let status = larder_core_create(capacity, flags, &created)
+        guard status == LARDER_OK, let created else {
+            throw CacheError(code: .invalidConfiguration, message:
+                "could not create a shard of capacity \(capacity) (larder_core_create returned \(status.rawValue)); "
+                + "lower maxCount: its bookkeeping is allocated up front.")
+        }
+        core = created
+        keys = .allocate(capacity: Int(capacity))
+        values = .allocate(capacity: Int(capacity))
+        self.byteShare = byteShare
+        self.capacity = capacity
+        self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
+        self.clock = clock
+        mutex = .make()
+        flightMutex = .make()
+    }
+
+    deinit {
+        var slot = larder_core_lru(core)
+        while slot != larderNil {
+            (keys + Int(slot)).deinitialize(count: 1)
+            (values + Int(slot)).deinitialize(count: 1)
+            slot = larder_core_newer(core, slot)
+        }
+        larder_core_destroy(core)
+        keys.deallocate()
+        values.deallocate()
+        mutex.destroy()
+        flightMutex.destroy()
+    }
+
+    // MARK: Guarded helpers (call with `mutex` held)
+
+    @inline(__always)
+    func bump(_ counter: borrowing Atomic<Int>, by amount: Int = 1) {
+        counter.store(counter.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+    }
+
+    /// Publishes the core's count and weight to the lock-free counters.
+    @inline(__always)
+    func publishSize() {
+        entryCount.store(Int(larder_core_count(core)), ordering: .relaxed)
+        totalWeight.store(Int(clamping: larder_core_total_weight(core)), ordering: .relaxed)
+    }
+
+    /// The live slot holding `key`, or `larderNil`. Equality is confirmed on
+    /// every candidate the index yields for the hash.
+    @inline(__always)
+    func find(_ key: Key, hash: UInt64) -> UInt32 {
+        var cursor = larder_cursor()
+        var slot = larder_core_find_first(core, hash, &cursor)
+        while slot != larderNil {
+            if keys[Int(slot)] == key { return slot }
+            slot = larder_core_find_next(core, &cursor)
+        }
+        return larderNil
+    }
+
+    /// Whether the entry in `slot` has reached its deadline. Reads the clock
+    /// only for entries that have one.
+    @inline(__always)
+    func isExpired(_ slot: UInt32) -> Bool {
+        guard hasExpiry else { return false }
+        let deadline = larder_core_deadline(core, slot)
+        return deadline != larderNoDeadline && clock.monotonicNanoseconds() >= deadline
+    }
+
+    /// Moves the entry out of storage and removes it from the core.
+    @inline(__always)
+    func take(_ slot: UInt32) -> (key: Key, value: Value) {
+        let key = (keys + Int(slot)).move()
+        let value = (values + Int(slot)).move()
+        larder_core_remove(core, slot)
+        return (key, value)
+    }
+
+    /// Moves the least-recent entry into `victims`. The caller checked that
+    /// the core is not empty and the buffer not full.
+    @inline(__always)
+    func evictLRU(into victims: inout VictimBuffer<Key, Value>) {
+        let victim = larder_core_lru(core)
+        let (key, value) = take(victim)
+        victims.append(key: key, value: value)
+    }
+
+    /// Inserts or updates one entry, evicting least-recent entries into
+    /// `victims` until it fits in both the count and the byte share.
+    func storeLocked(key: Key, hash: UInt64, value: Value, weight: UInt64, deadline: UInt64,
+                     mode: StoreMode, victims: inout VictimBuffer<Key, Value>) -> StoreOutcome {
+        guard weight <= byteShare else { return .tooLarge(share: byteShare) }
+        let slot = find(key, hash: hash)
+        if slot != larderNil {
+            if mode != .overwrite && (mode == .restoreAtLRU || !isExpired(slot)) { return .existing }
+            // An update marks the entry most recent first, so that the
+            // evictions below never pick it.
+            larder_core_touch(core, slot)
+            let oldWeight = larder_core_weight(core, slot)
+            var evicted = 0
+            while larder_core_total_weight(core) - oldWeight + weight > byteShare {
+                let lru = larder_core_lru(core)
+                if lru == slot { break }  // unreachable: weight <= byteShare
+                if victims.isFull {
+                    bump(evictions, by: evicted)
+                    publishSize()
+                    return .needsMoreRoom
+                }
+                evictLRU(into: &victims)
+                evicted += 1
+            }
+            victims.replaced = (values + Int(slot)).move()
+            (values + Int(slot)).initialize(to: value)
+            let status = larder_core_set_weight(core, slot, weight)
+            assert(status == LARDER_OK)
+            if hasExpiry { larder_core_set_deadline(core, slot, deadline) }
+            bump(evictions, by: evicted)
+            publishSize()
+            return .stored
+        }
+
+        var newSlot: UInt32 = larderNil
+        if mode == .restoreAtLRU {
+            guard larder_core_count(core) < capacity,
+                  larder_core_total_weight(core) + weight <= byteShare else { return .full }
+            let status = larder_core_insert_lru(core, hash, weight, &newSlot)
+            guard status == LARDER_OK else { return .full }
+        } else {
+            var evicted = 0
+            while larder_core_count(core) == capacity || larder_core_total_weight(core) + weight > byteShare {
+                if victims.isFull {
+                    bump(evictions, by: evicted)
+                    publishSize()
+                    return .needsMoreRoom
+                }
+                evictLRU(into: &victims)
+                evicted += 1
+            }
+            bump(evictions, by: evicted)
+            let status = larder_core_insert(core, hash, weight, &newSlot)
+            precondition(status == LARDER_OK, "larder_core_insert failed after making room: \(status.rawValue)")
+        }
+        (keys + Int(newSlot)).initialize(to: key)
+        (values + Int(newSlot)).initialize(to: value)
+        if hasExpiry && deadline != larderNoDeadline { larder_core_set_deadline(core, newSlot, deadline) }
+        publishSize()
+        return .stored
+    }
+
+    /// Moves up to `victims.capacity` least-recent entries out while the shard
+    /// is heavier than `limit`. Returns how many were evicted.
+    func evictTowardLocked(limit: UInt64, maxEntries: Int, victims: inout VictimBuffer<Key, Value>) -> Int {
+        var evicted = 0
+        while evicted < maxEntries, !victims.isFull, larder_core_total_weight(core) > limit,
+              larder_core_count(core) > 0 {
+            evictLRU(into: &victims)
+            evicted += 1
+        }
+        bump(evictions, by: evicted)
+        bump(pressureEvictions, by: evicted)
+        publishSize()
+        return evicted
+    }
+
+    /// Moves up to `victims.capacity` least-recent entries out (for removeAll).
+    func drainLocked(maxEntries: Int, victims: inout VictimBuffer<Key, Value>) -> Int {
+        var drained = 0
+        while drained < maxEntries, !victims.isFull, larder_core_count(core) > 0 {
+            evictLRU(into: &victims)
+            drained += 1
+        }
+        publishSize()
+        return drained
+    }
+
+    /// Moves up to `victims.capacity` expired entries out, using `slots` as
+    /// the scratch for larder_core_expire. Returns how many.
+    func expireLocked(now: UInt64, slots: UnsafeMutablePointer<UInt32>,
+                      victims: inout VictimBuffer<Key, Value>) -> Int {
+        guard hasExpiry else { return 0 }
+        let found = Int(larder_core_expire(core, now, slots, UInt32(victims.capacity - victims.count)))
+        for index in 0..<found {
+            let (key, value) = take(slots[index])
+            victims.append(key: key, value: value)
+        }
+        bump(expiredRemovals, by: found)
+        publishSize()
+        return found
+    }
+}
