@@ -7,4 +7,10 @@ enum EntryWeigher {
     static func heapBytes<Key, Value>(key: Key, value: Value) -> Int {
         0
     }
+
+    /// Runs `body` and reports the net heap bytes this thread allocated while it
+    /// ran (nil when that cannot be measured), for weighing computed values.
+    static func measuring<T>(_ body: () throws -> T) rethrows -> (value: T, allocatedBytes: Int?) {
+        (try body(), nil)
+    }
 }
