@@ -67,8 +67,16 @@ extension Cache {
             return try flight.wait()
         case .lead(let flight):
             let outcome: Result<Value, any Error>
-            do { outcome = .success(try compute()) } catch { outcome = .failure(error) }
-            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl)
+            var measured: Int? = nil
+            do {
+                // The bytes allocated while computing are the value's best weight.
+                let (value, allocated) = try EntryWeigher.measuring(compute)
+                outcome = .success(value)
+                measured = allocated
+            } catch {
+                outcome = .failure(error)
+            }
+            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, measuredHeapBytes: measured)
             return try outcome.get()
         }
     }
@@ -114,15 +122,19 @@ extension Cache {
         return shard.values[Int(slot)]
     }
 
-    /// Stores a computed value (the deadline counts from now), ends the
-    /// flight, and hands the outcome to its waiters.
+    /// Stores a computed value (the deadline counts from now; the weight uses
+    /// the heap bytes measured while computing, when known), ends the flight,
+    /// and hands the outcome to its waiters.
     private func land(_ flight: Flight<Value>, outcome: Result<Value, any Error>, key: Key,
-                      shard: CacheShard<Key, Value>, ttl: Duration??) {
+                      shard: CacheShard<Key, Value>, ttl: Duration??, measuredHeapBytes: Int? = nil) {
         if case .success(let value) = outcome {
             do {
                 let deadline: UInt64
                 if let ttl { deadline = try self.deadline(forTTL: ttl) } else { deadline = defaultDeadline() }
-                try store(value, forKey: key, deadline: deadline, weight: nil)
+                let weight = measuredHeapBytes.map {
+                    UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride) &+ slotOverhead &+ UInt64(max(0, $0))
+                }
+                try store(value, forKey: key, deadline: deadline, weight: weight)
             } catch {
                 logger?.warning("Larder: computed value not cached: \(error)")
             }

@@ -582,3 +582,40 @@ extension CacheShard {
         return byteShare
     }
 }
+
+extension Cache {
+    /// Verifies every shard's core (larder_core_check) and that the published
+    /// counters match it: 0 when consistent, otherwise the first failing code
+    /// (100 + n: a counter mismatch in shard n). Takes each shard's lock.
+    func checkInvariants() -> Int {
+        for (index, shard) in shards.enumerated() {
+            shard.mutex.lock()
+            defer { shard.mutex.unlock() }
+            let code = Int(larder_core_check(shard.core))
+            if code != 0 { return code }
+            if shard.entryCount.load(ordering: .relaxed) != Int(larder_core_count(shard.core))
+                || shard.totalWeight.load(ordering: .relaxed) != Int(clamping: larder_core_total_weight(shard.core)) {
+                return 100 + index
+            }
+        }
+        return 0
+    }
+}
+
+extension Cache {
+    /// Each shard's keys, least recent first (for tests and diagnostics).
+    func keysByRecency() -> [[Key]] {
+        shards.map { shard in
+            var keys: [Key] = []
+            keys.reserveCapacity(Int(shard.capacity))  // no allocation under the lock
+            shard.mutex.lock()
+            var slot = larder_core_lru(shard.core)
+            while slot != larderNil {
+                keys.append(shard.keys[Int(slot)])
+                slot = larder_core_newer(shard.core, slot)
+            }
+            shard.mutex.unlock()
+            return keys
+        }
+    }
+}

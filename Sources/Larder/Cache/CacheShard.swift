@@ -130,6 +130,9 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         self.clock = clock
         mutex = .make()
         flightMutex = .make()
+        // Start the timer wheel at the cache clock's time, so that deadlines
+        // are filed relative to it (correct either way, cheaper this way).
+        if hasExpiry { _ = larder_core_expire(created, clock.monotonicNanoseconds(), nil, 0) }
     }
 
     deinit {

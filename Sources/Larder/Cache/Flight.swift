@@ -6,6 +6,7 @@ final class Flight<Value: Sendable>: @unchecked Sendable {
     // Guarded by `condition`'s mutex.
     private var result: Result<Value, any Error>? = nil
     private var continuations: [CheckedContinuation<Value, any Error>] = []
+    private var blockedThreads = 0
 
     /// Publishes the result to every waiter, present and future.
     func complete(_ outcome: Result<Value, any Error>) {
@@ -18,10 +19,20 @@ final class Flight<Value: Sendable>: @unchecked Sendable {
         for continuation in waiting { continuation.resume(with: outcome) }
     }
 
+    /// Callers waiting now (blocked threads and suspended tasks): lets a test
+    /// hold a computation until every caller has joined.
+    var waiterCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return blockedThreads + continuations.count
+    }
+
     /// Blocks the calling thread until the result is published.
     func wait() throws -> Value {
         condition.lock()
+        blockedThreads += 1
         while result == nil { condition.wait() }
+        blockedThreads -= 1
         let outcome = result!
         condition.unlock()
         return try outcome.get()
