@@ -152,8 +152,9 @@ struct CacheBehaviourTests {
     func valueTooLarge() throws {
         let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, maxBytes: 1000, shardCount: 2,
                                                                 sweepInterval: nil))
-        try cache.setValue(1, forKey: "a", ttl: nil, cost: 400)
-        try cache.setValue(2, forKey: "b", ttl: nil, cost: 400)
+        // 200 + 200 fit one shard's share of 500 wherever the keys land.
+        try cache.setValue(1, forKey: "a", ttl: nil, cost: 200)
+        try cache.setValue(2, forKey: "b", ttl: nil, cost: 200)
         let order = cache.keysByRecency()
         let before = cache.statistics
         #expect {
@@ -220,10 +221,13 @@ struct CacheBehaviourTests {
         let cache = try Cache<Int, Int>(configuration: .init(maxCount: 100, shardCount: 4, sweepInterval: nil))
         #expect(cache.statistics.effectiveByteBudget == nil)
         for key in 0..<100 { try cache.setValue(key, forKey: key, ttl: nil, cost: 10) }
+        let before = cache.count
         cache.setPressureBudget(400)
-        _ = cache.evictTowardBudget(maxEntries: .max)
+        let evicted = cache.evictTowardBudget(maxEntries: .max)
         #expect(cache.totalBytes <= 400)
-        #expect(cache.statistics.pressureEvictions >= 60)
+        #expect(cache.shards.allSatisfy { $0.totalWeight.load(ordering: .relaxed) <= 100 })
+        #expect(evicted.entries == before - cache.count && evicted.bytes == 10 * evicted.entries)
+        #expect(cache.statistics.pressureEvictions == evicted.entries && evicted.entries >= 50)
     }
 
     // MARK: Logging
