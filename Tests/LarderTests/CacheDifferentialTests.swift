@@ -92,12 +92,13 @@ struct CacheDifferentialTests {
     /// model's, and statistics and the C core's invariants are checked along
     /// the way. `withBytes` adds a byte budget with explicit costs (including
     /// entries too large to store), so byte evictions are compared too.
-    @Test("1 shard equals exact LRU over 500,000 mixed operations", arguments: [false, true])
+    @Test("1 shard equals exact LRU over 1,000,000 mixed operations (500,000 more with a byte budget)",
+          arguments: [false, true])
     func matchesReferenceLRU(withBytes: Bool) throws {
         let capacity = 48
         let budget = 1_500
         let keySpace = 128
-        let operations = 500_000
+        let operations = withBytes ? 500_000 : 1_000_000
         let clock = ManualCacheClock(monotonic: 1_000)
         let evictedKeys = LockedList<Int>()
         let cache = try Cache<Int, Int>(
