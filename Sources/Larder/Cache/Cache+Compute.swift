@@ -22,8 +22,10 @@ extension Cache {
     ///
     /// A computed value that cannot be stored (heavier than the byte budget)
     /// is still returned, and the error is logged at `warning`.
+    @inlinable
     public func value(forKey key: Key, orCompute compute: () throws -> Value) throws -> Value {
-        try value(forKey: key, deadlineFrom: nil, orCompute: compute)
+        if let hit = value(forKey: key) { return hit }
+        return try computeOnMiss(forKey: key, deadlineFrom: nil, orCompute: compute)
     }
 
     /// The value for `key`, computing and storing it with time to live `ttl`
@@ -31,9 +33,11 @@ extension Cache {
     ///
     /// - Throws: ``CacheError`` for an invalid `ttl` (before computing), or
     ///   what `compute` throws.
+    @inlinable
     public func value(forKey key: Key, ttl: Duration?, orCompute compute: () throws -> Value) throws -> Value {
         _ = try deadline(forTTL: ttl)  // validates before computing
-        return try value(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
+        if let hit = value(forKey: key) { return hit }
+        return try computeOnMiss(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
     }
 
     /// The value for `key`, computing it asynchronously and storing it (with
@@ -41,23 +45,27 @@ extension Cache {
     ///
     /// Waiting callers suspend rather than block. Cancelling a waiting task
     /// does not end its wait: the shared computation decides the outcome.
+    @inlinable
     public func value(forKey key: Key,
                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
-        try await value(forKey: key, deadlineFrom: nil, orCompute: compute)
+        if let hit = value(forKey: key) { return hit }
+        return try await computeOnMiss(forKey: key, deadlineFrom: nil, orCompute: compute)
     }
 
     /// The value for `key`, computing it asynchronously and storing it with
     /// time to live `ttl` on a miss; see ``value(forKey:ttl:orCompute:)``.
+    @inlinable
     public func value(forKey key: Key, ttl: Duration?,
                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
         _ = try deadline(forTTL: ttl)
-        return try await value(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
+        if let hit = value(forKey: key) { return hit }
+        return try await computeOnMiss(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
     }
 
     // `ttl == nil`: the default time to live; `.some(nil)`: never expires.
-    private func value(forKey key: Key, deadlineFrom ttl: Duration??,
+    @usableFromInline
+    func computeOnMiss(forKey key: Key, deadlineFrom ttl: Duration??,
                        orCompute compute: () throws -> Value) throws -> Value {
-        if let hit = value(forKey: key) { return hit }
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
         switch role(forKey: key, hash: hash, shard: shard) {
@@ -81,9 +89,9 @@ extension Cache {
         }
     }
 
-    private func value(forKey key: Key, deadlineFrom ttl: Duration??,
+    @usableFromInline
+    func computeOnMiss(forKey key: Key, deadlineFrom ttl: Duration??,
                        orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
-        if let hit = value(forKey: key) { return hit }
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
         switch role(forKey: key, hash: hash, shard: shard) {

@@ -3,13 +3,19 @@ import Logging
 import Synchronization
 
 /// Hooks for tests and diagnostics, called outside every lock.
+@usableFromInline
 struct CacheHooks<Key: Sendable>: Sendable {
     /// Called with each key evicted to make room (count, bytes or pressure),
     /// in eviction order, after the shard's lock is dropped.
-    var onEvict: (@Sendable (Key) -> Void)? = nil
+    @usableFromInline var onEvict: (@Sendable (Key) -> Void)? = nil
     /// Called after each run of the background sweeper with the number of
     /// entries it removed.
-    var onSweep: (@Sendable (Int) -> Void)? = nil
+    @usableFromInline var onSweep: (@Sendable (Int) -> Void)? = nil
+
+    init(onEvict: (@Sendable (Key) -> Void)? = nil, onSweep: (@Sendable (Int) -> Void)? = nil) {
+        self.onEvict = onEvict
+        self.onSweep = onSweep
+    }
 }
 
 /// A thread-safe, memory-bounded, least-recently-used cache with optional
@@ -42,15 +48,17 @@ struct CacheHooks<Key: Sendable>: Sendable {
 public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// The configuration the cache was created with.
     public let configuration: CacheConfiguration
-    let shards: [CacheShard<Key, Value>]
-    let clock: any CacheClock
-    let logger: Logger?
-    let tier: (any CacheBackingTier<Key, Value>)?
-    let hooks: CacheHooks<Key>
+    @usableFromInline let shards: [CacheShard<Key, Value>]
+    @usableFromInline let clock: any CacheClock
+    @usableFromInline let logger: Logger?
+    @usableFromInline let tier: (any CacheBackingTier<Key, Value>)?
+    /// `tier != nil`, without copying the existential on hot paths.
+    @usableFromInline let hasTier: Bool
+    @usableFromInline let hooks: CacheHooks<Key>
     /// The C core's bookkeeping per slot, charged to every entry's weight.
-    let slotOverhead: UInt64
+    @usableFromInline let slotOverhead: UInt64
     /// The memory governor's budget in bytes; -1 when none is set.
-    let pressureBudget = Atomic<Int>(-1)
+    @usableFromInline let pressureBudget = Atomic<Int>(-1)
     let sweeper = CacheSweeper()
     /// Completed background sweeper runs.
     let sweeperRuns = Atomic<Int>(0)
@@ -58,7 +66,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Entries moved out per lock hold by sets that evict for bytes, by
     /// `removeAll`, the sweeper and the governor: bounds how long one lock
     /// hold lasts.
-    static var batchSize: Int { 64 }
+    @usableFromInline static var batchSize: Int { 64 }
 
     /// Creates an empty cache.
     ///
@@ -100,6 +108,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.clock = clock
         self.logger = logger
         self.tier = tier
+        self.hasTier = tier != nil
         self.hooks = hooks
         if configuration.supportsExpiry, let interval = configuration.sweepInterval {
             sweeper.start(interval: interval) { [weak self] in self?.runBackgroundSweep() }
@@ -117,9 +126,11 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// A hit marks the entry most recent and counts in ``CacheStatistics/hits``;
     /// anything else counts in ``CacheStatistics/misses``. An expired entry
     /// found here is removed (counted in ``CacheStatistics/expiredRemovals``).
+    @inlinable
     public func value(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        let shard = shards[shardIndex(hash)]
+        // `shards` keeps every shard alive as long as `self`: no retain needed.
+        unowned(unsafe) let shard = shards[shardIndex(hash)]
         shard.mutex.lock()
         let slot = shard.find(key, hash: hash)
         if slot != larderNil {
@@ -128,17 +139,17 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 let value = shard.values[Int(slot)]
                 shard.bump(shard.hits)
                 shard.mutex.unlock()
-                tier?.recordAccess(forKey: key)
+                if hasTier { tier?.recordAccess(forKey: key) }
                 return value
             }
             let expired = shard.take(slot)
             shard.bump(shard.expiredRemovals)
-            if tier == nil { shard.bump(shard.misses) }
+            if !hasTier { shard.bump(shard.misses) }
             shard.publishSize()
             shard.mutex.unlock()
             logExpired(count: 1, firstKey: expired.key)
         } else {
-            if tier == nil { shard.bump(shard.misses) }
+            if !hasTier { shard.bump(shard.misses) }
             shard.mutex.unlock()
         }
         guard let tier else { return nil }
@@ -150,9 +161,10 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Changes neither recency nor the hit and miss counts. An expired entry
     /// found here is removed and counted in ``CacheStatistics/expiredRemovals``.
     /// Does not consult a lower tier.
+    @inlinable
     public func contains(_ key: Key) -> Bool {
         let hash = Self.hash(key)
-        let shard = shards[shardIndex(hash)]
+        unowned(unsafe) let shard = shards[shardIndex(hash)]
         shard.mutex.lock()
         let slot = shard.find(key, hash: hash)
         guard slot != larderNil else {
@@ -178,6 +190,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// is ``removeValue(forKey:)``. A value that cannot be stored (heavier than
     /// the byte budget) is dropped, the previous value stays, and the error is
     /// logged at `warning`; call ``setValue(_:forKey:)`` to handle it instead.
+    @inlinable
     public subscript(key: Key) -> Value? {
         get { value(forKey: key) }
         set {
@@ -202,6 +215,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// - Throws: ``CacheError/Code/valueTooLarge`` when the entry alone weighs
     ///   more than the byte budget's share (the cache is then unchanged), or
     ///   an error of the lower tier.
+    @inlinable
     public func setValue(_ value: Value, forKey key: Key) throws(CacheError) {
         try store(value, forKey: key, deadline: defaultDeadline(), weight: nil)
     }
@@ -213,6 +227,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// - Throws: ``CacheError/Code/invalidTTL`` for a zero or negative `ttl`,
     ///   ``CacheError/Code/expiryNotSupported`` for a `ttl` on a cache without
     ///   expiry, ``CacheError/Code/valueTooLarge`` as for ``setValue(_:forKey:)``.
+    @inlinable
     public func setValue(_ value: Value, forKey key: Key, ttl: Duration?) throws(CacheError) {
         try store(value, forKey: key, deadline: deadline(forTTL: ttl), weight: nil)
     }
@@ -223,6 +238,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     ///   ``CacheConfiguration/maxBytes`` (`>= 0`), replacing the measured one.
     /// - Throws: as ``setValue(_:forKey:ttl:)``, and
     ///   ``CacheError/Code/invalidConfiguration`` for a negative `cost`.
+    @inlinable
     public func setValue(_ value: Value, forKey key: Key, ttl: Duration?, cost: Int) throws(CacheError) {
         guard cost >= 0 else {
             throw .invalidConfiguration("cost is \(cost); it must be >= 0 (an entry's weight in bytes).")
@@ -235,10 +251,10 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// - Returns: the removed value, or `nil` when there was none or it had
     ///   expired (an expired entry is still removed, and counted in
     ///   ``CacheStatistics/expiredRemovals``).
-    @discardableResult
+    @inlinable @discardableResult
     public func removeValue(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        let shard = shards[shardIndex(hash)]
+        unowned(unsafe) let shard = shards[shardIndex(hash)]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
         shard.mutex.lock()
@@ -250,7 +266,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             shard.publishSize()
         }
         shard.mutex.unlock()
-        tier?.remove(forKey: key)
+        if hasTier { tier?.remove(forKey: key) }
         if expired, let removed {
             logExpired(count: 1, firstKey: removed.key)
             return nil
@@ -365,7 +381,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
 extension Cache {
     /// The key's hash from Swift's `Hasher` (seeded per process: never persisted).
-    @inline(__always)
+    @inlinable
     static func hash(_ key: Key) -> UInt64 {
         UInt64(bitPattern: Int64(key.hashValue))
     }
@@ -374,7 +390,7 @@ extension Cache {
     /// bits and the bucket from the low bits, so the shard comes from a
     /// multiplicative mix of all 64 bits (then Lemire's multiply-shift range
     /// reduction): a shard's keys still spread over its whole index.
-    @inline(__always)
+    @inlinable
     func shardIndex(_ hash: UInt64) -> Int {
         let count = UInt64(shards.count)
         if count == 1 { return 0 }
@@ -383,6 +399,7 @@ extension Cache {
     }
 
     /// The share of `total` bytes shard `index` gets: the shares add up to `total`.
+    @inlinable
     static func share(of total: Int?, shard index: Int, shardCount: Int) -> UInt64 {
         guard let total else { return .max }
         let bytes = max(0, total)
@@ -390,6 +407,7 @@ extension Cache {
     }
 
     /// The budget in force: min(maxBytes, pressure budget), `nil` when neither is set.
+    @inlinable
     var effectiveByteBudget: Int? {
         let pressure = pressureBudget.load(ordering: .relaxed)
         switch (configuration.maxBytes, pressure >= 0 ? pressure : nil) {
@@ -402,13 +420,21 @@ extension Cache {
 
     /// An entry's weight when no cost is given: inline sizes in the slot
     /// arrays, the core's bookkeeping per slot, and the heap bytes measured.
+    @inlinable
     func naturalWeight(key: Key, value: Value) -> UInt64 {
         let inline = UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride)
-        let heap = UInt64(max(0, EntryWeigher.heapBytes(key: key, value: value)))
+        let heap = UInt64(max(0, Self.heapBytes(key: key, value: value)))
         return inline &+ slotOverhead &+ heap
     }
 
+    /// EntryWeigher's measure (not inlinable: the memory work owns it).
+    @usableFromInline
+    static func heapBytes(key: Key, value: Value) -> Int {
+        EntryWeigher.heapBytes(key: key, value: value)
+    }
+
     /// The deadline for a set with `ttl` (`nil`: never), validated.
+    @inlinable
     func deadline(forTTL ttl: Duration?) throws(CacheError) -> UInt64 {
         guard let ttl else { return larderNoDeadline }
         guard configuration.supportsExpiry else {
@@ -427,13 +453,14 @@ extension Cache {
         return overflow || sum >= larderNoDeadline ? larderNoDeadline - 1 : sum
     }
 
-    @inline(__always)
+    @inlinable
     func defaultDeadline() -> UInt64 {
         guard let ttl = configuration.defaultTTL else { return larderNoDeadline }
         // Validated at creation, so this cannot throw.
         return (try? deadline(forTTL: ttl)) ?? larderNoDeadline
     }
 
+    @usableFromInline
     func tooLarge(weight: UInt64, share: UInt64) -> CacheError {
         let shardCount = configuration.shardCount
         var budget = "maxBytes (\(configuration.maxBytes.map(String.init) ?? "none"))"
@@ -452,6 +479,7 @@ extension Cache {
 
     /// The write path: weigh, refuse what cannot fit, store in the lower
     /// tier, then in memory (evicting least-recent entries as needed).
+    @inlinable
     func store(_ value: Value, forKey key: Key, deadline: UInt64, weight explicitWeight: UInt64?,
                mode: StoreMode = .overwrite, writeThrough: Bool = true) throws(CacheError) {
         let weight = explicitWeight ?? naturalWeight(key: key, value: value)
@@ -463,16 +491,18 @@ extension Cache {
         guard weight <= share, weight <= larderMaxWeight else {
             throw tooLarge(weight: weight, share: share)
         }
-        if writeThrough, let tier {
+        if writeThrough, hasTier, let tier {
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
-        let outcome = insert(value, forKey: key, hash: hash, shard: shards[index], weight: weight,
+        unowned(unsafe) let shard = shards[index]
+        let outcome = insert(value, forKey: key, hash: hash, shard: shard, weight: weight,
                              deadline: deadline, mode: mode)
         if case .tooLarge(let share) = outcome { throw tooLarge(weight: weight, share: share) }
     }
 
     /// Stores into one shard, a bounded batch of evictions per lock hold;
     /// evicted entries are reported and released after each hold.
+    @inlinable
     func insert(_ value: Value, forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>,
                 weight: UInt64, deadline: UInt64, mode: StoreMode) -> StoreOutcome {
         // Without a byte budget a set evicts at most one entry.
@@ -483,7 +513,7 @@ extension Cache {
                 let outcome = shard.storeLocked(key: key, hash: hash, value: value, weight: weight,
                                                 deadline: deadline, mode: mode, victims: &victims)
                 shard.mutex.unlock()
-                if victims.count > 0 { reportEvictions(victims) }
+                if victims.count > 0, hooks.onEvict != nil || logger != nil { reportEvictions(victims) }
                 return outcome
             }
             if case .needsMoreRoom = outcome { continue }
@@ -492,6 +522,7 @@ extension Cache {
     }
 
     /// A memory miss with a lower tier: load, promote, count.
+    @usableFromInline
     func promote(from tier: any CacheBackingTier<Key, Value>, key: Key, hash: UInt64,
                  shard: CacheShard<Key, Value>) -> Value? {
         var found: Value? = nil
@@ -519,6 +550,7 @@ extension Cache {
         return found
     }
 
+    @usableFromInline
     func reportEvictions(_ victims: VictimBuffer<Key, Value>) {
         if let onEvict = hooks.onEvict {
             for index in 0..<victims.count { onEvict(victims.keys[index]) }
@@ -532,6 +564,7 @@ extension Cache {
         }
     }
 
+    @usableFromInline
     func logExpired(_ victims: VictimBuffer<Key, Value>) {
         guard let logger, logger.logLevel <= .debug else { return }
         logger.debug("Larder removed expired entries", metadata: ["count": "\(victims.count)"])
@@ -542,6 +575,7 @@ extension Cache {
         }
     }
 
+    @usableFromInline
     func logExpired(count: Int, firstKey key: Key) {
         guard let logger, logger.logLevel <= .trace else { return }
         logger.trace("Larder removed expired entry", metadata: ["key": "\(key)"])

@@ -1,5 +1,6 @@
 /// A lower tier under a ``Cache`` (the LMDB store): entries written through,
 /// memory misses read through. Every call is made outside the shard locks.
+@usableFromInline
 protocol CacheBackingTier<Key, Value>: Sendable {
     associatedtype Key: Hashable & Sendable
     associatedtype Value: Sendable

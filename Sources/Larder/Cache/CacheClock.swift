@@ -77,6 +77,7 @@ public final class ManualCacheClock: CacheClock {
 extension Duration {
     /// This non-negative duration in whole nanoseconds, rounded up (so that any
     /// positive duration is at least 1 ns) and saturating at `UInt64.max`.
+    @inlinable
     var saturatingNanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0, attoseconds >= 0 else { return 0 }

@@ -41,6 +41,7 @@ public struct CacheError: Error, Sendable, CustomStringConvertible, Equatable {
 }
 
 extension CacheError {
+    @usableFromInline
     static func invalidConfiguration(_ message: String) -> CacheError {
         CacheError(code: .invalidConfiguration, message: message)
     }

@@ -2,35 +2,43 @@ import CLarderCore
 import Synchronization
 
 /// "No slot" (the C core's LARDER_NIL).
-let larderNil: UInt32 = .max
+@usableFromInline let larderNil: UInt32 = .max
 /// "No deadline" (the C core's LARDER_NO_DEADLINE).
-let larderNoDeadline: UInt64 = .max
+@usableFromInline let larderNoDeadline: UInt64 = .max
 /// The heaviest entry the C core can record (LARDER_MAX_WEIGHT).
-let larderMaxWeight: UInt64 = (1 << 56) - 1
+@usableFromInline let larderMaxWeight: UInt64 = (1 << 56) - 1
 
 /// Entries moved out of a shard under its lock, to be released (and logged,
 /// and reported to hooks) after the lock is dropped.
 ///
 /// The buffers come from the caller's stack (`withUnsafeTemporaryAllocation`)
 /// so that nothing is allocated while the lock is held.
+@usableFromInline
 struct VictimBuffer<Key, Value> {
-    let keys: UnsafeMutablePointer<Key>
-    let values: UnsafeMutablePointer<Value>
-    let capacity: Int
-    var count = 0
+    @usableFromInline let keys: UnsafeMutablePointer<Key>
+    @usableFromInline let values: UnsafeMutablePointer<Value>
+    @usableFromInline let capacity: Int
+    @usableFromInline var count = 0
     /// The value an update replaced, released with the victims.
-    var replaced: Value? = nil
+    @usableFromInline var replaced: Value? = nil
 
-    var isFull: Bool { count == capacity }
+    @inlinable
+    init(keys: UnsafeMutablePointer<Key>, values: UnsafeMutablePointer<Value>, capacity: Int) {
+        self.keys = keys
+        self.values = values
+        self.capacity = capacity
+    }
 
-    mutating func append(key: consuming Key, value: consuming Value) {
+    @inlinable var isFull: Bool { count == capacity }
+
+    @inlinable mutating func append(key: consuming Key, value: consuming Value) {
         (keys + count).initialize(to: key)
         (values + count).initialize(to: value)
         count += 1
     }
 
     /// Releases everything held; call after the lock is dropped.
-    mutating func release() {
+    @inlinable mutating func release() {
         keys.deinitialize(count: count)
         values.deinitialize(count: count)
         count = 0
@@ -40,7 +48,7 @@ struct VictimBuffer<Key, Value> {
 
 /// Runs `body` with a victim buffer of `capacity` entries on the stack
 /// (or the heap, for types too large for it); releases what is left after.
-@inline(__always)
+@inlinable
 func withVictimBuffer<Key, Value, R>(
     _ keyType: Key.Type, _ valueType: Value.Type, capacity: Int,
     _ body: (inout VictimBuffer<Key, Value>) -> R
@@ -57,6 +65,7 @@ func withVictimBuffer<Key, Value, R>(
 }
 
 /// How a store treats an existing entry and where a new one goes.
+@usableFromInline
 enum StoreMode {
     /// Insert or update (a set); a new entry goes to the most-recent end.
     case overwrite
@@ -67,6 +76,7 @@ enum StoreMode {
     case restoreAtLRU
 }
 
+@usableFromInline
 enum StoreOutcome {
     case stored
     /// `ifAbsent`/`restoreAtLRU` found a live entry and left it.
@@ -85,26 +95,31 @@ enum StoreOutcome {
 /// Everything marked "guarded" is touched only with `mutex` held. Counters are
 /// atomics so that statistics can be read without the lock; they are written
 /// only under the lock, with a relaxed load and store (no read-modify-write).
+@usableFromInline
 final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
-    let mutex: PThreadMutex
+    @usableFromInline let mutex: PThreadMutex
     // Guarded.
-    private(set) var core: OpaquePointer
-    let keys: UnsafeMutablePointer<Key>
-    let values: UnsafeMutablePointer<Value>
+    @usableFromInline let core: OpaquePointer
+    @usableFromInline let keys: UnsafeMutablePointer<Key>
+    @usableFromInline let values: UnsafeMutablePointer<Value>
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
-    var byteShare: UInt64
-    let capacity: UInt32
-    let hasExpiry: Bool
-    let clock: any CacheClock
+    @usableFromInline var byteShare: UInt64
+    @usableFromInline let capacity: UInt32
+    @usableFromInline let hasExpiry: Bool
+    /// Whether an entry may carry a deadline (set by the first one, cleared
+    /// when the shard empties): spares reads of entries without TTLs a look
+    /// at the deadline array, one cache miss on a large cache. Guarded.
+    @usableFromInline var mayHaveDeadlines = false
+    @usableFromInline let clock: any CacheClock
 
     // Lock-free readable counters, written under `mutex`.
-    let hits = Atomic<Int>(0)
-    let misses = Atomic<Int>(0)
-    let evictions = Atomic<Int>(0)
-    let expiredRemovals = Atomic<Int>(0)
-    let pressureEvictions = Atomic<Int>(0)
-    let entryCount = Atomic<Int>(0)
-    let totalWeight = Atomic<Int>(0)
+    @usableFromInline let hits = Atomic<Int>(0)
+    @usableFromInline let misses = Atomic<Int>(0)
+    @usableFromInline let evictions = Atomic<Int>(0)
+    @usableFromInline let expiredRemovals = Atomic<Int>(0)
+    @usableFromInline let pressureEvictions = Atomic<Int>(0)
+    @usableFromInline let entryCount = Atomic<Int>(0)
+    @usableFromInline let totalWeight = Atomic<Int>(0)
 
     /// In-flight get-or-compute calls, behind their own mutex so that the
     /// shard's critical sections stay allocation-free (a dictionary insert
@@ -151,13 +166,13 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     // MARK: Guarded helpers (call with `mutex` held)
 
-    @inline(__always)
+    @inlinable
     func bump(_ counter: borrowing Atomic<Int>, by amount: Int = 1) {
         counter.store(counter.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
     }
 
     /// Publishes the core's count and weight to the lock-free counters.
-    @inline(__always)
+    @inlinable
     func publishSize() {
         entryCount.store(Int(larder_core_count(core)), ordering: .relaxed)
         totalWeight.store(Int(clamping: larder_core_total_weight(core)), ordering: .relaxed)
@@ -165,7 +180,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// The live slot holding `key`, or `larderNil`. Equality is confirmed on
     /// every candidate the index yields for the hash.
-    @inline(__always)
+    @inlinable
     func find(_ key: Key, hash: UInt64) -> UInt32 {
         var cursor = larder_cursor()
         var slot = larder_core_find_first(core, hash, &cursor)
@@ -178,15 +193,15 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// Whether the entry in `slot` has reached its deadline. Reads the clock
     /// only for entries that have one.
-    @inline(__always)
+    @inlinable
     func isExpired(_ slot: UInt32) -> Bool {
-        guard hasExpiry else { return false }
+        guard hasExpiry, mayHaveDeadlines else { return false }
         let deadline = larder_core_deadline(core, slot)
         return deadline != larderNoDeadline && clock.monotonicNanoseconds() >= deadline
     }
 
     /// Moves the entry out of storage and removes it from the core.
-    @inline(__always)
+    @inlinable
     func take(_ slot: UInt32) -> (key: Key, value: Value) {
         let key = (keys + Int(slot)).move()
         let value = (values + Int(slot)).move()
@@ -196,7 +211,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// Moves the least-recent entry into `victims`. The caller checked that
     /// the core is not empty and the buffer not full.
-    @inline(__always)
+    @inlinable
     func evictLRU(into victims: inout VictimBuffer<Key, Value>) {
         let victim = larder_core_lru(core)
         let (key, value) = take(victim)
@@ -205,6 +220,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// Inserts or updates one entry, evicting least-recent entries into
     /// `victims` until it fits in both the count and the byte share.
+    @inlinable
     func storeLocked(key: Key, hash: UInt64, value: Value, weight: UInt64, deadline: UInt64,
                      mode: StoreMode, victims: inout VictimBuffer<Key, Value>) -> StoreOutcome {
         guard weight <= byteShare else { return .tooLarge(share: byteShare) }
@@ -231,7 +247,10 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             (values + Int(slot)).initialize(to: value)
             let status = larder_core_set_weight(core, slot, weight)
             assert(status == LARDER_OK)
-            if hasExpiry { larder_core_set_deadline(core, slot, deadline) }
+            if hasExpiry {
+                larder_core_set_deadline(core, slot, deadline)
+                if deadline != larderNoDeadline { mayHaveDeadlines = true }
+            }
             bump(evictions, by: evicted)
             publishSize()
             return .stored
@@ -260,7 +279,10 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         }
         (keys + Int(newSlot)).initialize(to: key)
         (values + Int(newSlot)).initialize(to: value)
-        if hasExpiry && deadline != larderNoDeadline { larder_core_set_deadline(core, newSlot, deadline) }
+        if hasExpiry && deadline != larderNoDeadline {
+            larder_core_set_deadline(core, newSlot, deadline)
+            mayHaveDeadlines = true
+        }
         publishSize()
         return .stored
     }
@@ -287,6 +309,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             evictLRU(into: &victims)
             drained += 1
         }
+        if larder_core_count(core) == 0 { mayHaveDeadlines = false }
         publishSize()
         return drained
     }
