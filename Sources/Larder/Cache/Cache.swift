@@ -49,6 +49,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// The configuration the cache was created with.
     public let configuration: CacheConfiguration
     @usableFromInline let shards: [CacheShard<Key, Value>]
+    /// The shards again, unretained, for hot paths (owned by `shards`).
+    @usableFromInline nonisolated(unsafe) let shardTable: UnsafeMutablePointer<Unmanaged<CacheShard<Key, Value>>>
     @usableFromInline let clock: any CacheClock
     @usableFromInline let logger: Logger?
     @usableFromInline let tier: (any CacheBackingTier<Key, Value>)?
@@ -105,6 +107,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.slotOverhead = (footprint + UInt64(largest) - 1) / UInt64(largest)
         self.configuration = configuration
         self.shards = shards
+        self.shardTable = .allocate(capacity: shards.count)
+        for (index, shard) in shards.enumerated() { (shardTable + index).initialize(to: .passUnretained(shard)) }
         self.clock = clock
         self.logger = logger
         self.tier = tier
@@ -117,6 +121,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     deinit {
         sweeper.stop()
+        shardTable.deallocate()
     }
 
     // MARK: Reading
@@ -129,14 +134,23 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable
     public func value(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        // `shards` keeps every shard alive as long as `self`: no retain needed.
-        unowned(unsafe) let shard = shards[shardIndex(hash)]
+        let found = withShard(shardIndex(hash)) { lookUp(key, hash: hash, in: $0) }
+        guard found == nil, hasTier, let tier else { return found }
+        return promote(from: tier, key: key, hash: hash, shard: shards[shardIndex(hash)])
+    }
+
+    /// The body of ``value(forKey:)`` in one shard: a hit, or a miss (removing
+    /// an expired entry). With a tier, a miss is counted after the tier was asked.
+    @inlinable
+    func lookUp(_ key: Key, hash: UInt64, in shard: CacheShard<Key, Value>) -> Value? {
         shard.mutex.lock()
         let slot = shard.find(key, hash: hash)
         if slot != larderNil {
             if !shard.isExpired(slot) {
-                larder_core_touch(shard.core, slot)
+                // The value's load first, so that its cache miss overlaps the
+                // list neighbours' misses in the touch.
                 let value = shard.values[Int(slot)]
+                larder_core_touch(shard.core, slot)
                 shard.bump(shard.hits)
                 shard.mutex.unlock()
                 if hasTier { tier?.recordAccess(forKey: key) }
@@ -152,8 +166,14 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if !hasTier { shard.bump(shard.misses) }
             shard.mutex.unlock()
         }
-        guard let tier else { return nil }
-        return promote(from: tier, key: key, hash: hash, shard: shard)
+        return nil
+    }
+
+    /// Runs `body` with shard `index`, without retaining it: `shards` keeps
+    /// every shard alive as long as `self`.
+    @inlinable @inline(__always)
+    func withShard<R>(_ index: Int, _ body: (CacheShard<Key, Value>) throws -> R) rethrows -> R {
+        try shardTable[index]._withUnsafeGuaranteedRef(body)
     }
 
     /// Whether a live (unexpired) entry is stored for `key`.
@@ -164,7 +184,11 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable
     public func contains(_ key: Key) -> Bool {
         let hash = Self.hash(key)
-        unowned(unsafe) let shard = shards[shardIndex(hash)]
+        return withShard(shardIndex(hash)) { shard in contains(key, hash: hash, in: shard) }
+    }
+
+    @inlinable
+    func contains(_ key: Key, hash: UInt64, in shard: CacheShard<Key, Value>) -> Bool {
         shard.mutex.lock()
         let slot = shard.find(key, hash: hash)
         guard slot != larderNil else {
@@ -254,7 +278,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable @discardableResult
     public func removeValue(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        unowned(unsafe) let shard = shards[shardIndex(hash)]
+        let shard = shards[shardIndex(hash)]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
         shard.mutex.lock()
@@ -494,9 +518,9 @@ extension Cache {
         if writeThrough, hasTier, let tier {
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
-        unowned(unsafe) let shard = shards[index]
-        let outcome = insert(value, forKey: key, hash: hash, shard: shard, weight: weight,
-                             deadline: deadline, mode: mode)
+        let outcome = withShard(index) { shard in
+            insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode)
+        }
         if case .tooLarge(let share) = outcome { throw tooLarge(weight: weight, share: share) }
     }
 

@@ -103,13 +103,24 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let keys: UnsafeMutablePointer<Key>
     @usableFromInline let values: UnsafeMutablePointer<Value>
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
-    @usableFromInline var byteShare: UInt64
+    @usableFromInline var byteShare: UInt64 {
+        get { byteShareStorage.load(ordering: .relaxed) }
+        set { byteShareStorage.store(newValue, ordering: .relaxed) }
+    }
+    // Mutable fields read on hot paths are atomics (written under the lock,
+    // relaxed) rather than stored `var`s: a class's stored `var` costs a
+    // dynamic exclusivity check on every access.
+    @usableFromInline let byteShareStorage: Atomic<UInt64>
     @usableFromInline let capacity: UInt32
     @usableFromInline let hasExpiry: Bool
     /// Whether an entry may carry a deadline (set by the first one, cleared
     /// when the shard empties): spares reads of entries without TTLs a look
     /// at the deadline array, one cache miss on a large cache. Guarded.
-    @usableFromInline var mayHaveDeadlines = false
+    @usableFromInline var mayHaveDeadlines: Bool {
+        get { mayHaveDeadlinesStorage.load(ordering: .relaxed) }
+        set { mayHaveDeadlinesStorage.store(newValue, ordering: .relaxed) }
+    }
+    @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
     @usableFromInline let clock: any CacheClock
 
     // Lock-free readable counters, written under `mutex`.
@@ -139,7 +150,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         core = created
         keys = .allocate(capacity: Int(capacity))
         values = .allocate(capacity: Int(capacity))
-        self.byteShare = byteShare
+        self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
         self.clock = clock
