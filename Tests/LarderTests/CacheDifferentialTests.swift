@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Larder
 
@@ -98,7 +99,9 @@ struct CacheDifferentialTests {
         let capacity = 48
         let budget = 1_500
         let keySpace = 128
-        let operations = withBytes ? 500_000 : 1_000_000
+        // LARDER_LONG_TESTS=1 runs twenty times as many.
+        let scale = ProcessInfo.processInfo.environment["LARDER_LONG_TESTS"] == "1" ? 20 : 1
+        let operations = (withBytes ? 500_000 : 1_000_000) * scale
         let clock = ManualCacheClock(monotonic: 1_000)
         let evictedKeys = LockedList<Int>()
         let cache = try Cache<Int, Int>(
