@@ -22,6 +22,10 @@ extension Cache {
     ///
     /// A computed value that cannot be stored (heavier than the byte budget)
     /// is still returned, and the error is logged at `warning`.
+    ///
+    /// A waiting caller blocks its thread. From async code use the `async`
+    /// flavour: blocking the concurrency pool's few threads while an async
+    /// computation for the same key needs one of them can deadlock.
     @inlinable
     public func value(forKey key: Key, orCompute compute: () throws -> Value) throws -> Value {
         if let hit = value(forKey: key) { return hit }
