@@ -100,7 +100,7 @@ enum ThroughputSuite {
             "capacity \(c.capacity); mixed: \(c.mixedOps) Zipf(s=\(c.zipfS)) draws over \(c.universe) keys, get then set on a miss, from a warmed LRU state; micro: \(c.microOps) operations.",
             "Dictionary is the floor: no order, no eviction (when full it drops inserts; in set+evict it inserts without bound).",
             "OrderedDictionary LRU runs only the first \(min(c.orderedOps, c.mixedOps)) operations of each sequence (a hit and an eviction each shift the whole array), NSCache the first \(min(c.slowPeerOps, c.mixedOps)) (microseconds per operation); ns/op is over the operations run.",
-            "NSCache on Linux (swift-corelibs-foundation) does not evict least-recent first, hence its different hit ratio.",
+            "NSCache on Linux (swift-corelibs-foundation) keeps no recency order: with equal costs it evicts the entry inserted last, so once full its hit ratio follows the Dictionary floor's, not LRU's.",
         ]
         for n in result.notes { print("  note: " + n) }
 
