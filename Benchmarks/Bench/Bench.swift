@@ -137,7 +137,10 @@ struct Bench: ParsableCommand {
         var report = BenchReport(machine: machine, configuration: config)
 
         print("Larder Bench: \(machine.cpu), \(machine.cores) cores, \(fmt(machine.memoryGiB, 1)) GiB, Linux \(machine.kernel)")
-        print("build: \(machine.build); allocator: \(machine.allocator); runs: \(config.runs)\(config.quick ? " (--quick)" : "")")
+        print("build: \(machine.build); allocator: \(machine.allocator); runs: \(config.runs)\(config.quick ? " (--quick)" : ""); load average \(fmt(machine.loadAverageAtStart, 2)) on \(machine.cores) cores")
+        if machine.loadAverageAtStart > Double(machine.cores) {
+            print("warning: the machine is busy (load \(fmt(machine.loadAverageAtStart, 1)) > \(machine.cores) cores): expect noisy figures; ratios from the same run hold up best.")
+        }
         if machine.build != "release" {
             print("warning: a debug build; measure with `swift run -c release Bench`.")
         }
@@ -184,8 +187,9 @@ struct Bench: ParsableCommand {
             report.suites[s.rawValue] = result
         }
         report.totalSeconds = Double(nowNanoseconds() - started) / 1e9
+        report.machine.loadAverageAtEnd = loadAverage()
         print("")
-        print("total: \(fmt(report.totalSeconds, 1)) s")
+        print("total: \(fmt(report.totalSeconds, 1)) s; load average at the end \(fmt(report.machine.loadAverageAtEnd ?? -1, 2))")
 
         if let json {
             let encoder = JSONEncoder()
@@ -195,6 +199,13 @@ struct Bench: ParsableCommand {
             print("results written to \(json)")
         }
     }
+}
+
+/// The 1-minute load average, or -1 when /proc/loadavg cannot be read.
+func loadAverage() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+          let first = text.split(separator: " ").first, let value = Double(first) else { return -1 }
+    return value
 }
 
 extension MachineInfo {
@@ -223,6 +234,7 @@ extension MachineInfo {
             kernel: kernel,
             build: build,
             allocator: allocator,
-            date: ISO8601DateFormatter().string(from: Date()))
+            date: ISO8601DateFormatter().string(from: Date()),
+            loadAverageAtStart: loadAverage())
     }
 }

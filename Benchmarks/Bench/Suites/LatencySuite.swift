@@ -8,6 +8,9 @@ enum LatencySuite {
         case getHit = "get-hit"
         case getMiss = "get-miss"
         case setEvict = "set+evict"
+        /// Gets of the mixed Zipf sequence from its warmed state; only hits are
+        /// recorded, a miss is followed by an untimed set as in the mixed workload.
+        case zipfHit = "get-hit zipf"
     }
 
     static func newHistogram() -> Histogram<UInt64> {
@@ -36,6 +39,19 @@ enum LatencySuite {
                         let t1 = nowNanoseconds()
                         acc &+= v ?? 0
                         _ = histogram.record(t1 &- t0)
+                    }
+                case .zipfHit:
+                    for i in 0..<n {
+                        let key = buffer[i]
+                        let t0 = nowNanoseconds()
+                        let v = peer.get(key)
+                        let t1 = nowNanoseconds()
+                        if let v {
+                            acc &+= v
+                            _ = histogram.record(t1 &- t0)
+                        } else {
+                            peer.set(key, valueFor(key))
+                        }
                     }
                 case .setEvict:
                     for i in 0..<n {
@@ -86,6 +102,7 @@ enum LatencySuite {
                 case .getHit: (w.resident, w.hits)
                 case .getMiss: (w.resident, w.misses)
                 case .setEvict: (w.resident, w.fresh)
+                case .zipfHit: (w.mixedPrefill, w.mixed)
                 }
                 for peer in peers {
                     let n = c.operations(c.latencyOps, for: peer)
@@ -119,6 +136,7 @@ enum LatencySuite {
         }
         print(table.render())
         result.notes = [
+            "get-hit/get-miss/set+evict: uniform keys over a full cache of \(c.capacity) (each a likely cache miss); get-hit zipf: hits of the mixed Zipf sequence.",
             "ns per operation including the timer; p50/p99/p99.9 are medians over \(c.runs) runs of \(c.latencyOps) operations, max is the largest seen; net p99 = p99 minus the timer's median (\(fmt(timerP50, 0)) ns).",
         ]
         for n in result.notes { print("  note: " + n) }
@@ -129,13 +147,12 @@ enum LatencySuite {
             result.ratios.append(line)
             print("  " + line)
         }
-        let hit = figures[.getHit]![.larder1]!
-        let p99 = Spread(hit.p99).median
-        let net = Swift.max(0, p99 - timerP50)
-        result.targets = [
-            .init(name: "Cache(1) get-hit p99 (net of timer)", goal: "<= 250 ns",
-                  measured: "\(fmt(net, 0)) ns (raw \(fmt(p99, 0)) ns)", met: net <= 250),
-        ]
+        result.targets = [(Operation.getHit, "uniform over the resident keys"), (.zipfHit, "Zipf keys")].map { op, what in
+            let p99 = Spread(figures[op]![.larder1]!.p99).median
+            let net = Swift.max(0, p99 - timerP50)
+            return .init(name: "Cache(1) get-hit p99, \(what) (net of timer)", goal: "<= 250 ns",
+                         measured: "\(fmt(net, 0)) ns (raw \(fmt(p99, 0)) ns)", met: net <= 250)
+        }
         printTargets(result.targets)
         return result
     }

@@ -40,6 +40,9 @@ struct MachineInfo: Codable, Sendable {
     var build: String
     var allocator: String
     var date: String
+    /// /proc/loadavg's 1-minute figure when the run started and ended: other work on the machine.
+    var loadAverageAtStart: Double
+    var loadAverageAtEnd: Double? = nil
 }
 
 struct BenchReport: Codable, Sendable {
