@@ -1,16 +1,212 @@
-// Placeholder owned by the memory work: replaced by allocator-measured weights.
+import CJemalloc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
-/// Estimates the heap bytes an entry's key and value hold beyond their inline
-/// storage in the cache's slot arrays.
+/// Weighs an entry's key and value in heap bytes, as the allocator (jemalloc) holds them.
+///
+/// Every figure is a size class the allocator would actually hand out (`nallocx` of the
+/// requested size), so a weight matches what `stats.allocated` grows by when the buffer
+/// is allocated. Inline storage (an `Int`, a small string, the 16 bytes of a `String`
+/// or `Data` value itself) lives in the cache's slot arrays and is charged there by the
+/// cache as the entry's fixed share, not here.
+///
+/// The set path uses type checks (metadata compares and cached conformance lookups),
+/// never `Mirror`.
 enum EntryWeigher {
     /// The heap bytes held by `key` and `value` (0 for trivial types).
     static func heapBytes<Key, Value>(key: Key, value: Value) -> Int {
-        0
+        bytes(of: key) + bytes(of: value)
     }
 
     /// Runs `body` and reports the net heap bytes this thread allocated while it
     /// ran (nil when that cannot be measured), for weighing computed values.
+    ///
+    /// Reads jemalloc's `thread.allocated`/`thread.deallocated` counters through their
+    /// cached per-thread pointers: no `mallctl` call, no allocation. Bytes allocated by
+    /// other threads on the body's behalf are not seen; a body that frees more than it
+    /// allocates reports 0.
     static func measuring<T>(_ body: () throws -> T) rethrows -> (value: T, allocatedBytes: Int?) {
-        (try body(), nil)
+        guard let start = JemallocThreadCounters.current() else { return (try body(), nil) }
+        let value = try body()
+        guard let end = JemallocThreadCounters.current() else { return (value, nil) }
+        let allocated = end.allocated &- start.allocated
+        let deallocated = end.deallocated &- start.deallocated
+        let net = allocated >= deallocated ? Int(clamping: allocated - deallocated) : 0
+        return (value, net)
+    }
+
+    /// The heap bytes one value holds; see ``CacheCost/heapBytes(of:)``.
+    static func bytes<T>(of value: T) -> Int {
+        // Exact-type checks first: a metadata pointer compare each, no conformance lookup.
+        if T.self == String.self { return stringBytes(value as! String) }
+        if T.self == [UInt8].self { return (value as! [UInt8]).heapBytes }
+        if T.self == Data.self { return dataBytes(value as! Data) }
+        let dynamicType = type(of: value)
+        if let reporting = value as? any CacheCostReporting {
+            let own = dynamicType is AnyObject.Type ? objectBytes(value as AnyObject) : 0
+            return own + max(0, reporting.cacheCost)
+        }
+        // No reference-counted fields means no heap buffer we could reach.
+        if _isPOD(T.self) { return 0 }
+        if let measurable = value as? any HeapMeasurable { return measurable.heapBytes }
+        if dynamicType is AnyObject.Type { return objectBytes(value as AnyObject) }
+        return 0
+    }
+
+    // MARK: - String
+
+    /// A native string's storage object: header, capacity and the NUL terminator, as the
+    /// allocator rounded it. Small (inline) strings and literals hold no heap.
+    static func stringBytes(_ string: String) -> Int {
+        // `String` is two words on 64-bit Linux: count-and-flags, then an object word whose
+        // top nibble is the discriminator (0 = native, mortal, large) and whose low bits
+        // are the storage object's address. The UTF-8 bytes start 32 bytes (the native
+        // bias) into that object. We only trust the address when the public API's pointer
+        // to the bytes agrees with it, so a layout change degrades to an estimate instead
+        // of handing a foreign pointer to the allocator.
+        let (flags, object) = withUnsafeBytes(of: string) {
+            ($0.load(fromByteOffset: 0, as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
+        }
+        let discriminator = object >> 60
+        let immortal = discriminator & 0b1000 != 0
+        let small = discriminator & 0b0010 != 0
+        if small || immortal { return 0 }
+        let nativelyStored = flags & (1 << 61) != 0 && flags & (1 << 60) != 0
+        let storage = UInt(object & 0x0FFF_FFFF_FFFF_FFFF)
+        if discriminator == 0, nativelyStored, storage != 0 {
+            let bytesStart = string.utf8.withContiguousStorageIfAvailable {
+                UInt(bitPattern: $0.baseAddress)
+            }
+            if bytesStart == storage + stringNativeBias,
+               let pointer = UnsafeRawPointer(bitPattern: storage) {
+                return malloc_usable_size(UnsafeMutableRawPointer(mutating: pointer))
+            }
+        }
+        // Shared, foreign or unrecognised: estimate a tight native storage.
+        return nallocx(Int(stringNativeBias) + string.utf8.count + 1, 0)
+    }
+
+    private static let stringNativeBias: UInt = 32
+
+    // MARK: - Data
+
+    /// `Data` keeps up to 14 bytes inline; beyond that it holds a storage object and a
+    /// separately allocated byte buffer.
+    static func dataBytes(_ data: Data) -> Int {
+        let count = data.count
+        if count <= dataInlineCapacity { return 0 }
+        return nallocx(count, 0) + dataStorageObjectBytes
+    }
+
+    private static let dataInlineCapacity = MemoryLayout<Data>.size - 2
+
+    /// The allocator's size for `Data`'s storage object (`__DataStorage`), measured once
+    /// with this thread's allocation counters; 96 bytes when they are unavailable.
+    private static let dataStorageObjectBytes: Int = {
+        let source = [UInt8](repeating: 0xA5, count: 4096)
+        let (data, allocated) = measuring { Data(source) }
+        let buffer = nallocx(data.count, 0)
+        guard let allocated, allocated > buffer, allocated - buffer <= 512 else { return 96 }
+        return allocated - buffer
+    }()
+
+    // MARK: - Class instances
+
+    /// The allocator's size class for an object's instance size.
+    ///
+    /// The instance size comes from the class metadata rather than from
+    /// `malloc_usable_size` of the object's address: that call trusts its argument, and a
+    /// statically allocated object (which the compiler may emit for constant globals) would
+    /// crash it. The metadata read is checked against a known class once.
+    static func objectBytes(_ object: AnyObject) -> Int {
+        let metadata = unsafeBitCast(type(of: object), to: UnsafeRawPointer.self)
+        guard classInstanceSizeOffset >= 0 else {
+            return nallocx(16, 0)  // header only; layout not recognised
+        }
+        let size = Int(metadata.load(fromByteOffset: classInstanceSizeOffset, as: UInt32.self))
+        return size > 0 ? nallocx(size, 0) : 0
+    }
+
+    private final class LayoutProbe {
+        var a = 1, b = 2, c = 3
+    }
+
+    /// Offset of `InstanceSize` in Swift class metadata without Objective-C interop
+    /// (kind, superclass, flags, instance address point, then instance size); -1 when a
+    /// probe class does not confirm it.
+    private static let classInstanceSizeOffset: Int = {
+        let offset = 24
+        let metadata = unsafeBitCast(LayoutProbe.self, to: UnsafeRawPointer.self)
+        let size = metadata.load(fromByteOffset: offset, as: UInt32.self)
+        return size == 16 + 3 * 8 ? offset : -1
+    }()
+}
+
+// MARK: - Types the weigher knows
+
+/// Standard library and Foundation types whose heap buffers the weigher can reach.
+protocol HeapMeasurable {
+    var heapBytes: Int { get }
+}
+
+extension String: HeapMeasurable {
+    var heapBytes: Int { EntryWeigher.stringBytes(self) }
+}
+
+extension Substring: HeapMeasurable {
+    // A substring keeps its base string's whole storage alive.
+    var heapBytes: Int { EntryWeigher.stringBytes(base) }
+}
+
+extension Data: HeapMeasurable {
+    var heapBytes: Int { EntryWeigher.dataBytes(self) }
+}
+
+extension Optional: HeapMeasurable {
+    var heapBytes: Int {
+        switch self {
+        case .some(let wrapped): EntryWeigher.bytes(of: wrapped)
+        case .none: 0
+        }
+    }
+}
+
+/// Header of a native array buffer: isa, reference count, count, capacity-and-flags.
+private let arrayHeaderBytes = 32
+
+private func arrayBufferBytes<Element>(capacity: Int, of _: Element.Type) -> Int {
+    // The empty array is a static singleton with capacity 0: nothing allocated.
+    guard capacity > 0 else { return 0 }
+    let alignment = MemoryLayout<Element>.alignment
+    let header = (arrayHeaderBytes + alignment - 1) / alignment * alignment
+    return nallocx(header + capacity * MemoryLayout<Element>.stride, 0)
+}
+
+/// Heap bytes held by the elements themselves: exact up to 64 elements, extrapolated
+/// from 64 evenly spaced ones beyond, so a set stays O(1) in the array's length.
+private func elementBytes<C: RandomAccessCollection>(_ elements: C) -> Int where C.Index == Int {
+    if _isPOD(C.Element.self) { return 0 }
+    let count = elements.count
+    guard count > 0 else { return 0 }
+    let samples = Swift.min(count, 64)
+    var sum = 0
+    for i in 0..<samples {
+        sum += EntryWeigher.bytes(of: elements[elements.startIndex + i * count / samples])
+    }
+    return samples == count ? sum : sum * count / samples
+}
+
+extension Array: HeapMeasurable {
+    var heapBytes: Int {
+        arrayBufferBytes(capacity: capacity, of: Element.self) + elementBytes(self)
+    }
+}
+
+extension ContiguousArray: HeapMeasurable {
+    var heapBytes: Int {
+        arrayBufferBytes(capacity: capacity, of: Element.self) + elementBytes(self)
     }
 }
