@@ -91,7 +91,7 @@ struct JemallocStatistics: Sendable {
     private let residentMIB: JemallocMIB
     private let activeMIB: JemallocMIB
     private let tcacheFlush: JemallocMIB
-    private let decayAll: JemallocMIB
+    private let purgeAll: JemallocMIB
 
     /// Resolves the statistics names; throws when jemalloc is not the allocator in use
     /// or was built without statistics.
@@ -102,7 +102,7 @@ struct JemallocStatistics: Sendable {
         activeMIB = try JemallocMIB("stats.active")
         tcacheFlush = try JemallocMIB("thread.tcache.flush")
         // MALLCTL_ARENAS_ALL (4096) addresses every arena at once.
-        decayAll = try JemallocMIB("arena.4096.decay")
+        purgeAll = try JemallocMIB("arena.4096.purge")
     }
 
     /// The shared instance, or nil when jemalloc's controls are unavailable.
@@ -128,9 +128,9 @@ struct JemallocStatistics: Sendable {
     func flushThreadCache() throws(JemallocError) { try tcacheFlush.trigger() }
 
     /// Returns unused dirty pages of every arena to the operating system
-    /// (`arena.<MALLCTL_ARENAS_ALL>.decay`), so resident memory falls after an eviction
-    /// instead of after jemalloc's decay delay.
-    func releaseUnusedPages() throws(JemallocError) { try decayAll.trigger() }
+    /// (`arena.<MALLCTL_ARENAS_ALL>.purge`), so resident memory falls after an eviction
+    /// instead of after jemalloc's decay delay; costs a system call per dirty extent.
+    func releaseUnusedPages() throws(JemallocError) { try purgeAll.trigger() }
 }
 
 /// The calling thread's cumulative allocation counters (`thread.allocatedp` and
