@@ -1,4 +1,5 @@
 import CJemalloc
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -40,19 +41,26 @@ enum EntryWeigher {
 
     /// The heap bytes one value holds; see ``CacheCost/heapBytes(of:)``.
     static func bytes<T>(of value: T) -> Int {
-        // Exact-type checks first: a metadata pointer compare each, no conformance lookup.
-        if T.self == String.self { return stringBytes(value as! String) }
-        if T.self == [UInt8].self { return (value as! [UInt8]).heapBytes }
-        if T.self == Data.self { return dataBytes(value as! Data) }
-        let dynamicType = type(of: value)
-        if let reporting = value as? any CacheCostReporting {
-            let own = dynamicType is AnyObject.Type ? objectBytes(value as AnyObject) : 0
-            return own + max(0, reporting.cacheCost)
+        switch WeighingKind.of(T.self) {
+        case .none: return 0
+        // The kind was derived from `T` itself, so these reinterpretations are exact.
+        case .string: return stringBytes(unsafeBitCast(value, to: String.self))
+        case .byteArray: return unsafeBitCast(value, to: [UInt8].self).heapBytes
+        case .data: return dataBytes(unsafeBitCast(value, to: Data.self))
+        case .object: return objectBytes(unsafeBitCast(value, to: AnyObject.self))
+        case .dynamic: return dynamicBytes(of: value)
         }
-        // No reference-counted fields means no heap buffer we could reach.
-        if _isPOD(T.self) { return 0 }
+    }
+
+    /// The cast-based path: conformance lookups for reporting and measurable types, and
+    /// existentials (`Any`, `any P`) whose dynamic type is only known per value.
+    private static func dynamicBytes<T>(of value: T) -> Int {
+        if let reporting = value as? any CacheCostReporting {
+            let isObject = type(of: value as Any) is AnyObject.Type
+            return (isObject ? objectBytes(value as AnyObject) : 0) + max(0, reporting.cacheCost)
+        }
         if let measurable = value as? any HeapMeasurable { return measurable.heapBytes }
-        if dynamicType is AnyObject.Type { return objectBytes(value as AnyObject) }
+        if type(of: value as Any) is AnyObject.Type { return objectBytes(value as AnyObject) }
         return 0
     }
 
@@ -122,7 +130,8 @@ enum EntryWeigher {
     /// statically allocated object (which the compiler may emit for constant globals) would
     /// crash it. The metadata read is checked against a known class once.
     static func objectBytes(_ object: AnyObject) -> Int {
-        let metadata = unsafeBitCast(type(of: object), to: UnsafeRawPointer.self)
+        // Without Objective-C interop an object's first word is its class metadata.
+        let metadata = Unmanaged.passUnretained(object).toOpaque().load(as: UnsafeRawPointer.self)
         guard classInstanceSizeOffset >= 0 else {
             return nallocx(16, 0)  // header only; layout not recognised
         }
@@ -143,6 +152,61 @@ enum EntryWeigher {
         let size = metadata.load(fromByteOffset: offset, as: UInt32.self)
         return size == 16 + 3 * 8 ? offset : -1
     }()
+}
+
+// MARK: - Per-type dispatch
+
+/// How values of one static type are weighed, decided once per type.
+enum WeighingKind: UInt {
+    /// Holds no heap the weigher can reach (trivial types, structs that do not report).
+    case none = 1
+    case string, byteArray, data
+    /// A class instance that does not report a cost.
+    case object
+    /// Weighed through casts: adopts ``CacheCostReporting``, is a standard type the
+    /// weigher knows (arrays, optionals, substrings), or is an existential whose dynamic
+    /// type is only known per value.
+    case dynamic
+
+    /// A small direct-mapped table from type metadata to kind, one atomic word per slot
+    /// (metadata is pointer-aligned, so the kind fits the low 3 bits): a lookup is one
+    /// relaxed load and no lock. A collision or a race only costs a reclassification.
+    nonisolated(unsafe) private static let table: UnsafeMutablePointer<Atomic<UInt>> = {
+        let table = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: tableSize)
+        for i in 0..<tableSize { (table + i).initialize(to: Atomic(0)) }
+        return table
+    }()
+    private static let tableSize = 256
+
+    static func of<T>(_ type: T.Type) -> WeighingKind {
+        let key = UInt(bitPattern: unsafeBitCast(type, to: UnsafeRawPointer.self))
+        let slot = Int((key >> 4 ^ key >> 12) & UInt(tableSize - 1))
+        let entry = table[slot].load(ordering: .relaxed)
+        if entry & ~0x7 == key, let kind = WeighingKind(rawValue: entry & 0x7) { return kind }
+        let kind = classify(type)
+        table[slot].store(key | kind.rawValue, ordering: .relaxed)
+        return kind
+    }
+
+    private static func classify<T>(_ type: T.Type) -> WeighingKind {
+        if isExistential(T.self) { return .dynamic }
+        if T.self == String.self { return .string }
+        if T.self == [UInt8].self { return .byteArray }
+        if T.self == Data.self { return .data }
+        if T.self is any CacheCostReporting.Type || T.self is any HeapMeasurable.Type { return .dynamic }
+        if T.self is AnyObject.Type {
+            // A class (its instances are single references).
+            return MemoryLayout<T>.size == MemoryLayout<AnyObject>.size ? .object : .dynamic
+        }
+        return .none
+    }
+
+    /// Whether `T` is an existential (`any P`) rather than a concrete type.
+    private static func isExistential<T>(_ type: T.Type) -> Bool {
+        // Swift metadata kind 0x303 is "existential type" (0x306: existential metatype).
+        let kind = unsafeBitCast(type, to: UnsafeRawPointer.self).load(as: UInt.self)
+        return kind == 0x303
+    }
 }
 
 // MARK: - Types the weigher knows
