@@ -113,7 +113,7 @@ struct MemoryGovernorTests {
         let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))
         let cache = FakeGovernedCache(entries: 10_000, bytesEach: 4_000)  // 40 MB held
         let governor = try governor(source, margin: .bytes(1_000_000), processLimit: limit, batchSize: 100)
-        governor.register(cache)
+        governor.register(governed: cache)
 
         let report = governor.tick()
         let excess = limit * 5 / 100 + 1_000_000
@@ -138,7 +138,7 @@ struct MemoryGovernorTests {
         let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))
         let cache = FakeGovernedCache(entries: 10_000, bytesEach: 4_000)
         let governor = try governor(source, processLimit: limit)
-        governor.register(cache)
+        governor.register(governed: cache)
         governor.tick()
         let lowered = try #require(cache.budget)
 
@@ -169,7 +169,7 @@ struct MemoryGovernorTests {
         let source = ScriptedMemorySource(MemorySample(residentBytes: limit, pressureSomeAvg10: 30))
         let cache = FakeGovernedCache(entries: 1_000, bytesEach: 40_000)
         let governor = try governor(source, processLimit: limit)
-        governor.register(cache)
+        governor.register(governed: cache)
         governor.tick()
         let lowered = cache.budget
         source.set(MemorySample(residentBytes: limit / 2, pressureSomeAvg10: 30))
@@ -184,7 +184,7 @@ struct MemoryGovernorTests {
             residentBytes: 10, cgroupCurrentBytes: 950_000, cgroupMaxBytes: 2_000_000, cgroupHighBytes: 1_000_000))
         let cache = FakeGovernedCache(entries: 1_000, bytesEach: 1_000)
         let governor = try governor(source, margin: .bytes(0))
-        governor.register(cache)
+        governor.register(governed: cache)
         #expect(governor.tick().action == .none)
         source.set(MemorySample(cgroupCurrentBytes: 1_050_000, cgroupMaxBytes: 2_000_000, cgroupHighBytes: 1_000_000))
         let report = governor.tick()
@@ -197,7 +197,7 @@ struct MemoryGovernorTests {
         let source = ScriptedMemorySource(MemorySample(residentBytes: 900_000, availableBytes: 50_000))
         let cache = FakeGovernedCache(entries: 500, bytesEach: 1_000)
         let governor = try governor(source, margin: .bytes(100_000))
-        governor.register(cache)
+        governor.register(governed: cache)
         let report = governor.tick()
         #expect(report.limitBytes == 950_000)
         #expect(report.excessBytes == 50_000)
@@ -209,21 +209,22 @@ struct MemoryGovernorTests {
         let big = FakeGovernedCache(entries: 300, bytesEach: 1_000)
         let small = FakeGovernedCache(entries: 100, bytesEach: 1_000)
         let governor = try governor(source, margin: .bytes(0), processLimit: 1_200_000)
-        governor.register(big)
-        governor.register(small)
-        governor.register(big)  // no double registration
+        governor.register(governed: big)
+        governor.register(governed: small)
+        governor.register(governed: big)  // no double registration
         let report = governor.tick()
         #expect(report.evictedBytes == 100_000)
         #expect(big.totalBytes == 225_000)
         #expect(small.totalBytes == 75_000)
-        governor.unregister(small)
+        governor.unregister(governed: small)
         #expect(small.budget == nil)
     }
 
     @Test func pressureWithEmptyCachesIsReported() throws {
         let source = ScriptedMemorySource(MemorySample(residentBytes: 2_000))
         let governor = try governor(source, margin: .bytes(0), processLimit: 1_000)
-        governor.register(FakeGovernedCache(entries: 0, bytesEach: 0))
+        let empty = FakeGovernedCache(entries: 0, bytesEach: 0)
+        governor.register(governed: empty)
         #expect(governor.tick().action == .nothingToEvict)
         // With no limit known at all, the governor does nothing.
         let blind = try self.governor(ScriptedMemorySource(MemorySample()))
@@ -239,7 +240,7 @@ struct MemoryGovernorTests {
                                  releasesMemoryAfterEviction: false),
             sources: [source],
             onTick: { _ in ticked.signal() })
-        governor.register(cache)
+        governor.register(governed: cache)
         governor.start()
         governor.start()  // idempotent
         for _ in 0..<3 { #expect(ticked.wait(timeout: .now() + .seconds(30)) == .success) }

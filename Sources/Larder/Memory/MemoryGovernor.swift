@@ -161,7 +161,7 @@ public final class MemoryGovernor: Sendable {
 
     /// Puts a cache under this governor. The governor holds it weakly: a released cache
     /// simply drops out. Registering a cache twice has no further effect.
-    func register(_ cache: any MemoryGovernedCache) {
+    func register(governed cache: any MemoryGovernedCache) {
         let id = ObjectIdentifier(cache)
         state.withLock { state in
             state.registrations.removeAll { $0.cache == nil }
@@ -171,7 +171,7 @@ public final class MemoryGovernor: Sendable {
     }
 
     /// Releases a cache from this governor and lifts any pressure budget it set on it.
-    func unregister(_ cache: any MemoryGovernedCache) {
+    func unregister(governed cache: any MemoryGovernedCache) {
         let id = ObjectIdentifier(cache)
         let removed = state.withLock { state -> Bool in
             let before = state.registrations.count
