@@ -87,6 +87,31 @@ struct MemoryEntryWeigherTests {
         #expect(data.count == count)
         #expect(EntryWeigher.bytes(of: data) == allocated)
         #expect(EntryWeigher.bytes(of: Data(source.prefix(14))) == 0)
+        // Data(count:) reserves more than it counts; the weight follows the allocation.
+        let (zeroed, zeroedAllocated) = built { Data(count: count) }
+        #expect(zeroed.count == count)
+        #expect(EntryWeigher.bytes(of: zeroed) == zeroedAllocated)
+    }
+
+    @Test func grownDataWeighsItsCapacity() {
+        let chunk = [UInt8](repeating: 9, count: 1000)
+        let (data, allocated) = built { () -> Data in
+            var d = Data()
+            for _ in 0..<37 { d.append(contentsOf: chunk) }
+            return d
+        }
+        #expect(EntryWeigher.bytes(of: data) == allocated)
+    }
+
+    @Test func dataOverForeignBytesCountsOnlyItsStorageObject() {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 10_000, alignment: 16)
+        defer { buffer.deallocate() }
+        let data = Data(bytesNoCopy: buffer, count: 10_000, deallocator: .none)
+        let weight = EntryWeigher.bytes(of: data)
+        #expect(weight > 0 && weight <= 256)
+        // A slice shares (and keeps alive) its base's storage.
+        let (base, allocated) = built { Data(count: 5000) }
+        #expect(EntryWeigher.bytes(of: base[100..<200]) == allocated)
     }
 
     final class Plain {

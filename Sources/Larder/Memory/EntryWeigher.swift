@@ -1,5 +1,10 @@
 import CJemalloc
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -101,25 +106,95 @@ enum EntryWeigher {
 
     // MARK: - Data
 
-    /// `Data` keeps up to 14 bytes inline; beyond that it holds a storage object and a
-    /// separately allocated byte buffer.
+    /// `Data` keeps up to 14 bytes inline; beyond that it holds a storage object
+    /// (`__DataStorage`) and, usually, a byte buffer the storage allocated itself.
+    ///
+    /// The buffer's capacity is not public and differs from `count` (`Data(count:)`
+    /// reserves a quarter more, appends grow it), so the storage object is read directly:
+    /// its address is the second word of a non-inline `Data`, and its fields are
+    /// `_bytes`, `_length`, `_capacity` (high bit a flag), `_offset`, `_deallocator`.
+    /// That layout is confirmed once against a known `Data` (see ``dataStorageClass``);
+    /// each read checks the object's class, so an unrecognised layout falls back to an
+    /// estimate from `count`. A buffer with a custom deallocator (`bytesNoCopy`) is not the
+    /// storage's own allocation and is not counted.
     static func dataBytes(_ data: Data) -> Int {
         let count = data.count
         if count <= dataInlineCapacity { return 0 }
-        return nallocx(count, 0) + dataStorageObjectBytes
+        if let layout = dataStorageLayout, let storage = dataStorage(of: data, layout: layout) {
+            var total = layout.objectBytes
+            let bytes = storage.load(fromByteOffset: 16, as: UInt.self)
+            let capacity = storage.load(fromByteOffset: 32, as: Int.self) & Int.max
+            let deallocator = storage.load(fromByteOffset: 48, as: UInt.self)
+            if bytes != 0, capacity > 0, deallocator == 0,
+               let pointer = UnsafeMutableRawPointer(bitPattern: bytes) {
+                total += malloc_usable_size(pointer)
+            }
+            return total
+        }
+        return nallocx(count, 0) + 80
     }
 
     private static let dataInlineCapacity = MemoryLayout<Data>.size - 2
 
-    /// The allocator's size for `Data`'s storage object (`__DataStorage`), measured once
-    /// with this thread's allocation counters; 96 bytes when they are unavailable.
-    private static let dataStorageObjectBytes: Int = {
-        let source = [UInt8](repeating: 0xA5, count: 4096)
-        let (data, allocated) = measuring { Data(source) }
-        let buffer = nallocx(data.count, 0)
-        guard let allocated, allocated > buffer, allocated - buffer <= 512 else { return 96 }
-        return allocated - buffer
+    private struct DataStorageLayout {
+        /// The class metadata of `__DataStorage`.
+        var storageClass: UInt
+        /// The allocator's size for one storage object.
+        var objectBytes: Int
+    }
+
+    /// The storage object of a non-inline `Data`, if its second word points at one.
+    private static func dataStorage(of data: Data, layout: DataStorageLayout) -> UnsafeRawPointer? {
+        guard MemoryLayout<Data>.size == 16 else { return nil }
+        let word = withUnsafeBytes(of: data) { $0.load(fromByteOffset: 8, as: UInt.self) }
+        // The enum's case tag lives in the pointer's spare top byte.
+        let address = word & 0x00FF_FFFF_FFFF_FFF8
+        guard address >= 4096, address < 0x0000_8000_0000_0000,
+              let storage = UnsafeRawPointer(bitPattern: address),
+              storage.load(as: UInt.self) == layout.storageClass
+        else { return nil }
+        return storage
+    }
+
+    /// Confirms the storage layout on a freshly made `Data` whose fields are known. The
+    /// candidate address is probed with a system call before it is read, so a different
+    /// layout disables the direct read instead of faulting.
+    private static let dataStorageLayout: DataStorageLayout? = {
+        let data = Data(count: 100)
+        guard MemoryLayout<Data>.size == 16, classInstanceSizeOffset >= 0 else { return nil }
+        let word = withUnsafeBytes(of: data) { $0.load(fromByteOffset: 8, as: UInt.self) }
+        let address = word & 0x00FF_FFFF_FFFF_FFF8
+        guard address >= 4096, address < 0x0000_8000_0000_0000, isReadable(address, byteCount: 72),
+              let storage = UnsafeRawPointer(bitPattern: address)
+        else { return nil }
+        let storageClass = storage.load(as: UInt.self)
+        let base = data.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        guard storageClass != 0, isReadable(storageClass, byteCount: classInstanceSizeOffset + 4),
+              storage.load(fromByteOffset: 16, as: UInt.self) == base,
+              storage.load(fromByteOffset: 24, as: Int.self) == 100,
+              storage.load(fromByteOffset: 32, as: Int.self) & Int.max >= 100,
+              let metadata = UnsafeRawPointer(bitPattern: storageClass)
+        else { return nil }
+        let size = Int(metadata.load(fromByteOffset: classInstanceSizeOffset, as: UInt32.self))
+        guard size >= 64, size <= 256 else { return nil }
+        return DataStorageLayout(storageClass: storageClass, objectBytes: nallocx(size, 0))
     }()
+
+    /// Whether `byteCount` bytes at `address` can be read, asked of the kernel (a write
+    /// from that memory into a pipe fails with EFAULT instead of faulting).
+    private static func isReadable(_ address: UInt, byteCount: Int) -> Bool {
+        guard let pointer = UnsafeRawPointer(bitPattern: address) else { return false }
+        var fds: (Int32, Int32) = (-1, -1)
+        let created = withUnsafeMutableBytes(of: &fds) {
+            pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self))
+        }
+        guard created == 0 else { return false }
+        defer {
+            close(fds.0)
+            close(fds.1)
+        }
+        return write(fds.1, pointer, byteCount) == byteCount
+    }
 
     // MARK: - Class instances
 
