@@ -74,20 +74,25 @@ public final class MemoryGovernor: Sendable {
         public var marginBytes: Int
         /// Bytes over (limit − margin) before this tick acted; 0 when under.
         public var excessBytes: Int
-        /// Entries and bytes this tick evicted.
+        /// Entries this tick evicted.
         public var evictedEntries: Int
+        /// Bytes (entry weights) this tick evicted.
         public var evictedBytes: Int
         /// The registered caches' total bytes after the tick.
         public var cachedBytes: Int
+        /// What the tick did.
         public var action: Action
     }
 
     /// Counters over the governor's life.
     public struct Statistics: Sendable, Equatable {
+        /// Ticks run, from the thread and from ``MemoryGovernor/tick()``.
         public var ticks = 0
         /// Ticks that found usage within the margin of a limit.
         public var pressureTicks = 0
+        /// Entries evicted under pressure, over all caches.
         public var evictedEntries = 0
+        /// Bytes (entry weights) evicted under pressure, over all caches.
         public var evictedBytes = 0
     }
 
@@ -112,6 +117,7 @@ public final class MemoryGovernor: Sendable {
         var excess: Int { usage - (limit - margin) }
     }
 
+    /// The validated configuration.
     public let configuration: MemoryGovernorConfiguration
     private let sources: [any MemorySignalSource]
     private let logger: Logger?

@@ -40,6 +40,8 @@ public struct MemoryGovernorConfiguration: Sendable, Equatable {
     /// resident memory falls at once rather than after jemalloc's decay delay. Default true.
     public var releasesMemoryAfterEviction: Bool
 
+    /// Creates a configuration; ``MemoryGovernor/init(configuration:sources:logger:onTick:)``
+    /// validates it.
     public init(
         samplingInterval: Duration = .seconds(1),
         margin: Margin = .fraction(0.10),

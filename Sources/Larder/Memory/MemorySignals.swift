@@ -28,6 +28,7 @@ public struct MemorySample: Sendable, Equatable {
     /// read only when the cgroup sets no limit.
     public var availableBytes: Int?
 
+    /// Creates a sample; fields left nil are unknown.
     public init(
         allocatedBytes: Int? = nil, residentBytes: Int? = nil,
         cgroupCurrentBytes: Int? = nil, cgroupMaxBytes: Int? = nil, cgroupHighBytes: Int? = nil,
@@ -62,14 +63,18 @@ public struct MemorySample: Sendable, Equatable {
 /// ``MemoryGovernor/tick()``), never on a cache operation, so it may read files and
 /// make system calls. It reports what it cannot read as nil rather than failing.
 public protocol MemorySignalSource: Sendable {
+    /// Reads the signals now; unreadable fields are nil.
     func sample() -> MemorySample
 }
 
 /// The process allocator's view: refreshes jemalloc's statistics `epoch`, then reads
 /// `stats.allocated` and `stats.resident`.
 public struct JemallocSignalSource: MemorySignalSource {
+    /// Creates the source; jemalloc's controls are resolved once per process.
     public init() {}
 
+    /// Advances the statistics epoch and reads `stats.allocated` and `stats.resident`
+    /// (nil fields when jemalloc's controls are unavailable).
     public func sample() -> MemorySample {
         guard let stats = JemallocStatistics.shared else { return MemorySample() }
         do {
@@ -114,6 +119,7 @@ public struct CgroupSignalSource: MemorySignalSource {
         self.meminfoPath = meminfoPath
     }
 
+    /// Reads the cgroup files, and `MemAvailable` when no cgroup limit applies.
     public func sample() -> MemorySample {
         var sample = MemorySample()
         if let directory {
