@@ -4,7 +4,7 @@ import Testing
 
 /// Each weight is checked against what jemalloc's per-thread counters saw while the
 /// value was built (net bytes still allocated), so the weigher is held to the allocator.
-@Suite("Entry weigher")
+@Suite("Entry weigher", .disabled(if: !Jemalloc.servesMalloc, "another allocator (a sanitizer's) serves malloc"))
 struct MemoryEntryWeigherTests {
     private func built<T>(_ body: () -> T) -> (value: T, allocated: Int) {
         // A first, unmeasured run pays the runtime's one-time costs (metadata and

@@ -4,7 +4,7 @@ import Glibc
 #endif
 @testable import Larder
 
-@Suite("jemalloc wrapper")
+@Suite("jemalloc wrapper", .disabled(if: !Jemalloc.servesMalloc, "another allocator (a sanitizer's) serves malloc"))
 struct MemoryJemallocTests {
     @Test func statisticsSeeAnAllocationAfterEpoch() throws {
         let stats = try JemallocStatistics()
@@ -49,4 +49,10 @@ struct MemoryJemallocTests {
         #expect(mid.allocated - start.allocated >= 100_000)
         #expect(end.deallocated - mid.deallocated >= 100_000)
     }
+}
+
+@Test func jemallocServesMallocInThisProcess() {
+    // Larder links jemalloc; only a sanitizer build should see another allocator.
+    #expect(Jemalloc.servesMalloc || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+            || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil)
 }

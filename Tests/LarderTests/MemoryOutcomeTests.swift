@@ -7,7 +7,8 @@ import Testing
 /// The byte budget and the governor against jemalloc's own figures and a real Cache.
 /// Serialized: these tests read process-wide allocator statistics, so they must not
 /// overlap each other (other suites' small allocations are within the tolerances).
-@Suite("Memory outcomes", .serialized)
+@Suite("Memory outcomes", .serialized,
+       .disabled(if: !Jemalloc.servesMalloc, "another allocator (a sanitizer's) serves malloc"))
 struct MemoryOutcomeTests {
     /// Deterministic pseudo-random numbers (SplitMix64), so failures reproduce.
     struct Rng {
@@ -163,6 +164,71 @@ struct MemoryOutcomeTests {
         #expect(abs(result.error) <= 0.10, "\(result)")
     }
 
+    /// A process limit a little above what the process holds; ballast allocated outside
+    /// the cache pushes the heap over it; the governor's own thread shrinks the cache
+    /// until the process is back under, without the test touching the cache.
+    @Test func governorShrinksTheCacheUnderRealPressure() throws {
+        let stats = Self.stats
+        let entrySize = 32 << 10  // large allocations: each is its own extent, purged at once
+        let cache = try Cache<Int, [UInt8]>(configuration: .init(maxCount: 4_000, sweepInterval: nil))
+        for key in 0..<2_000 { try cache.setValue([UInt8](repeating: 2, count: entrySize), forKey: key) }
+        let held = cache.totalBytes  // about 64 MiB
+        try stats.flushThreadCache()
+        try stats.releaseUnusedPages()
+        try stats.refresh()
+        let resident = try stats.resident()
+        let margin = 4 << 20
+        let limit = resident + 16 << 20
+
+        let reports = Mutex<[MemoryGovernor.TickReport]>([])
+        let ticked = DispatchSemaphore(value: 0)
+        let governor = try MemoryGovernor(
+            configuration: .init(samplingInterval: .milliseconds(5), margin: .bytes(margin), processLimit: limit),
+            sources: [JemallocSignalSource()],
+            onTick: { report in
+                reports.withLock { $0.append(report) }
+                ticked.signal()
+            })
+        governor.register(cache)
+
+        // 40 MiB of ballast, written so its pages are resident.
+        let ballastSize = 40 << 20
+        let ballast = UnsafeMutableRawPointer.allocate(byteCount: ballastSize, alignment: 4096)
+        ballast.initializeMemory(as: UInt8.self, repeating: 0xBA, count: ballastSize)
+        defer { ballast.deallocate() }
+
+        governor.start()
+        // Wait for ticks until one finds the process under its limit with the margin kept
+        // (bounded, so a governor that never gets there fails instead of hanging).
+        var relieved: MemoryGovernor.TickReport?
+        for _ in 0..<200 {
+            #expect(ticked.wait(timeout: .now() + .seconds(60)) == .success)
+            if let last = reports.withLock({ $0.last }), last.excessBytes == 0, let usage = last.usageBytes,
+               usage <= limit - margin, reports.withLock({ $0.contains { $0.action == .evicted } }) {
+                relieved = last
+                break
+            }
+        }
+        governor.stop()
+        let report = try #require(relieved)
+        print("real pressure: limit \(limit), ballast \(ballastSize), cache \(held) -> \(cache.totalBytes), "
+              + "usage after \(report.usageBytes ?? -1), ticks \(reports.withLock { $0.count })")
+        #expect(report.usageBytes! < limit)
+        #expect(cache.totalBytes < held)
+        #expect(held - cache.totalBytes >= ballastSize - (16 << 20))
+        #expect(cache.statistics.pressureEvictions > 0)
+        // Oldest first: the most recent entry survived, the oldest did not.
+        #expect(cache.contains(1_999))
+        #expect(!cache.contains(0))
+    }
+}
+
+/// The byte budget and the governor's deterministic behaviour with a real Cache: no
+/// allocator figures involved, so these run under sanitizers too.
+@Suite("Memory budget and governor with a Cache")
+struct MemoryCacheBudgetTests {
+    typealias Rng = MemoryOutcomeTests.Rng
+
     @Test func totalBytesNeverPassesMaxBytes() throws {
         let maxBytes = 1 << 20
         let cache = try Cache<Int, String>(configuration: .init(maxCount: 100_000, maxBytes: maxBytes, sweepInterval: nil))
@@ -221,63 +287,5 @@ struct MemoryOutcomeTests {
         #expect(budgets.count >= 3)
         #expect(zip(budgets, budgets.dropFirst()).allSatisfy { $0 < $1 })
         #expect(cache.statistics.effectiveByteBudget == 64 << 20)  // back to maxBytes
-    }
-
-    /// A process limit a little above what the process holds; ballast allocated outside
-    /// the cache pushes the heap over it; the governor's own thread shrinks the cache
-    /// until the process is back under, without the test touching the cache.
-    @Test func governorShrinksTheCacheUnderRealPressure() throws {
-        let stats = Self.stats
-        let entrySize = 32 << 10  // large allocations: each is its own extent, purged at once
-        let cache = try Cache<Int, [UInt8]>(configuration: .init(maxCount: 4_000, sweepInterval: nil))
-        for key in 0..<2_000 { try cache.setValue([UInt8](repeating: 2, count: entrySize), forKey: key) }
-        let held = cache.totalBytes  // about 64 MiB
-        try stats.flushThreadCache()
-        try stats.releaseUnusedPages()
-        try stats.refresh()
-        let resident = try stats.resident()
-        let margin = 4 << 20
-        let limit = resident + 16 << 20
-
-        let reports = Mutex<[MemoryGovernor.TickReport]>([])
-        let ticked = DispatchSemaphore(value: 0)
-        let governor = try MemoryGovernor(
-            configuration: .init(samplingInterval: .milliseconds(5), margin: .bytes(margin), processLimit: limit),
-            sources: [JemallocSignalSource()],
-            onTick: { report in
-                reports.withLock { $0.append(report) }
-                ticked.signal()
-            })
-        governor.register(cache)
-
-        // 40 MiB of ballast, written so its pages are resident.
-        let ballastSize = 40 << 20
-        let ballast = UnsafeMutableRawPointer.allocate(byteCount: ballastSize, alignment: 4096)
-        ballast.initializeMemory(as: UInt8.self, repeating: 0xBA, count: ballastSize)
-        defer { ballast.deallocate() }
-
-        governor.start()
-        // Wait for ticks until one finds the process under its limit with the margin kept
-        // (bounded, so a governor that never gets there fails instead of hanging).
-        var relieved: MemoryGovernor.TickReport?
-        for _ in 0..<200 {
-            #expect(ticked.wait(timeout: .now() + .seconds(60)) == .success)
-            if let last = reports.withLock({ $0.last }), last.excessBytes == 0, let usage = last.usageBytes,
-               usage <= limit - margin, reports.withLock({ $0.contains { $0.action == .evicted } }) {
-                relieved = last
-                break
-            }
-        }
-        governor.stop()
-        let report = try #require(relieved)
-        print("real pressure: limit \(limit), ballast \(ballastSize), cache \(held) -> \(cache.totalBytes), "
-              + "usage after \(report.usageBytes ?? -1), ticks \(reports.withLock { $0.count })")
-        #expect(report.usageBytes! < limit)
-        #expect(cache.totalBytes < held)
-        #expect(held - cache.totalBytes >= ballastSize - (16 << 20))
-        #expect(cache.statistics.pressureEvictions > 0)
-        // Oldest first: the most recent entry survived, the oldest did not.
-        #expect(cache.contains(1_999))
-        #expect(!cache.contains(0))
     }
 }

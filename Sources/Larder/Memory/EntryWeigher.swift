@@ -89,7 +89,7 @@ enum EntryWeigher {
         if small || immortal { return 0 }
         let nativelyStored = flags & (1 << 61) != 0 && flags & (1 << 60) != 0
         let storage = UInt(object & 0x0FFF_FFFF_FFFF_FFFF)
-        if discriminator == 0, nativelyStored, storage != 0 {
+        if discriminator == 0, nativelyStored, storage != 0, Jemalloc.servesMalloc {
             let bytesStart = string.utf8.withContiguousStorageIfAvailable {
                 UInt(bitPattern: $0.baseAddress)
             }
@@ -125,9 +125,13 @@ enum EntryWeigher {
             let bytes = storage.load(fromByteOffset: 16, as: UInt.self)
             let capacity = storage.load(fromByteOffset: 32, as: Int.self) & Int.max
             let deallocator = storage.load(fromByteOffset: 48, as: UInt.self)
-            if bytes != 0, capacity > 0, deallocator == 0,
-               let pointer = UnsafeMutableRawPointer(bitPattern: bytes) {
-                total += malloc_usable_size(pointer)
+            if bytes != 0, capacity > 0, deallocator == 0 {
+                // The storage's own buffer: jemalloc's if it serves malloc.
+                if Jemalloc.servesMalloc, let pointer = UnsafeMutableRawPointer(bitPattern: bytes) {
+                    total += malloc_usable_size(pointer)
+                } else {
+                    total += nallocx(capacity, 0)
+                }
             }
             return total
         }

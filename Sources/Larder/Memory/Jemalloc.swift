@@ -180,9 +180,31 @@ enum JemallocThreadCounters {
     }
 
     /// Total bytes this thread has allocated and deallocated since it started, or nil
-    /// when jemalloc's thread counters are unavailable.
+    /// when jemalloc's thread counters are unavailable or jemalloc does not serve
+    /// `malloc` (for example under a sanitizer, whose allocator replaces it).
     static func current() -> (allocated: UInt64, deallocated: UInt64)? {
+        guard Jemalloc.servesMalloc, let p = pointers() else { return nil }
+        return (p.allocated.pointee, p.deallocated.pointee)
+    }
+
+    /// The counters without the `servesMalloc` check (used to establish it).
+    fileprivate static func raw() -> (allocated: UInt64, deallocated: UInt64)? {
         guard let p = pointers() else { return nil }
         return (p.allocated.pointee, p.deallocated.pointee)
     }
+}
+
+enum Jemalloc {
+    /// Whether jemalloc is the allocator behind `malloc` in this process: linking it
+    /// makes it so, but a sanitizer or an `LD_PRELOAD`ed allocator takes over, and then
+    /// jemalloc's counters stand still and its `malloc_usable_size` must not see foreign
+    /// pointers. Established once, by watching this thread's counter across a `malloc`.
+    static let servesMalloc: Bool = {
+        guard let before = JemallocThreadCounters.raw() else { return false }
+        guard let block = malloc(4096) else { return false }
+        let after = JemallocThreadCounters.raw()
+        free(block)
+        guard let after else { return false }
+        return after.allocated &- before.allocated >= 4096
+    }()
 }
