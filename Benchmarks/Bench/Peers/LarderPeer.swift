@@ -37,6 +37,9 @@ final class LarderBox<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
+    /// The bytes the cache accounts for its entries (`Cache.totalBytes`).
+    var totalBytes: Int { cache.totalBytes }
+
     func close() { cache.close() }
 }
 

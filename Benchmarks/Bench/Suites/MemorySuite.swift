@@ -7,11 +7,17 @@ import OrderedCollections
 enum MemorySuite {
     /// Net heap bytes held by what `build` returns, kept alive until measured.
     static func measure(_ build: () -> AnyObject) -> Int {
+        measure(build, inspect: { _ in }).bytes
+    }
+
+    /// Like `measure(_:)`, and hands the built object to `inspect` before it goes.
+    static func measure(_ build: () -> AnyObject, inspect: (AnyObject) -> Void) -> (bytes: Int, ()) {
         let before = Jemalloc.allocatedBytes()
         let object = build()
         let after = Jemalloc.allocatedBytes()
+        inspect(object)
         withExtendedLifetime(object) {}
-        return after - before
+        return (after - before, ())
     }
 
     final class Holder<T> {
@@ -88,13 +94,19 @@ enum MemorySuite {
 
         var intBytes: [String: [Double]] = [:]
         var blobBytes: [String: [Double]] = [:]
+        // What the Cache itself accounts (totalBytes) for the String -> [UInt8] entries.
+        var reported: [Double] = []
         for run in 0..<runs {
             progress("memory run \(run + 1)/\(runs)")
             for (name, build) in intCases {
                 intBytes[name, default: []].append(Double(measure(build)) / Double(n))
             }
             for (name, build) in blobCases {
-                var bytes = Double(measure(build))
+                var bytes = Double(measure(build, inspect: { object in
+                    if let box = object as? LarderBox<String, [UInt8]> {
+                        reported.append(Double(box.totalBytes) / Double(m))
+                    }
+                }).bytes)
                 if name == "keys and values alone" {
                     bytes -= Double(m * (MemoryLayout<String>.stride + MemoryLayout<[UInt8]>.stride))
                 }
@@ -116,6 +128,9 @@ enum MemorySuite {
             var row = ResultRow(group: "String->[UInt8] 1KiB", peer: name, unit: "B/entry", value: s)
             row.extra["entries"] = Double(m)
             row.extra["overheadBeyondPayload"] = s.median - payload
+            if name == LarderPeer.label(shards: 1), !reported.isEmpty {
+                row.extra["cacheTotalBytesPerEntry"] = Spread(reported).median
+            }
             result.rows.append(row)
             table.add(name, "", spreadText(s, 1), name == "keys and values alone" ? "" : fmt(s.median - payload, 1))
         }
@@ -124,6 +139,11 @@ enum MemorySuite {
             "Int -> Int: \(n) entries in a cache of capacity \(n); String -> [UInt8]: \(m) entries, keys like \"\(blobKey(12345))\" (heap strings), 1,024-byte values.",
             "overhead = bytes per entry beyond what the same keys and values take alone (\(fmt(payload, 1)) B/entry here; jemalloc rounds a 1,056-byte array buffer up to its size class).",
         ]
+        if !reported.isEmpty {
+            let r = Spread(reported).median
+            let measured = Spread(blobBytes[LarderPeer.label(shards: 1)]!).median
+            result.notes.append("String -> [UInt8]: the Cache's own totalBytes says \(fmt(r, 1)) B/entry, jemalloc measured \(fmt(measured, 1)) (\(fmt(100 * (r - measured) / measured, 1))%).")
+        }
         for n in result.notes { print("  note: " + n) }
         func median(_ name: String) -> Double { Spread(intBytes[name]!).median }
         let lean = median("\(LarderPeer.label(shards: 1)), supportsExpiry false")
