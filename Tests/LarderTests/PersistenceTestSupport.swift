@@ -64,3 +64,17 @@ func fileMode(_ path: String) -> mode_t? {
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// Runs `body(i)` on `count` real threads (not the cooperative pool: these block on I/O) and waits.
+func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+    let failures = Mutex<[any Error]>([])
+    let done = DispatchSemaphore(value: 0)
+    for i in 0..<count {
+        Thread {
+            do { try body(i) } catch { failures.withLock { $0.append(error) } }
+            done.signal()
+        }.start()
+    }
+    for _ in 0..<count { done.wait() }
+    if let first = failures.withLock({ $0.first }) { throw first }
+}

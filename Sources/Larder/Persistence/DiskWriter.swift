@@ -162,6 +162,13 @@ final class DiskWriter: @unchecked Sendable {
         }
     }
 
+    /// Test hook: waits until the committer or flusher has finished `rounds` rounds in all.
+    func waitForCompletedRounds(_ rounds: UInt64) {
+        cond.lock()
+        while completedRounds < rounds && !threadExited { cond.wait() }
+        cond.unlock()
+    }
+
     private func closedError() -> CacheError {
         CacheError(code: .closed, message: "the cache's disk tier is closed; create a new cache to write")
     }
