@@ -101,7 +101,7 @@ struct PersistenceDurabilityTests {
         let writer = try makeWriter(dir.path, .writeBack(interval: .milliseconds(10)))
         try writer.submit(put(writer.store, "a", "1"))
         // Nobody asks for a flush: the flusher's own timer commits (the hook only waits for it).
-        writer.waitForCompletedRounds(1)
+        writer.waitForScheduledRound()
         #expect(onDisk(writer.store, "a") == "1")
         #expect(writer.store.statistics.commits >= 1)
         writer.close()

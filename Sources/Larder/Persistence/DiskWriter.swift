@@ -162,10 +162,12 @@ final class DiskWriter: @unchecked Sendable {
         }
     }
 
-    /// Test hook: waits until the committer or flusher has finished `rounds` rounds in all.
-    func waitForCompletedRounds(_ rounds: UInt64) {
+    /// Test hook: waits, without asking for it, until a round that started after this call
+    /// (so one that includes everything submitted before it) has committed.
+    func waitForScheduledRound() {
         cond.lock()
-        while completedRounds < rounds && !threadExited { cond.wait() }
+        let target = startedRounds + 1
+        while completedRounds < target && !threadExited { cond.wait() }
         cond.unlock()
     }
 
