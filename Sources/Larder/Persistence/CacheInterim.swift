@@ -14,3 +14,19 @@ public struct CacheError: Error, Sendable, CustomStringConvertible, Equatable {
     }
     public var description: String { "CacheError.\(code): \(message)" }
 }
+
+// Interim copies of CacheBackingTier and CacheClock (CACHE_API.md), removed on merge.
+protocol CacheBackingTier<Key, Value>: Sendable {
+    associatedtype Key: Hashable & Sendable
+    associatedtype Value: Sendable
+    func store(_ value: Value, forKey key: Key, deadline: UInt64?) throws(CacheError)
+    func load(forKey key: Key) -> (value: Value, deadline: UInt64?)?
+    func remove(forKey key: Key)
+    func removeAll()
+    func recordAccess(forKey key: Key)
+}
+
+public protocol CacheClock: Sendable {
+    func monotonicNanoseconds() -> UInt64
+    func wallNanoseconds() -> UInt64
+}
