@@ -263,7 +263,7 @@ final class DiskStore: @unchecked Sendable {
             } else {
                 try cursor.deleteCurrent()
                 dropped += 1
-                item = try cursor.get(MDB_GET_CURRENT)
+                item = try cursor.get(MDB_NEXT)  // after a delete, NEXT yields the record that followed
             }
         }
         logger.notice("rebuilt the store's recency index", metadata: ["droppedRecords": "\(dropped)", "bytes": "\(bytes)"])
