@@ -188,6 +188,34 @@ struct PersistenceStoreTests {
         #expect(truncate(path, 0) == 0)
     }
 
+    @Test func aDataFileCutInsideItsFirstPagesIsAClearError() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        try store.apply([putOp(store, bytes("a"), bytes("1"))])
+        store.close()
+        #expect(truncate(dir.sub("data.mdb"), 100) == 0)
+        let error = #expect(throws: CacheError.self) { _ = try open(dir.path) }
+        #expect(error?.code == .storeDamaged)
+    }
+
+    @Test func aLostRecencyIndexIsRebuiltFromTheRecords() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        for key in ["a", "b", "c"] { try store.apply([putOp(store, bytes(key), bytes(key))]) }
+        store.close()
+        // Empty the recency index behind the store's back, with LMDB directly.
+        let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 20)
+        try env.open(directory: dir.path, flags: 0, mode: 0o600)
+        let txn = try env.begin(readOnly: false)
+        try txn.empty(try txn.openDatabase("recency", create: false))
+        try txn.commit()
+        env.close()
+        let reopened = try open(dir.path)
+        #expect(try recencyOrder(reopened) == ["c", "b", "a"])
+        #expect(reopened.statistics.bytes == 3 * DiskRecord.size(keyLength: 1, valueLength: 1))
+        #expect(logs.contains(.notice, "rebuilt"))
+    }
+
     @Test func aGarbageDataFileIsAClearError() throws {
         let dir = TemporaryDirectory()
         var garbage = [UInt8](repeating: 0, count: 64 << 10)
