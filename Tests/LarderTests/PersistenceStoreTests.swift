@@ -250,10 +250,13 @@ struct PersistenceStoreTests {
         again.close()
     }
 
-    @Test func writesAfterCloseThrowClosed() throws {
+    @Test func writesAfterCloseThrowClosedAndReadsMiss() throws {
         let dir = TemporaryDirectory()
         let store = try open(dir.path)
+        try store.apply([putOp(store, bytes("a"), bytes("1"))])
         store.close()
+        #expect(get(store, bytes("a")) == nil)
+        #expect(throws: CacheError.self) { try store.forEachMostRecent { _, _, _ in .accepted } }
         let error = #expect(throws: CacheError.self) { try store.apply([.noop]) }
         #expect(error?.code == .closed)
     }

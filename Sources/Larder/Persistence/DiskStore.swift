@@ -299,8 +299,17 @@ final class DiskStore: @unchecked Sendable {
         queued.withLock { $0.append(op) }
     }
 
+    /// Set (under the exclusive gate) just before the environment closes; checked under the
+    /// shared gate by every read, so no read touches a closed environment.
+    private let closedForReads = Atomic<Bool>(false)
+
+    var isClosed: Bool { closedForReads.load(ordering: .acquiring) }
+
     private func withRead<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
         try gate.withShared { () throws -> T in
+            guard !closedForReads.load(ordering: .acquiring) else {
+                throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
+            }
             let txn = try env.begin(readOnly: true)
             defer { txn.abort() }
             return try body(txn)
@@ -334,7 +343,7 @@ final class DiskStore: @unchecked Sendable {
                 do { return .found(try decode(view.value), view.deadline) } catch { return .damaged("value does not decode: \(error)") }
             }
         } catch {
-            logger.error("disk tier read failed", metadata: ["error": "\(error)"])
+            if !isClosed { logger.error("disk tier read failed", metadata: ["error": "\(error)"]) }
             return .missing
         }
         switch outcome {
@@ -663,7 +672,10 @@ final class DiskStore: @unchecked Sendable {
             return true
         }
         guard first else { return }
-        gate.withExclusive { env.close() }
+        gate.withExclusive {
+            closedForReads.store(true, ordering: .releasing)
+            env.close()
+        }
         lock.release()
     }
 

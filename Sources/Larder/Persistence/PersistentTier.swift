@@ -49,10 +49,15 @@ public struct PersistenceStatistics: Sendable, Equatable {
     public var mapSize: Int
 }
 
+/// A lower tier holding resources (threads, files) that `Cache.close()` should release.
+protocol CacheClosableTier: Sendable {
+    func close()
+}
+
 /// The LMDB durable tier of a `Cache`: encodes keys and values with `ByteCodable`,
 /// converts deadlines between the cache's monotonic clock and wall time on disk,
 /// batches access stamps, and hands writes to the durability mode's writer.
-final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendable & ByteCodable>: CacheBackingTier, Sendable {
+final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendable & ByteCodable>: CacheBackingTier, CacheClosableTier, Sendable {
     let store: DiskStore
     let writer: DiskWriter
     let clock: any CacheClock
@@ -173,6 +178,7 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
     }
 
     func recordAccess(forKey key: Key) {
+        guard !store.isClosed else { return }
         if touches.record(key, stamp: store.nextStamp()) >= accessBatchSize {
             writer.requestMaintenance()
         }
