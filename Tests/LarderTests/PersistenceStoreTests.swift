@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 @testable import Larder
 
@@ -136,8 +137,19 @@ struct PersistenceStoreTests {
         let value = [UInt8](repeating: 7, count: 1_000)
         // Generous budget, tiny map: growth is the only way to fit.
         let store = try open(dir.path, maxBytes: 64 << 20, initialMap: 64 << 10, mapLimit: 1 << 20)
-        for batch in 0..<100 {
-            try store.apply((0..<20).map { putOp(store, bytes("k\(batch * 20 + $0)"), value) })
+        // Readers keep pooled read transactions busy while the map is resized under them.
+        let writing = Atomic<Bool>(true)
+        try runOnThreads(3) { thread in
+            if thread == 0 {
+                defer { writing.store(false, ordering: .releasing) }
+                for batch in 0..<100 {
+                    try store.apply((0..<20).map { putOp(store, bytes("k\(batch * 20 + $0)"), value) })
+                }
+            } else {
+                while writing.load(ordering: .acquiring) {
+                    if let found = get(store, bytes("k0")) { #expect(found == value) }
+                }
+            }
         }
         let stats = store.statistics
         #expect(stats.mapResizes > 0)

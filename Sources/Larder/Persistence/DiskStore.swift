@@ -305,15 +305,48 @@ final class DiskStore: @unchecked Sendable {
 
     var isClosed: Bool { closedForReads.load(ordering: .acquiring) }
 
+    /// Reset read-only transactions, reused so a read does not search LMDB's reader table.
+    /// Emptied (aborted) under the exclusive gate before a resize and on close.
+    private let readerPool = Mutex<[LMDBTransaction]>([])
+    private static let readerPoolLimit = 16
+
     private func withRead<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
         try gate.withShared { () throws -> T in
             guard !closedForReads.load(ordering: .acquiring) else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
             }
-            let txn = try env.begin(readOnly: true)
-            defer { txn.abort() }
+            let txn: LMDBTransaction
+            if let pooled = readerPool.withLock({ $0.popLast() }) {
+                do {
+                    try pooled.renew()
+                    txn = pooled
+                } catch {
+                    pooled.abort()
+                    txn = try env.begin(readOnly: true)
+                }
+            } else {
+                txn = try env.begin(readOnly: true)
+            }
+            defer {
+                txn.reset()
+                let kept = readerPool.withLock { pool -> Bool in
+                    guard pool.count < Self.readerPoolLimit else { return false }
+                    pool.append(txn)
+                    return true
+                }
+                if !kept { txn.abort() }
+            }
             return try body(txn)
         }
+    }
+
+    /// Frees the pooled read transactions; only under the exclusive gate.
+    private func drainReaderPool() {
+        let pooled = readerPool.withLock { pool in
+            defer { pool.removeAll() }
+            return pool
+        }
+        for txn in pooled { txn.abort() }
     }
 
     private enum ReadOutcome<T> { case found(T, UInt64?), missing, expired, damaged(String) }
@@ -507,7 +540,10 @@ final class DiskStore: @unchecked Sendable {
 
     private func resize(to size: Int, state: inout WriterState) throws(CacheError) {
         do {
-            try gate.withExclusive { () throws in try env.setMapSize(size) }
+            try gate.withExclusive { () throws in
+                drainReaderPool()
+                try env.setMapSize(size)
+            }
         } catch {
             throw CacheError(code: .storeUnavailable, message: "cannot grow the store's map to \(size) bytes (\(error))")
         }
@@ -674,6 +710,7 @@ final class DiskStore: @unchecked Sendable {
         guard first else { return }
         gate.withExclusive {
             closedForReads.store(true, ordering: .releasing)
+            drainReaderPool()
             env.close()
         }
         lock.release()

@@ -194,6 +194,17 @@ struct LMDBTransaction {
     func abort() {
         mdb_txn_abort(handle)
     }
+
+    /// Ends a read-only transaction but keeps its handle and reader slot (`mdb_txn_reset`),
+    /// so `renew()` can start the next read without searching the reader table.
+    func reset() {
+        mdb_txn_reset(handle)
+    }
+
+    /// Starts a fresh snapshot on a reset read-only handle (`mdb_txn_renew`).
+    func renew() throws(LMDBError) {
+        try check(mdb_txn_renew(handle), "mdb_txn_renew")
+    }
 }
 
 /// A cursor (`MDB_cursor`) for ordered traversal.
@@ -222,3 +233,7 @@ struct LMDBCursor {
         mdb_cursor_close(handle)
     }
 }
+
+// Read-only handles may move between threads under MDB_NOTLS (the store pools reset ones);
+// write transactions never leave the thread that began them (DiskStore's writer lock scope).
+extension LMDBTransaction: @unchecked Sendable {}
