@@ -252,6 +252,7 @@ struct PersistenceStoreTests {
     @Test func aSecondOpenOfTheSameDirectoryIsAClearErrorUntilClose() throws {
         let dir = TemporaryDirectory()
         let store = try open(dir.sub("s"))
+        #expect(fileMode(dir.sub("s")) == 0o700, "a directory the store creates is private")
         let error = #expect(throws: CacheError.self) { _ = try open(dir.sub("s")) }
         #expect(error?.code == .storeUnavailable)
         #expect(error?.message.contains("already open") == true)
