@@ -106,16 +106,23 @@ static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
     return slot < core->capacity && (core->nodes[slot].word & LARDER_FLAG_LIVE) != 0;
 }
 
+/* Shared between the core's files only: kept out of the library's exports. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LARDER_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define LARDER_INTERNAL
+#endif
+
 /* Index (larder_index.c). */
-void larder_index_reset(larder_core *core);
-void larder_index_insert(larder_core *core, uint64_t hash, uint32_t slot);
-void larder_index_remove(larder_core *core, uint32_t slot);
-int larder_index_check(const larder_core *core);
+LARDER_INTERNAL void larder_index_reset(larder_core *core);
+LARDER_INTERNAL void larder_index_insert(larder_core *core, uint64_t hash, uint32_t slot);
+LARDER_INTERNAL void larder_index_remove(larder_core *core, uint32_t slot);
+LARDER_INTERNAL int larder_index_check(const larder_core *core);
 
 /* Timer wheel (larder_expiry_wheel.c). */
-void larder_wheel_reset(larder_core *core);
-void larder_wheel_unfile(larder_core *core, uint32_t slot);
-int larder_wheel_check(const larder_core *core);
+LARDER_INTERNAL void larder_wheel_reset(larder_core *core);
+LARDER_INTERNAL void larder_wheel_unfile(larder_core *core, uint32_t slot);
+LARDER_INTERNAL int larder_wheel_check(const larder_core *core);
 
 /* larder_core_check codes, in the order the checks run. */
 enum {

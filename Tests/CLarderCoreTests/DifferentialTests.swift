@@ -58,7 +58,7 @@ func differentialAgainstModel(capacity: UInt32) throws {
     let steps = differentialPlan[capacity]! / differentialRuns.count
     for (index, (shape, expiry)) in differentialRuns.enumerated() {
         let seed = UInt64(capacity) << 32 | UInt64(index)
-        var run = DifferentialRun(capacity: capacity, shape: shape, expiry: expiry, seed: seed)
+        let run = DifferentialRun(capacity: capacity, shape: shape, expiry: expiry, seed: seed)
         do {
             try run.run(steps: steps)
         } catch {
@@ -78,7 +78,7 @@ struct ModelEntry {
 }
 
 /// The core next to a plain model: an order list (least recent first) and a map.
-struct DifferentialRun {
+final class DifferentialRun {
     let capacity: UInt32
     let shape: HashShape
     let expiry: Bool
@@ -86,12 +86,14 @@ struct DifferentialRun {
     var rng: SplitMix64
     var keyOfSlot: [Int]
     var entries: [Int: ModelEntry] = [:]
-    var order: [Int] = []
+    var order: KeyOrder
     var totalWeight: UInt64 = 0
     var hashCount: [UInt64: Int] = [:]
     var now: UInt64 = 0
     var step = 0
     let keyUniverse: Int
+    var evictions = 0
+    var expirations = 0
 
     init(capacity: UInt32, shape: HashShape, expiry: Bool, seed: UInt64) {
         self.capacity = capacity
@@ -100,32 +102,49 @@ struct DifferentialRun {
         core = TestCore(capacity: capacity, expiry: expiry)
         rng = SplitMix64(seed: seed)
         keyOfSlot = [Int](repeating: -1, count: Int(capacity))
-        keyUniverse = Int(capacity) * 3 / 2 + 2
+        keyUniverse = Int(capacity) * 3 + 2
+        order = KeyOrder(keyCount: keyUniverse)
     }
 
     var raw: OpaquePointer { core.raw }
     var isFull: Bool { entries.count == Int(capacity) }
 
-    mutating func random(_ bound: Int) -> Int { Int(rng.next() % UInt64(bound)) }
-    mutating func randomKey() -> Int { random(keyUniverse) }
-    mutating func randomLiveKey() -> Int? { order.isEmpty ? nil : order[random(order.count)] }
-    mutating func randomWeight() -> UInt64 { rng.next() & ((1 << 40) - 1) }
+    func random(_ bound: Int) -> Int { Int(rng.next() % UInt64(bound)) }
+    func randomKey() -> Int { random(keyUniverse) }
+    func randomLiveKey() -> Int? {
+        // Keys are small integers: probe a few at random, then fall back to the order's ends.
+        if entries.isEmpty { return nil }
+        for _ in 0..<8 {
+            let key = randomKey()
+            if entries[key] != nil { return key }
+        }
+        return random(2) == 0 ? order.first : order.last
+    }
+    func randomWeight() -> UInt64 { rng.next() & ((1 << 40) - 1) }
 
-    mutating func run(steps: Int) throws {
-        let phaseLength = max(50, Int(capacity) * 2)
+    func run(steps: Int) throws {
+        // Large cores start full, so that their few steps still reach eviction.
+        if capacity >= 100 {
+            for key in 0..<Int(capacity) { try insertOrUpdate(key) }
+            try verify(full: true)
+        }
+        let phaseLength = max(50, min(Int(capacity) * 2, steps / 4))
         let fullCheckEvery = capacity <= 16 ? 1 : 16
         while step < steps {
             let phase = (step / phaseLength) % 4  // 0, 1: mixed; 2: drain; 3: fill
             var r = random(100)
-            if phase == 2 && (30..<55).contains(r) { r = 60 }
-            if phase == 3 && (55..<67).contains(r) { r = 40 }
+            if phase == 2 && (30..<60).contains(r) { r = 60 }
+            if phase == 3 && (60..<68).contains(r) { r = 30 }
+            // At full, new keys (2/3 of inserts) outpace removals and expirations, so cores evict.
             switch r {
-            case 0..<30, 98..<100: try lookup(randomKey())
-            case 30..<55: try insertOrUpdate(randomKey())
-            case 55..<67: if let key = randomLiveKey() { try remove(key) }
-            case 67..<74: try setWeight()
-            case 74..<86: try setDeadline()
-            case 86..<96: try advanceAndExpire()
+            case 0..<30, 89..<100: try lookup(random(2) == 0 ? randomLiveKey() ?? randomKey() : randomKey())
+            case 30..<60:
+                // The fill phase inserts in bursts, so large cores refill and evict within their few steps.
+                for _ in 0..<(phase == 3 ? Int(capacity) / 100 + 1 : 1) { try insertOrUpdate(randomKey()) }
+            case 60..<68: if let key = randomLiveKey() { try remove(key) }
+            case 68..<74: try setWeight()
+            case 74..<81: try setDeadline()
+            case 81..<87: try advanceAndExpire()
             default: try rejectedInserts()
             }
             if random(3000) == 0 { clear() }
@@ -133,34 +152,45 @@ struct DifferentialRun {
             step += 1
         }
         try verify(full: true)
+        // The run must have exercised eviction and, with expiry, handed entries out.
+        try ensure(evictions > 0, "no eviction in \(steps) steps")
+        try ensure(!expiry || expirations > 0, "nothing expired in \(steps) steps")
     }
 
     // MARK: Operations
 
-    mutating func find(_ key: Int) throws -> UInt32? {
+    /// Looks `key` up as a caller does (candidates by hash, then key equality), walking
+    /// the whole probe sequence to check that it yields exactly the live keys with that hash.
+    func find(_ key: Int) throws -> UInt32? {
         let hash = shape.hash(key: key, capacity: capacity)
-        let candidates = core.candidates(hash)
-        try ensure(candidates.count == hashCount[hash, default: 0],
-                   "\(candidates.count) candidates for a hash \(hashCount[hash, default: 0]) live keys carry")
+        let checkHashes = step % 8 == 0
+        var cursor = larder_cursor()
+        var candidates = 0
         var found: UInt32?
-        for slot in candidates {
+        var slot = larder_core_find_first(raw, hash, &cursor)
+        while slot != LARDER_NIL {
+            candidates += 1
             try ensure(slot < capacity && keyOfSlot[Int(slot)] >= 0, "candidate \(slot) is not live")
-            try ensure(larder_core_hash(raw, slot) == hash, "candidate \(slot) has another hash")
+            if checkHashes { try ensure(larder_core_hash(raw, slot) == hash, "candidate \(slot) has another hash") }
             if keyOfSlot[Int(slot)] == key {
                 try ensure(found == nil, "key \(key) indexed twice")
                 found = slot
             }
+            slot = larder_core_find_next(raw, &cursor)
         }
+        try ensure(larder_core_find_next(raw, &cursor) == LARDER_NIL, "find_next after the end")
+        try ensure(candidates == hashCount[hash, default: 0],
+                   "\(candidates) candidates for a hash \(hashCount[hash, default: 0]) live keys carry")
         try ensure(found == entries[key]?.slot, "key \(key): core finds \(String(describing: found)), model \(String(describing: entries[key]?.slot))")
         return found
     }
 
-    mutating func moveToMostRecent(_ key: Int) {
-        order.remove(at: order.lastIndex(of: key)!)
+    func moveToMostRecent(_ key: Int) {
+        order.remove(key)
         order.append(key)
     }
 
-    mutating func lookup(_ key: Int) throws {
+    func lookup(_ key: Int) throws {
         guard let slot = try find(key) else { return }
         let entry = entries[key]!
         try ensure(larder_core_weight(raw, slot) == entry.weight, "weight of \(key)")
@@ -169,9 +199,12 @@ struct DifferentialRun {
         moveToMostRecent(key)
     }
 
-    mutating func insertOrUpdate(_ key: Int) throws {
+    func insertOrUpdate(_ key: Int) throws {
         let weight = randomWeight()
-        if let slot = try find(key) {
+        // A caller looks the key up first; a sample of inserts does so here too (a lookup
+        // on the identical-hash shape walks every entry, too slow for each insert at 4096).
+        let existing = capacity <= 100 || random(8) == 0 ? try find(key) : entries[key]?.slot
+        if let slot = existing {
             try ensure(larder_core_set_weight(raw, slot, weight) == LARDER_OK, "set_weight")
             totalWeight = totalWeight - entries[key]!.weight + weight
             entries[key]!.weight = weight
@@ -184,6 +217,7 @@ struct DifferentialRun {
             try ensure(victim != LARDER_NIL && keyOfSlot[Int(victim)] == order.first!,
                        "victim \(victim) is not the model's least recent key \(order.first!)")
             try remove(order.first!)
+            evictions += 1
         }
         let atLRU = random(10) == 0
         let hash = shape.hash(key: key, capacity: capacity)
@@ -195,21 +229,21 @@ struct DifferentialRun {
         entries[key] = ModelEntry(slot: slot, hash: hash, weight: weight)
         hashCount[hash, default: 0] += 1
         totalWeight += weight
-        if atLRU { order.insert(key, at: 0) } else { order.append(key) }
+        if atLRU { order.prepend(key) } else { order.append(key) }
         if expiry && random(3) == 0 { try setDeadline(key: key) }
     }
 
-    mutating func remove(_ key: Int) throws {
+    func remove(_ key: Int) throws {
         let entry = entries.removeValue(forKey: key)!
         larder_core_remove(raw, entry.slot)
         keyOfSlot[Int(entry.slot)] = -1
         hashCount[entry.hash]! -= 1
         if hashCount[entry.hash] == 0 { hashCount[entry.hash] = nil }
         totalWeight -= entry.weight
-        order.remove(at: order.lastIndex(of: key)!)
+        order.remove(key)
     }
 
-    mutating func setWeight() throws {
+    func setWeight() throws {
         guard let key = randomLiveKey() else { return }
         let weight = random(4) == 0 ? 0 : randomWeight()
         let slot = entries[key]!.slot
@@ -218,7 +252,7 @@ struct DifferentialRun {
         entries[key]!.weight = weight
     }
 
-    mutating func randomDeadline() -> UInt64 {
+    func randomDeadline() -> UInt64 {
         let r = random(100)
         if r < 8 { return LARDER_NO_DEADLINE }
         if r < 18 { return now - UInt64(random(Int(min(now, 1 << 30)) + 1)) }  // due already
@@ -226,12 +260,12 @@ struct DifferentialRun {
         return now + 1 + rng.next() % (1 << UInt64(bits))
     }
 
-    mutating func setDeadline() throws {
+    func setDeadline() throws {
         guard let key = randomLiveKey() else { return }
         try setDeadline(key: key)
     }
 
-    mutating func setDeadline(key: Int) throws {
+    func setDeadline(key: Int) throws {
         let deadline = randomDeadline()
         let slot = entries[key]!.slot
         let status = larder_core_set_deadline(raw, slot, deadline)
@@ -245,7 +279,7 @@ struct DifferentialRun {
         }
     }
 
-    mutating func advanceAndExpire() throws {
+    func advanceAndExpire() throws {
         var asked = now
         let r = random(100)
         if r < 10 {
@@ -266,6 +300,7 @@ struct DifferentialRun {
         let handedKeys = handed.map { keyOfSlot[Int($0)] }
         try ensure(handedKeys.count == due.count && Set(handedKeys) == due,
                    "at \(now) expire handed out \(handedKeys.sorted()), model due \(due.sorted())")
+        expirations += handedKeys.count
         for key in handedKeys {
             entries[key]!.filed = false
             try ensure(larder_core_deadline(raw, entries[key]!.slot) == entries[key]!.deadline, "deadline kept")
@@ -278,7 +313,7 @@ struct DifferentialRun {
     }
 
     /// Inserts that must fail leave the core as it was.
-    mutating func rejectedInserts() throws {
+    func rejectedInserts() throws {
         var slot: UInt32 = 12345
         let hash = shape.hash(key: randomKey(), capacity: capacity)
         if isFull {
@@ -295,11 +330,11 @@ struct DifferentialRun {
         }
     }
 
-    mutating func clear() {
+    func clear() {
         larder_core_clear(raw)
         for i in keyOfSlot.indices { keyOfSlot[i] = -1 }
         entries = [:]
-        order = []
+        order = KeyOrder(keyCount: keyUniverse)
         totalWeight = 0
         hashCount = [:]
     }
@@ -312,15 +347,63 @@ struct DifferentialRun {
         try ensure(larder_core_count(raw) == UInt32(entries.count), "count \(larder_core_count(raw)) vs \(entries.count)")
         try ensure(larder_core_total_weight(raw) == totalWeight, "total weight")
         let lru = larder_core_lru(raw), mru = larder_core_mru(raw)
-        if order.isEmpty {
+        if entries.isEmpty {
             try ensure(lru == LARDER_NIL && mru == LARDER_NIL, "an empty core has an lru or mru")
         } else {
             try ensure(lru != LARDER_NIL && keyOfSlot[Int(lru)] == order.first!, "lru is not \(order.first!)")
             try ensure(mru != LARDER_NIL && keyOfSlot[Int(mru)] == order.last!, "mru is not \(order.last!)")
         }
         if full {
-            try ensure(core.lruToMru().map { keyOfSlot[Int($0)] } == order, "order, least recent first")
-            try ensure(core.mruToLru().map { keyOfSlot[Int($0)] } == order.reversed(), "order, most recent first")
+            let keys = order.keys()
+            try ensure(core.lruToMru().map { keyOfSlot[Int($0)] } == keys, "order, least recent first")
+            try ensure(core.mruToLru().map { keyOfSlot[Int($0)] } == keys.reversed(), "order, most recent first")
         }
+    }
+}
+
+/// The model's recency order: a doubly linked list over small integer keys,
+/// least recent first (O(1) per operation, unlike searching an array).
+struct KeyOrder {
+    private var prev: [Int]
+    private var next: [Int]
+    private(set) var first: Int?
+    private(set) var last: Int?
+
+    init(keyCount: Int) {
+        prev = [Int](repeating: -1, count: keyCount)
+        next = [Int](repeating: -1, count: keyCount)
+    }
+
+    /// Adds `key` as the most recent.
+    mutating func append(_ key: Int) {
+        prev[key] = last ?? -1
+        next[key] = -1
+        if let last { next[last] = key } else { first = key }
+        last = key
+    }
+
+    /// Adds `key` as the least recent.
+    mutating func prepend(_ key: Int) {
+        next[key] = first ?? -1
+        prev[key] = -1
+        if let first { prev[first] = key } else { last = key }
+        first = key
+    }
+
+    mutating func remove(_ key: Int) {
+        let p = prev[key], n = next[key]
+        if p >= 0 { next[p] = n } else { first = n >= 0 ? n : nil }
+        if n >= 0 { prev[n] = p } else { last = p >= 0 ? p : nil }
+    }
+
+    /// Least recent first.
+    func keys() -> [Int] {
+        var result: [Int] = []
+        var key = first ?? -1
+        while key >= 0 {
+            result.append(key)
+            key = next[key]
+        }
+        return result
     }
 }
