@@ -163,6 +163,10 @@ final class DiskStore: @unchecked Sendable {
                 $0.bytes = bytes!
                 $0.mapSize = info.me_mapsize
             }
+            counters.withLock {
+                $0.bytes = bytes!
+                $0.mapSize = info.me_mapsize
+            }
         } catch let error as CacheError {
             lock.release()
             throw error
@@ -286,10 +290,8 @@ final class DiskStore: @unchecked Sendable {
     var maxRecordBytes: Int { options.maxBytes }
 
     var statistics: Statistics {
+        // Counters only (bytes and map size are mirrored there): never waits for a commit's sync.
         var stats = counters.withLock { $0 }
-        let (bytes, mapSize) = writer.withLock { ($0.bytes, $0.mapSize) }
-        stats.bytes = bytes
-        stats.mapSize = mapSize
         stats.entries = (try? withRead { txn throws in Int(try txn.stat(entries).ms_entries) }) ?? 0
         return stats
     }
@@ -503,6 +505,7 @@ final class DiskStore: @unchecked Sendable {
                 state.bytes = bytes
                 state.expiryScanFrom = scanFrom
                 counters.withLock {
+                    $0.bytes = bytes
                     $0.commits += 1
                     $0.evictions += txnCounters.evictions
                     $0.expiredPurged += txnCounters.expired
@@ -548,7 +551,8 @@ final class DiskStore: @unchecked Sendable {
             throw CacheError(code: .storeUnavailable, message: "cannot grow the store's map to \(size) bytes (\(error))")
         }
         state.mapSize = (try? env.info().me_mapsize) ?? size
-        counters.withLock { $0.mapResizes += 1 }
+        let mapSize = state.mapSize
+        counters.withLock { $0.mapResizes += 1; $0.mapSize = mapSize }
         logger.info("disk tier map grown", metadata: ["mapSize": "\(state.mapSize)"])
     }
 
