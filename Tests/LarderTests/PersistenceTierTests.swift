@@ -122,6 +122,22 @@ struct PersistenceTierTests {
         #expect(cache.value(forKey: "b") == nil)
     }
 
+    @Test func getOrComputeUsesTheDiskCopyInsteadOfRecomputing() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let cache: Cache<String, String> = try makeCache(dir.path, maxCount: 1)
+            #expect(try cache.value(forKey: "a") { "computed a" } == "computed a")
+        }
+        let cache: Cache<String, String> = try makeCache(dir.path, maxCount: 1)
+        try cache.setValue("b", forKey: "b")  // "a" leaves memory
+        #expect(!cache.contains("a"))
+        let value = try cache.value(forKey: "a") { () -> String in
+            Issue.record("computed again although the disk has it")
+            return "recomputed"
+        }
+        #expect(value == "computed a")
+    }
+
     @Test func writeBackPendingWritesAreVisibleToReadsAndRemovals() throws {
         let dir = TemporaryDirectory()
         let cache: Cache<String, String> = try makeCache(dir.path, maxCount: 1, durability: .writeBack(interval: .seconds(3600)))
