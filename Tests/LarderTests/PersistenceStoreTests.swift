@@ -1,3 +1,4 @@
+import CLMDB
 import Foundation
 import Logging
 import Synchronization
@@ -198,6 +199,66 @@ struct PersistenceStoreTests {
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == size / 2)
         // The directory is not left locked by the failed open.
         #expect(truncate(path, 0) == 0)
+    }
+
+    /// Free pages at the end of the file (LMDB's free list, read directly).
+    func freeTailPages(_ dir: String) throws -> (pages: Int, freeTail: Int, pageSize: Int) {
+        let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 24)
+        defer { env.close() }
+        try env.open(directory: dir, flags: UInt32(MDB_RDONLY), mode: 0o600)
+        let pages = try env.info().me_last_pgno + 1
+        let pageSize = Int(try env.stat().ms_psize)
+        var free = Set<Int>()
+        let txn = try env.begin(readOnly: true)
+        defer { txn.abort() }
+        let cursor = try txn.cursor(LMDBDatabase(dbi: 0))
+        defer { cursor.close() }
+        var item = try cursor.get(MDB_FIRST)
+        while let (_, ids) = item {
+            let count = ids.loadUnaligned(as: Int.self)
+            for i in 0..<count { free.insert(ids.loadUnaligned(fromByteOffset: (i + 1) * 8, as: Int.self)) }
+            item = try cursor.get(MDB_NEXT)
+        }
+        var tail = 0
+        while free.contains(pages - 1 - tail) { tail += 1 }
+        return (pages, tail, pageSize)
+    }
+
+    @Test func aFileEndingBeforeItsFreeTailPagesOpensButACutIntoUsedPagesIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        for batch in 0..<10 {
+            try store.apply((0..<20).map { putOp(store, bytes("k\(batch)-\($0)"), [UInt8](repeating: 1, count: 500)) })
+        }
+        try store.apply([.removeAll])
+        try store.apply([putOp(store, bytes("kept"), bytes("value"))])
+        store.close()
+        let (pages, freeTail, pageSize) = try freeTailPages(dir.path)
+        try #require(freeTail >= 1, "the removal left free pages at the end of the file")
+        let path = dir.sub("data.mdb")
+        // One page too many: a page in use is gone. Refused, and the file is left as it was.
+        let cut = (pages - freeTail - 1) * pageSize
+        #expect(truncate(path, off_t(cut)) == 0)
+        let error = #expect(throws: CacheError.self) { _ = try open(dir.path) }
+        #expect(error?.code == .storeDamaged)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == cut)
+        // Only free pages missing (what a transaction's unwritten tail pages look like): opens.
+        let dir2 = TemporaryDirectory()
+        let store2 = try open(dir2.path)
+        for batch in 0..<10 {
+            try store2.apply((0..<20).map { putOp(store2, bytes("k\(batch)-\($0)"), [UInt8](repeating: 1, count: 500)) })
+        }
+        try store2.apply([.removeAll])
+        try store2.apply([putOp(store2, bytes("kept"), bytes("value"))])
+        store2.close()
+        let tail2 = try freeTailPages(dir2.path)
+        try #require(tail2.freeTail >= 1)
+        #expect(truncate(dir2.sub("data.mdb"), off_t((tail2.pages - tail2.freeTail) * tail2.pageSize)) == 0)
+        let reopened = try open(dir2.path)
+        #expect(get(reopened, bytes("kept")) == bytes("value"))
+        try reopened.apply([putOp(reopened, bytes("more"), [UInt8](repeating: 2, count: 3_000))])
+        #expect(get(reopened, bytes("more")) == [UInt8](repeating: 2, count: 3_000))
+        #expect(logs.contains(.notice, "extended"))
     }
 
     @Test func aDataFileCutInsideItsFirstPagesIsAClearError() throws {

@@ -119,7 +119,7 @@ final class DiskStore: @unchecked Sendable {
                 // write(2), so a stray pointer cannot scribble on the map.
                 try env.open(directory: directory, flags: UInt32(MDB_NOTLS | MDB_NORDAHEAD), mode: 0o600)
                 try env.clearStaleReaders()
-                try Self.checkTruncation(env: env, directory: directory)
+                try Self.checkTruncation(env: env, directory: directory, logger: logger)
             } catch {
                 env.close()
                 throw error
@@ -200,9 +200,16 @@ final class DiskStore: @unchecked Sendable {
         }
     }
 
-    /// A data file shorter than the pages its meta page claims would fault (SIGBUS) on first
-    /// access through the map; refuse it up front instead.
-    private static func checkTruncation(env: LMDBEnvironment, directory: String) throws(CacheError) {
+    /// A data file shorter than the pages its meta page counts.
+    ///
+    /// An intact store can legitimately end early: pages a transaction allocated at the end
+    /// of the file and freed again before committing are counted but never written (seen
+    /// after SIGKILL in the write-back crash test). Such pages are on LMDB's free list. So a
+    /// short file is first extended with zeros (`ftruncate`, which makes every page LMDB may
+    /// map readable instead of a SIGBUS), then the free list is read: when every missing page
+    /// is free, the store is intact and stays extended; otherwise the file really was cut, it
+    /// is put back to its original size and refused as damaged.
+    private static func checkTruncation(env: LMDBEnvironment, directory: String, logger: Logger) throws(CacheError) {
         let info: MDB_envinfo
         let pageSize: Int
         do {
@@ -214,11 +221,41 @@ final class DiskStore: @unchecked Sendable {
         var st = stat()
         let path = directory + "/data.mdb"
         guard stat(path, &st) == 0 else { return }
-        let needed = (info.me_last_pgno + 1) * pageSize
-        if Int(st.st_size) < needed {
-            throw CacheError(code: .storeDamaged,
-                             message: "\(path) is truncated: \(st.st_size) bytes, but its last page ends at \(needed); move the directory aside (or delete it) to start empty")
+        let pages = info.me_last_pgno + 1
+        let needed = pages * pageSize
+        let size = Int(st.st_size)
+        guard size < needed else { return }
+        let truncated = CacheError(code: .storeDamaged,
+                                   message: "\(path) is truncated: \(size) bytes, but its last page ends at \(needed); move the directory aside (or delete it) to start empty")
+        guard truncate(path, off_t(needed)) == 0 else { throw truncated }
+        let firstMissing = size / pageSize
+        var freeMissing = 0
+        do {
+            let txn = try env.begin(readOnly: true)
+            defer { txn.abort() }
+            let cursor = try txn.cursor(LMDBDatabase(dbi: 0))  // FREE_DBI: txn id -> [count, pgno...]
+            defer { cursor.close() }
+            var item = try cursor.get(MDB_FIRST)
+            while let (_, ids) = item {
+                let words = ids.count / MemoryLayout<Int>.size
+                if words > 0 {
+                    let count = min(ids.loadUnaligned(as: Int.self), words - 1)
+                    for i in 0..<count {
+                        let page = ids.loadUnaligned(fromByteOffset: (i + 1) * MemoryLayout<Int>.size, as: Int.self)
+                        if page >= firstMissing && page < pages { freeMissing += 1 }
+                    }
+                }
+                item = try cursor.get(MDB_NEXT)
+            }
+        } catch {
+            freeMissing = -1
         }
+        guard freeMissing == pages - firstMissing else {
+            _ = truncate(path, off_t(size))
+            throw truncated
+        }
+        logger.notice("the store's data file ended before its last (free) page; extended it", metadata: [
+            "path": "\(path)", "bytes": "\(size)", "lastPageEnd": "\(needed)"])
     }
 
     private static func roundUp(_ value: Int, to page: Int) -> Int {
@@ -446,6 +483,9 @@ final class DiskStore: @unchecked Sendable {
                     }
                 }
             }
+        } catch let error as LMDBError where error.code == MDB_CORRUPTED || error.code == MDB_PAGE_NOTFOUND {
+            throw CacheError(code: .storeDamaged,
+                             message: "the store in \(lock.path) is damaged (\(error)); move the directory aside (or delete it) to start empty")
         } catch {
             throw CacheError(code: .storeUnavailable, message: "cannot read the store in \(lock.path): \(error)")
         }
