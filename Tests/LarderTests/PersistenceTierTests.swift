@@ -63,6 +63,21 @@ struct PersistenceTierTests {
         #expect(reopened.value(forKey: "k0") == "v0")
     }
 
+    @Test func closeCommitsAndReleasesTheStoreWhileTheCacheIsStillAlive() throws {
+        let dir = TemporaryDirectory()
+        let cache: Cache<String, String> = try makeCache(dir.path, maxCount: 10,
+                                                         durability: .writeBack(interval: .seconds(3600)))
+        try cache.setValue("v", forKey: "k")
+        cache.close()
+        // The first cache is still referenced, yet its directory can be opened again,
+        // and the write it had only queued was committed by close().
+        let reopened: Cache<String, String> = try makeCache(dir.path, maxCount: 10)
+        #expect(reopened.value(forKey: "k") == "v")
+        #expect(throws: CacheError.self) { try cache.setValue("w", forKey: "k2") }
+        #expect(cache.value(forKey: "k") == "v", "the memory tier stays usable")
+        withExtendedLifetime(cache) {}
+    }
+
     @Test func deadlinesSurviveARestartAndExpiredEntriesAreDropped() throws {
         let dir = TemporaryDirectory()
         let clock = ManualCacheClock()
