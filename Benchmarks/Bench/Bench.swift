@@ -15,10 +15,10 @@ struct Bench: ParsableCommand {
             """)
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case core, throughput, threads, latency, memory, alloc, hitratio
+        case core, throughput, threads, latency, memory, alloc, hitratio, durability
     }
 
-    @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio (default: all).")
+    @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability (default: all).")
     var suite: String?
 
     @Flag(help: "Small sizes and 2 runs: the whole run takes seconds (used by the smoke test).")
@@ -182,6 +182,9 @@ struct Bench: ParsableCommand {
             case .hitratio:
                 heading("hitratio: hit ratio % on the traces, get then set on a miss")
                 result = try HitRatioSuite.run(config, tracesOption: traces)
+            case .durability:
+                heading("durability: the LMDB tier (sets per second, disk reads, reopening)")
+                result = try DurabilitySuite.run(config)
             }
             result.seconds = Double(nowNanoseconds() - t0) / 1e9
             report.suites[s.rawValue] = result
