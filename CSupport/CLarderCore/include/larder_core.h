@@ -28,14 +28,14 @@ extern "C" {
 
 /** The largest capacity a core accepts. Slot numbers and bucket numbers
  *  (at least twice the capacity) must fit in 32 bits with room for sentinels. */
-#define LARDER_MAX_CAPACITY (UINT32_C(1) << 30)
+#define LARDER_MAX_CAPACITY 0x40000000u /* 2^30 (a plain literal so Swift imports it) */
 
 /** The largest weight one entry may carry (the top byte of the weight word
  *  holds policy bits). */
-#define LARDER_MAX_WEIGHT ((UINT64_C(1) << 56) - 1)
+#define LARDER_MAX_WEIGHT 0x00FFFFFFFFFFFFFFull /* 2^56 - 1 */
 
 /** "No deadline": an entry that never expires. */
-#define LARDER_NO_DEADLINE UINT64_MAX
+#define LARDER_NO_DEADLINE 0xFFFFFFFFFFFFFFFFull /* UINT64_MAX */
 
 /** Result codes. Zero is success; every failure leaves the core unchanged. */
 typedef enum larder_status {
@@ -86,7 +86,11 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
 void larder_core_destroy(larder_core *core);
 
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
- *  wheel, header); 0 when the arguments are invalid. */
+ *  wheel, header), in one block; 0 when the arguments are invalid.
+ *  Per slot: a 24-byte node, 8-byte buckets numbering the power of two
+ *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), and with
+ *  LARDER_CORE_EXPIRY 16 bytes of wheel links and deadline, plus about 5 KiB
+ *  of wheel sentinels per core. */
 size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
 
 /** The capacity the core was created with. */
@@ -130,14 +134,17 @@ larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weig
  *  recency order from most recent to least recent (recovery from disk). */
 larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
 
-/** Marks a live entry most recent. O(1). */
+/** Marks a live entry most recent. O(1).
+ *  Functions taking a `slot` require a live one (from insert or a lookup, not
+ *  yet removed); debug builds assert it, release builds do not check. */
 void larder_core_touch(larder_core *core, uint32_t slot);
 
-/** Removes a live entry from the list, the index and the wheel, and frees
- *  its slot. O(1) plus the backward shift of its probe run. */
+/** Removes a live entry from the list, the index and the wheel (or the
+ *  expired list), and frees its slot for a later insert. O(1) plus the
+ *  backward shift of its probe run. */
 void larder_core_remove(larder_core *core, uint32_t slot);
 
-/** Removes every entry. O(capacity + buckets). */
+/** Removes every entry (the timer wheel keeps its time). O(capacity + buckets). */
 void larder_core_clear(larder_core *core);
 
 /** The stored hash of a live entry. */
@@ -169,6 +176,8 @@ uint32_t larder_core_newer(const larder_core *core, uint32_t slot);
 /**
  * Sets or clears (LARDER_NO_DEADLINE) a live entry's deadline and files it
  * in the timer wheel. Deadlines are absolute, in the caller's nanoseconds.
+ * A deadline at or before the latest `now` given to larder_core_expire is
+ * due at once: the next larder_core_expire hands the entry out. O(1).
  * @return LARDER_OK or LARDER_ERR_UNSUPPORTED (core without expiry).
  */
 larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_t deadline);
@@ -185,8 +194,15 @@ uint64_t larder_core_deadline(const larder_core *core, uint32_t slot);
  * buckets passed, not to the size of the core); up to `max` of them are then
  * written to `out` and unfiled. They stay live: the caller removes each one
  * with larder_core_remove (after releasing its key and value), or gives it a
- * new deadline. Call again while the result equals `max`.
+ * new deadline. Call again while the result equals `max`. A handed-out entry
+ * keeps its (past) deadline, reported by larder_core_deadline, but is no
+ * longer filed: it is not handed out again unless given a new deadline.
  * Times earlier than a previous call's `now` are treated as that time.
+ * Expiry is exact: an entry is handed out by the first call whose `now` is
+ * >= its deadline, never before. The wheel's time starts at 0; call
+ * larder_core_expire(core, now, NULL, 0) once after creation so that the
+ * first deadlines are filed relative to the caller's clock (correct either
+ * way, but cheaper). `out` may be NULL when `max` is 0.
  * @return the number of slots written to `out` (0 on a core without expiry).
  */
 uint32_t larder_core_expire(larder_core *core, uint64_t now, uint32_t *out, uint32_t max);
@@ -199,8 +215,10 @@ uint32_t larder_core_expire(larder_core *core, uint64_t now, uint32_t *out, uint
  * position, no bucket points at a free slot, the free list holds exactly the
  * other slots, total weight adds up, and every entry with a deadline is in
  * exactly one wheel bucket or the expired list. O(capacity + buckets).
+ * Logically const, but borrows a scratch bit in each node while it runs:
+ * do not call it concurrently with any other call on the same core.
  * @return 0 when consistent, otherwise a positive code naming the first
- *         broken invariant (see larder_core.c).
+ *         broken invariant (LARDER_CHECK_* in larder_core_internal.h).
  */
 int larder_core_check(const larder_core *core);
 

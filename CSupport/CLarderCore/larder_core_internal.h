@@ -1,0 +1,150 @@
+/*
+ * larder_core_internal.h — the layout shared by the core's source files.
+ * Not part of the public module: only larder_core.h is under include/.
+ */
+#ifndef LARDER_CORE_INTERNAL_H
+#define LARDER_CORE_INTERNAL_H
+
+#include "larder_core.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Upper bound on the timer wheel's sentinel records (see below). */
+#define LARDER_WHEEL_SENTINELS_MAX 1024u
+
+/* The public limits are plain literals so that Swift imports them; pin
+ * them to the values they stand for. */
+_Static_assert(LARDER_MAX_CAPACITY == (UINT32_C(1) << 30), "LARDER_MAX_CAPACITY is 2^30");
+_Static_assert(LARDER_MAX_WEIGHT == (UINT64_C(1) << 56) - 1, "LARDER_MAX_WEIGHT is 2^56 - 1");
+_Static_assert(LARDER_NO_DEADLINE == UINT64_MAX, "LARDER_NO_DEADLINE is UINT64_MAX");
+_Static_assert(LARDER_NIL == UINT32_MAX, "LARDER_NIL is UINT32_MAX");
+_Static_assert(sizeof(larder_cursor) == 8, "a cursor is two 32-bit words");
+/* Slots, the sentinel and the bucket count (<= 2 * capacity rounded up)
+ * must all fit below LARDER_NIL. */
+_Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX < UINT32_MAX, "slot numbers fit");
+
+/* ---- Node: the hot per-slot record (24 bytes) -------------------------- */
+
+/** Policy and state bits in the top byte of a node's weight word. */
+#define LARDER_FLAG_LIVE  (UINT64_C(1) << 56) /* slot holds an entry */
+#define LARDER_FLAG_FILED (UINT64_C(1) << 57) /* in a wheel bucket or the expired list */
+#define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
+
+typedef struct larder_node {
+    uint32_t prev;  /* newer neighbour (recency list); unused when free */
+    uint32_t next;  /* older neighbour (recency list), or next free slot */
+    uint64_t hash;  /* the key's full hash */
+    uint64_t word;  /* weight (low 56 bits) | flags (top 8 bits) */
+} larder_node;
+
+_Static_assert(sizeof(larder_node) == 24, "a node is 24 bytes");
+_Static_assert(LARDER_MAX_WEIGHT == ((UINT64_C(1) << 56) - 1), "weight uses the low 56 bits");
+
+static inline uint64_t larder_node_weight(const larder_node *n) { return n->word & LARDER_MAX_WEIGHT; }
+
+/* ---- Index bucket (8 bytes) --------------------------------------------- */
+
+/** An empty bucket has slot == LARDER_NIL (all bits set, see larder_index_reset). */
+typedef struct larder_bucket {
+    uint32_t tag;   /* (uint32_t)(hash >> 32); the home bucket is tag & mask */
+    uint32_t slot;
+} larder_bucket;
+
+_Static_assert(sizeof(larder_bucket) == 8, "a bucket is 8 bytes");
+
+static inline uint32_t larder_tag_of(uint64_t hash) { return (uint32_t)(hash >> 32); }
+
+/* ---- Timer wheel (only with LARDER_CORE_EXPIRY) ------------------------- */
+
+/** Per-slot wheel links and deadline (16 bytes); the same record serves as
+ *  the sentinel of each wheel bucket and of the expired list. */
+typedef struct larder_wlink {
+    uint32_t prev;
+    uint32_t next;
+    uint64_t deadline;  /* LARDER_NO_DEADLINE when none */
+} larder_wlink;
+
+_Static_assert(sizeof(larder_wlink) == 16, "a wheel link is 16 bytes");
+
+/* Levels of 64 buckets each. Level i ticks every 2^(20 + 6 i) ns:
+ * 1.05 ms, 67 ms, 4.3 s, 4.6 min, 4.9 h; level i holds deadlines fewer
+ * than 64 of its ticks ahead. Beyond level 4 (about 13 days) entries wait
+ * in one overflow bucket, rescanned each time 2^50 ns (13 days) pass. */
+#define LARDER_WHEEL_LEVELS 5u
+#define LARDER_WHEEL_BITS 6u
+#define LARDER_WHEEL_SIZE (1u << LARDER_WHEEL_BITS)
+#define LARDER_WHEEL_SHIFT0 20u
+#define LARDER_WHEEL_OVERFLOW_SHIFT (LARDER_WHEEL_SHIFT0 + LARDER_WHEEL_LEVELS * LARDER_WHEEL_BITS)
+/* Sentinels after the per-slot records: the buckets, the overflow bucket,
+ * the expired list. */
+#define LARDER_WHEEL_OVERFLOW_INDEX (LARDER_WHEEL_LEVELS * LARDER_WHEEL_SIZE)
+#define LARDER_WHEEL_EXPIRED_INDEX (LARDER_WHEEL_OVERFLOW_INDEX + 1u)
+#define LARDER_WHEEL_SENTINELS (LARDER_WHEEL_EXPIRED_INDEX + 1u)
+_Static_assert(LARDER_WHEEL_SENTINELS <= LARDER_WHEEL_SENTINELS_MAX, "sentinel budget");
+
+static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_SHIFT0 + level * LARDER_WHEEL_BITS; }
+
+/* ---- The core ----------------------------------------------------------- */
+
+struct larder_core {
+    larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
+    larder_bucket *buckets;  /* mask + 1 buckets */
+    larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
+    uint64_t total_weight;
+    uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
+    uint32_t capacity;
+    uint32_t count;
+    uint32_t mask;           /* bucket count - 1 */
+    uint32_t free_head;      /* first free slot, LARDER_NIL when full */
+    uint32_t flags;
+};
+
+static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
+{
+    return slot < core->capacity && (core->nodes[slot].word & LARDER_FLAG_LIVE) != 0;
+}
+
+/* Shared between the core's files only: kept out of the library's exports. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LARDER_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define LARDER_INTERNAL
+#endif
+
+/* Index (larder_index.c). */
+LARDER_INTERNAL void larder_index_reset(larder_core *core);
+LARDER_INTERNAL void larder_index_insert(larder_core *core, uint64_t hash, uint32_t slot);
+LARDER_INTERNAL void larder_index_remove(larder_core *core, uint32_t slot);
+LARDER_INTERNAL int larder_index_check(const larder_core *core);
+
+/* Timer wheel (larder_expiry_wheel.c). */
+LARDER_INTERNAL void larder_wheel_reset(larder_core *core);
+LARDER_INTERNAL void larder_wheel_unfile(larder_core *core, uint32_t slot);
+LARDER_INTERNAL int larder_wheel_check(const larder_core *core);
+
+/* larder_core_check codes, in the order the checks run. */
+enum {
+    LARDER_CHECK_HEADER = 1,          /* count > capacity, or a bad bucket mask */
+    LARDER_CHECK_LIST_LINK = 2,       /* recency list: prev/next disagree, or a slot out of range */
+    LARDER_CHECK_LIST_NOT_LIVE = 3,   /* recency list reaches a free slot */
+    LARDER_CHECK_LIST_LENGTH = 4,     /* recency list length != count */
+    LARDER_CHECK_LIVE_COUNT = 5,      /* number of live slots != count */
+    LARDER_CHECK_WEIGHT = 6,          /* sum of live weights != total weight */
+    LARDER_CHECK_FREE_LIST = 7,       /* free list reaches a live slot or leaves the arena */
+    LARDER_CHECK_FREE_LENGTH = 8,     /* free list length != capacity - count */
+    LARDER_CHECK_FREE_STATE = 9,      /* a free slot carries flags, weight or a deadline */
+    LARDER_CHECK_INDEX_SLOT = 10,     /* a bucket points at a free slot or outside the arena */
+    LARDER_CHECK_INDEX_TAG = 11,      /* a bucket's tag is not its slot's hash tag */
+    LARDER_CHECK_INDEX_REACH = 12,    /* an empty bucket lies between a bucket and its home */
+    LARDER_CHECK_INDEX_TWICE = 13,    /* a slot is indexed more than once */
+    LARDER_CHECK_INDEX_COUNT = 14,    /* indexed slots != count */
+    LARDER_CHECK_WHEEL_LINK = 15,     /* a wheel list: prev/next disagree or out of range */
+    LARDER_CHECK_WHEEL_MEMBER = 16,   /* a wheel list holds a free, unfiled or undated slot */
+    LARDER_CHECK_WHEEL_PLACE = 17,    /* an entry is in the wrong bucket for its deadline */
+    LARDER_CHECK_WHEEL_COUNT = 18,    /* filed slots != wheel list members */
+    LARDER_CHECK_NO_WHEEL_STATE = 19, /* a core without expiry has a filed slot */
+};
+
+#endif /* LARDER_CORE_INTERNAL_H */

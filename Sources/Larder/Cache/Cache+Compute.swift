@@ -1,0 +1,159 @@
+/// Get-or-compute: one computation per key at a time.
+extension Cache {
+    /// What a caller that missed should do.
+    enum FlightRole {
+        /// The value appeared meanwhile.
+        case found(Value)
+        /// Another caller is computing: wait for its result.
+        case wait(Flight<Value>)
+        /// Compute, store, then publish to the waiters.
+        case lead(Flight<Value>)
+    }
+
+    /// The value for `key`, computing and storing it (with the default time to
+    /// live) on a miss.
+    ///
+    /// `compute` runs outside every lock. Concurrent callers for the same key
+    /// share one computation: the first computes, the others wait for its
+    /// result. An error thrown by `compute` reaches every waiter and nothing
+    /// is cached. `compute` may itself read other keys of this cache (a
+    /// memoized recursion), but must not ask for `key` itself: that waits on
+    /// itself forever.
+    ///
+    /// A computed value that cannot be stored (heavier than the byte budget)
+    /// is still returned, and the error is logged at `warning`.
+    ///
+    /// A waiting caller blocks its thread. From async code use the `async`
+    /// flavour: blocking the concurrency pool's few threads while an async
+    /// computation for the same key needs one of them can deadlock.
+    @inlinable
+    public func value(forKey key: Key, orCompute compute: () throws -> Value) throws -> Value {
+        if let hit = value(forKey: key) { return hit }
+        return try computeOnMiss(forKey: key, deadlineFrom: nil, orCompute: compute)
+    }
+
+    /// The value for `key`, computing and storing it with time to live `ttl`
+    /// (`nil`: never expires) on a miss; see ``value(forKey:orCompute:)``.
+    ///
+    /// - Throws: ``CacheError`` for an invalid `ttl` (before computing), or
+    ///   what `compute` throws.
+    @inlinable
+    public func value(forKey key: Key, ttl: Duration?, orCompute compute: () throws -> Value) throws -> Value {
+        _ = try deadline(forTTL: ttl)  // validates before computing
+        if let hit = value(forKey: key) { return hit }
+        return try computeOnMiss(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
+    }
+
+    /// The value for `key`, computing it asynchronously and storing it (with
+    /// the default time to live) on a miss; see ``value(forKey:orCompute:)``.
+    ///
+    /// Waiting callers suspend rather than block. Cancelling a waiting task
+    /// does not end its wait: the shared computation decides the outcome.
+    @inlinable
+    public func value(forKey key: Key,
+                      orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
+        if let hit = value(forKey: key) { return hit }
+        return try await computeOnMiss(forKey: key, deadlineFrom: nil, orCompute: compute)
+    }
+
+    /// The value for `key`, computing it asynchronously and storing it with
+    /// time to live `ttl` on a miss; see ``value(forKey:ttl:orCompute:)``.
+    @inlinable
+    public func value(forKey key: Key, ttl: Duration?,
+                      orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
+        _ = try deadline(forTTL: ttl)
+        if let hit = value(forKey: key) { return hit }
+        return try await computeOnMiss(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
+    }
+
+    // `ttl == nil`: the default time to live; `.some(nil)`: never expires.
+    @usableFromInline
+    func computeOnMiss(forKey key: Key, deadlineFrom ttl: Duration??,
+                       orCompute compute: () throws -> Value) throws -> Value {
+        let hash = Self.hash(key)
+        let shard = shards[shardIndex(hash)]
+        switch role(forKey: key, hash: hash, shard: shard) {
+        case .found(let value):
+            return value
+        case .wait(let flight):
+            return try flight.wait()
+        case .lead(let flight):
+            let outcome: Result<Value, any Error>
+            var measured: Int? = nil
+            do {
+                // The bytes allocated while computing are the value's best weight.
+                let (value, allocated) = try EntryWeigher.measuring(compute)
+                outcome = .success(value)
+                measured = allocated
+            } catch {
+                outcome = .failure(error)
+            }
+            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, measuredHeapBytes: measured)
+            return try outcome.get()
+        }
+    }
+
+    @usableFromInline
+    func computeOnMiss(forKey key: Key, deadlineFrom ttl: Duration??,
+                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
+        let hash = Self.hash(key)
+        let shard = shards[shardIndex(hash)]
+        switch role(forKey: key, hash: hash, shard: shard) {
+        case .found(let value):
+            return value
+        case .wait(let flight):
+            return try await flight.wait()
+        case .lead(let flight):
+            let outcome: Result<Value, any Error>
+            do { outcome = .success(try await compute()) } catch { outcome = .failure(error) }
+            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl)
+            return try outcome.get()
+        }
+    }
+
+    /// Joins the key's flight, or starts one. The value is looked for again
+    /// under the flight mutex: a leader stores its value before it removes
+    /// its flight, so a caller sees one or the other and never computes twice
+    /// for one miss.
+    private func role(forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>) -> FlightRole {
+        shard.flightMutex.lock()
+        defer { shard.flightMutex.unlock() }
+        if let flight = shard.flights[key] { return .wait(flight) }
+        if let value = peek(key, hash: hash, shard: shard) { return .found(value) }
+        let flight = Flight<Value>()
+        shard.flights[key] = flight
+        return .lead(flight)
+    }
+
+    /// The live value for `key` without touching recency or statistics.
+    private func peek(_ key: Key, hash: UInt64, shard: CacheShard<Key, Value>) -> Value? {
+        shard.mutex.lock()
+        defer { shard.mutex.unlock() }
+        let slot = shard.find(key, hash: hash)
+        guard slot != larderNil, !shard.isExpired(slot) else { return nil }
+        return shard.values[Int(slot)]
+    }
+
+    /// Stores a computed value (the deadline counts from now; the weight uses
+    /// the heap bytes measured while computing, when known), ends the flight,
+    /// and hands the outcome to its waiters.
+    private func land(_ flight: Flight<Value>, outcome: Result<Value, any Error>, key: Key,
+                      shard: CacheShard<Key, Value>, ttl: Duration??, measuredHeapBytes: Int? = nil) {
+        if case .success(let value) = outcome {
+            do {
+                let deadline: UInt64
+                if let ttl { deadline = try self.deadline(forTTL: ttl) } else { deadline = defaultDeadline() }
+                let weight = measuredHeapBytes.map {
+                    UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride) &+ slotOverhead &+ UInt64(max(0, $0))
+                }
+                try store(value, forKey: key, deadline: deadline, weight: weight)
+            } catch {
+                logger?.warning("Larder: computed value not cached: \(error)")
+            }
+        }
+        shard.flightMutex.lock()
+        shard.flights[key] = nil
+        shard.flightMutex.unlock()
+        flight.complete(outcome)
+    }
+}

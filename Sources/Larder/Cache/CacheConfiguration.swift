@@ -1,0 +1,98 @@
+/// The limits and behaviour of a ``Cache``, fixed when it is created.
+///
+/// ```swift
+/// let configuration = CacheConfiguration(maxCount: 10_000, maxBytes: 64 << 20,
+///                                        defaultTTL: .seconds(300))
+/// ```
+///
+/// Every field is validated by ``Cache/init(configuration:clock:logger:)``;
+/// a value out of range throws ``CacheError/Code/invalidConfiguration`` naming
+/// the field and its allowed range. Nothing is silently clamped.
+public struct CacheConfiguration: Sendable {
+    /// The most entries the whole cache holds, over all shards: `1 ... 1 << 30`.
+    ///
+    /// The entries are split among the shards so that the shards' capacities add
+    /// up to exactly `maxCount` (the first `maxCount % shardCount` shards hold one
+    /// more). A shard that is full evicts its own least-recent entry even when
+    /// other shards have room, so with several shards a skewed key set may evict
+    /// before `count` reaches `maxCount`; `count` never exceeds it.
+    ///
+    /// Bookkeeping for every slot (about 40-50 bytes) is allocated up front.
+    public var maxCount: Int
+
+    /// The most bytes the entries may weigh in all, or `nil` for no byte budget: `> 0`.
+    ///
+    /// An entry weighs its key's and value's inline sizes, the C core's per-slot
+    /// bookkeeping, and the heap bytes the key and value hold (or the explicit
+    /// `cost` given to ``Cache/setValue(_:forKey:ttl:cost:)``). Like `maxCount`,
+    /// the budget is split among the shards; an entry heavier than its shard's
+    /// share is refused with ``CacheError/Code/valueTooLarge``.
+    public var maxBytes: Int?
+
+    /// The time to live of entries stored without one, or `nil` for "never expire": `> 0`.
+    public var defaultTTL: Duration?
+
+    /// The number of independently locked shards: `1 ... min(1024, maxCount)`.
+    ///
+    /// One shard (the default) gives exact least-recently-used order over the
+    /// whole cache; more shards let more threads work at once, with LRU order
+    /// kept per shard.
+    public var shardCount: Int
+
+    /// How often a background sweeper removes expired entries nobody reads, or
+    /// `nil` for no sweeper (expired entries are then removed when touched or by
+    /// ``Cache/sweepExpired()``): `> 0`. Ignored when `supportsExpiry` is false.
+    public var sweepInterval: Duration?
+
+    /// Whether entries may carry deadlines. `false` saves 16 bytes per slot;
+    /// a time to live (per entry or `defaultTTL`) then throws
+    /// ``CacheError/Code/expiryNotSupported``.
+    public var supportsExpiry: Bool
+
+    /// Creates a configuration; see each property for its allowed range.
+    public init(maxCount: Int, maxBytes: Int? = nil, defaultTTL: Duration? = nil,
+                shardCount: Int = 1, sweepInterval: Duration? = .seconds(1),
+                supportsExpiry: Bool = true) {
+        self.maxCount = maxCount
+        self.maxBytes = maxBytes
+        self.defaultTTL = defaultTTL
+        self.shardCount = shardCount
+        self.sweepInterval = sweepInterval
+        self.supportsExpiry = supportsExpiry
+    }
+
+    /// The largest `maxCount`: the C core's slot numbers are 32-bit with room for sentinels.
+    public static let maxCountLimit = 1 << 30
+    /// The largest `shardCount`.
+    public static let maxShardCount = 1024
+
+    /// Throws the first field that is out of range.
+    func validate() throws(CacheError) {
+        guard maxCount >= 1, maxCount <= Self.maxCountLimit else {
+            throw .invalidConfiguration(
+                "maxCount is \(maxCount); it must be in 1...\(Self.maxCountLimit) (1 << 30). "
+                + "Set it to the most entries the cache may hold.")
+        }
+        if let maxBytes, maxBytes <= 0 {
+            throw .invalidConfiguration(
+                "maxBytes is \(maxBytes); it must be > 0, or nil for no byte budget.")
+        }
+        guard shardCount >= 1, shardCount <= Self.maxShardCount, shardCount <= maxCount else {
+            throw .invalidConfiguration(
+                "shardCount is \(shardCount); it must be in 1...\(min(Self.maxShardCount, maxCount)) "
+                + "(at least 1, at most \(Self.maxShardCount) and at most maxCount, \(maxCount)).")
+        }
+        if let defaultTTL, defaultTTL <= .zero {
+            throw .invalidConfiguration(
+                "defaultTTL is \(defaultTTL); it must be > 0, or nil for entries that never expire.")
+        }
+        if let sweepInterval, sweepInterval <= .zero {
+            throw .invalidConfiguration(
+                "sweepInterval is \(sweepInterval); it must be > 0, or nil for no background sweeper.")
+        }
+        if defaultTTL != nil, !supportsExpiry {
+            throw CacheError(code: .expiryNotSupported, message:
+                "defaultTTL is set but supportsExpiry is false; set supportsExpiry to true or defaultTTL to nil.")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Synchronization
+import Testing
+@testable import Larder
+
+struct ComputeFailed: Error, Equatable {}
+
+extension Cache {
+    /// Callers blocked or suspended waiting on the flight for `key`.
+    func waitingCallers(forKey key: Key) -> Int {
+        let shard = shards[shardIndex(Self.hash(key))]
+        shard.flightMutex.lock()
+        defer { shard.flightMutex.unlock() }
+        return shard.flights[key]?.waiterCount ?? 0
+    }
+}
+
+@Suite("Cache get-or-compute")
+struct CacheComputeTests {
+    @Test("16 concurrent sync callers for one key run the computation once")
+    func sixteenCallersComputeOnce() throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let computations = Counter()
+        let results = LockedList<Int>()
+        runOnThreads(16) { _ in
+            let value = try? cache.value(forKey: "k") {
+                computations.add()
+                // The gate: hold the computation until the 15 others wait on it.
+                let allWaiting = waitUntil { cache.waitingCallers(forKey: "k") == 15 }
+                precondition(allWaiting, "the other callers never waited")
+                return 42
+            }
+            results.append(value ?? -1)
+        }
+        #expect(computations.count == 1)
+        #expect(results.snapshot == Array(repeating: 42, count: 16))
+        #expect(cache.value(forKey: "k") == 42)
+        // A later call is a plain hit.
+        #expect(try cache.value(forKey: "k") { Issue.record("recomputed"); return 0 } == 42)
+    }
+
+    @Test("16 concurrent async callers for one key run the computation once")
+    func sixteenAsyncCallersComputeOnce() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let computations = Counter()
+        let values = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
+                        computations.add()
+                        while cache.waitingCallers(forKey: "k") < 15 { await Task.yield() }
+                        return 7
+                    })
+                }
+            }
+            var values: [Int] = []
+            for try await value in group { values.append(value) }
+            return values
+        }
+        #expect(computations.count == 1)
+        #expect(values == Array(repeating: 7, count: 16))
+    }
+
+    @Test("an error reaches every waiter and caches nothing")
+    func errorReachesAllWaiters() throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let computations = Counter()
+        let failures = Counter()
+        runOnThreads(16) { _ in
+            do {
+                _ = try cache.value(forKey: "k") { () throws -> Int in
+                    computations.add()
+                    let allWaiting = waitUntil { cache.waitingCallers(forKey: "k") == 15 }
+                    precondition(allWaiting, "the other callers never waited")
+                    throw ComputeFailed()
+                }
+            } catch is ComputeFailed {
+                failures.add()
+            } catch {}
+        }
+        #expect(computations.count == 1)
+        #expect(failures.count == 16)
+        #expect(!cache.contains("k"))
+        #expect(cache.count == 0)
+        // Nothing was remembered: the next call computes again.
+        #expect(try cache.value(forKey: "k") { 5 } == 5)
+        #expect(cache.value(forKey: "k") == 5)
+    }
+
+    @Test("memoized recursion over other keys does not deadlock", arguments: [1, 4])
+    func memoizedFibonacci(shardCount: Int) throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 256, shardCount: shardCount, sweepInterval: nil))
+        func fibonacci(_ n: Int) throws -> Int {
+            try cache.value(forKey: n) { n < 2 ? n : try fibonacci(n - 1) + fibonacci(n - 2) }
+        }
+        #expect(try fibonacci(90) == 2_880_067_194_370_816_120)
+        #expect(cache.count == 91)
+    }
+
+    @Test("a computed value is stored with the given TTL and counted as a miss then hits")
+    func computeStoresWithTTL() async throws {
+        let clock = ManualCacheClock()
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, defaultTTL: .seconds(100),
+                                                                sweepInterval: nil), clock: clock)
+        #expect(try cache.value(forKey: "a", ttl: .seconds(5)) { 1 } == 1)
+        #expect(try await cache.value(forKey: "b") { @Sendable () async throws -> Int in 2 } == 2)
+        #expect(try cache.value(forKey: "c", ttl: nil) { 3 } == 3)
+        #expect(try cache.value(forKey: "a") { 9 } == 1)
+        clock.advance(by: .seconds(5))
+        #expect(cache.value(forKey: "a") == nil)
+        #expect(cache.value(forKey: "b") == 2)
+        clock.advance(by: .seconds(95))
+        #expect(cache.value(forKey: "b") == nil)
+        #expect(cache.value(forKey: "c") == 3)
+        let statistics = cache.statistics
+        #expect(statistics.hits == 3 && statistics.misses == 5)
+    }
+}

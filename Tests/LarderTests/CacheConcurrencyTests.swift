@@ -1,0 +1,92 @@
+import Synchronization
+import Testing
+@testable import Larder
+
+@Suite("Cache under concurrent use")
+struct CacheConcurrencyTests {
+    /// 8 threads, a fixed number of mixed operations each on 256 shared keys
+    /// (bounded by count, not time), including removeAll, sweeps, clock
+    /// advances and get-or-compute. Afterwards: count <= maxCount, bytes <=
+    /// maxBytes, every read counted exactly once, the cores consistent.
+    @Test("8 threads of mixed operations", arguments: [1, 4])
+    func mixedOperations(shardCount: Int) throws {
+        let clock = ManualCacheClock()
+        let maxCount = 100
+        let maxBytes = 100 * 120
+        let cache = try Cache<Int, Int>(
+            configuration: .init(maxCount: maxCount, maxBytes: maxBytes, shardCount: shardCount,
+                                 sweepInterval: .milliseconds(1)),
+            clock: clock)
+        let reads = Counter()
+        let wrongValues = Counter()
+        let operationsPerThread = 20_000
+        runOnThreads(8) { thread in
+            var random = SplitMix64(seed: UInt64(thread + 1) &* 0x1234_5678)
+            var myReads = 0
+            for _ in 0..<operationsPerThread {
+                let key = Int(random.next() % 256)
+                switch random.next() % 1000 {
+                case 0..<400:
+                    myReads += 1
+                    // Values are always key * 10 + something < 10.
+                    if let value = cache.value(forKey: key), value / 10 != key { wrongValues.add() }
+                case 400..<650:
+                    let ttl: Duration? = random.next() % 2 == 0 ? .milliseconds(Int64(1 + random.next() % 50)) : nil
+                    try? cache.setValue(key * 10 + Int(random.next() % 10), forKey: key, ttl: ttl,
+                                        cost: 1 + Int(random.next() % 200))
+                case 650..<750:
+                    _ = cache.contains(key)
+                case 750..<850:
+                    if let value = cache.removeValue(forKey: key), value / 10 != key { wrongValues.add() }
+                case 850..<920:
+                    myReads += 1
+                    let value = try? cache.value(forKey: key) { key * 10 }
+                    if let value, value / 10 != key { wrongValues.add() }
+                case 920..<960:
+                    clock.advance(by: .milliseconds(1))
+                case 960..<990:
+                    cache.sweepExpired()
+                case 990..<998:
+                    _ = cache.statistics
+                default:
+                    cache.removeAll()
+                }
+            }
+            reads.add(myReads)
+        }
+        cache.close()
+        let statistics = cache.statistics
+        #expect(cache.count <= maxCount)
+        #expect(cache.totalBytes <= maxBytes)
+        #expect(statistics.currentSize == cache.count)
+        #expect(statistics.hits + statistics.misses == statistics.totalRequests)
+        #expect(statistics.totalRequests == reads.count)
+        #expect(statistics.hits > 0 && statistics.misses > 0 && statistics.evictions > 0)
+        #expect(wrongValues.count == 0)
+        #expect(cache.checkInvariants() == 0)
+        // Still a working cache.
+        cache.removeAll()
+        #expect(cache.count == 0 && cache.totalBytes == 0)
+        try cache.setValue(1, forKey: 1)
+        #expect(cache.value(forKey: 1) == 1)
+    }
+
+    @Test("removeAll racing with sets leaves a consistent cache")
+    func removeAllRacingSets() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 1000, shardCount: 4, sweepInterval: nil))
+        runOnThreads(8) { thread in
+            for index in 0..<5_000 {
+                if thread == 0 && index % 100 == 0 {
+                    cache.removeAll()
+                } else {
+                    try? cache.setValue(index, forKey: thread * 10_000 + index)
+                }
+            }
+        }
+        #expect(cache.count <= 1000)
+        #expect(cache.checkInvariants() == 0)
+        cache.removeAll()
+        #expect(cache.count == 0)
+        #expect(cache.checkInvariants() == 0)
+    }
+}

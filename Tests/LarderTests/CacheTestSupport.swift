@@ -1,0 +1,59 @@
+import Foundation
+import Synchronization
+@testable import Larder
+
+/// A small deterministic generator (SplitMix64) so randomized tests replay.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A thread-safe list, for collecting what hooks report.
+final class LockedList<Element: Sendable>: Sendable {
+    private let storage = Mutex<[Element]>([])
+    func append(_ element: Element) { storage.withLock { $0.append(element) } }
+    func take() -> [Element] { storage.withLock { list in defer { list = [] }; return list } }
+    var snapshot: [Element] { storage.withLock { $0 } }
+}
+
+/// Runs `body(threadIndex)` on `count` real threads at once and waits for all.
+func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for index in 0..<count {
+        group.enter()
+        let thread = Thread {
+            body(index)
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
+}
+
+/// Waits until `condition` holds, yielding the processor between checks;
+/// false when it still does not hold after `limit` (a failure guard, not a
+/// stand-in for synchronization: the condition is what the test waits for).
+func waitUntil(limit: Duration = .seconds(30), _ condition: () -> Bool) -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + limit
+    while !condition() {
+        if clock.now > end { return false }
+        sched_yield()
+    }
+    return true
+}
+
+/// A shareable atomic counter.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func add(_ amount: Int = 1) { value.add(amount, ordering: .relaxed) }
+    var count: Int { value.load(ordering: .relaxed) }
+}

@@ -1,0 +1,117 @@
+import Synchronization
+import Testing
+@testable import Larder
+
+/// An in-memory lower tier that records every call.
+final class FakeTier: CacheBackingTier, Sendable {
+    typealias Key = String
+    typealias Value = Int
+    let entries = Mutex<[String: (value: Int, deadline: UInt64?)]>([:])
+    let calls = LockedList<String>()
+    let failStores = Atomic<Bool>(false)
+
+    func store(_ value: Int, forKey key: String, deadline: UInt64?) throws(CacheError) {
+        calls.append("store \(key)")
+        if failStores.load(ordering: .relaxed) {
+            throw CacheError(code: .storeUnavailable, message: "fake store refuses writes")
+        }
+        entries.withLock { $0[key] = (value, deadline) }
+    }
+    func load(forKey key: String) -> (value: Int, deadline: UInt64?)? {
+        calls.append("load \(key)")
+        return entries.withLock { $0[key] }
+    }
+    func remove(forKey key: String) {
+        calls.append("remove \(key)")
+        _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+    func removeAll() {
+        calls.append("removeAll")
+        entries.withLock { $0.removeAll() }
+    }
+    func recordAccess(forKey key: String) {
+        calls.append("access \(key)")
+    }
+}
+
+@Suite("Cache with a lower tier")
+struct CacheTierTests {
+    @Test("sets store through, hits record access, misses load and promote, removals reach the tier")
+    func tierCalls() throws {
+        let tier = FakeTier()
+        let clock = ManualCacheClock(monotonic: 1_000)
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 2, sweepInterval: nil), clock: clock,
+                                           tier: tier)
+        try cache.setValue(1, forKey: "a", ttl: .nanoseconds(500))
+        #expect(tier.calls.take() == ["store a"])
+        #expect(tier.entries.withLock { $0["a"]?.deadline } == 1_500)
+        #expect(cache.value(forKey: "a") == 1)
+        #expect(tier.calls.take() == ["access a"])
+
+        try cache.setValue(2, forKey: "b")
+        try cache.setValue(3, forKey: "c")  // evicts "a" from memory only
+        #expect(!cache.contains("a"))
+        #expect(tier.calls.take() == ["store b", "store c"])
+        #expect(cache.value(forKey: "a") == 1)  // from the tier, promoted
+        #expect(tier.calls.take() == ["load a"])
+        #expect(cache.contains("a"))
+        #expect(cache.value(forKey: "a") == 1)
+        #expect(tier.calls.take() == ["access a"])
+        #expect(cache.statistics.hits == 3 && cache.statistics.misses == 0)
+
+        // A tier entry past its deadline is a miss.
+        clock.advance(by: .nanoseconds(500))
+        #expect(cache.value(forKey: "a") == nil)
+        #expect(tier.calls.take() == ["load a"])
+        #expect(cache.statistics.misses == 1)
+
+        #expect(cache.removeValue(forKey: "c") == 3)
+        #expect(tier.calls.take() == ["remove c"])
+        cache.removeAll()
+        #expect(tier.calls.take() == ["removeAll"])
+        #expect(cache.count == 0)
+        #expect(cache.value(forKey: "b") == nil)
+    }
+
+    @Test("a failing tier store fails the set and leaves memory unchanged")
+    func failingStore() throws {
+        let tier = FakeTier()
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 2, sweepInterval: nil), tier: tier)
+        try cache.setValue(1, forKey: "a")
+        tier.failStores.store(true, ordering: .relaxed)
+        #expect {
+            try cache.setValue(2, forKey: "a")
+        } throws: { ($0 as? CacheError)?.code == .storeUnavailable }
+        #expect(cache.value(forKey: "a") == 1)
+    }
+
+    @Test("a value too large is refused before the tier sees it")
+    func tooLargeSkipsTier() throws {
+        let tier = FakeTier()
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 2, maxBytes: 100, sweepInterval: nil),
+                                           tier: tier)
+        #expect(throws: CacheError.self) { try cache.setValue(1, forKey: "a", ttl: nil, cost: 101) }
+        #expect(tier.calls.take() == [])
+    }
+
+    @Test("restore inserts most-recent-first entries at the least-recent end, skipping the expired and what does not fit")
+    func restore() throws {
+        let clock = ManualCacheClock(monotonic: 1_000)
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 3, sweepInterval: nil), clock: clock,
+                                           tier: FakeTier())
+        try cache.setValue(0, forKey: "live")
+        let restored = cache.restore([
+            (key: "r1", value: 1, deadline: nil),
+            (key: "expired", value: 9, deadline: 1_000),
+            (key: "live", value: 8, deadline: nil),      // present: kept as is
+            (key: "r2", value: 2, deadline: 5_000),
+            (key: "r3", value: 3, deadline: nil),        // no room
+        ])
+        #expect(restored == 2)
+        #expect(cache.keysByRecency() == [["r2", "r1", "live"]])
+        #expect(cache.value(forKey: "live") == 0)
+        clock.advance(by: .nanoseconds(4_000))
+        #expect(cache.value(forKey: "r2") == nil)
+        #expect(cache.value(forKey: "r1") == 1)
+    }
+}
