@@ -34,9 +34,9 @@ func memoRunOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
 }
 
-/// How many turns a gate gives other callers before it opens anyway: it only
-/// keeps a broken implementation from hanging the run (the test then fails on
-/// its counts instead); a working one opens the gate long before.
+/// How many turns a gate gives other callers before it opens anyway: a last
+/// resort against hanging the run if the gate's condition never comes true;
+/// the tests' conditions come true long before, working or broken.
 let memoGateTurns = 20_000
 
 /// Holds a computation until `isOpen` (other callers have arrived), yielding

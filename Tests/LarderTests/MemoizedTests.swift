@@ -119,7 +119,8 @@ struct MemoizedTests {
         let computations = Atomic<Int>(0)
         let fibonacci = try Memoized<Int, Int, Never>.recursive(configuration: .init(maxCount: 1_000)) {
             fibonacci, n in
-            computations.add(1, ordering: .relaxed)
+            // Unmemoized, fib(90) would run for ages: give up early so the test fails instead.
+            guard computations.add(1, ordering: .relaxed).newValue <= 1_000 else { return 0 }
             return n < 2 ? n : fibonacci(n - 1) + fibonacci(n - 2)
         }
         #expect(fibonacci(90) == 2_880_067_194_370_816_120)
@@ -157,8 +158,10 @@ struct MemoizedTests {
             computations.add(1, ordering: .relaxed)
             // Gate: hold the computation until every caller has asked the cache (each call
             // counts a request on entry), so all of them overlap it. Without one computation
-            // per key, every caller would be in here.
-            memoGate { slow.statistics.totalRequests >= callers }
+            // per key every caller would be in here, which opens the gate too (and fails).
+            memoGate {
+                slow.statistics.totalRequests >= callers || computations.load(ordering: .relaxed) >= callers
+            }
             return n * 2
         }
         let results = Mutex<[Int]>([])
@@ -177,7 +180,9 @@ struct MemoizedTests {
         let flaky = try Memoized<Int, Int, Flaky>.recursive(configuration: .init(maxCount: 10)) {
             (flaky, n) throws(Flaky) -> Int in
             let attempt = attempts.add(1, ordering: .relaxed).newValue
-            memoGate { flaky.statistics.totalRequests >= callers }
+            memoGate {
+                flaky.statistics.totalRequests >= callers || attempts.load(ordering: .relaxed) >= callers
+            }
             if attempt == 1 { throw Flaky(attempt: 1) }
             return n
         }
@@ -312,7 +317,7 @@ struct AsyncMemoizedTests {
         let computations = Atomic<Int>(0)
         let fibonacci = try AsyncMemoized<Int, Int, Never>.recursive(configuration: .init(maxCount: 1_000)) {
             fibonacci, n in
-            computations.add(1, ordering: .relaxed)
+            guard computations.add(1, ordering: .relaxed).newValue <= 1_000 else { return 0 }
             if n < 2 { return n }
             let a = await fibonacci(n - 1)
             let b = await fibonacci(n - 2)
@@ -329,7 +334,9 @@ struct AsyncMemoizedTests {
         let slow = try AsyncMemoized<Int, Int, Never>.recursive(configuration: .init(maxCount: 10)) { slow, n in
             computations.add(1, ordering: .relaxed)
             // Gate as in the sync test; the waiters suspend, so yielding lets them run.
-            await memoGate { slow.statistics.totalRequests >= callers }
+            await memoGate {
+                slow.statistics.totalRequests >= callers || computations.load(ordering: .relaxed) >= callers
+            }
             return n * 2
         }
         let results = await withTaskGroup(of: Int.self) { group in
