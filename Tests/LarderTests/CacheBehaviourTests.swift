@@ -227,7 +227,10 @@ struct CacheBehaviourTests {
         #expect(cache.totalBytes <= 400)
         #expect(cache.shards.allSatisfy { $0.totalWeight.load(ordering: .relaxed) <= 100 })
         #expect(evicted.entries == before - cache.count && evicted.bytes == 10 * evicted.entries)
-        #expect(cache.statistics.pressureEvictions == evicted.entries && evicted.entries >= 50)
+        // Keys spread over the shards by a per-process hash seed, so a shard may
+        // already have evicted during the fill: assert on what remains.
+        #expect(cache.count <= 40 && evicted.entries >= before - 40)
+        #expect(cache.statistics.pressureEvictions == evicted.entries)
     }
 
     // MARK: Logging

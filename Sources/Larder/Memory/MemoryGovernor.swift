@@ -1,0 +1,430 @@
+import Dispatch
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The governor's view of a cache. `Cache` conforms; every call is made outside the
+/// cache's locks, from the governor's thread or the caller of ``MemoryGovernor/tick()``.
+protocol MemoryGovernedCache: AnyObject, Sendable {
+    /// The bytes the cache's entries weigh now.
+    var totalBytes: Int { get }
+    /// Sets (nil lifts) the pressure budget; the effective budget is
+    /// min(maxBytes, pressure budget).
+    func setPressureBudget(_ bytes: Int?)
+    /// Evicts least-recent entries toward the effective budget, at most `maxEntries`.
+    func evictTowardBudget(maxEntries: Int) -> (entries: Int, bytes: Int)
+}
+
+/// Keeps a process out of the out-of-memory killer's way by shrinking its caches before
+/// the kernel has to.
+///
+/// At every tick the governor samples its ``MemorySignalSource``s and compares usage
+/// with each limit it knows:
+/// - the configured ``MemoryGovernorConfiguration/processLimit`` against the heap's
+///   resident bytes (jemalloc `stats.resident`);
+/// - the cgroup's `memory.max`/`memory.high` (the lower) against `memory.current`;
+/// - without a cgroup limit, the system's `MemAvailable`: usage may grow by what is
+///   available.
+///
+/// When usage is within the margin of a limit, the governor lowers the registered caches'
+/// effective byte budgets by the excess (shared in proportion to what each cache holds)
+/// and evicts their least-recent entries in batches of
+/// ``MemoryGovernorConfiguration/batchSize`` until the excess is gone, all within the
+/// tick; then it returns freed pages to the system. When usage is back at least two
+/// margins below every limit and the cgroup reports little memory pressure, it raises the
+/// budgets again stepwise (by half the spare room per tick) and lifts them once they
+/// pass the limit.
+///
+/// Ticks run on a background thread started by ``start()`` at the configured interval,
+/// and stop on ``stop()`` or when the governor is released. ``tick()`` runs one tick
+/// on the caller's thread (tests, or services with their own scheduler). Actions are
+/// logged at `info`; caches count pressure evictions and report their effective budget
+/// in their statistics.
+public final class MemoryGovernor: Sendable {
+    /// What one tick saw and did.
+    public struct TickReport: Sendable, Equatable {
+        /// What the governor did.
+        public enum Action: Sendable, Equatable {
+            /// Nothing to do: no pressure and no lowered budget.
+            case none
+            /// Lowered budgets and evicted entries.
+            case evicted
+            /// Pressure was found but the caches held nothing to evict.
+            case nothingToEvict
+            /// Kept lowered budgets: not yet far enough below the limits.
+            case held
+            /// Raised lowered budgets by a step.
+            case relaxed
+            /// Raised budgets past the limit, which lifts them.
+            case lifted
+        }
+
+        /// The merged sample of all sources.
+        public var sample: MemorySample
+        /// The limit closest to being exceeded, if any limit is known.
+        public var limitBytes: Int?
+        /// The usage compared with ``limitBytes``.
+        public var usageBytes: Int?
+        /// The margin kept below ``limitBytes``.
+        public var marginBytes: Int
+        /// Bytes over (limit − margin) before this tick acted; 0 when under.
+        public var excessBytes: Int
+        /// Entries this tick evicted.
+        public var evictedEntries: Int
+        /// Bytes (entry weights) this tick evicted.
+        public var evictedBytes: Int
+        /// The registered caches' total bytes after the tick.
+        public var cachedBytes: Int
+        /// What the tick did.
+        public var action: Action
+    }
+
+    /// Counters over the governor's life.
+    public struct Statistics: Sendable, Equatable {
+        /// Ticks run, from the thread and from ``MemoryGovernor/tick()``.
+        public var ticks = 0
+        /// Ticks that found usage within the margin of a limit.
+        public var pressureTicks = 0
+        /// Entries evicted under pressure, over all caches.
+        public var evictedEntries = 0
+        /// Bytes (entry weights) evicted under pressure, over all caches.
+        public var evictedBytes = 0
+    }
+
+    private struct Registration {
+        weak var cache: (any MemoryGovernedCache)?
+        let id: ObjectIdentifier
+        var pressureBudget: Int?
+    }
+
+    private struct State {
+        var registrations: [Registration] = []
+        var statistics = Statistics()
+    }
+
+    /// The limit a usage is compared against.
+    private struct Bound {
+        var name: String
+        var usage: Int
+        var limit: Int
+        var margin: Int
+        /// Bytes over (limit − margin); negative when there is room.
+        var excess: Int { usage - (limit - margin) }
+    }
+
+    /// The validated configuration.
+    public let configuration: MemoryGovernorConfiguration
+    private let sources: [any MemorySignalSource]
+    private let logger: Logger?
+    private let onTick: (@Sendable (TickReport) -> Void)?
+    /// Held for a whole tick, so ticks from the thread and from ``tick()`` never overlap.
+    private let state = Mutex(State())
+    private let runner = Mutex<GovernorThread?>(nil)
+
+    /// The signal sources used when none are given: jemalloc, then the cgroup (with the
+    /// system's `MemAvailable` as fallback).
+    public static var defaultSources: [any MemorySignalSource] {
+        [JemallocSignalSource(), CgroupSignalSource()]
+    }
+
+    /// Creates a governor; call ``start()`` to run it on its own thread.
+    ///
+    /// - Parameters:
+    ///   - configuration: interval, margin, optional process limit, batch size.
+    ///   - sources: where samples come from; earlier sources win for a field both report.
+    ///   - logger: receives pressure actions at `info`.
+    ///   - onTick: called after every tick (on the ticking thread, outside the governor's
+    ///     lock), for metrics or tests that wait for the background thread.
+    /// - Throws: ``CacheError`` (`invalidConfiguration`) naming the field to change.
+    public init(
+        configuration: MemoryGovernorConfiguration = .init(),
+        sources: [any MemorySignalSource] = MemoryGovernor.defaultSources,
+        logger: Logger? = nil,
+        onTick: (@Sendable (TickReport) -> Void)? = nil
+    ) throws(CacheError) {
+        try configuration.validate()
+        if sources.isEmpty {
+            throw CacheError(code: .invalidConfiguration,
+                             message: "MemoryGovernor needs at least one signal source; pass MemoryGovernor.defaultSources or your own.")
+        }
+        self.configuration = configuration
+        self.sources = sources
+        self.logger = logger
+        self.onTick = onTick
+    }
+
+    deinit {
+        runner.withLock { $0 }?.stop()
+    }
+
+    /// Counters over the governor's life.
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+
+    /// Puts a cache under this governor. The governor holds it weakly: a released cache
+    /// simply drops out. Registering a cache twice has no further effect.
+    func register(governed cache: any MemoryGovernedCache) {
+        let id = ObjectIdentifier(cache)
+        state.withLock { state in
+            state.registrations.removeAll { $0.cache == nil }
+            guard !state.registrations.contains(where: { $0.id == id }) else { return }
+            state.registrations.append(Registration(cache: cache, id: id, pressureBudget: nil))
+        }
+    }
+
+    /// Releases a cache from this governor and lifts any pressure budget it set on it.
+    func unregister(governed cache: any MemoryGovernedCache) {
+        let id = ObjectIdentifier(cache)
+        let removed = state.withLock { state -> Bool in
+            let before = state.registrations.count
+            state.registrations.removeAll { $0.id == id || $0.cache == nil }
+            return state.registrations.count < before
+        }
+        if removed { cache.setPressureBudget(nil) }
+    }
+
+    // MARK: - Background thread
+
+    /// Starts ticking every ``MemoryGovernorConfiguration/samplingInterval`` on a
+    /// background thread (the first tick runs at once). Calling it again has no effect.
+    public func start() {
+        start(onThreadExit: nil)
+    }
+
+    /// ``start()`` with a hook the thread calls as it ends (for tests).
+    func start(onThreadExit: (@Sendable () -> Void)?) {
+        runner.withLock { runner in
+            guard runner == nil else { return }
+            let weakSelf = WeakGovernor(self)
+            runner = GovernorThread(interval: configuration.samplingInterval, onExit: onThreadExit) {
+                // The strong reference lives only for one tick, so releasing the governor
+                // between ticks ends the thread.
+                guard let governor = weakSelf.value else { return false }
+                governor.tick()
+                return true
+            }
+        }
+    }
+
+    /// Stops the background thread, waiting for a tick in progress to finish. Budgets
+    /// already lowered stay as they are.
+    public func stop() {
+        runner.withLock { runner in
+            let thread = runner
+            runner = nil
+            return thread
+        }?.stop()
+    }
+
+    // MARK: - Tick
+
+    /// Samples the sources and acts once: evicts toward a lowered budget when usage is
+    /// within the margin of a limit, raises lowered budgets when it is well below.
+    @discardableResult
+    public func tick() -> TickReport {
+        let (report, messages) = state.withLock { state in
+            tickLocked(&state)
+        }
+        // Logged after the governor's lock is dropped.
+        if let logger {
+            for (message, metadata) in messages { logger.info(message, metadata: metadata) }
+        }
+        onTick?(report)
+        return report
+    }
+
+    private func sampleSources() -> MemorySample {
+        var sample = MemorySample()
+        for source in sources { sample.fillMissing(from: source.sample()) }
+        return sample
+    }
+
+    private func bounds(for sample: MemorySample) -> [Bound] {
+        var bounds: [Bound] = []
+        let processUsage = sample.residentBytes ?? sample.allocatedBytes
+        if let limit = configuration.processLimit, let usage = processUsage {
+            bounds.append(Bound(name: "process limit", usage: usage, limit: limit,
+                                margin: configuration.margin.bytes(forLimit: limit)))
+        }
+        let cgroupLimit = [sample.cgroupMaxBytes, sample.cgroupHighBytes].compactMap { $0 }.min()
+        if let limit = cgroupLimit, let usage = sample.cgroupCurrentBytes {
+            bounds.append(Bound(name: "cgroup", usage: usage, limit: limit,
+                                margin: configuration.margin.bytes(forLimit: limit)))
+        } else if cgroupLimit == nil, let available = sample.availableBytes, let usage = processUsage {
+            let (limit, overflow) = usage.addingReportingOverflow(available)
+            if !overflow {
+                bounds.append(Bound(name: "system MemAvailable", usage: usage, limit: limit,
+                                    margin: configuration.margin.bytes(forLimit: limit)))
+            }
+        }
+        return bounds
+    }
+
+    private typealias LogLine = (Logger.Message, Logger.Metadata)
+
+    private func tickLocked(_ state: inout State) -> (TickReport, [LogLine]) {
+        let sample = sampleSources()
+        let bounds = bounds(for: sample)
+        state.registrations.removeAll { $0.cache == nil }
+        state.statistics.ticks += 1
+
+        let binding = bounds.max { $0.excess < $1.excess }
+        let excess = max(0, binding?.excess ?? 0)
+        var report = TickReport(
+            sample: sample, limitBytes: binding?.limit, usageBytes: binding?.usage,
+            marginBytes: binding?.margin ?? 0, excessBytes: excess,
+            evictedEntries: 0, evictedBytes: 0, cachedBytes: 0, action: .none)
+        var log: [LogLine] = []
+        let caches = state.registrations.map { $0.cache }
+
+        if let binding, excess > 0 {
+            state.statistics.pressureTicks += 1
+            let totals = caches.map { $0?.totalBytes ?? 0 }
+            let held = totals.reduce(0, +)
+            if held == 0 {
+                report.action = .nothingToEvict
+                log.append(("Larder memory governor: near the limit, but the caches hold nothing to evict",
+                            metadata(binding, excess: excess)))
+            } else {
+                for index in state.registrations.indices {
+                    guard let cache = caches[index], totals[index] > 0 else { continue }
+                    // Each cache gives up its share of the excess, rounded up.
+                    let cut = Int((Double(excess) * Double(totals[index]) / Double(held)).rounded(.up))
+                    let target = max(0, totals[index] - cut)
+                    let budget = min(state.registrations[index].pressureBudget ?? .max, target)
+                    state.registrations[index].pressureBudget = budget
+                    cache.setPressureBudget(budget)
+                    while true {
+                        let (entries, bytes) = cache.evictTowardBudget(maxEntries: configuration.batchSize)
+                        report.evictedEntries += entries
+                        report.evictedBytes += bytes
+                        if entries == 0 || cache.totalBytes <= budget { break }
+                    }
+                }
+                report.action = .evicted
+                if report.evictedEntries > 0 && configuration.releasesMemoryAfterEviction {
+                    releaseFreedMemory()
+                }
+                state.statistics.evictedEntries += report.evictedEntries
+                state.statistics.evictedBytes += report.evictedBytes
+                var meta = metadata(binding, excess: excess)
+                meta["evictedEntries"] = "\(report.evictedEntries)"
+                meta["evictedBytes"] = "\(report.evictedBytes)"
+                meta["cacheBudgets"] = "\(state.registrations.map { $0.pressureBudget.map(String.init) ?? "none" })"
+                log.append(("Larder memory governor: lowered cache budgets and evicted under memory pressure", meta))
+            }
+        } else if !bounds.isEmpty, state.registrations.contains(where: { $0.pressureBudget != nil }) {
+            // Room is how far usage is below (limit − margin) for the tightest limit.
+            let room = bounds.map { -$0.excess }.min() ?? 0
+            let needed = bounds.map(\.margin).max() ?? 0
+            let calm = (sample.pressureSomeAvg10 ?? 0) < configuration.relaxPressureThreshold
+            if room >= needed && calm {
+                let lowest = bounds.map(\.limit).min() ?? .max
+                let budgeted = state.registrations.filter { $0.pressureBudget != nil }.count
+                let step = max(1, room / 2 / max(1, budgeted))
+                var lifted = 0
+                for index in state.registrations.indices {
+                    guard let budget = state.registrations[index].pressureBudget else { continue }
+                    var raised: Int? = budget.addingReportingOverflow(step).partialValue
+                    if raised! >= lowest || raised! < budget { raised = nil; lifted += 1 }
+                    state.registrations[index].pressureBudget = raised
+                    caches[index]?.setPressureBudget(raised)
+                }
+                report.action = lifted == budgeted ? .lifted : .relaxed
+                var meta = metadata(binding!, excess: 0)
+                meta["step"] = "\(step)"
+                meta["cacheBudgets"] = "\(state.registrations.map { $0.pressureBudget.map(String.init) ?? "none" })"
+                log.append((report.action == .lifted
+                            ? "Larder memory governor: pressure passed, lifted cache budgets"
+                            : "Larder memory governor: pressure easing, raised cache budgets", meta))
+            } else {
+                report.action = .held
+            }
+        }
+        report.cachedBytes = caches.reduce(0) { $0 + ($1?.totalBytes ?? 0) }
+        return (report, log)
+    }
+
+    private func metadata(_ bound: Bound, excess: Int) -> Logger.Metadata {
+        [
+            "signal": "\(bound.name)",
+            "usage": "\(bound.usage)",
+            "limit": "\(bound.limit)",
+            "margin": "\(bound.margin)",
+            "excess": "\(excess)",
+        ]
+    }
+
+    /// The evicted values were released on this thread: hand its cached blocks back to
+    /// the arenas and the arenas' unused pages back to the kernel, so resident memory
+    /// (what cgroup limits and the OOM killer see) falls now.
+    private func releaseFreedMemory() {
+        guard let stats = JemallocStatistics.shared else { return }
+        try? stats.flushThreadCache()
+        try? stats.releaseUnusedPages()
+    }
+}
+
+/// The governor's pointer for its own thread: weak, so the thread never keeps it alive.
+private final class WeakGovernor: Sendable {
+    // `weak let` is not available in Swift 6.0 mode; the reference is set once, in init.
+    nonisolated(unsafe) weak var value: MemoryGovernor?
+    init(_ value: MemoryGovernor) { self.value = value }
+}
+
+/// A pthread that runs `body` every `interval` until stopped or until `body` returns
+/// false.
+private final class GovernorThread: Sendable {
+    private final class Control: Sendable {
+        let wake = DispatchSemaphore(value: 0)
+        let stopped = Atomic<Bool>(false)
+    }
+
+    private let control = Control()
+    private let thread = Mutex<pthread_t?>(nil)
+
+    private final class Start {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    init(interval: Duration, onExit: (@Sendable () -> Void)?, body: @escaping @Sendable () -> Bool) {
+        let (seconds, attoseconds) = interval.components
+        let nanoseconds = Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000)
+        let start = Start { [control] in
+            defer { onExit?() }
+            while !control.stopped.load(ordering: .acquiring) {
+                guard body() else { return }
+                _ = control.wake.wait(timeout: .now() + .nanoseconds(max(1, nanoseconds)))
+            }
+        }
+        let box = Unmanaged.passRetained(start).toOpaque()
+        var id = pthread_t()
+        let rc = pthread_create(&id, nil, { raw in
+            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, box)
+        if rc == 0 {
+            thread.withLock { $0 = id }
+        } else {
+            Unmanaged<Start>.fromOpaque(box).release()
+        }
+    }
+
+    /// Ends the loop and joins the thread; detaches instead when called on that thread
+    /// (the governor released by its own tick).
+    func stop() {
+        control.stopped.store(true, ordering: .releasing)
+        control.wake.signal()
+        guard let id = thread.withLock({ t -> pthread_t? in defer { t = nil }; return t }) else { return }
+        if pthread_equal(id, pthread_self()) != 0 {
+            pthread_detach(id)
+        } else {
+            pthread_join(id, nil)
+        }
+    }
+}

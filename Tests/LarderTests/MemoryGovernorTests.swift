@@ -1,0 +1,283 @@
+import Dispatch
+import Logging
+import Synchronization
+import Testing
+@testable import Larder
+
+/// A source that reports whatever the test sets.
+final class ScriptedMemorySource: MemorySignalSource, Sendable {
+    private let current: Mutex<MemorySample>
+    let samples = Atomic<Int>(0)
+    init(_ sample: MemorySample) { current = Mutex(sample) }
+    func set(_ sample: MemorySample) { current.withLock { $0 = sample } }
+    func sample() -> MemorySample {
+        samples.add(1, ordering: .relaxed)
+        return current.withLock { $0 }
+    }
+}
+
+/// A stand-in cache: LRU order, one weight per entry, a pressure budget.
+final class FakeGovernedCache: MemoryGovernedCache, @unchecked Sendable {
+    private let lock = Mutex(())
+    private(set) var entries: [(key: Int, bytes: Int)] = []  // oldest first
+    private(set) var budget: Int?
+    private(set) var budgetHistory: [Int?] = []
+    private(set) var evictedKeys: [Int] = []
+    private(set) var largestBatch = 0
+    private(set) var evictCalls = 0
+
+    init(entries count: Int, bytesEach: Int) {
+        entries = (0..<count).map { ($0, bytesEach) }
+    }
+
+    var totalBytes: Int { lock.withLock { _ in entries.reduce(0) { $0 + $1.bytes } } }
+
+    func setPressureBudget(_ bytes: Int?) {
+        lock.withLock { _ in
+            budget = bytes
+            budgetHistory.append(bytes)
+        }
+    }
+
+    func evictTowardBudget(maxEntries: Int) -> (entries: Int, bytes: Int) {
+        lock.withLock { _ in
+            evictCalls += 1
+            var total = entries.reduce(0) { $0 + $1.bytes }
+            var count = 0, bytes = 0
+            while let limit = budget, total > limit, count < maxEntries, !entries.isEmpty {
+                let victim = entries.removeFirst()
+                evictedKeys.append(victim.key)
+                total -= victim.bytes
+                bytes += victim.bytes
+                count += 1
+            }
+            largestBatch = max(largestBatch, count)
+            return (count, bytes)
+        }
+    }
+}
+
+/// Collects log messages for assertions.
+final class RecordingLogHandler: LogHandler, @unchecked Sendable {
+    static let lines = Mutex<[(Logger.Level, String)]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    let label: String
+    init(label: String) { self.label = label }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        Self.lines.withLock { $0.append((event.level, "\(label): \(event.message)")) }
+    }
+}
+
+@Suite("Memory governor")
+struct MemoryGovernorTests {
+    private func governor(_ source: ScriptedMemorySource, margin: MemoryGovernorConfiguration.Margin = .fraction(0.1),
+                          processLimit: Int? = nil, batchSize: Int = 100, label: String = "governor") throws -> MemoryGovernor {
+        try MemoryGovernor(
+            configuration: .init(margin: margin, processLimit: processLimit, batchSize: batchSize,
+                                 releasesMemoryAfterEviction: false),
+            sources: [source],
+            logger: Logger(label: label) { RecordingLogHandler(label: $0) })
+    }
+
+    @Test func invalidConfigurationsThrowClearErrors() {
+        func message(_ configuration: MemoryGovernorConfiguration) -> String? {
+            do {
+                _ = try MemoryGovernor(configuration: configuration, sources: [ScriptedMemorySource(.init())])
+                return nil
+            } catch {
+                #expect(error.code == .invalidConfiguration)
+                return error.message
+            }
+        }
+        #expect(message(.init(samplingInterval: .zero))?.contains("samplingInterval") == true)
+        #expect(message(.init(margin: .fraction(1.0)))?.contains("0.0 ..< 1.0") == true)
+        #expect(message(.init(margin: .fraction(.nan)))?.contains("margin") == true)
+        #expect(message(.init(margin: .bytes(-1)))?.contains("margin") == true)
+        #expect(message(.init(margin: .bytes(100), processLimit: 100))?.contains("processLimit") == true)
+        #expect(message(.init(processLimit: 0))?.contains("processLimit") == true)
+        #expect(message(.init(batchSize: 0))?.contains("batchSize") == true)
+        #expect(message(.init(relaxPressureThreshold: 101))?.contains("relaxPressureThreshold") == true)
+        #expect(message(.init()) == nil)
+        #expect(throws: CacheError.self) { try MemoryGovernor(sources: []) }
+    }
+
+    /// The process is 5% over its limit: one tick evicts at least the excess (plus the
+    /// margin), oldest first, in bounded batches.
+    @Test func oneTickEvictsTheExcessOldestFirst() throws {
+        let limit = 100_000_000
+        let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))
+        let cache = FakeGovernedCache(entries: 10_000, bytesEach: 4_000)  // 40 MB held
+        let governor = try governor(source, margin: .bytes(1_000_000), processLimit: limit, batchSize: 100)
+        governor.register(governed: cache)
+
+        let report = governor.tick()
+        let excess = limit * 5 / 100 + 1_000_000
+        #expect(report.action == .evicted)
+        #expect(report.excessBytes == excess)
+        #expect(report.evictedBytes >= excess)
+        #expect(report.evictedBytes < excess + 4_000 + 1)  // no more than one entry beyond
+        #expect(cache.totalBytes <= 40_000_000 - excess)
+        #expect(cache.evictedKeys == Array(0..<cache.evictedKeys.count))  // oldest first
+        #expect(cache.largestBatch <= 100)
+        #expect(cache.evictCalls > 1)
+        #expect(cache.budget == 40_000_000 - excess)
+        #expect(governor.statistics.evictedBytes == report.evictedBytes)
+        #expect(governor.statistics.pressureTicks == 1)
+        #expect(RecordingLogHandler.lines.withLock { lines in
+            lines.contains { $0.0 == .info && $0.1.hasPrefix("governor:") && $0.1.contains("evicted") }
+        })
+    }
+
+    @Test func reliefRaisesTheBudgetStepwiseThenLiftsIt() throws {
+        let limit = 100_000_000
+        let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))
+        let cache = FakeGovernedCache(entries: 10_000, bytesEach: 4_000)
+        let governor = try governor(source, processLimit: limit)
+        governor.register(governed: cache)
+        governor.tick()
+        let lowered = try #require(cache.budget)
+
+        // Between one and two margins below the limit: hold.
+        source.set(MemorySample(residentBytes: limit * 85 / 100))
+        #expect(governor.tick().action == .held)
+        #expect(cache.budget == lowered)
+
+        // Well below: the budget climbs each tick, then is lifted.
+        source.set(MemorySample(residentBytes: limit / 2))
+        var budgets: [Int] = [lowered]
+        var lastAction = MemoryGovernor.TickReport.Action.none
+        for _ in 0..<50 {
+            lastAction = governor.tick().action
+            guard let budget = cache.budget else { break }
+            budgets.append(budget)
+        }
+        #expect(lastAction == .lifted)
+        #expect(cache.budget == nil)
+        #expect(budgets.count >= 3)  // stepwise, not all at once
+        #expect(zip(budgets, budgets.dropFirst()).allSatisfy { $0 < $1 })
+        // With nothing lowered and no pressure there is nothing to do.
+        #expect(governor.tick().action == .none)
+    }
+
+    @Test func memoryPressureStallsHoldTheBudget() throws {
+        let limit = 100_000_000
+        let source = ScriptedMemorySource(MemorySample(residentBytes: limit, pressureSomeAvg10: 30))
+        let cache = FakeGovernedCache(entries: 1_000, bytesEach: 40_000)
+        let governor = try governor(source, processLimit: limit)
+        governor.register(governed: cache)
+        governor.tick()
+        let lowered = cache.budget
+        source.set(MemorySample(residentBytes: limit / 2, pressureSomeAvg10: 30))
+        #expect(governor.tick().action == .held)
+        #expect(cache.budget == lowered)
+        source.set(MemorySample(residentBytes: limit / 2, pressureSomeAvg10: 1))
+        #expect(governor.tick().action != .held)
+    }
+
+    @Test func cgroupLimitIsTheLowerOfMaxAndHigh() throws {
+        let source = ScriptedMemorySource(MemorySample(
+            residentBytes: 10, cgroupCurrentBytes: 950_000, cgroupMaxBytes: 2_000_000, cgroupHighBytes: 1_000_000))
+        let cache = FakeGovernedCache(entries: 1_000, bytesEach: 1_000)
+        let governor = try governor(source, margin: .bytes(0))
+        governor.register(governed: cache)
+        #expect(governor.tick().action == .none)
+        source.set(MemorySample(cgroupCurrentBytes: 1_050_000, cgroupMaxBytes: 2_000_000, cgroupHighBytes: 1_000_000))
+        let report = governor.tick()
+        #expect(report.limitBytes == 1_000_000)
+        #expect(report.excessBytes == 50_000)
+        #expect(report.evictedBytes == 50_000)
+    }
+
+    @Test func memAvailableBoundsAProcessWithoutLimits() throws {
+        let source = ScriptedMemorySource(MemorySample(residentBytes: 900_000, availableBytes: 50_000))
+        let cache = FakeGovernedCache(entries: 500, bytesEach: 1_000)
+        let governor = try governor(source, margin: .bytes(100_000))
+        governor.register(governed: cache)
+        let report = governor.tick()
+        #expect(report.limitBytes == 950_000)
+        #expect(report.excessBytes == 50_000)
+        #expect(report.evictedBytes == 50_000)
+    }
+
+    @Test func excessIsSharedInProportionToWhatEachCacheHolds() throws {
+        let source = ScriptedMemorySource(MemorySample(residentBytes: 1_300_000))
+        let big = FakeGovernedCache(entries: 300, bytesEach: 1_000)
+        let small = FakeGovernedCache(entries: 100, bytesEach: 1_000)
+        let governor = try governor(source, margin: .bytes(0), processLimit: 1_200_000)
+        governor.register(governed: big)
+        governor.register(governed: small)
+        governor.register(governed: big)  // no double registration
+        let report = governor.tick()
+        #expect(report.evictedBytes == 100_000)
+        #expect(big.totalBytes == 225_000)
+        #expect(small.totalBytes == 75_000)
+        governor.unregister(governed: small)
+        #expect(small.budget == nil)
+    }
+
+    @Test func pressureWithEmptyCachesIsReported() throws {
+        let source = ScriptedMemorySource(MemorySample(residentBytes: 2_000))
+        let governor = try governor(source, margin: .bytes(0), processLimit: 1_000)
+        let empty = FakeGovernedCache(entries: 0, bytesEach: 0)
+        governor.register(governed: empty)
+        #expect(governor.tick().action == .nothingToEvict)
+        // With no limit known at all, the governor does nothing.
+        let blind = try self.governor(ScriptedMemorySource(MemorySample()))
+        #expect(blind.tick().action == .none)
+    }
+
+    @Test func backgroundThreadTicksUntilStopped() throws {
+        let source = ScriptedMemorySource(MemorySample(residentBytes: 2_000_000))
+        let cache = FakeGovernedCache(entries: 100, bytesEach: 1_000)
+        let ticked = DispatchSemaphore(value: 0)
+        let governor = try MemoryGovernor(
+            configuration: .init(samplingInterval: .milliseconds(1), margin: .bytes(0), processLimit: 1_950_000,
+                                 releasesMemoryAfterEviction: false),
+            sources: [source],
+            onTick: { _ in ticked.signal() })
+        governor.register(governed: cache)
+        governor.start()
+        governor.start()  // idempotent
+        for _ in 0..<3 { #expect(ticked.wait(timeout: .now() + .seconds(30)) == .success) }
+        governor.stop()
+        let after = source.samples.load(ordering: .relaxed)
+        #expect(after >= 3)
+        #expect(cache.totalBytes <= 50_000)
+        // Stopped: a manual tick is the only further sample.
+        governor.tick()
+        #expect(source.samples.load(ordering: .relaxed) == after + 1)
+    }
+
+    @Test func releasingTheGovernorEndsItsThread() throws {
+        let source = ScriptedMemorySource(MemorySample())
+        let ticked = DispatchSemaphore(value: 0)
+        let exited = DispatchSemaphore(value: 0)
+        weak var weakGovernor: MemoryGovernor?
+        do {
+            let governor = try MemoryGovernor(
+                configuration: .init(samplingInterval: .milliseconds(1)), sources: [source],
+                onTick: { _ in ticked.signal() })
+            weakGovernor = governor
+            governor.start(onThreadExit: { exited.signal() })
+            #expect(ticked.wait(timeout: .now() + .seconds(30)) == .success)
+        }
+        // The thread holds the governor only during a tick, so dropping the last outside
+        // reference ends it. (The timeout only bounds a failure.)
+        #expect(exited.wait(timeout: .now() + .seconds(30)) == .success)
+        #expect(weakGovernor == nil)
+    }
+
+    @Test func stopEndsTheThread() throws {
+        let exited = DispatchSemaphore(value: 0)
+        let governor = try MemoryGovernor(configuration: .init(samplingInterval: .seconds(3600)),
+                                          sources: [ScriptedMemorySource(MemorySample())])
+        governor.start(onThreadExit: { exited.signal() })
+        governor.stop()  // wakes the hour-long wait and joins
+        #expect(exited.wait(timeout: .now()) == .success)
+    }
+}
