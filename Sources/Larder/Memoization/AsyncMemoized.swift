@@ -78,7 +78,7 @@ public final class AsyncMemoized<each Argument: Hashable & Sendable, Result: Sen
     /// cache's default time to live.
     public func callAsFunction(_ argument: repeat each Argument) async throws(Failure) -> Result {
         do {
-            return try await run(MemoizationKey(repeat each argument), ttl: .default) {
+            return try await cache.memoizedValue(forKey: MemoizationKey(repeat each argument), ttl: .default) {
                 () async throws(Failure) -> Result in
                 try await body(self, repeat each argument)
             }
@@ -98,7 +98,7 @@ public final class AsyncMemoized<each Argument: Hashable & Sendable, Result: Sen
     ///   positive or the cache does not support expiry.
     public func callAsFunction(_ argument: repeat each Argument, ttl: Duration?) async throws -> Result {
         do {
-            return try await run(MemoizationKey(repeat each argument), ttl: .explicit(ttl)) {
+            return try await cache.memoizedValue(forKey: MemoizationKey(repeat each argument), ttl: .explicit(ttl)) {
                 () async throws(Failure) -> Result in
                 try await body(self, repeat each argument)
             }
@@ -128,33 +128,4 @@ public final class AsyncMemoized<each Argument: Hashable & Sendable, Result: Sen
 
     /// The cache's counters: a hit is a call answered from the cache.
     public var statistics: CacheStatistics { cache.statistics }
-
-    /// See `Memoized.run`: the same sorting of errors, for async functions.
-    private func run(
-        _ key: MemoizationKey<repeat each Argument>, ttl: TTLChoice,
-        _ compute: @Sendable () async throws(Failure) -> Result
-    ) async throws(MemoizationFailure<Failure>) -> Result {
-        @Sendable func markingErrors() async throws -> Result {
-            do {
-                return try await compute()
-            } catch {
-                throw FunctionError(error)
-            }
-        }
-        do {
-            switch ttl {
-            case .default: return try await cache.value(forKey: key, orCompute: markingErrors)
-            case .explicit(let ttl): return try await cache.value(forKey: key, ttl: ttl, orCompute: markingErrors)
-            }
-        } catch let error as FunctionError<Failure> {
-            throw .function(error.error)
-        } catch {
-            if case .explicit = ttl, let error = error as? CacheError { throw .cache(error) }
-            do {
-                return try await compute()
-            } catch {
-                throw .function(error)
-            }
-        }
-    }
 }

@@ -116,7 +116,7 @@ public final class Memoized<each Argument: Hashable & Sendable, Result: Sendable
     /// cache's default time to live.
     public func callAsFunction(_ argument: repeat each Argument) throws(Failure) -> Result {
         do {
-            return try run(MemoizationKey(repeat each argument), ttl: .default) { () throws(Failure) -> Result in
+            return try cache.memoizedValue(forKey: MemoizationKey(repeat each argument), ttl: .default) { () throws(Failure) -> Result in
                 try body(self, repeat each argument)
             }
         } catch {
@@ -135,7 +135,7 @@ public final class Memoized<each Argument: Hashable & Sendable, Result: Sendable
     ///   positive or the cache does not support expiry.
     public func callAsFunction(_ argument: repeat each Argument, ttl: Duration?) throws -> Result {
         do {
-            return try run(MemoizationKey(repeat each argument), ttl: .explicit(ttl)) {
+            return try cache.memoizedValue(forKey: MemoizationKey(repeat each argument), ttl: .explicit(ttl)) {
                 () throws(Failure) -> Result in
                 try body(self, repeat each argument)
             }
@@ -165,61 +165,4 @@ public final class Memoized<each Argument: Hashable & Sendable, Result: Sendable
 
     /// The cache's counters: a hit is a call answered from the cache.
     public var statistics: CacheStatistics { cache.statistics }
-
-    // MARK: Implementation
-
-    /// Runs the cache's get-or-compute and sorts what it throws: the function's
-    /// own errors go back to the caller typed, and the cache's errors (an invalid
-    /// explicit TTL) go back as ``CacheError``.
-    private func run(
-        _ key: MemoizationKey<repeat each Argument>, ttl: TTLChoice,
-        _ compute: () throws(Failure) -> Result
-    ) throws(MemoizationFailure<Failure>) -> Result {
-        func markingErrors() throws -> Result {
-            do {
-                return try compute()
-            } catch {
-                // Marked, so that callers waiting for this computation know the error as the
-                // function's, not the cache's, even when `Failure` is `any Error`.
-                throw FunctionError(error)
-            }
-        }
-        do {
-            switch ttl {
-            case .default: return try cache.value(forKey: key, orCompute: markingErrors)
-            case .explicit(let ttl): return try cache.value(forKey: key, ttl: ttl, orCompute: markingErrors)
-            }
-        } catch let error as FunctionError<Failure> {
-            throw .function(error.error)
-        } catch {
-            if case .explicit = ttl, let error = error as? CacheError { throw .cache(error) }
-            // The cache stores what it can and returns a computed value it cannot keep, so this
-            // is a failure before computing that a default-TTL call cannot report (a closed
-            // cache, say): still answer the call, uncached.
-            do {
-                return try compute()
-            } catch {
-                throw .function(error)
-            }
-        }
-    }
-}
-
-/// Whether a call uses the cache's default time to live or its own.
-enum TTLChoice {
-    case `default`
-    case explicit(Duration?)
-}
-
-/// What a memoized call can fail with: its function's error, or (with an
-/// explicit TTL) the cache rejecting the TTL.
-enum MemoizationFailure<Failure: Error>: Error {
-    case function(Failure)
-    case cache(CacheError)
-}
-
-/// Marks an error thrown by the memoized function as it passes through the cache.
-struct FunctionError<Failure: Error>: Error {
-    let error: Failure
-    init(_ error: Failure) { self.error = error }
 }
