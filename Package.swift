@@ -60,10 +60,17 @@ let package = Package(
             name: "CLarderCoreTests",
             dependencies: ["CLarderCore"]
         ),
+        // The child process of the persistence crash tests (writes, acknowledges, gets SIGKILLed).
+        .executableTarget(
+            name: "LarderCrashWriter",
+            dependencies: ["Larder"],
+            path: "Tests/CrashWriter"
+        ),
         .testTarget(
             name: "LarderTests",
             dependencies: [
                 "Larder",
+                "LarderCrashWriter",
                 "CJemalloc",
                 "CLMDB",
                 .product(name: "Logging", package: "swift-log"),

@@ -380,11 +380,16 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return total
     }
 
-    /// Stops the background sweeper. The cache stays usable; expired entries
-    /// are then removed only when touched or by ``sweepExpired()``.
-    /// Deinitialization stops the sweeper too.
+    /// Stops the background sweeper and, with a disk tier, commits what is
+    /// pending and closes the store (releasing its directory lock).
+    ///
+    /// The memory tier stays usable: expired entries are then removed only when
+    /// touched or by ``sweepExpired()``; with a disk tier, later sets throw
+    /// ``CacheError/Code/closed`` and disk reads miss. Deinitialization does the
+    /// same.
     public func close() {
         sweeper.stop()
+        (tier as? any CacheClosableTier)?.close()
     }
 
     func runBackgroundSweep() {

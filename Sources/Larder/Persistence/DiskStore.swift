@@ -1,0 +1,764 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLMDB
+import Logging
+import Synchronization
+
+/// The byte-level durable store: validated records in LMDB, a recency index for
+/// least-recent eviction and restart order, a byte budget, and map growth.
+///
+/// Layout of the environment (directory `<dir>`: `data.mdb`, `lock.mdb`, both 0600,
+/// and `larder.lock` for exclusive ownership):
+/// - `entries`: storage key (see `StorageKey`) → record (see `DiskRecord`).
+/// - `recency`: big-endian access stamp ++ storage key → empty. Ascending order is
+///   least recent first; it drives budget eviction and, read backwards, restore.
+/// - `meta`: `format` → u32 format version, `bytes` → u64 sum of record sizes.
+///
+/// Every write goes through `apply(_:)`: one write transaction, committed with LMDB's
+/// default flags (data and meta pages fsynced before `mdb_txn_commit` returns), so a
+/// crash keeps either all of a batch or none of it. Work that reads discover (access
+/// stamps, expired or damaged records to drop) is queued and rides along in the next
+/// write transaction instead of costing one of its own.
+final class DiskStore: @unchecked Sendable {
+    struct Options: Sendable {
+        var directory: String
+        /// Budget for the sum of record sizes (48-byte header + key + value).
+        var maxBytes: Int
+        /// First map size; default `2 * maxBytes + 1 MiB`.
+        var initialMapSize: Int? = nil
+        /// Past this map size a full map evicts least-recent records instead of growing
+        /// (it still grows when eviction alone cannot make room). Default `max(8 * maxBytes, 64 MiB)`.
+        var mapSizeLimit: Int? = nil
+        /// Records examined for expiry by each write transaction (an incremental sweep).
+        var expiryScanPerWrite: Int = 32
+    }
+
+    enum WriteOp: Sendable {
+        case put(storageKey: [UInt8], record: [UInt8])
+        case delete(storageKey: [UInt8])
+        /// Raises a record's access stamp (never lowers it).
+        case touch(storageKey: [UInt8], stamp: UInt64)
+        /// Drops a record that failed validation, or is expired (checked again at apply time).
+        case purge(storageKey: [UInt8])
+        /// Drops a recency-index key whose record is gone or newer.
+        case dropRecency(recencyKey: [UInt8])
+        case removeAll
+        /// Nothing: a transaction that only carries queued maintenance.
+        case noop
+    }
+
+    struct Statistics: Sendable, Equatable {
+        var entries = 0
+        var bytes = 0
+        var diskReads = 0
+        var diskHits = 0
+        var damagedRecords = 0
+        var evictions = 0
+        var expiredPurged = 0
+        var mapResizes = 0
+        var commits = 0
+        var mapSize = 0
+    }
+
+    let options: Options
+    let logger: Logger
+    private let wallClock: @Sendable () -> UInt64
+    private let lock: StoreDirectoryLock
+    private let env: LMDBEnvironment
+    private let entries: LMDBDatabase
+    private let recency: LMDBDatabase
+    private let meta: LMDBDatabase
+    private let gate = ReadWriteGate()
+
+    /// Serializes write transactions in this process and guards the writer's state.
+    private let writer = Mutex<WriterState>(WriterState())
+    private struct WriterState {
+        var bytes = 0
+        var mapSize = 0
+        var expiryScanFrom: [UInt8]? = nil
+        var closed = false
+        /// Lowered budget after the map reached its limit (in memory: a reopen starts afresh).
+        var budgetCap: Int? = nil
+    }
+
+    private let queued = Mutex<[WriteOp]>([])
+    private let stampCounter: Atomic<UInt64>
+    private let counters = Mutex<Statistics>(Statistics())
+    /// Supplies batched access stamps (the generic tier's touch log) to each write transaction.
+    private let touchSource = Mutex<(@Sendable () -> [WriteOp])?>(nil)
+
+    static let formatVersion: UInt32 = 1
+
+    /// Opens (creating when missing) the store in `options.directory`.
+    ///
+    /// - Throws: `.invalidConfiguration` for a non-positive budget; `.storeUnavailable` when the
+    ///   directory cannot be used or is open elsewhere; `.storeDamaged` when the files are not
+    ///   a readable Larder store (nothing is modified or deleted in that case).
+    init(options: Options, logger: Logger, wallClock: @escaping @Sendable () -> UInt64) throws(CacheError) {
+        guard options.maxBytes > 0 else {
+            throw CacheError(code: .invalidConfiguration,
+                             message: "persistence maxBytes must be positive, got \(options.maxBytes)")
+        }
+        self.options = options
+        self.logger = logger
+        self.wallClock = wallClock
+        let lock = try StoreDirectoryLock(directory: options.directory)
+        self.lock = lock
+        let directory = lock.path
+        do {
+            try Self.checkDataFile(directory: directory)
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let initial = Self.roundUp(options.initialMapSize ?? (options.maxBytes.multipliedReportingOverflow(by: 2).partialValue + (1 << 20)), to: page)
+            let env = try LMDBEnvironment(maxDatabases: 4, mapSize: initial)
+            do {
+                // MDB_NOTLS: read transactions are not tied to threads (callers may be on any thread).
+                // No MDB_NOSYNC / MDB_WRITEMAP: every commit is fully synced and pages are written by
+                // write(2), so a stray pointer cannot scribble on the map.
+                try env.open(directory: directory, flags: UInt32(MDB_NOTLS | MDB_NORDAHEAD), mode: 0o600)
+                try env.clearStaleReaders()
+                try Self.checkTruncation(env: env, directory: directory, logger: logger)
+            } catch {
+                env.close()
+                throw error
+            }
+            self.env = env
+            let txn = try env.begin(readOnly: false)
+            var committed = false
+            defer { if !committed { txn.abort() } }
+            entries = try txn.openDatabase("entries", create: true)
+            recency = try txn.openDatabase("recency", create: true)
+            meta = try txn.openDatabase("meta", create: true)
+            let entryCount = try txn.stat(entries).ms_entries
+            if let format = try Self.metaValue(txn, meta, "format") {
+                guard UInt32(truncatingIfNeeded: format) == Self.formatVersion else {
+                    throw CacheError(code: .storeUnavailable,
+                                     message: "the store in \(directory) has format version \(format); this Larder reads version \(Self.formatVersion); use another directory or a matching Larder version")
+                }
+            } else if entryCount > 0 {
+                throw CacheError(code: .storeDamaged,
+                                 message: "the store in \(directory) has entries but no format marker; it was not written by Larder, or is damaged; move the directory aside or use another one")
+            } else {
+                try Self.setMeta(txn, meta, "format", UInt64(Self.formatVersion))
+            }
+            var bytes = try Self.metaValue(txn, meta, "bytes").map(Int.init)
+            let recencyCount = try txn.stat(recency).ms_entries
+            if bytes == nil || entryCount != recencyCount {
+                // Documented recovery: rebuild the recency index and byte count from the records.
+                bytes = try Self.rebuildIndex(txn, entries: entries, recency: recency, logger: logger)
+                try Self.setMeta(txn, meta, "bytes", UInt64(bytes!))
+            }
+            // The logical clock continues after the highest stamp on disk.
+            let cursor = try txn.cursor(recency)
+            let last = try cursor.get(MDB_LAST)
+            cursor.close()
+            let highest = last.map { Self.stamp(ofRecencyKey: $0.key) } ?? 0
+            stampCounter = Atomic(highest + 1)
+            try txn.commit()
+            committed = true
+            let info = try env.info()
+            writer.withLock {
+                $0.bytes = bytes!
+                $0.mapSize = info.me_mapsize
+            }
+            counters.withLock {
+                $0.bytes = bytes!
+                $0.mapSize = info.me_mapsize
+            }
+        } catch let error as CacheError {
+            lock.release()
+            throw error
+        } catch let error as LMDBError {
+            lock.release()
+            throw Self.openError(error, directory: directory)
+        } catch {
+            lock.release()
+            throw CacheError(code: .storeUnavailable, message: "cannot open the store in \(directory): \(error)")
+        }
+    }
+
+    private static func openError(_ error: LMDBError, directory: String) -> CacheError {
+        switch error.code {
+        case MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH, MDB_PAGE_NOTFOUND, MDB_PANIC:
+            CacheError(code: .storeDamaged,
+                       message: "the store in \(directory) is damaged or not an LMDB store (\(error)); move the directory aside (or delete it) to start empty, or open another directory")
+        default:
+            CacheError(code: .storeUnavailable,
+                       message: "cannot open the store in \(directory) (\(error)); check that the directory is writable and the disk has space")
+        }
+    }
+
+    /// Rejects a data file that LMDB would misread: non-regular, or not page-aligned garbage.
+    private static func checkDataFile(directory: String) throws(CacheError) {
+        var st = stat()
+        let path = directory + "/data.mdb"
+        guard stat(path, &st) == 0 else { return }  // fresh store
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CacheError(code: .storeDamaged, message: "\(path) is not a regular file; move it aside")
+        }
+    }
+
+    /// A data file shorter than the pages its meta page counts.
+    ///
+    /// An intact store can legitimately end early: pages a transaction allocated at the end
+    /// of the file and freed again before committing are counted but never written (seen
+    /// after SIGKILL in the write-back crash test). Such pages are on LMDB's free list. So a
+    /// short file is first extended with zeros (`ftruncate`, which makes every page LMDB may
+    /// map readable instead of a SIGBUS), then the free list is read: when every missing page
+    /// is free, the store is intact and stays extended; otherwise the file really was cut, it
+    /// is put back to its original size and refused as damaged.
+    private static func checkTruncation(env: LMDBEnvironment, directory: String, logger: Logger) throws(CacheError) {
+        let info: MDB_envinfo
+        let pageSize: Int
+        do {
+            info = try env.info()
+            pageSize = Int(try env.stat().ms_psize)
+        } catch {
+            throw openError(error, directory: directory)
+        }
+        var st = stat()
+        let path = directory + "/data.mdb"
+        guard stat(path, &st) == 0 else { return }
+        let pages = info.me_last_pgno + 1
+        let needed = pages * pageSize
+        let size = Int(st.st_size)
+        guard size < needed else { return }
+        let truncated = CacheError(code: .storeDamaged,
+                                   message: "\(path) is truncated: \(size) bytes, but its last page ends at \(needed); move the directory aside (or delete it) to start empty")
+        guard truncate(path, off_t(needed)) == 0 else { throw truncated }
+        let firstMissing = size / pageSize
+        var freeMissing = 0
+        do {
+            let txn = try env.begin(readOnly: true)
+            defer { txn.abort() }
+            let cursor = try txn.cursor(LMDBDatabase(dbi: 0))  // FREE_DBI: txn id -> [count, pgno...]
+            defer { cursor.close() }
+            var item = try cursor.get(MDB_FIRST)
+            while let (_, ids) = item {
+                let words = ids.count / MemoryLayout<Int>.size
+                if words > 0 {
+                    let count = min(ids.loadUnaligned(as: Int.self), words - 1)
+                    for i in 0..<count {
+                        let page = ids.loadUnaligned(fromByteOffset: (i + 1) * MemoryLayout<Int>.size, as: Int.self)
+                        if page >= firstMissing && page < pages { freeMissing += 1 }
+                    }
+                }
+                item = try cursor.get(MDB_NEXT)
+            }
+        } catch {
+            freeMissing = -1
+        }
+        guard freeMissing == pages - firstMissing else {
+            _ = truncate(path, off_t(size))
+            throw truncated
+        }
+        logger.notice("the store's data file ended before its last (free) page; extended it", metadata: [
+            "path": "\(path)", "bytes": "\(size)", "lastPageEnd": "\(needed)"])
+    }
+
+    private static func roundUp(_ value: Int, to page: Int) -> Int {
+        (max(value, page * 16) + page - 1) / page * page
+    }
+
+    // MARK: Meta helpers
+
+    private static func metaValue(_ txn: LMDBTransaction, _ meta: LMDBDatabase, _ name: String) throws -> UInt64? {
+        let key = Array(name.utf8)
+        guard let raw = try key.withUnsafeBytes({ k throws in try txn.get(meta, k) }) else { return nil }
+        guard raw.count == 8 else {
+            throw CacheError(code: .storeDamaged, message: "store meta value \(name) has \(raw.count) bytes, expected 8")
+        }
+        return UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+    }
+
+    private static func setMeta(_ txn: LMDBTransaction, _ meta: LMDBDatabase, _ name: String, _ value: UInt64) throws {
+        let key = Array(name.utf8)
+        var le = value.littleEndian
+        try key.withUnsafeBytes { k throws in
+            try withUnsafeBytes(of: &le) { v throws in try txn.put(meta, k, v) }
+        }
+    }
+
+    static func stamp(ofRecencyKey key: UnsafeRawBufferPointer) -> UInt64 {
+        key.count >= 8 ? UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) : 0
+    }
+
+    /// Rebuilds `recency` and the byte count from `entries`, dropping records whose header
+    /// fails validation. Returns the byte count.
+    private static func rebuildIndex(_ txn: LMDBTransaction, entries: LMDBDatabase, recency: LMDBDatabase,
+                                     logger: Logger) throws -> Int {
+        try txn.empty(recency)
+        var bytes = 0
+        var dropped = 0
+        let cursor = try txn.cursor(entries)
+        defer { cursor.close() }
+        var item = try cursor.get(MDB_FIRST)
+        while let (key, value) = item {
+            if let header = try? DiskRecord.header(value) {
+                let rkey = StorageKey.recencyKey(stamp: header.stamp, storageKey: key)
+                try rkey.withUnsafeBytes { r throws in try txn.put(recency, r, UnsafeRawBufferPointer(start: nil, count: 0)) }
+                bytes += value.count
+                item = try cursor.get(MDB_NEXT)
+            } else {
+                try cursor.deleteCurrent()
+                dropped += 1
+                item = try cursor.get(MDB_NEXT)  // after a delete, NEXT yields the record that followed
+            }
+        }
+        logger.notice("rebuilt the store's recency index", metadata: ["droppedRecords": "\(dropped)", "bytes": "\(bytes)"])
+        return bytes
+    }
+
+    // MARK: Public-in-module surface
+
+    /// The next access stamp of the store's logical clock (monotonic across restarts).
+    func nextStamp() -> UInt64 {
+        stampCounter.add(1, ordering: .relaxed).oldValue
+    }
+
+    /// Installs the source of batched access stamps; drained at the start of every write.
+    func setTouchSource(_ source: @escaping @Sendable () -> [WriteOp]) {
+        touchSource.withLock { $0 = source }
+    }
+
+    /// Largest record the budget can hold.
+    var maxRecordBytes: Int { options.maxBytes }
+
+    var statistics: Statistics {
+        // Counters only (bytes and map size are mirrored there): never waits for a commit's sync.
+        var stats = counters.withLock { $0 }
+        stats.entries = (try? withRead { txn throws in Int(try txn.stat(entries).ms_entries) }) ?? 0
+        return stats
+    }
+
+    /// Queues work for the next write transaction.
+    func enqueue(_ op: WriteOp) {
+        queued.withLock { $0.append(op) }
+    }
+
+    /// Set (under the exclusive gate) just before the environment closes; checked under the
+    /// shared gate by every read, so no read touches a closed environment.
+    private let closedForReads = Atomic<Bool>(false)
+
+    var isClosed: Bool { closedForReads.load(ordering: .acquiring) }
+
+    /// Reset read-only transactions, reused so a read does not search LMDB's reader table.
+    /// Emptied (aborted) under the exclusive gate before a resize and on close.
+    private let readerPool = Mutex<[LMDBTransaction]>([])
+    private static let readerPoolLimit = 16
+
+    private func withRead<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
+        try gate.withShared { () throws -> T in
+            guard !closedForReads.load(ordering: .acquiring) else {
+                throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
+            }
+            let txn: LMDBTransaction
+            if let pooled = readerPool.withLock({ $0.popLast() }) {
+                do {
+                    try pooled.renew()
+                    txn = pooled
+                } catch {
+                    pooled.abort()
+                    txn = try env.begin(readOnly: true)
+                }
+            } else {
+                txn = try env.begin(readOnly: true)
+            }
+            defer {
+                txn.reset()
+                let kept = readerPool.withLock { pool -> Bool in
+                    guard pool.count < Self.readerPoolLimit else { return false }
+                    pool.append(txn)
+                    return true
+                }
+                if !kept { txn.abort() }
+            }
+            return try body(txn)
+        }
+    }
+
+    /// Frees the pooled read transactions; only under the exclusive gate.
+    private func drainReaderPool() {
+        let pooled = readerPool.withLock { pool in
+            defer { pool.removeAll() }
+            return pool
+        }
+        for txn in pooled { txn.abort() }
+    }
+
+    private enum ReadOutcome<T> { case found(T, UInt64?), missing, expired, damaged(String) }
+
+    enum ReadResult<T> {
+        case found(T, deadline: UInt64?)
+        case missing
+    }
+
+    /// Reads the record stored under `storageKey` for the full key `key`.
+    ///
+    /// A record that fails validation (or that `decode` rejects) is dropped and counted; an
+    /// expired one is not returned and is purged; a record under the same digest for another
+    /// key is a miss.
+    func read<T>(storageKey: [UInt8], key: [UInt8], decode: (UnsafeRawBufferPointer) throws -> T) -> ReadResult<T> {
+        let now = wallClock()
+        let outcome: ReadOutcome<T>
+        do {
+            outcome = try withRead { txn throws -> ReadOutcome<T> in
+                guard let raw = try storageKey.withUnsafeBytes({ k throws in try txn.get(entries, k) }) else {
+                    return .missing
+                }
+                let view: DiskRecord.View
+                do { view = try DiskRecord.validate(raw) } catch let error as DiskRecord.Damage { return .damaged(error.description) }
+                guard view.key.elementsEqual(key) else { return .missing }
+                if let deadline = view.deadline, deadline <= now { return .expired }
+                do { return .found(try decode(view.value), view.deadline) } catch { return .damaged("value does not decode: \(error)") }
+            }
+        } catch {
+            if !isClosed { logger.error("disk tier read failed", metadata: ["error": "\(error)"]) }
+            return .missing
+        }
+        switch outcome {
+        case .found(let value, let deadline):
+            counters.withLock { $0.diskReads += 1; $0.diskHits += 1 }
+            return .found(value, deadline: deadline)
+        case .missing:
+            counters.withLock { $0.diskReads += 1 }
+            return .missing
+        case .expired:
+            counters.withLock { $0.diskReads += 1 }
+            enqueue(.purge(storageKey: storageKey))
+            return .missing
+        case .damaged(let reason):
+            counters.withLock { $0.diskReads += 1; $0.damagedRecords += 1 }
+            enqueue(.purge(storageKey: storageKey))
+            logger.warning("dropped a damaged record from the disk tier", metadata: ["reason": "\(reason)"])
+            return .missing
+        }
+    }
+
+    /// What `forEachMostRecent` does with one record.
+    enum Verdict { case accepted, rejected(String), stop }
+
+    /// Visits valid, unexpired records from most to least recent until `body` says stop.
+    /// Damaged records (including those `body` rejects) are dropped and counted; expired
+    /// ones and stale index keys are purged.
+    func forEachMostRecent(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ deadline: UInt64?) -> Verdict) throws(CacheError) {
+        let now = wallClock()
+        var damaged: [String] = []
+        var toQueue: [WriteOp] = []
+        do {
+            try withRead { txn throws in
+                let cursor = try txn.cursor(recency)
+                defer { cursor.close() }
+                var item = try cursor.get(MDB_LAST)
+                while let (rkey, _) = item {
+                    item = try cursor.get(MDB_PREV)
+                    let stamp = Self.stamp(ofRecencyKey: rkey)
+                    let storage = UnsafeRawBufferPointer(rebasing: rkey[8...])
+                    guard let raw = try txn.get(entries, storage) else {
+                        toQueue.append(.dropRecency(recencyKey: Array(rkey)))
+                        continue
+                    }
+                    let view: DiskRecord.View
+                    do { view = try DiskRecord.validate(raw) } catch let error as DiskRecord.Damage {
+                        damaged.append(error.description)
+                        toQueue.append(.purge(storageKey: Array(storage)))
+                        continue
+                    }
+                    guard view.stamp == stamp else {
+                        toQueue.append(.dropRecency(recencyKey: Array(rkey)))
+                        continue
+                    }
+                    if let deadline = view.deadline, deadline <= now {
+                        toQueue.append(.purge(storageKey: Array(storage)))
+                        continue
+                    }
+                    switch body(view.key, view.value, view.deadline) {
+                    case .accepted: continue
+                    case .stop: return
+                    case .rejected(let reason):
+                        damaged.append(reason)
+                        toQueue.append(.purge(storageKey: Array(storage)))
+                    }
+                }
+            }
+        } catch let error as LMDBError where error.code == MDB_CORRUPTED || error.code == MDB_PAGE_NOTFOUND {
+            throw CacheError(code: .storeDamaged,
+                             message: "the store in \(lock.path) is damaged (\(error)); move the directory aside (or delete it) to start empty")
+        } catch {
+            throw CacheError(code: .storeUnavailable, message: "cannot read the store in \(lock.path): \(error)")
+        }
+        if !toQueue.isEmpty { queued.withLock { $0.append(contentsOf: toQueue) } }
+        if !damaged.isEmpty {
+            counters.withLock { $0.damagedRecords += damaged.count }
+            logger.warning("dropped damaged records from the disk tier", metadata: [
+                "count": "\(damaged.count)", "first": "\(damaged[0])"])
+        }
+    }
+
+    /// Applies `ops` and everything queued in one write transaction, committed and synced.
+    ///
+    /// A full map grows the map (up to `mapSizeLimit`), then evicts least-recent records,
+    /// and retries: a valid write never fails for lack of map space.
+    func apply(_ ops: [WriteOp]) throws(CacheError) {
+        try writer.withLock { (state: inout WriterState) throws(CacheError) in
+            guard !state.closed else {
+                throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
+            }
+            let extra = queued.withLock { q in
+                defer { q.removeAll() }
+                return q
+            }
+            let touches = touchSource.withLock { $0 }?() ?? []
+            try applyLocked(ops: ops, extra: extra + touches, state: &state)
+        }
+    }
+
+    private struct TxnCounters {
+        var evictions = 0
+        var expired = 0
+    }
+
+    private func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState) throws(CacheError) {
+        var attempts = 0
+        while true {
+            attempts += 1
+            var bytes = state.bytes
+            var scanFrom = state.expiryScanFrom
+            var txnCounters = TxnCounters()
+            do {
+                try gate.withShared { () throws in
+                    let txn = try env.begin(readOnly: false)
+                    do {
+                        for op in ops { try apply(op, txn, &bytes, &txnCounters) }
+                        for op in extra { try apply(op, txn, &bytes, &txnCounters) }
+                        try evictToBudget(txn, &bytes, &txnCounters, budget: min(options.maxBytes, state.budgetCap ?? .max))
+                        try scanExpired(txn, &bytes, &txnCounters, from: &scanFrom)
+                        try Self.setMeta(txn, meta, "bytes", UInt64(bytes))
+                    } catch {
+                        txn.abort()
+                        throw error
+                    }
+                    try txn.commit()
+                }
+                state.bytes = bytes
+                state.expiryScanFrom = scanFrom
+                counters.withLock {
+                    $0.bytes = bytes
+                    $0.commits += 1
+                    $0.evictions += txnCounters.evictions
+                    $0.expiredPurged += txnCounters.expired
+                }
+                if txnCounters.evictions > 0 {
+                    logger.debug("disk tier evicted least-recent records", metadata: ["count": "\(txnCounters.evictions)"])
+                }
+                return
+            } catch let error as LMDBError where error.isMapFull && attempts < 64 {
+                try makeRoom(state: &state)
+            } catch {
+                throw CacheError(code: .storeUnavailable,
+                                 message: "writing to the store in \(lock.path) failed (\(error)); check disk space and permissions")
+            }
+        }
+    }
+
+    /// Grows the map (doubling) up to `mapSizeLimit`. At the limit, lowers the effective
+    /// byte budget to three quarters of what is stored, so the retried transaction evicts
+    /// least-recent records and later writes reuse their pages, and grows the map by a
+    /// quarter once, because in a completely full map even deletions need fresh pages
+    /// (LMDB copies every page it changes).
+    private func makeRoom(state: inout WriterState) throws(CacheError) {
+        let limit = options.mapSizeLimit ?? max(options.maxBytes.multipliedReportingOverflow(by: 8).partialValue, 64 << 20)
+        if state.mapSize < limit {
+            try resize(to: min(state.mapSize * 2, limit), state: &state)
+            return
+        }
+        let cap = max(1, state.bytes / 4 * 3)
+        state.budgetCap = min(state.budgetCap ?? .max, cap)
+        logger.info("disk tier map is at its size limit; lowering the disk byte budget",
+                    metadata: ["budget": "\(cap)", "mapSize": "\(state.mapSize)", "mapSizeLimit": "\(limit)"])
+        try resize(to: state.mapSize + state.mapSize / 4, state: &state)
+    }
+
+    private func resize(to size: Int, state: inout WriterState) throws(CacheError) {
+        do {
+            try gate.withExclusive { () throws in
+                drainReaderPool()
+                try env.setMapSize(size)
+            }
+        } catch {
+            throw CacheError(code: .storeUnavailable, message: "cannot grow the store's map to \(size) bytes (\(error))")
+        }
+        state.mapSize = (try? env.info().me_mapsize) ?? size
+        let mapSize = state.mapSize
+        counters.withLock { $0.mapResizes += 1; $0.mapSize = mapSize }
+        logger.info("disk tier map grown", metadata: ["mapSize": "\(state.mapSize)"])
+    }
+
+    // MARK: Operations inside a write transaction
+
+    private func apply(_ op: WriteOp, _ txn: LMDBTransaction, _ bytes: inout Int, _ c: inout TxnCounters) throws {
+        switch op {
+        case .put(let storageKey, let record):
+            try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
+                try deleteRecord(txn, sk, &bytes)
+                try record.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
+                    try txn.put(entries, sk, r)
+                    let stamp = UInt64(littleEndian: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+                    try putRecency(txn, stamp: stamp, sk)
+                }
+                bytes += record.count
+            }
+        case .delete(let storageKey):
+            try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
+                try deleteRecord(txn, sk, &bytes)
+            }
+        case .touch(let storageKey, let stamp):
+            try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
+                guard let raw = try txn.get(entries, sk),
+                      let header = try? DiskRecord.header(raw), header.stamp < stamp else { return }
+                var copy = [UInt8](raw)
+                copy.withUnsafeMutableBytes { DiskRecord.setStamp(stamp, in: $0) }
+                try StorageKey.recencyKey(stamp: header.stamp, storageKey: sk).withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
+                    _ = try txn.delete(recency, r)
+                }
+                try copy.withUnsafeBytes { (v: UnsafeRawBufferPointer) throws in try txn.put(entries, sk, v) }
+                try putRecency(txn, stamp: stamp, sk)
+            }
+        case .purge(let storageKey):
+            try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
+                guard let raw = try txn.get(entries, sk) else { return }
+                let now = wallClock()
+                if let view = try? DiskRecord.validate(raw) {
+                    // Still valid: drop only if it is (still) expired; a newer write may have replaced it.
+                    guard let deadline = view.deadline, deadline <= now else { return }
+                    c.expired += 1
+                }
+                try deleteRecord(txn, sk, &bytes)
+            }
+        case .dropRecency(let recencyKey):
+            try recencyKey.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
+                // Only if still stale: the record it names is gone or carries another stamp.
+                let sk = UnsafeRawBufferPointer(rebasing: r[8...])
+                if let raw = try txn.get(entries, sk), let header = try? DiskRecord.header(raw),
+                   header.stamp == Self.stamp(ofRecencyKey: r) { return }
+                _ = try txn.delete(recency, r)
+            }
+        case .removeAll:
+            try txn.empty(entries)
+            try txn.empty(recency)
+            bytes = 0
+        case .noop:
+            break
+        }
+    }
+
+    private func putRecency(_ txn: LMDBTransaction, stamp: UInt64, _ sk: UnsafeRawBufferPointer) throws {
+        try StorageKey.recencyKey(stamp: stamp, storageKey: sk).withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
+            try txn.put(recency, r, UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    /// Deletes the record under `sk` and its recency key, if present.
+    private func deleteRecord(_ txn: LMDBTransaction, _ sk: UnsafeRawBufferPointer, _ bytes: inout Int) throws {
+        guard let raw = try txn.get(entries, sk) else { return }
+        let size = raw.count
+        if let header = try? DiskRecord.header(raw) {
+            try StorageKey.recencyKey(stamp: header.stamp, storageKey: sk).withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
+                _ = try txn.delete(recency, r)
+            }
+        }
+        // A damaged header leaves its recency key behind: eviction and restore drop such stale keys.
+        _ = try txn.delete(entries, sk)
+        bytes = max(0, bytes - size)
+    }
+
+    private func evictToBudget(_ txn: LMDBTransaction, _ bytes: inout Int, _ c: inout TxnCounters, budget: Int) throws {
+        guard bytes > budget else { return }
+        try evictOldest(txn, &bytes, &c, count: .max, until: budget)
+    }
+
+    /// Evicts least-recent records: `count` of them, or until `bytes <= until`.
+    private func evictOldest(_ txn: LMDBTransaction, _ bytes: inout Int, _ c: inout TxnCounters,
+                             count: Int, until: Int = -1) throws {
+        let cursor = try txn.cursor(recency)
+        defer { cursor.close() }
+        var evicted = 0
+        while evicted < count && bytes > until {
+            guard let (rkey, _) = try cursor.get(MDB_FIRST) else {
+                bytes = 0
+                break
+            }
+            let stamp = Self.stamp(ofRecencyKey: rkey)
+            let sk = [UInt8](rkey[8...])
+            try cursor.deleteCurrent()
+            try sk.withUnsafeBytes { (skp: UnsafeRawBufferPointer) throws in
+                guard let raw = try txn.get(entries, skp) else { return }
+                // A stale key (the record has a newer stamp) is dropped without touching the record.
+                if let header = try? DiskRecord.header(raw), header.stamp != stamp { return }
+                bytes = max(0, bytes - raw.count)
+                _ = try txn.delete(entries, skp)
+                evicted += 1
+            }
+        }
+        c.evictions += evicted
+    }
+
+    /// The incremental expiry sweep: examines a few records per write transaction,
+    /// resuming where the previous one stopped and wrapping around.
+    private func scanExpired(_ txn: LMDBTransaction, _ bytes: inout Int, _ c: inout TxnCounters,
+                             from position: inout [UInt8]?) throws {
+        let limit = options.expiryScanPerWrite
+        guard limit > 0 else { return }
+        let now = wallClock()
+        var expired: [[UInt8]] = []
+        let cursor = try txn.cursor(entries)
+        var item: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
+        if let start = position {
+            item = try start.withUnsafeBytes { (s: UnsafeRawBufferPointer) throws in try cursor.get(MDB_SET_RANGE, key: s) }
+        } else {
+            item = try cursor.get(MDB_FIRST)
+        }
+        var examined = 0
+        while let (key, value) = item, examined < limit {
+            examined += 1
+            if let header = try? DiskRecord.header(value), let deadline = header.deadline, deadline <= now {
+                expired.append(Array(key))
+            }
+            item = try cursor.get(MDB_NEXT)
+        }
+        position = item.map { Array($0.key) }
+        cursor.close()
+        for sk in expired {
+            try sk.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws in try deleteRecord(txn, p, &bytes) }
+        }
+        c.expired += expired.count
+    }
+
+    /// Flushes queued maintenance, then closes the environment and releases the directory.
+    /// Idempotent; later writes throw `.closed`.
+    func close() {
+        let first = writer.withLock { state -> Bool in
+            if state.closed { return false }
+            let extra = queued.withLock { q in defer { q.removeAll() }; return q }
+            let touches = touchSource.withLock { $0 }?() ?? []
+            if !extra.isEmpty || !touches.isEmpty {
+                do { try applyLocked(ops: [], extra: extra + touches, state: &state) } catch {
+                    logger.error("could not record access order on close", metadata: ["error": "\(error)"])
+                }
+            }
+            state.closed = true
+            return true
+        }
+        guard first else { return }
+        gate.withExclusive {
+            closedForReads.store(true, ordering: .releasing)
+            drainReaderPool()
+            env.close()
+        }
+        lock.release()
+    }
+
+    deinit { close() }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Logging
+
+/// Carries writes to a `DiskStore` under one of the durability modes.
+///
+/// - `.synchronous`: the caller commits its own transaction (LMDB serializes writers).
+/// - `.groupCommit`: callers queue their write and wait; a committer thread drains the
+///   whole queue into one transaction and one sync, then wakes everyone in that batch.
+///   While it syncs, the next batch gathers.
+/// - `.writeBack`: callers put their write in an overlay (latest write per key, plus a
+///   "cleared" mark for removeAll) and return; a flusher thread moves the overlay to
+///   "in flight", commits it in one synced transaction every interval, then drops it.
+///   Reads consult the overlay and the in-flight set before the disk.
+final class DiskWriter: @unchecked Sendable {
+    enum Overlay {
+        case none
+        case put([UInt8])
+        case deleted
+    }
+
+    let store: DiskStore
+    let durability: PersistenceConfiguration.Durability
+    private let logger: Logger
+    /// Write-back: queued entries beyond which writers wait for a flush (bounds memory).
+    private let maxPending: Int
+
+    private let cond = ConditionLock()
+    // Everything below is guarded by `cond`.
+    private var closing = false
+    private var threadExited = false
+    private var maintenanceRequested = false
+    private var startedRounds: UInt64 = 0
+    private var completedRounds: UInt64 = 0
+    // Group commit.
+    private var queue: [DiskStore.WriteOp] = []
+    private var tickets: [Ticket] = []
+    // Write-back.
+    private var pending: [[UInt8]: DiskStore.WriteOp] = [:]
+    private var pendingCleared = false
+    private var inFlight: [[UInt8]: DiskStore.WriteOp] = [:]
+    private var inFlightCleared = false
+    private var lastFlushError: CacheError?
+
+    private final class Ticket {
+        var done = false
+        var error: CacheError?
+    }
+
+    init(store: DiskStore, durability: PersistenceConfiguration.Durability, logger: Logger, maxPending: Int = 65_536) {
+        self.store = store
+        self.durability = durability
+        self.logger = logger
+        self.maxPending = maxPending
+        switch durability {
+        case .synchronous:
+            threadExited = true
+        case .groupCommit:
+            startThread(name: "larder-group-commit") { $0.groupCommitLoop() }
+        case .writeBack(let interval):
+            let ns = max(UInt64(1_000_000), UInt64(interval.components.seconds) * 1_000_000_000
+                         + UInt64(interval.components.attoseconds / 1_000_000_000))
+            startThread(name: "larder-write-back") { $0.writeBackLoop(intervalNanoseconds: ns) }
+        }
+    }
+
+    private func startThread(name: String, _ body: @escaping @Sendable (DiskWriter) -> Void) {
+        let thread = Thread { [self] in body(self) }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Writes `op` with the mode's guarantee: on return from `.synchronous` and
+    /// `.groupCommit` it is committed and synced; in `.writeBack` it is queued and visible.
+    func submit(_ op: DiskStore.WriteOp) throws(CacheError) {
+        switch durability {
+        case .synchronous:
+            try store.apply([op])
+        case .groupCommit:
+            let ticket = Ticket()
+            cond.lock()
+            guard !closing else {
+                cond.unlock()
+                throw closedError()
+            }
+            queue.append(op)
+            tickets.append(ticket)
+            cond.broadcast()
+            while !ticket.done { cond.wait() }
+            cond.unlock()
+            if let error = ticket.error { throw error }
+        case .writeBack:
+            cond.lock()
+            defer { cond.unlock() }
+            guard !closing else { throw closedError() }
+            switch op {
+            case .put(let key, _), .delete(let key):
+                pending[key] = op
+            case .removeAll:
+                pending.removeAll(keepingCapacity: true)
+                pendingCleared = true
+            default:
+                store.enqueue(op)
+            }
+            if pending.count >= maxPending {
+                // Back-pressure: wait for the flusher to take this batch.
+                let target = startedRounds + 1
+                maintenanceRequested = true
+                cond.broadcast()
+                while startedRounds < target && !closing { cond.wait() }
+            }
+        }
+    }
+
+    /// What a write-back overlay says about `storageKey` (always `.none` in the other modes).
+    func overlay(_ storageKey: [UInt8]) -> Overlay {
+        guard case .writeBack = durability else { return .none }
+        cond.lock()
+        defer { cond.unlock() }
+        if let op = pending[storageKey] { return Self.overlay(op) }
+        if pendingCleared { return .deleted }
+        if let op = inFlight[storageKey] { return Self.overlay(op) }
+        if inFlightCleared { return .deleted }
+        return .none
+    }
+
+    private static func overlay(_ op: DiskStore.WriteOp) -> Overlay {
+        if case .put(_, let record) = op { return .put(record) }
+        return .deleted
+    }
+
+    /// Asks for queued maintenance (access stamps) to be written soon.
+    func requestMaintenance() {
+        switch durability {
+        case .synchronous:
+            do { try store.apply([]) } catch {
+                logger.warning("could not record access order on disk", metadata: ["error": "\(error)"])
+            }
+        case .groupCommit, .writeBack:
+            cond.withLock {
+                maintenanceRequested = true
+                cond.broadcast()
+            }
+        }
+    }
+
+    /// Commits everything submitted so far (and queued maintenance), synced, before returning.
+    func flush() throws(CacheError) {
+        switch durability {
+        case .synchronous:
+            try store.apply([])
+        case .groupCommit:
+            try submit(.noop)
+        case .writeBack:
+            cond.lock()
+            let target = startedRounds + 1
+            maintenanceRequested = true
+            cond.broadcast()
+            while completedRounds < target && !threadExited { cond.wait() }
+            let error = lastFlushError
+            cond.unlock()
+            if let error { throw error }
+        }
+    }
+
+    /// Test hook: waits, without asking for it, until a round that started after this call
+    /// (so one that includes everything submitted before it) has committed.
+    func waitForScheduledRound() {
+        cond.lock()
+        let target = startedRounds + 1
+        while completedRounds < target && !threadExited { cond.wait() }
+        cond.unlock()
+    }
+
+    private func closedError() -> CacheError {
+        CacheError(code: .closed, message: "the cache's disk tier is closed; create a new cache to write")
+    }
+
+    // MARK: Threads
+
+    /// Group commit: how long the committer waits for the writers of the previous batch to
+    /// come back before committing a smaller batch. Small next to a sync (milliseconds), it
+    /// keeps steady writers in one batch instead of alternating between two half batches.
+    static let gatherWindowNanoseconds: UInt64 = 200_000
+
+    private func groupCommitLoop() {
+        cond.lock()
+        var expected = 1  // writers in the last batch
+        while true {
+            while queue.isEmpty && !maintenanceRequested && !closing { cond.wait() }
+            if closing && queue.isEmpty { break }
+            if tickets.count < expected && !closing {
+                let deadline = ConditionLock.monotonicNow() + Self.gatherWindowNanoseconds
+                while tickets.count < expected && !closing && ConditionLock.monotonicNow() < deadline {
+                    cond.wait(untilMonotonic: deadline)
+                }
+            }
+            expected = max(1, tickets.count)
+            let ops = queue
+            let batch = tickets
+            queue.removeAll(keepingCapacity: true)
+            tickets.removeAll(keepingCapacity: true)
+            maintenanceRequested = false
+            startedRounds += 1
+            cond.unlock()
+            var failure: CacheError?
+            do { try store.apply(ops) } catch { failure = error }
+            if let failure, batch.isEmpty {
+                logger.warning("could not record access order on disk", metadata: ["error": "\(failure)"])
+            }
+            cond.lock()
+            for ticket in batch {
+                ticket.done = true
+                ticket.error = failure
+            }
+            completedRounds += 1
+            cond.broadcast()
+        }
+        threadExited = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    private func writeBackLoop(intervalNanoseconds: UInt64) {
+        cond.lock()
+        var next = ConditionLock.monotonicNow() + intervalNanoseconds
+        while true {
+            while !closing && !maintenanceRequested && ConditionLock.monotonicNow() < next {
+                cond.wait(untilMonotonic: next)
+            }
+            let finalRound = closing
+            maintenanceRequested = false
+            inFlight = pending
+            inFlightCleared = pendingCleared
+            pending = Dictionary(minimumCapacity: min(inFlight.count, maxPending))
+            pendingCleared = false
+            startedRounds += 1
+            cond.broadcast()  // writers waiting on back-pressure
+            var ops: [DiskStore.WriteOp] = []
+            ops.reserveCapacity(inFlight.count + 1)
+            if inFlightCleared { ops.append(.removeAll) }
+            ops.append(contentsOf: inFlight.values)
+            cond.unlock()
+            var failure: CacheError?
+            do { try store.apply(ops) } catch { failure = error }
+            cond.lock()
+            if let failure {
+                logger.error("write-back flush failed; will retry", metadata: ["error": "\(failure)", "writes": "\(ops.count)"])
+                // Keep the writes for the next round unless newer ones replaced them.
+                if !pendingCleared {
+                    for (key, op) in inFlight where pending[key] == nil { pending[key] = op }
+                    if inFlightCleared { pendingCleared = true }
+                }
+            }
+            lastFlushError = failure
+            inFlight = [:]
+            inFlightCleared = false
+            completedRounds += 1
+            cond.broadcast()
+            next = ConditionLock.monotonicNow() + intervalNanoseconds
+            if finalRound { break }
+        }
+        threadExited = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Commits what is pending, stops the thread, and closes the store. Idempotent.
+    func close() {
+        cond.lock()
+        closing = true
+        cond.broadcast()
+        while !threadExited { cond.wait() }
+        cond.unlock()
+        store.close()
+    }
+}

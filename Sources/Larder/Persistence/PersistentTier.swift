@@ -1,0 +1,215 @@
+import Logging
+import Synchronization
+
+/// Access stamps recorded on memory hits, kept by key (no encoding on the hit path)
+/// until a write transaction takes them.
+final class TouchLog<Key: Hashable & Sendable & ByteCodable>: Sendable {
+    private let pending = Mutex<[Key: UInt64]>([:])
+
+    /// Records an access; returns how many distinct keys are pending.
+    func record(_ key: Key, stamp: UInt64) -> Int {
+        pending.withLock {
+            $0[key] = stamp
+            return $0.count
+        }
+    }
+
+    func clear() {
+        pending.withLock { $0.removeAll() }
+    }
+
+    /// Takes everything pending as touch operations.
+    func drain() -> [DiskStore.WriteOp] {
+        let taken = pending.withLock { p in
+            defer { p.removeAll(keepingCapacity: true) }
+            return p
+        }
+        return taken.map { .touch(storageKey: StorageKey.make($0.key.encodedBytes), stamp: $0.value) }
+    }
+}
+
+/// Counters of a cache's durable tier.
+public struct PersistenceStatistics: Sendable, Equatable {
+    /// Records on disk and the sum of their sizes (header + key + value).
+    public var entries: Int
+    public var bytes: Int
+    /// Memory misses that read the disk, and how many of them found a live entry (promoted).
+    public var diskReads: Int
+    public var diskHits: Int
+    /// Records that failed validation (checksum, length, decoding) and were dropped.
+    public var damagedRecords: Int
+    /// Records evicted from disk for the disk budget (least recent first).
+    public var evictions: Int
+    /// Expired records removed from disk.
+    public var expiredRemovals: Int
+    /// Committed (synced) write transactions, and map growths.
+    public var commits: Int
+    public var mapResizes: Int
+    /// The LMDB map size in bytes.
+    public var mapSize: Int
+}
+
+/// A lower tier holding resources (threads, files) that `Cache.close()` should release.
+protocol CacheClosableTier: Sendable {
+    func close()
+}
+
+/// The LMDB durable tier of a `Cache`: encodes keys and values with `ByteCodable`,
+/// converts deadlines between the cache's monotonic clock and wall time on disk,
+/// batches access stamps, and hands writes to the durability mode's writer.
+final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendable & ByteCodable>: CacheBackingTier, CacheClosableTier, Sendable {
+    let store: DiskStore
+    let writer: DiskWriter
+    let clock: any CacheClock
+    let logger: Logger
+    let touches = TouchLog<Key>()
+    let accessBatchSize: Int
+
+    init(persistence: PersistenceConfiguration, clock: any CacheClock, logger: Logger) throws(CacheError) {
+        guard case .lmdb(let directory, let maxBytes, let durability) = persistence.backend else {
+            throw CacheError(code: .invalidConfiguration, message: "unsupported persistence backend")
+        }
+        if case .writeBack(let interval) = durability, interval <= .zero {
+            throw CacheError(code: .invalidConfiguration,
+                             message: "writeBack interval must be positive, got \(interval)")
+        }
+        guard maxBytes > DiskRecord.headerSize else {
+            throw CacheError(code: .invalidConfiguration,
+                             message: "persistence maxBytes must be larger than \(DiskRecord.headerSize) (one record header), got \(maxBytes)")
+        }
+        guard persistence.accessBatchSize > 0 else {
+            throw CacheError(code: .invalidConfiguration, message: "accessBatchSize must be positive")
+        }
+        var options = DiskStore.Options(directory: directory, maxBytes: maxBytes)
+        options.initialMapSize = persistence.initialMapSize
+        options.mapSizeLimit = persistence.mapSizeLimit
+        let store = try DiskStore(options: options, logger: logger, wallClock: { clock.wallNanoseconds() })
+        let touches = self.touches
+        store.setTouchSource { touches.drain() }
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.accessBatchSize = persistence.accessBatchSize
+        self.writer = DiskWriter(store: store, durability: durability, logger: logger)
+    }
+
+    deinit { writer.close() }
+
+    /// Commits pending writes and access stamps, stops the writer thread, releases the directory.
+    func close() { writer.close() }
+
+    // MARK: Clocks
+
+    /// Monotonic deadline → wall clock (saturating).
+    func wallDeadline(_ monotonic: UInt64) -> UInt64 {
+        let nowM = clock.monotonicNanoseconds(), nowW = clock.wallNanoseconds()
+        if monotonic >= nowM {
+            let (sum, overflow) = nowW.addingReportingOverflow(monotonic - nowM)
+            return overflow ? .max : sum
+        }
+        return nowW - min(nowW, nowM - monotonic)
+    }
+
+    /// Wall-clock deadline → monotonic (saturating).
+    func monotonicDeadline(_ wall: UInt64) -> UInt64 {
+        let nowM = clock.monotonicNanoseconds(), nowW = clock.wallNanoseconds()
+        if wall >= nowW {
+            let (sum, overflow) = nowM.addingReportingOverflow(wall - nowW)
+            return overflow ? .max : sum
+        }
+        return nowM - min(nowM, nowW - wall)
+    }
+
+    // MARK: CacheBackingTier
+
+    func store(_ value: Value, forKey key: Key, deadline: UInt64?) throws(CacheError) {
+        let keyBytes = key.encodedBytes
+        let record = DiskRecord.make(key: keyBytes, deadline: deadline.map(wallDeadline), stamp: store.nextStamp()) {
+            value.appendBytes(to: &$0)
+        }
+        guard record.count <= store.maxRecordBytes, record.count - keyBytes.count <= Int(UInt32.max) else {
+            throw CacheError(code: .valueTooLarge,
+                             message: "the entry takes \(record.count) bytes on disk, more than the persistence maxBytes (\(store.maxRecordBytes)); raise maxBytes or store a smaller value")
+        }
+        try writer.submit(.put(storageKey: StorageKey.make(keyBytes), record: record))
+    }
+
+    func load(forKey key: Key) -> (value: Value, deadline: UInt64?)? {
+        let keyBytes = key.encodedBytes
+        let storageKey = StorageKey.make(keyBytes)
+        let found: (Value, UInt64?)?
+        switch writer.overlay(storageKey) {
+        case .deleted:
+            return nil
+        case .put(let record):
+            found = record.withUnsafeBytes { raw -> (Value, UInt64?)? in
+                guard let view = try? DiskRecord.validate(raw), view.key.elementsEqual(keyBytes),
+                      let value = try? Value(bytes: view.value) else { return nil }
+                if let deadline = view.deadline, deadline <= clock.wallNanoseconds() { return nil }
+                return (value, view.deadline)
+            }
+        case .none:
+            switch store.read(storageKey: storageKey, key: keyBytes, decode: { try Value(bytes: $0) }) {
+            case .found(let value, let deadline): found = (value, deadline)
+            case .missing: found = nil
+            }
+        }
+        guard let (value, wall) = found else { return nil }
+        // Promotion makes it most recent in memory; record that on disk too.
+        recordAccess(forKey: key)
+        return (value, wall.map(monotonicDeadline))
+    }
+
+    func remove(forKey key: Key) {
+        do {
+            try writer.submit(.delete(storageKey: StorageKey.make(key.encodedBytes)))
+        } catch {
+            logger.error("could not remove an entry from the disk tier", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func removeAll() {
+        touches.clear()
+        do {
+            try writer.submit(.removeAll)
+        } catch {
+            logger.error("could not empty the disk tier", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func recordAccess(forKey key: Key) {
+        guard !store.isClosed else { return }
+        if touches.record(key, stamp: store.nextStamp()) >= accessBatchSize {
+            writer.requestMaintenance()
+        }
+    }
+
+    // MARK: Restart and inspection
+
+    /// Valid, unexpired entries from most to least recent, at most `limit`, with
+    /// monotonic deadlines. Entries that do not decode are dropped as damaged.
+    func recoveredEntries(limit: Int) throws(CacheError) -> [(key: Key, value: Value, deadline: UInt64?)] {
+        var entries: [(key: Key, value: Value, deadline: UInt64?)] = []
+        guard limit > 0 else { return entries }
+        try store.forEachMostRecent { keyBytes, valueBytes, deadline in
+            guard entries.count < limit else { return .stop }
+            do {
+                let key = try Key(bytes: keyBytes)
+                let value = try Value(bytes: valueBytes)
+                entries.append((key, value, deadline.map(monotonicDeadline)))
+                return entries.count < limit ? .accepted : .stop
+            } catch {
+                return .rejected("stored entry does not decode as \(Key.self)/\(Value.self): \(error)")
+            }
+        }
+        return entries
+    }
+
+    var statistics: PersistenceStatistics {
+        let s = store.statistics
+        return PersistenceStatistics(entries: s.entries, bytes: s.bytes, diskReads: s.diskReads, diskHits: s.diskHits,
+                                     damagedRecords: s.damagedRecords, evictions: s.evictions,
+                                     expiredRemovals: s.expiredPurged, commits: s.commits,
+                                     mapResizes: s.mapResizes, mapSize: s.mapSize)
+    }
+}

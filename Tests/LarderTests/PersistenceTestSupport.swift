@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import Synchronization
+@testable import Larder
+
+/// A fresh directory under the system temp dir, removed by `remove()`.
+struct TemporaryDirectory: ~Copyable {
+    let path: String
+
+    init(_ label: String = "larder") {
+        var template = Array((NSTemporaryDirectory() + "/\(label)-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A path inside the directory (not created).
+    func sub(_ name: String) -> String { path + "/" + name }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A settable wall clock for the byte-level store.
+final class TestWallClock: Sendable {
+    let now = Mutex<UInt64>(1_700_000_000_000_000_000)
+    func advance(seconds: UInt64) { now.withLock { $0 += seconds * 1_000_000_000 } }
+    var read: @Sendable () -> UInt64 { { [self] in now.withLock { $0 } } }
+}
+
+/// Collects log messages so tests can assert that damage was reported.
+final class CapturedLogs: Sendable {
+    let messages = Mutex<[(Logger.Level, String)]>([])
+
+    var logger: Logger {
+        let box = self
+        var logger = Logger(label: "larder.test") { _ in CaptureHandler(box: box) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    func contains(_ level: Logger.Level, _ fragment: String) -> Bool {
+        messages.withLock { $0.contains { $0.0 == level && $0.1.contains(fragment) } }
+    }
+
+    struct CaptureHandler: LogHandler {
+        let box: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            box.messages.withLock { $0.append((event.level, event.message.description)) }
+        }
+    }
+}
+
+/// File permission bits of `path`.
+func fileMode(_ path: String) -> mode_t? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    return st.st_mode & 0o777
+}
+
+func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// Runs `body(i)` on `count` real threads (not the cooperative pool: these block on I/O) and waits.
+func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+    let failures = Mutex<[any Error]>([])
+    let done = DispatchSemaphore(value: 0)
+    for i in 0..<count {
+        Thread {
+            do { try body(i) } catch { failures.withLock { $0.append(error) } }
+            done.signal()
+        }.start()
+    }
+    for _ in 0..<count { done.wait() }
+    if let first = failures.withLock({ $0.first }) { throw first }
+}
