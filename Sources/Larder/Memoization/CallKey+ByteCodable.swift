@@ -29,13 +29,6 @@ extension CallKey: ByteCodable {
         }
     }
 
-    /// The key's stable byte form (see ``appendBytes(to:)``).
-    public var encodedBytes: [UInt8] {
-        var bytes: [UInt8] = []
-        appendBytes(to: &bytes)
-        return bytes
-    }
-
     /// Decodes a key from exactly the bytes ``appendBytes(to:)`` produced.
     ///
     /// - Throws: ``CacheError`` with code `.storeDamaged` when the bytes are not
@@ -152,13 +145,6 @@ extension CallKey.Value: ByteCodable {
             CallKeyByteWriter.appendString(type, to: &bytes)
             value.appendBytes(to: &bytes)
         }
-    }
-
-    /// The value's stable byte form (see ``appendBytes(to:)``).
-    public var encodedBytes: [UInt8] {
-        var bytes: [UInt8] = []
-        appendBytes(to: &bytes)
-        return bytes
     }
 
     /// Decodes a value from exactly the bytes ``appendBytes(to:)`` produced.
