@@ -5,7 +5,7 @@ DEB_PACKAGES := libjemalloc-dev liblmdb-dev lmdb-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CC ?= cc
 
-.PHONY: deps test bench core-warnings clean
+.PHONY: deps test bench tsan core-warnings clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -29,6 +29,18 @@ test: deps core-warnings
 
 bench: deps
 	swift run -c release Bench $(BENCH_ARGS)
+
+# ThreadSanitizer over the cache's tests. swiftc links TSan without its C++
+# interceptors, but Debian's jemalloc exports operator new/delete: add them,
+# or TSan aborts at start-up with mismatched allocators.
+TSAN_RT = $(firstword $(wildcard $(dir $(shell readlink -f $$(command -v swiftc)))../lib/clang/*/lib/linux))
+TSAN_FLAGS = --sanitize=thread --scratch-path .build-tsan \
+	-Xlinker --whole-archive -Xlinker $(TSAN_RT)/libclang_rt.tsan_cxx-x86_64.a -Xlinker --no-whole-archive \
+	-Xlinker --dynamic-list=$(TSAN_RT)/libclang_rt.tsan_cxx-x86_64.a.syms
+
+tsan: deps
+	swift build --build-tests $(TSAN_FLAGS)
+	swift test --skip-build $(TSAN_FLAGS) --filter $(or $(TSAN_FILTER),Cache)
 
 clean:
 	rm -rf .build
