@@ -222,6 +222,12 @@ uint32_t larder_core_expire(larder_core *core, uint64_t now, uint32_t *out, uint
  */
 int larder_core_check(const larder_core *core);
 
+/* ---- Inline fast paths ------------------------------------------------ */
+
+/* larder_core_lookup_first, larder_core_lookup_next, larder_core_touch_inline:
+ * the hit path, inlined into the caller (see larder_core_inline.h). */
+#include "larder_core_inline.h"
+
 #ifdef __cplusplus
 }
 #endif

@@ -150,7 +150,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 // The value's load first, so that its cache miss overlaps the
                 // list neighbours' misses in the touch.
                 let value = shard.values[Int(slot)]
-                larder_core_touch(shard.core, slot)
+                larder_core_touch_inline(shard.core, slot)
                 shard.bump(shard.hits)
                 shard.mutex.unlock()
                 if hasTier { tier?.recordAccess(forKey: key) }

@@ -190,14 +190,16 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     }
 
     /// The live slot holding `key`, or `larderNil`. Equality is confirmed on
-    /// every candidate the index yields for the hash.
+    /// every candidate the index yields for the hash's tag (the header-inlined
+    /// lookup compares tags only, so the key's load is the second cache miss
+    /// of a hit, not the third).
     @inlinable
     func find(_ key: Key, hash: UInt64) -> UInt32 {
         var cursor = larder_cursor()
-        var slot = larder_core_find_first(core, hash, &cursor)
+        var slot = larder_core_lookup_first(core, hash, &cursor)
         while slot != larderNil {
             if keys[Int(slot)] == key { return slot }
-            slot = larder_core_find_next(core, &cursor)
+            slot = larder_core_lookup_next(core, &cursor)
         }
         return larderNil
     }
@@ -240,7 +242,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             if mode != .overwrite && (mode == .restoreAtLRU || !isExpired(slot)) { return .existing }
             // An update marks the entry most recent first, so that the
             // evictions below never pick it.
-            larder_core_touch(core, slot)
+            larder_core_touch_inline(core, slot)
             let oldWeight = larder_core_weight(core, slot)
             var evicted = 0
             while larder_core_total_weight(core) - oldWeight + weight > byteShare {
