@@ -149,7 +149,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if !shard.isExpired(slot) {
                 // The value's load first, so that its cache miss overlaps the
                 // list neighbours' misses in the touch.
-                let value = shard.values[Int(slot)]
+                let value = shard.entries[Int(slot)].value
                 larder_core_touch_inline(shard.core, slot)
                 shard.bump(shard.hits)
                 shard.mutex.unlock()
@@ -669,7 +669,7 @@ extension Cache {
             shard.mutex.lock()
             var slot = larder_core_lru(shard.core)
             while slot != larderNil {
-                keys.append(shard.keys[Int(slot)])
+                keys.append(shard.entries[Int(slot)].key)
                 slot = larder_core_newer(shard.core, slot)
             }
             shard.mutex.unlock()
