@@ -228,6 +228,9 @@ int larder_core_check(const larder_core *core);
  * the hit path, inlined into the caller (see larder_core_inline.h). */
 #include "larder_core_inline.h"
 
+/* The shard lock the Swift side uses (a utility beside the core, see there). */
+#include "larder_mutex.h"
+
 #ifdef __cplusplus
 }
 #endif

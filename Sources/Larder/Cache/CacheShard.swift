@@ -110,7 +110,7 @@ enum StoreOutcome {
 /// only under the lock, with a relaxed load and store (no read-modify-write).
 @usableFromInline
 final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
-    @usableFromInline let mutex: PThreadMutex
+    @usableFromInline let mutex: ShardMutex
     // Guarded.
     @usableFromInline let core: OpaquePointer
     /// Slot-indexed keys and values (initialized exactly at the live slots).
