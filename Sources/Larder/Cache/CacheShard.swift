@@ -203,7 +203,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// every candidate the index yields for the hash's tag (the header-inlined
     /// lookup compares tags only, so the key's load is the second cache miss
     /// of a hit, not the third).
-    @inlinable
+    @inlinable @inline(__always)
     func find(_ key: Key, hash: UInt64) -> UInt32 {
         var cursor = larder_cursor()
         var slot = larder_core_lookup_first(core, hash, &cursor)
@@ -216,7 +216,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// Whether the entry in `slot` has reached its deadline. Reads the clock
     /// only for entries that have one.
-    @inlinable
+    @inlinable @inline(__always)
     func isExpired(_ slot: UInt32) -> Bool {
         guard hasExpiry, mayHaveDeadlines else { return false }
         let deadline = larder_core_deadline(core, slot)
