@@ -111,6 +111,8 @@ int larder_core_has_expiry(const larder_core *core);
  * Starts a lookup: returns the first live slot whose stored hash equals
  * `hash`, or LARDER_NIL. The caller checks key equality and, on a mismatch,
  * asks larder_core_find_next with the same cursor.
+ * Hot paths use larder_core_lookup_first (inline, compares the index's 32-bit
+ * tag only, so it loads no node).
  */
 uint32_t larder_core_find_first(const larder_core *core, uint64_t hash, larder_cursor *cursor);
 
