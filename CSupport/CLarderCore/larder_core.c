@@ -155,8 +155,7 @@ uint32_t larder_core_newer(const larder_core *core, uint32_t slot)
 void larder_core_touch(larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
-    larder_list_unlink(core->nodes, slot);
-    larder_list_link_after(core->nodes, core->capacity, slot);
+    larder_core_touch_inline(core, slot);
 }
 
 /* ---- Entries ------------------------------------------------------------ */
@@ -196,7 +195,9 @@ void larder_core_remove(larder_core *core, uint32_t slot)
     assert(larder_slot_is_live(core, slot));
     larder_node *nodes = core->nodes;
     if (nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (core->wheel) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
+    /* Only a dated entry's record needs resetting: sparing the others this
+     * write spares an eviction a cache miss on the wheel records. */
+    if (nodes[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
     larder_index_remove(core, slot);
     larder_list_unlink(nodes, slot);
     core->total_weight -= larder_node_weight(&nodes[slot]);

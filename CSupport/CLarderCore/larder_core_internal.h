@@ -31,14 +31,9 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_LIVE  (UINT64_C(1) << 56) /* slot holds an entry */
 #define LARDER_FLAG_FILED (UINT64_C(1) << 57) /* in a wheel bucket or the expired list */
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
+#define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
 
-typedef struct larder_node {
-    uint32_t prev;  /* newer neighbour (recency list); unused when free */
-    uint32_t next;  /* older neighbour (recency list), or next free slot */
-    uint64_t hash;  /* the key's full hash */
-    uint64_t word;  /* weight (low 56 bits) | flags (top 8 bits) */
-} larder_node;
-
+/* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
 _Static_assert(sizeof(larder_node) == 24, "a node is 24 bytes");
 _Static_assert(LARDER_MAX_WEIGHT == ((UINT64_C(1) << 56) - 1), "weight uses the low 56 bits");
 
@@ -46,12 +41,8 @@ static inline uint64_t larder_node_weight(const larder_node *n) { return n->word
 
 /* ---- Index bucket (8 bytes) --------------------------------------------- */
 
-/** An empty bucket has slot == LARDER_NIL (all bits set, see larder_index_reset). */
-typedef struct larder_bucket {
-    uint32_t tag;   /* (uint32_t)(hash >> 32); the home bucket is tag & mask */
-    uint32_t slot;
-} larder_bucket;
-
+/* larder_bucket is declared in larder_core_inline.h. An empty bucket has
+ * slot == LARDER_NIL (all bits set, see larder_index_reset). */
 _Static_assert(sizeof(larder_bucket) == 8, "a bucket is 8 bytes");
 
 static inline uint32_t larder_tag_of(uint64_t hash) { return (uint32_t)(hash >> 32); }
@@ -89,17 +80,24 @@ static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_
 /* ---- The core ----------------------------------------------------------- */
 
 struct larder_core {
+    /* These four first, in this order: larder_core_view (larder_core_inline.h)
+     * reads them from the inlined hit path. Fixed from creation on. */
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
     larder_bucket *buckets;  /* mask + 1 buckets */
+    uint32_t capacity;
+    uint32_t mask;           /* bucket count - 1 */
     larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
     uint64_t total_weight;
     uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
-    uint32_t capacity;
     uint32_t count;
-    uint32_t mask;           /* bucket count - 1 */
     uint32_t free_head;      /* first free slot, LARDER_NIL when full */
     uint32_t flags;
 };
+
+_Static_assert(offsetof(struct larder_core, nodes) == offsetof(larder_core_view, nodes), "view: nodes");
+_Static_assert(offsetof(struct larder_core, buckets) == offsetof(larder_core_view, buckets), "view: buckets");
+_Static_assert(offsetof(struct larder_core, capacity) == offsetof(larder_core_view, capacity), "view: capacity");
+_Static_assert(offsetof(struct larder_core, mask) == offsetof(larder_core_view, mask), "view: mask");
 
 static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 {

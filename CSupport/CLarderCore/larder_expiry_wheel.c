@@ -88,6 +88,8 @@ larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_
     assert(larder_slot_is_live(core, slot));
     if (core->nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
     core->wheel[slot].deadline = deadline;
+    if (deadline == LARDER_NO_DEADLINE) core->nodes[slot].word &= ~LARDER_FLAG_DATED;
+    else core->nodes[slot].word |= LARDER_FLAG_DATED;
     if (deadline != LARDER_NO_DEADLINE) {
         larder_wheel_link_tail(core->wheel, larder_wheel_list_for(core, deadline), slot);
         core->nodes[slot].word |= LARDER_FLAG_FILED;

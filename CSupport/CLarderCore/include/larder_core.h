@@ -111,6 +111,8 @@ int larder_core_has_expiry(const larder_core *core);
  * Starts a lookup: returns the first live slot whose stored hash equals
  * `hash`, or LARDER_NIL. The caller checks key equality and, on a mismatch,
  * asks larder_core_find_next with the same cursor.
+ * Hot paths use larder_core_lookup_first (inline, compares the index's 32-bit
+ * tag only, so it loads no node).
  */
 uint32_t larder_core_find_first(const larder_core *core, uint64_t hash, larder_cursor *cursor);
 
@@ -221,6 +223,15 @@ uint32_t larder_core_expire(larder_core *core, uint64_t now, uint32_t *out, uint
  *         broken invariant (LARDER_CHECK_* in larder_core_internal.h).
  */
 int larder_core_check(const larder_core *core);
+
+/* ---- Inline fast paths ------------------------------------------------ */
+
+/* larder_core_lookup_first, larder_core_lookup_next, larder_core_touch_inline:
+ * the hit path, inlined into the caller (see larder_core_inline.h). */
+#include "larder_core_inline.h"
+
+/* The shard lock the Swift side uses (a utility beside the core, see there). */
+#include "larder_mutex.h"
 
 #ifdef __cplusplus
 }

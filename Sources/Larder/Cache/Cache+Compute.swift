@@ -131,7 +131,7 @@ extension Cache {
         defer { shard.mutex.unlock() }
         let slot = shard.find(key, hash: hash)
         guard slot != larderNil, !shard.isExpired(slot) else { return nil }
-        return shard.values[Int(slot)]
+        return shard.entries[Int(slot)].value
     }
 
     /// Stores a computed value (the deadline counts from now; the weight uses

@@ -59,6 +59,10 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @usableFromInline let hooks: CacheHooks<Key>
     /// The C core's bookkeeping per slot, charged to every entry's weight.
     @usableFromInline let slotOverhead: UInt64
+    /// Every entry's weight when neither `Key` nor `Value` holds heap the
+    /// weigher can reach (`Int`, plain structs): the set path then skips the
+    /// weigher's per-call type lookups. `nil` for other types.
+    @usableFromInline let fixedEntryWeight: UInt64?
     /// The memory governor's budget in bytes; -1 when none is set.
     @usableFromInline let pressureBudget = Atomic<Int>(-1)
     let sweeper = CacheSweeper()
@@ -105,6 +109,11 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         let largest = UInt32(base + (extra > 0 ? 1 : 0))
         let footprint = UInt64(larder_core_footprint(largest, flags))
         self.slotOverhead = (footprint + UInt64(largest) - 1) / UInt64(largest)
+        // The weigher classifies a type once; `.none` means it reports 0 heap
+        // bytes for every value of that type.
+        let heapFree = WeighingKind.of(Key.self) == .none && WeighingKind.of(Value.self) == .none
+        self.fixedEntryWeight = heapFree
+            ? UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride) &+ slotOverhead : nil
         self.configuration = configuration
         self.shards = shards
         self.shardTable = .allocate(capacity: shards.count)
@@ -149,8 +158,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if !shard.isExpired(slot) {
                 // The value's load first, so that its cache miss overlaps the
                 // list neighbours' misses in the touch.
-                let value = shard.values[Int(slot)]
-                larder_core_touch(shard.core, slot)
+                let value = shard.entries[Int(slot)].value
+                larder_core_touch_inline(shard.core, slot)
                 shard.bump(shard.hits)
                 shard.mutex.unlock()
                 if hasTier { tier?.recordAccess(forKey: key) }
@@ -451,6 +460,7 @@ extension Cache {
     /// arrays, the core's bookkeeping per slot, and the heap bytes measured.
     @inlinable
     func naturalWeight(key: Key, value: Value) -> UInt64 {
+        if let fixedEntryWeight { return fixedEntryWeight }
         let inline = UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride)
         let heap = UInt64(max(0, Self.heapBytes(key: key, value: value)))
         return inline &+ slotOverhead &+ heap
@@ -674,7 +684,7 @@ extension Cache {
             shard.mutex.lock()
             var slot = larder_core_lru(shard.core)
             while slot != larderNil {
-                keys.append(shard.keys[Int(slot)])
+                keys.append(shard.entries[Int(slot)].key)
                 slot = larder_core_newer(shard.core, slot)
             }
             shard.mutex.unlock()

@@ -8,6 +8,19 @@ import Synchronization
 /// The heaviest entry the C core can record (LARDER_MAX_WEIGHT).
 @usableFromInline let larderMaxWeight: UInt64 = (1 << 56) - 1
 
+/// One slot's key and value, side by side so that a hit's key comparison
+/// brings the value's cache line along (one miss instead of two).
+@usableFromInline
+struct SlotEntry<Key, Value> {
+    @usableFromInline var key: Key
+    @usableFromInline var value: Value
+
+    @inlinable init(key: Key, value: Value) {
+        self.key = key
+        self.value = value
+    }
+}
+
 /// Entries moved out of a shard under its lock, to be released (and logged,
 /// and reported to hooks) after the lock is dropped.
 ///
@@ -97,11 +110,11 @@ enum StoreOutcome {
 /// only under the lock, with a relaxed load and store (no read-modify-write).
 @usableFromInline
 final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
-    @usableFromInline let mutex: PThreadMutex
+    @usableFromInline let mutex: ShardMutex
     // Guarded.
     @usableFromInline let core: OpaquePointer
-    @usableFromInline let keys: UnsafeMutablePointer<Key>
-    @usableFromInline let values: UnsafeMutablePointer<Value>
+    /// Slot-indexed keys and values (initialized exactly at the live slots).
+    @usableFromInline let entries: UnsafeMutablePointer<SlotEntry<Key, Value>>
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
     @usableFromInline var byteShare: UInt64 {
         get { byteShareStorage.load(ordering: .relaxed) }
@@ -148,8 +161,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                 + "lower maxCount: its bookkeeping is allocated up front.")
         }
         core = created
-        keys = .allocate(capacity: Int(capacity))
-        values = .allocate(capacity: Int(capacity))
+        entries = .allocate(capacity: Int(capacity))
         self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
@@ -164,13 +176,11 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     deinit {
         var slot = larder_core_lru(core)
         while slot != larderNil {
-            (keys + Int(slot)).deinitialize(count: 1)
-            (values + Int(slot)).deinitialize(count: 1)
+            (entries + Int(slot)).deinitialize(count: 1)
             slot = larder_core_newer(core, slot)
         }
         larder_core_destroy(core)
-        keys.deallocate()
-        values.deallocate()
+        entries.deallocate()
         mutex.destroy()
         flightMutex.destroy()
     }
@@ -190,21 +200,23 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     }
 
     /// The live slot holding `key`, or `larderNil`. Equality is confirmed on
-    /// every candidate the index yields for the hash.
-    @inlinable
+    /// every candidate the index yields for the hash's tag (the header-inlined
+    /// lookup compares tags only, so the key's load is the second cache miss
+    /// of a hit, not the third).
+    @inlinable @inline(__always)
     func find(_ key: Key, hash: UInt64) -> UInt32 {
         var cursor = larder_cursor()
-        var slot = larder_core_find_first(core, hash, &cursor)
+        var slot = larder_core_lookup_first(core, hash, &cursor)
         while slot != larderNil {
-            if keys[Int(slot)] == key { return slot }
-            slot = larder_core_find_next(core, &cursor)
+            if entries[Int(slot)].key == key { return slot }
+            slot = larder_core_lookup_next(core, &cursor)
         }
         return larderNil
     }
 
     /// Whether the entry in `slot` has reached its deadline. Reads the clock
     /// only for entries that have one.
-    @inlinable
+    @inlinable @inline(__always)
     func isExpired(_ slot: UInt32) -> Bool {
         guard hasExpiry, mayHaveDeadlines else { return false }
         let deadline = larder_core_deadline(core, slot)
@@ -214,10 +226,9 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// Moves the entry out of storage and removes it from the core.
     @inlinable
     func take(_ slot: UInt32) -> (key: Key, value: Value) {
-        let key = (keys + Int(slot)).move()
-        let value = (values + Int(slot)).move()
+        let entry = (entries + Int(slot)).move()
         larder_core_remove(core, slot)
-        return (key, value)
+        return (entry.key, entry.value)
     }
 
     /// Moves the least-recent entry into `victims`. The caller checked that
@@ -240,7 +251,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             if mode != .overwrite && (mode == .restoreAtLRU || !isExpired(slot)) { return .existing }
             // An update marks the entry most recent first, so that the
             // evictions below never pick it.
-            larder_core_touch(core, slot)
+            larder_core_touch_inline(core, slot)
             let oldWeight = larder_core_weight(core, slot)
             var evicted = 0
             while larder_core_total_weight(core) - oldWeight + weight > byteShare {
@@ -254,8 +265,11 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                 evictLRU(into: &victims)
                 evicted += 1
             }
-            victims.replaced = (values + Int(slot)).move()
-            (values + Int(slot)).initialize(to: value)
+            // Swapped out, not assigned over: the old value is released after
+            // the lock is dropped, with the victims.
+            var replaced = value
+            swap(&entries[Int(slot)].value, &replaced)
+            victims.replaced = replaced
             let status = larder_core_set_weight(core, slot, weight)
             assert(status == LARDER_OK)
             if hasExpiry {
@@ -288,8 +302,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             let status = larder_core_insert(core, hash, weight, &newSlot)
             precondition(status == LARDER_OK, "larder_core_insert failed after making room: \(status.rawValue)")
         }
-        (keys + Int(newSlot)).initialize(to: key)
-        (values + Int(newSlot)).initialize(to: value)
+        (entries + Int(newSlot)).initialize(to: SlotEntry(key: key, value: value))
         if hasExpiry && deadline != larderNoDeadline {
             larder_core_set_deadline(core, newSlot, deadline)
             mayHaveDeadlines = true

@@ -8,6 +8,8 @@ import Darwin
 
 /// A pthread mutex at a stable address, locked and unlocked explicitly.
 ///
+/// Shards use ``ShardMutex`` (an inlined futex lock, cheaper per operation);
+/// this one guards the colder paths (in-flight computations, the sweeper).
 /// Why pthread and not `Synchronization.Mutex`: the shard code unlocks before
 /// it releases evicted values and logs, which reads more plainly with explicit
 /// lock/unlock than with nested closures, and ThreadSanitizer models pthread

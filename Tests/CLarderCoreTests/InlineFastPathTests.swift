@@ -1,0 +1,95 @@
+import CLarderCore
+import Dispatch
+import Testing
+
+/// The header-inlined hit path (larder_core_inline.h) and the shard mutex (larder_mutex.h).
+@Suite struct InlineFastPathTests {
+    /// Slots the tag-only lookup yields for `hash`, in probe order.
+    func lookupCandidates(_ core: TestCore, _ hash: UInt64) -> [UInt32] {
+        var cursor = larder_cursor()
+        var result: [UInt32] = []
+        var slot = larder_core_lookup_first(core.raw, hash, &cursor)
+        while slot != LARDER_NIL {
+            result.append(slot)
+            slot = larder_core_lookup_next(core.raw, &cursor)
+        }
+        return result
+    }
+
+    @Test func lookupMatchesTagsWhereFindMatchesWholeHashes() {
+        let core = TestCore(capacity: 8)
+        // Same upper 32 bits (tag and home bucket), different lower bits.
+        let a: UInt64 = 0x1234_5678_0000_0001, b: UInt64 = 0x1234_5678_0000_0002, other: UInt64 = 0x9999_0000_0000_0001
+        var slotA: UInt32 = 0, slotB: UInt32 = 0, slotOther: UInt32 = 0
+        #expect(larder_core_insert(core.raw, a, 1, &slotA) == LARDER_OK)
+        #expect(larder_core_insert(core.raw, other, 1, &slotOther) == LARDER_OK)
+        #expect(larder_core_insert(core.raw, b, 1, &slotB) == LARDER_OK)
+        #expect(core.candidates(a) == [slotA])
+        #expect(core.candidates(b) == [slotB])
+        // The caller's key comparison tells a and b apart; the index only filters by tag.
+        #expect(lookupCandidates(core, a) == [slotA, slotB])
+        #expect(lookupCandidates(core, b) == [slotA, slotB])
+        #expect(lookupCandidates(core, other) == [slotOther])
+        #expect(lookupCandidates(core, 0x5555_0000_0000_0000).isEmpty)
+        larder_core_remove(core.raw, slotA)
+        #expect(lookupCandidates(core, b) == [slotB])
+        #expect(larder_core_check(core.raw) == 0)
+    }
+
+    @Test func inlineTouchMovesToTheHeadAndLeavesTheHeadInPlace() {
+        let core = TestCore(capacity: 4)
+        var slots: [UInt32] = []
+        for hash: UInt64 in [1 << 40, 2 << 40, 3 << 40] {
+            var slot: UInt32 = 0
+            #expect(larder_core_insert(core.raw, hash, 1, &slot) == LARDER_OK)
+            slots.append(slot)
+        }
+        larder_core_touch_inline(core.raw, slots[0])
+        #expect(core.mruToLru() == [slots[0], slots[2], slots[1]])
+        larder_core_touch_inline(core.raw, slots[0])  // already the most recent
+        #expect(core.mruToLru() == [slots[0], slots[2], slots[1]])
+        larder_core_touch_inline(core.raw, slots[1])  // the least recent
+        #expect(core.mruToLru() == [slots[1], slots[0], slots[2]])
+        #expect(core.lruToMru() == [slots[2], slots[0], slots[1]])
+        #expect(larder_core_check(core.raw) == 0)
+    }
+
+    @Test func removingADatedEntryResetsItsDeadlineForTheNextOccupant() {
+        let core = TestCore(capacity: 2, expiry: true)
+        var slot: UInt32 = 0
+        #expect(larder_core_insert(core.raw, 1 << 40, 1, &slot) == LARDER_OK)
+        #expect(larder_core_set_deadline(core.raw, slot, 5_000_000) == LARDER_OK)
+        larder_core_remove(core.raw, slot)
+        #expect(larder_core_check(core.raw) == 0)
+        var reused: UInt32 = 0
+        #expect(larder_core_insert(core.raw, 2 << 40, 1, &reused) == LARDER_OK)
+        #expect(reused == slot)
+        #expect(larder_core_deadline(core.raw, reused) == LARDER_NO_DEADLINE)
+        // Cleared and set again: still reset on removal.
+        #expect(larder_core_set_deadline(core.raw, reused, 7_000_000) == LARDER_OK)
+        #expect(larder_core_set_deadline(core.raw, reused, LARDER_NO_DEADLINE) == LARDER_OK)
+        #expect(larder_core_set_deadline(core.raw, reused, 9_000_000) == LARDER_OK)
+        larder_core_remove(core.raw, reused)
+        #expect(larder_core_check(core.raw) == 0)
+    }
+
+    @Test func mutexSerializesIncrementsFromSeveralThreads() {
+        let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
+        mutex.initialize(to: larder_mutex(state: 0))
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        counter.initialize(to: 0)
+        defer { mutex.deallocate(); counter.deallocate() }
+        let threads = 4, increments = 50_000
+        // Plain (non-atomic) read-modify-writes: without the mutex some are lost.
+        nonisolated(unsafe) let m = mutex, c = counter
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            for _ in 0..<increments {
+                larder_mutex_lock(m)
+                c.pointee += 1
+                larder_mutex_unlock(m)
+            }
+        }
+        #expect(counter.pointee == threads * increments)
+        #expect(mutex.pointee.state == 0)
+    }
+}
