@@ -146,6 +146,19 @@ enum DurabilitySuite {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let runs = c.runs
 
+        // For profiling one case (strace -c -f, perf): LARDER_BENCH_DURABILITY_ONLY=mode:threads:seconds,
+        // mode one of synchronous, groupCommit, writeBack, rawSynced, rawNoSync. Prints the put count.
+        if let only = ProcessInfo.processInfo.environment["LARDER_BENCH_DURABILITY_ONLY"] {
+            let parts = only.split(separator: ":").map(String.init)
+            guard parts.count == 3, let mode = Mode.allCases.first(where: { "\($0)" == parts[0] }),
+                  let threads = Int(parts[1]), let seconds = Double(parts[2]) else {
+                throw BenchFailure(description: "LARDER_BENCH_DURABILITY_ONLY takes mode:threads:seconds, got '\(only)'")
+            }
+            let rate = try measure(mode, threads: threads, seconds: seconds, dir: root + "/only")
+            print("  \(mode.label), \(threads) writers: \(fmt(rate, 0)) puts/s, about \(Int(rate * seconds)) puts")
+            return result
+        }
+
         // Puts: every mode and thread count once per run, runs interleaved so that
         // slow phases of the machine (other processes' I/O) spread over all of them.
         var puts: [String: [Double]] = [:]
