@@ -127,6 +127,10 @@ enum DurabilitySuite {
                 // Write-back acknowledges before the commit: the final flush is part of its cost.
                 if case .writeBack = durability { try cache.flushPersistence() }
             })
+            if ProcessInfo.processInfo.environment["LARDER_BENCH_DURABILITY_ONLY"] != nil,
+               let commits = cache.persistenceStatistics?.commits, commits > 0 {
+                print("  commits: \(commits), puts per commit: \(fmt(rate * seconds / Double(commits), 1))")
+            }
             return rate
         }
         let raw = try RawLMDBPeer(directory: dir, synced: mode == .rawSynced)
