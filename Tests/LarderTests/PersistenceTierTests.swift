@@ -63,6 +63,24 @@ struct PersistenceTierTests {
         #expect(reopened.value(forKey: "k0") == "v0")
     }
 
+    /// Repeated hits of one key are recorded once, but a repeat after another key's access,
+    /// or after a set, still moves the key to the front of the order on disk.
+    @Test func repeatedHitsKeepTheExactOrderAcrossARestart() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let cache: Cache<String, String> = try makeCache(dir.path, maxCount: 10)
+            for i in 0..<5 { try cache.setValue("v\(i)", forKey: "k\(i)") }
+            for key in ["k0", "k0", "k1", "k0", "k0"] { #expect(cache.value(forKey: key) != nil) }
+            try cache.setValue("v5", forKey: "k5")
+            #expect(cache.value(forKey: "k0") == "v0")  // the latest recorded hit was k0, but a set came since
+            #expect(cache.value(forKey: "k0") == "v0")
+            #expect(cache.keysByRecency()[0].suffix(3) == ["k1", "k5", "k0"])
+            cache.close()
+        }
+        let reopened: Cache<String, String> = try makeCache(dir.path, maxCount: 3)
+        #expect(reopened.keysByRecency()[0] == ["k1", "k5", "k0"])
+    }
+
     @Test func closeCommitsAndReleasesTheStoreWhileTheCacheIsStillAlive() throws {
         let dir = TemporaryDirectory()
         let cache: Cache<String, String> = try makeCache(dir.path, maxCount: 10,

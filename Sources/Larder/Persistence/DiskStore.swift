@@ -318,6 +318,12 @@ final class DiskStore: @unchecked Sendable {
         stampCounter.add(1, ordering: .relaxed).oldValue
     }
 
+    /// The stamp `nextStamp()` will hand out next (taking none): equal to a stamp + 1
+    /// exactly when no stamp was taken since that one.
+    func peekNextStamp() -> UInt64 {
+        stampCounter.load(ordering: .relaxed)
+    }
+
     /// Installs the source of batched access stamps; drained at the start of every write.
     func setTouchSource(_ source: @escaping @Sendable () -> [WriteOp]) {
         touchSource.withLock { $0 = source }

@@ -34,6 +34,9 @@ final class DiskWriter: @unchecked Sendable {
     // Group commit.
     private var queue: [DiskStore.WriteOp] = []
     private var tickets: [Ticket] = []
+    /// Writers the committer is gathering for (.max when it is not waiting for a batch).
+    private var gatherTarget = Int.max
+    private var gatherWindow = DiskWriter.gatherWindowNanoseconds
     // Write-back.
     private var pending: [[UInt8]: DiskStore.WriteOp] = [:]
     private var pendingCleared = false
@@ -84,8 +87,10 @@ final class DiskWriter: @unchecked Sendable {
             }
             queue.append(op)
             tickets.append(ticket)
-            cond.broadcast()
-            while !ticket.done { cond.wait() }
+            // Wake the committer when it may be idle (first write) or its batch is complete;
+            // writers in between need not wake it (nor each other).
+            if tickets.count == 1 || tickets.count >= gatherTarget { cond.signal(.work) }
+            while !ticket.done { cond.wait(.done) }
             cond.unlock()
             if let error = ticket.error { throw error }
         case .writeBack:
@@ -105,8 +110,8 @@ final class DiskWriter: @unchecked Sendable {
                 // Back-pressure: wait for the flusher to take this batch.
                 let target = startedRounds + 1
                 maintenanceRequested = true
-                cond.broadcast()
-                while startedRounds < target && !closing { cond.wait() }
+                cond.signal(.work)
+                while startedRounds < target && !closing { cond.wait(.done) }
             }
         }
     }
@@ -138,7 +143,7 @@ final class DiskWriter: @unchecked Sendable {
         case .groupCommit, .writeBack:
             cond.withLock {
                 maintenanceRequested = true
-                cond.broadcast()
+                cond.signal(.work)
             }
         }
     }
@@ -154,8 +159,8 @@ final class DiskWriter: @unchecked Sendable {
             cond.lock()
             let target = startedRounds + 1
             maintenanceRequested = true
-            cond.broadcast()
-            while completedRounds < target && !threadExited { cond.wait() }
+            cond.signal(.work)
+            while completedRounds < target && !threadExited { cond.wait(.done) }
             let error = lastFlushError
             cond.unlock()
             if let error { throw error }
@@ -167,7 +172,7 @@ final class DiskWriter: @unchecked Sendable {
     func waitForScheduledRound() {
         cond.lock()
         let target = startedRounds + 1
-        while completedRounds < target && !threadExited { cond.wait() }
+        while completedRounds < target && !threadExited { cond.wait(.done) }
         cond.unlock()
     }
 
@@ -181,20 +186,24 @@ final class DiskWriter: @unchecked Sendable {
     /// come back before committing a smaller batch. Small next to a sync (milliseconds), it
     /// keeps steady writers in one batch instead of alternating between two half batches.
     static let gatherWindowNanoseconds: UInt64 = 200_000
+    /// The window grows to a quarter of the last commit's duration (a slow sync), up to this.
+    static let maxGatherWindowNanoseconds: UInt64 = 2_000_000
 
     private func groupCommitLoop() {
         cond.lock()
         var expected = 1  // writers in the last batch
         while true {
-            while queue.isEmpty && !maintenanceRequested && !closing { cond.wait() }
+            while queue.isEmpty && !maintenanceRequested && !closing { cond.wait(.work) }
             if closing && queue.isEmpty { break }
             if tickets.count < expected && !closing {
-                let deadline = ConditionLock.monotonicNow() + Self.gatherWindowNanoseconds
+                gatherTarget = expected
+                let deadline = ConditionLock.monotonicNow() + gatherWindow
                 while tickets.count < expected && !closing && ConditionLock.monotonicNow() < deadline {
-                    cond.wait(untilMonotonic: deadline)
+                    cond.wait(.work, untilMonotonic: deadline)
                 }
             }
             expected = max(1, tickets.count)
+            gatherTarget = .max
             let ops = queue
             let batch = tickets
             queue.removeAll(keepingCapacity: true)
@@ -203,7 +212,9 @@ final class DiskWriter: @unchecked Sendable {
             startedRounds += 1
             cond.unlock()
             var failure: CacheError?
+            let commitStart = ConditionLock.monotonicNow()
             do { try store.apply(ops) } catch { failure = error }
+            let commitNanoseconds = ConditionLock.monotonicNow() - commitStart
             if let failure, batch.isEmpty {
                 logger.warning("could not record access order on disk", metadata: ["error": "\(failure)"])
             }
@@ -213,10 +224,12 @@ final class DiskWriter: @unchecked Sendable {
                 ticket.error = failure
             }
             completedRounds += 1
-            cond.broadcast()
+            // Waiting for stragglers is worth a fraction of what a commit (its sync) costs.
+            gatherWindow = min(max(Self.gatherWindowNanoseconds, commitNanoseconds / 4), Self.maxGatherWindowNanoseconds)
+            cond.broadcast(.done)
         }
         threadExited = true
-        cond.broadcast()
+        cond.broadcast(.done)
         cond.unlock()
     }
 
@@ -225,7 +238,7 @@ final class DiskWriter: @unchecked Sendable {
         var next = ConditionLock.monotonicNow() + intervalNanoseconds
         while true {
             while !closing && !maintenanceRequested && ConditionLock.monotonicNow() < next {
-                cond.wait(untilMonotonic: next)
+                cond.wait(.work, untilMonotonic: next)
             }
             let finalRound = closing
             maintenanceRequested = false
@@ -234,7 +247,7 @@ final class DiskWriter: @unchecked Sendable {
             pending = Dictionary(minimumCapacity: min(inFlight.count, maxPending))
             pendingCleared = false
             startedRounds += 1
-            cond.broadcast()  // writers waiting on back-pressure
+            cond.broadcast(.done)  // writers waiting on back-pressure
             var ops: [DiskStore.WriteOp] = []
             ops.reserveCapacity(inFlight.count + 1)
             if inFlightCleared { ops.append(.removeAll) }
@@ -255,12 +268,12 @@ final class DiskWriter: @unchecked Sendable {
             inFlight = [:]
             inFlightCleared = false
             completedRounds += 1
-            cond.broadcast()
+            cond.broadcast(.done)
             next = ConditionLock.monotonicNow() + intervalNanoseconds
             if finalRound { break }
         }
         threadExited = true
-        cond.broadcast()
+        cond.broadcast(.done)
         cond.unlock()
     }
 
@@ -268,8 +281,9 @@ final class DiskWriter: @unchecked Sendable {
     func close() {
         cond.lock()
         closing = true
-        cond.broadcast()
-        while !threadExited { cond.wait() }
+        cond.signal(.work)
+        cond.broadcast(.done)  // writers waiting on back-pressure see `closing`
+        while !threadExited { cond.wait(.done) }
         cond.unlock()
         store.close()
     }

@@ -39,40 +39,52 @@ final class ReadWriteGate: @unchecked Sendable {
     }
 }
 
-/// A mutex with one condition variable whose timed waits use `CLOCK_MONOTONIC`
+/// A mutex with two condition variables whose timed waits use `CLOCK_MONOTONIC`
 /// (so a wall-clock jump neither stalls nor hurries a periodic flusher).
+///
+/// Two conditions, so that the writer thread and the callers waiting for it do not wake
+/// each other for nothing: `.work` is what the writer thread waits on (new writes,
+/// requests, closing); `.done` is what callers wait on (a round started or committed).
 final class ConditionLock: @unchecked Sendable {
+    enum Condition: Int { case work = 0, done = 1 }
+
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    private let conds: UnsafeMutablePointer<pthread_cond_t>
 
     init() {
         mutex = .allocate(capacity: 1)
-        cond = .allocate(capacity: 1)
+        conds = .allocate(capacity: 2)
         pthread_mutex_init(mutex, nil)
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attr)
+        pthread_cond_init(conds, &attr)
+        pthread_cond_init(conds + 1, &attr)
         pthread_condattr_destroy(&attr)
     }
 
     deinit {
-        pthread_cond_destroy(cond)
+        pthread_cond_destroy(conds)
+        pthread_cond_destroy(conds + 1)
         pthread_mutex_destroy(mutex)
-        cond.deallocate()
+        conds.deallocate()
         mutex.deallocate()
     }
 
     func lock() { pthread_mutex_lock(mutex) }
     func unlock() { pthread_mutex_unlock(mutex) }
-    func broadcast() { pthread_cond_broadcast(cond) }
-    /// Waits for a broadcast; the mutex must be held.
-    func wait() { pthread_cond_wait(cond, mutex) }
+    /// Wakes every waiter on `condition`.
+    func broadcast(_ condition: Condition) { pthread_cond_broadcast(conds + condition.rawValue) }
+    /// Wakes one waiter on `condition` (the writer thread is the only waiter on `.work`).
+    func signal(_ condition: Condition) { pthread_cond_signal(conds + condition.rawValue) }
+    /// Waits for a signal on `condition`; the mutex must be held.
+    func wait(_ condition: Condition) { pthread_cond_wait(conds + condition.rawValue, mutex) }
 
-    /// Waits for a broadcast or until the monotonic clock reaches `deadline` (ns); the mutex must be held.
-    func wait(untilMonotonic deadline: UInt64) {
+    /// Waits for a signal on `condition` or until the monotonic clock reaches `deadline` (ns);
+    /// the mutex must be held.
+    func wait(_ condition: Condition, untilMonotonic deadline: UInt64) {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        _ = pthread_cond_timedwait(cond, mutex, &ts)
+        _ = pthread_cond_timedwait(conds + condition.rawValue, mutex, &ts)
     }
 
     func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {

@@ -3,26 +3,51 @@ import Synchronization
 
 /// Access stamps recorded on memory hits, kept by key (no encoding on the hit path)
 /// until a write transaction takes them.
+///
+/// A hit on the key whose access was recorded last, when no stamp has been taken since
+/// (no other access, set or promotion anywhere in the store), changes no order: it is
+/// skipped without touching the table, so a hot key costs a lock and a comparison.
 final class TouchLog<Key: Hashable & Sendable & ByteCodable>: Sendable {
-    private let pending = Mutex<[Key: UInt64]>([:])
+    private struct State {
+        var pending: [Key: UInt64] = [:]
+        /// The latest recorded access: its key and stamp.
+        var lastKey: Key? = nil
+        var lastStamp: UInt64 = 0
+    }
 
-    /// Records an access; returns how many distinct keys are pending.
-    func record(_ key: Key, stamp: UInt64) -> Int {
-        pending.withLock {
-            $0[key] = stamp
-            return $0.count
+    private let state = Mutex<State>(State())
+
+    /// Records an access with a stamp from `store`; returns how many distinct keys are
+    /// pending, or 0 when the access changed nothing (a repeat of the latest one).
+    @_specialize(where Key == Int)
+    @_specialize(where Key == String)
+    @_specialize(where Key == UInt64)
+    @_specialize(where Key == [UInt8])
+    func record(_ key: Key, in store: DiskStore) -> Int {
+        state.withLock { s in
+            if s.lastStamp != 0, s.lastKey == key, store.peekNextStamp() == s.lastStamp &+ 1 { return 0 }
+            let stamp = store.nextStamp()
+            s.pending[key] = stamp
+            s.lastKey = key
+            s.lastStamp = stamp
+            return s.pending.count
         }
     }
 
     func clear() {
-        pending.withLock { $0.removeAll() }
+        state.withLock {
+            $0.pending.removeAll()
+            $0.lastKey = nil
+            $0.lastStamp = 0
+        }
     }
 
     /// Takes everything pending as touch operations.
     func drain() -> [DiskStore.WriteOp] {
-        let taken = pending.withLock { p in
-            defer { p.removeAll(keepingCapacity: true) }
-            return p
+        let taken = state.withLock { s -> [Key: UInt64] in
+            let taken = s.pending
+            s.pending = Dictionary(minimumCapacity: taken.count)
+            return taken
         }
         return taken.map { .touch(storageKey: StorageKey.make($0.key.encodedBytes), stamp: $0.value) }
     }
@@ -179,7 +204,7 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
 
     func recordAccess(forKey key: Key) {
         guard !store.isClosed else { return }
-        if touches.record(key, stamp: store.nextStamp()) >= accessBatchSize {
+        if touches.record(key, in: store) >= accessBatchSize {
             writer.requestMaintenance()
         }
     }
