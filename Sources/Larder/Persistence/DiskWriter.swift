@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Carries writes to a `DiskStore` under one of the durability modes.
 ///
@@ -29,6 +30,8 @@ final class DiskWriter: @unchecked Sendable {
     private var closing = false
     private var threadExited = false
     private var maintenanceRequested = false
+    /// Synchronous mode: an access-batch commit is running off the reading thread.
+    private let maintenanceInFlight = Atomic<Bool>(false)
     private var startedRounds: UInt64 = 0
     private var completedRounds: UInt64 = 0
     // Group commit.
@@ -137,8 +140,17 @@ final class DiskWriter: @unchecked Sendable {
     func requestMaintenance() {
         switch durability {
         case .synchronous:
-            do { try store.apply([]) } catch {
-                logger.warning("could not record access order on disk", metadata: ["error": "\(error)"])
+            // This runs on a reading thread (a hit filled the access batch): commit the
+            // batch elsewhere, so that no read waits for a synced commit; one at a time.
+            guard maintenanceInFlight.compareExchange(expected: false, desired: true,
+                                                      ordering: .acquiringAndReleasing).exchanged else { return }
+            DispatchQueue.global(qos: .utility).async { [self] in
+                defer { maintenanceInFlight.store(false, ordering: .releasing) }
+                do throws(CacheError) {
+                    try store.apply([])
+                } catch where error.code != .closed {  // closed meanwhile: close() recorded them
+                    logger.warning("could not record access order on disk", metadata: ["error": "\(error)"])
+                } catch {}
             }
         case .groupCommit, .writeBack:
             cond.withLock {

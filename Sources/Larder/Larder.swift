@@ -1,1 +1,0 @@
-// Larder: an embedded, memory-bounded cache for Swift services on Linux.
