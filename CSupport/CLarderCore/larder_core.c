@@ -19,12 +19,14 @@
 typedef struct larder_layout {
     uint64_t nodes_offset;
     uint64_t buckets_offset;
+    uint64_t touches_offset;
     uint64_t wheel_offset;  /* == total when there is no wheel */
     uint64_t total;
     uint32_t bucket_count;
 } larder_layout;
 
-/* One block holds the header, the nodes, the buckets and the wheel records,
+/* One block holds the header, the nodes, the buckets, the deferred-touch
+ * buffer and the wheel records,
  * in that order; every part is a multiple of 8 bytes, so each stays aligned. */
 static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *layout)
 {
@@ -37,7 +39,8 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     layout->bucket_count = (uint32_t)buckets;
     layout->nodes_offset = header;
     layout->buckets_offset = header + ((uint64_t)capacity + 1u) * sizeof(larder_node);
-    layout->wheel_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
+    layout->touches_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
+    layout->wheel_offset = layout->touches_offset + LARDER_TOUCH_RING * sizeof(uint32_t);
     layout->total = layout->wheel_offset;
     if (flags & LARDER_CORE_EXPIRY)
         layout->total += ((uint64_t)capacity + LARDER_WHEEL_SENTINELS) * sizeof(larder_wlink);
@@ -71,6 +74,8 @@ static void larder_arena_reset(larder_core *core)
     core->free_head = 0;
     core->count = 0;
     core->total_weight = 0;
+    core->touch_head = 0;
+    core->touch_count = 0;
 }
 
 larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core **out)
@@ -85,6 +90,7 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
     memset(core, 0, sizeof *core);
     core->nodes = (larder_node *)(void *)(block + layout.nodes_offset);
     core->buckets = (larder_bucket *)(void *)(block + layout.buckets_offset);
+    core->touches = (uint32_t *)(void *)(block + layout.touches_offset);
     core->wheel = (flags & LARDER_CORE_EXPIRY) ? (larder_wlink *)(void *)(block + layout.wheel_offset) : NULL;
     core->capacity = capacity;
     core->mask = layout.bucket_count - 1u;
@@ -128,12 +134,14 @@ static inline void larder_list_link_after(larder_node *nodes, uint32_t at, uint3
 
 uint32_t larder_core_lru(const larder_core *core)
 {
+    larder_flush_for_read(core);
     uint32_t s = core->nodes[core->capacity].prev;
     return s == core->capacity ? LARDER_NIL : s;
 }
 
 uint32_t larder_core_mru(const larder_core *core)
 {
+    larder_flush_for_read(core);
     uint32_t s = core->nodes[core->capacity].next;
     return s == core->capacity ? LARDER_NIL : s;
 }
@@ -141,6 +149,7 @@ uint32_t larder_core_mru(const larder_core *core)
 uint32_t larder_core_older(const larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
+    larder_flush_for_read(core);
     uint32_t s = core->nodes[slot].next;
     return s == core->capacity ? LARDER_NIL : s;
 }
@@ -148,6 +157,7 @@ uint32_t larder_core_older(const larder_core *core, uint32_t slot)
 uint32_t larder_core_newer(const larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
+    larder_flush_for_read(core);
     uint32_t s = core->nodes[slot].prev;
     return s == core->capacity ? LARDER_NIL : s;
 }
@@ -158,11 +168,39 @@ void larder_core_touch(larder_core *core, uint32_t slot)
     larder_core_touch_inline(core, slot);
 }
 
+/* Moves one deferred touch's slot to the front (its hit found it live, and
+ * nothing removes a slot without flushing first). */
+static inline void larder_apply_touch(larder_core *core, uint32_t slot)
+{
+    larder_node *nodes = core->nodes;
+    uint32_t sentinel = core->capacity;
+    assert(larder_slot_is_live(core, slot));
+    if (nodes[sentinel].next == slot) return;
+    larder_list_unlink(nodes, slot);
+    larder_list_link_after(nodes, sentinel, slot);
+}
+
+void larder_core_apply_oldest_touch(larder_core *core)
+{
+    if (core->touch_count == 0) return;
+    uint32_t slot = core->touches[core->touch_head];
+    core->touch_head = (core->touch_head + 1u) % LARDER_TOUCH_RING;
+    core->touch_count--;
+    larder_apply_touch(core, slot);
+}
+
+/* The pending moves' neighbours were prefetched by their hits. */
+void larder_core_flush_touches(larder_core *core)
+{
+    while (core->touch_count) larder_core_apply_oldest_touch(core);
+}
+
 /* ---- Entries ------------------------------------------------------------ */
 
 static larder_status larder_insert_after(larder_core *core, uint64_t hash, uint64_t weight,
                                          int at_lru, uint32_t *slot_out)
 {
+    larder_flush_for_read(core);
     if (core->count == core->capacity) return LARDER_ERR_FULL;
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     larder_node *nodes = core->nodes;
@@ -193,6 +231,8 @@ larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t 
 void larder_core_remove(larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
+    /* The slot may be among the deferred touches, and is about to be reused. */
+    larder_flush_for_read(core);
     larder_node *nodes = core->nodes;
     if (nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
     /* Only a dated entry's record needs resetting: sparing the others this
@@ -289,6 +329,10 @@ int larder_core_check(const larder_core *core)
     if (core->mask < 1 || (core->mask & (core->mask + 1u)) != 0 ||
         (uint64_t)core->mask + 1u < 2 * (uint64_t)core->capacity)
         return LARDER_CHECK_HEADER;
+    if (core->touch_count > LARDER_TOUCH_LAG || core->touch_head >= LARDER_TOUCH_RING) return LARDER_CHECK_TOUCHES;
+    for (uint32_t i = 0; i < core->touch_count; i++)
+        if (!larder_slot_is_live(core, core->touches[(core->touch_head + i) % LARDER_TOUCH_RING]))
+            return LARDER_CHECK_TOUCHES;
     int code = larder_list_check(core);
     if (code) return code;
     code = larder_index_check(core);

@@ -80,12 +80,16 @@ static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_
 /* ---- The core ----------------------------------------------------------- */
 
 struct larder_core {
-    /* These four first, in this order: larder_core_view (larder_core_inline.h)
-     * reads them from the inlined hit path. Fixed from creation on. */
+    /* These six first, in this order: larder_core_view (larder_core_inline.h)
+     * reads them from the inlined hit path. All but touch_count are fixed
+     * from creation on. */
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
+    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches */
+    uint32_t touch_head;     /* the oldest deferred touch (ring index) */
+    uint32_t touch_count;
     larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
     uint64_t total_weight;
     uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
@@ -98,6 +102,19 @@ _Static_assert(offsetof(struct larder_core, nodes) == offsetof(larder_core_view,
 _Static_assert(offsetof(struct larder_core, buckets) == offsetof(larder_core_view, buckets), "view: buckets");
 _Static_assert(offsetof(struct larder_core, capacity) == offsetof(larder_core_view, capacity), "view: capacity");
 _Static_assert(offsetof(struct larder_core, mask) == offsetof(larder_core_view, mask), "view: mask");
+_Static_assert(offsetof(struct larder_core, touches) == offsetof(larder_core_view, touches), "view: touches");
+_Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_view, touch_head), "view: touch_head");
+_Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
+_Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
+
+/* Applies deferred touches before a function reads the recency list. The
+ * const readers (lru, mru, older, newer) flush through a cast: the core is
+ * never a const object (it is allocated), and a flush changes no order a
+ * caller can observe. */
+static inline void larder_flush_for_read(const larder_core *core)
+{
+    if (core->touch_count) larder_core_flush_touches((larder_core *)(uintptr_t)core);
+}
 
 static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 {
@@ -143,6 +160,7 @@ enum {
     LARDER_CHECK_WHEEL_PLACE = 17,    /* an entry is in the wrong bucket for its deadline */
     LARDER_CHECK_WHEEL_COUNT = 18,    /* filed slots != wheel list members */
     LARDER_CHECK_NO_WHEEL_STATE = 19, /* a core without expiry has a filed slot */
+    LARDER_CHECK_TOUCHES = 20,        /* a deferred touch names a free slot, or too many */
 };
 
 #endif /* LARDER_CORE_INTERNAL_H */

@@ -54,6 +54,67 @@ import Testing
         #expect(larder_core_check(core.raw) == 0)
     }
 
+    /// Touches are deferred in a ring (larder_core_touch_inline); every
+    /// reader of the order must see them applied, in order, across the lag,
+    /// removals of touched slots, inserts and a clear.
+    @Test func deferredTouchesAreInvisibleToEveryReader() {
+        let capacity: UInt32 = 600
+        let core = TestCore(capacity: capacity)
+        var order: [UInt32] = []  // most recent first
+        var rng = SplitMix64(seed: 0x7A11)
+        for i in 0..<capacity {
+            var slot: UInt32 = 0
+            #expect(larder_core_insert(core.raw, UInt64(i + 1) << 33 | UInt64(i), 1, &slot) == LARDER_OK)
+            order.insert(slot, at: 0)
+        }
+        func touch(_ slot: UInt32) {
+            larder_core_touch_inline(core.raw, slot)
+            order.removeAll { $0 == slot }
+            order.insert(slot, at: 0)
+        }
+        // Many more touches than the ring holds, with repeats, and the check
+        // passing while touches are pending.
+        for step in 0..<(Int(LARDER_TOUCH_RING) * 20 + 7) {
+            touch(order[Int(rng.next() % UInt64(step % 3 == 0 ? 5 : order.count))])
+            #expect(larder_core_check(core.raw) == 0)
+        }
+        #expect(core.mruToLru() == order)
+        #expect(core.lruToMru() == order.reversed())
+        // Each reader alone flushes: lru, then older/newer from a pending state.
+        for slot in order.suffix(10) { touch(slot) }
+        #expect(larder_core_lru(core.raw) == order.last)
+        for slot in order.suffix(10) { touch(slot) }
+        #expect(larder_core_older(core.raw, order[0]) == order[1])
+        for slot in order.suffix(10) { touch(slot) }
+        #expect(larder_core_newer(core.raw, order[1]) == order[0])
+        // Removing a slot with a pending touch, then reusing it for a new entry.
+        let doomed = order[order.count / 2]
+        touch(doomed)
+        touch(order[5])
+        larder_core_remove(core.raw, doomed)
+        order.removeAll { $0 == doomed }
+        #expect(larder_core_check(core.raw) == 0)
+        var reused: UInt32 = 0
+        #expect(larder_core_insert(core.raw, 0xABCD << 40, 1, &reused) == LARDER_OK)
+        #expect(reused == doomed)
+        order.insert(reused, at: 0)
+        touch(order[3])
+        var atLRU: UInt32 = 0
+        larder_core_remove(core.raw, order.last!)
+        order.removeLast()
+        #expect(larder_core_insert_lru(core.raw, 0xBCDE << 40, 1, &atLRU) == LARDER_OK)
+        order.append(atLRU)
+        #expect(core.mruToLru() == order)
+        #expect(larder_core_check(core.raw) == 0)
+        // A clear drops pending touches along with the entries.
+        touch(order[9])
+        touch(order[40])
+        larder_core_clear(core.raw)
+        #expect(larder_core_count(core.raw) == 0)
+        #expect(larder_core_check(core.raw) == 0)
+        #expect(larder_core_lru(core.raw) == LARDER_NIL)
+    }
+
     @Test func removingADatedEntryResetsItsDeadlineForTheNextOccupant() {
         let core = TestCore(capacity: 2, expiry: true)
         var slot: UInt32 = 0

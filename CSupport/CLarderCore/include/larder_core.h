@@ -136,7 +136,8 @@ larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weig
  *  recency order from most recent to least recent (recovery from disk). */
 larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
 
-/** Marks a live entry most recent. O(1).
+/** Marks a live entry most recent. O(1). The move itself may be deferred
+ *  (see larder_core_touch_inline); no function of this API can tell.
  *  Functions taking a `slot` require a live one (from insert or a lookup, not
  *  yet removed); debug builds assert it, release builds do not check. */
 void larder_core_touch(larder_core *core, uint32_t slot);

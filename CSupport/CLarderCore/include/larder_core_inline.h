@@ -29,18 +29,34 @@ typedef struct larder_bucket {
     uint32_t slot;
 } larder_bucket;
 
-/* The first fields of struct larder_core, fixed from creation on. */
+/* Deferred touches (see larder_core_touch_inline): the ring's size, and how
+ * many hits a move lags behind its hit. */
+#define LARDER_TOUCH_RING 16u
+#define LARDER_TOUCH_LAG 8u
+
+/* The first fields of struct larder_core. */
 typedef struct larder_core_view {
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
+    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches */
+    uint32_t touch_head;     /* the oldest deferred touch (ring index) */
+    uint32_t touch_count;    /* deferred touches; these two change, the rest is fixed */
 } larder_core_view;
 
 static inline const larder_core_view *larder_core_view_of_(const larder_core *core)
 {
     return (const larder_core_view *)(const void *)core;
 }
+
+/** Applies every deferred touch, in order (larder_core.c; see
+ *  larder_core_touch_inline). Every core function that reads or changes the
+ *  recency list calls it first, so no caller can observe the deferral. */
+void larder_core_flush_touches(larder_core *core);
+
+/** Applies the oldest deferred touch (larder_core.c). */
+void larder_core_apply_oldest_touch(larder_core *core);
 
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
 static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag, uint32_t i, larder_cursor *cursor)
@@ -92,22 +108,67 @@ static inline uint32_t larder_core_lookup_next(const larder_core *core, larder_c
     return larder_core_probe_(core, cursor->tag, next, cursor);
 }
 
-/** larder_core_touch, inlined: marks a live entry most recent; nothing to do
- *  when it already is (the hottest keys of a skewed workload usually are). */
+/** larder_core_touch, inlined: marks a live entry most recent.
+ *
+ *  The move to the front of the list lags LARDER_TOUCH_LAG hits behind: the
+ *  slot joins a small ring, its list neighbours are prefetched, and the hit
+ *  applies the oldest deferred move instead, whose neighbours were prefetched
+ *  hits ago and are warm by now. A hit on a cold entry thus waits for two
+ *  dependent cache misses (bucket, then node and key) instead of three (the
+ *  neighbours' lines last), and costs no burst later. Every core function
+ *  that reads or changes the order applies the pending moves first, so the
+ *  order any caller observes is exactly that of immediate moves. Nothing to
+ *  do when the entry already is (or is about to be) the most recent: the
+ *  hottest keys of a skewed workload usually are. */
 static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
 {
-    const larder_core_view *view = larder_core_view_of_(core);
+    larder_core_view *view = (larder_core_view *)(void *)core;
     larder_node *nodes = view->nodes;
-    uint32_t sentinel = view->capacity;
-    uint32_t head = nodes[sentinel].next;
-    if (head == slot) return;
-    uint32_t prev = nodes[slot].prev, next = nodes[slot].next;
-    nodes[prev].next = next;
-    nodes[next].prev = prev;
-    nodes[slot].prev = sentinel;
-    nodes[slot].next = head;
-    nodes[head].prev = slot;
-    nodes[sentinel].next = slot;
+    uint32_t n = view->touch_count;
+    uint32_t latest = n ? view->touches[(view->touch_head + n - 1u) % LARDER_TOUCH_RING]
+                        : nodes[view->capacity].next;
+    if (latest == slot) return;
+    view->touches[(view->touch_head + n) % LARDER_TOUCH_RING] = slot;
+    view->touch_count = n + 1u;
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(&nodes[nodes[slot].prev], 1);
+    __builtin_prefetch(&nodes[nodes[slot].next], 1);
+#endif
+    if (n + 1u > LARDER_TOUCH_LAG) larder_core_apply_oldest_touch(core);
+}
+
+/** Starts loading what evicting the least-recent entry will read: its node
+ *  and its index bucket (and `extra`, the caller's record for that slot,
+ *  when not NULL). Returns the least-recent slot, or LARDER_NIL when empty.
+ *
+ *  Call after an eviction, while the cache is full: the next miss evicts that
+ *  entry unless it is read first, and its node, bucket and record are cold
+ *  (it is the entry nobody has used for longest), so the eviction would wait
+ *  for two dependent misses. Loading them now overlaps them with the work in
+ *  between. Reads the node's hash, which the eviction just brought into the
+ *  cache (unlinking the old victim wrote this node's `next`). */
+static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    /* Before deferred touches are applied this may name an entry just read:
+     * then the loads are wasted, never wrong. */
+    uint32_t lru = view->nodes[view->capacity].prev;
+    if (lru == view->capacity) return LARDER_NIL;
+#if defined(__GNUC__) || defined(__clang__)
+    uint32_t tag = (uint32_t)(view->nodes[lru].hash >> 32);
+    __builtin_prefetch(&view->buckets[tag & view->mask], 1);
+#endif
+    return lru;
+}
+
+/** A write prefetch of the cache line at `address` (no effect on results). */
+static inline void larder_prefetch_for_write(const void *address)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(address, 1);
+#else
+    (void)address;
+#endif
 }
 
 #endif /* LARDER_CORE_INLINE_H */

@@ -301,6 +301,12 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             bump(evictions, by: evicted)
             let status = larder_core_insert(core, hash, weight, &newSlot)
             precondition(status == LARDER_OK, "larder_core_insert failed after making room: \(status.rawValue)")
+            // A full cache evicts again on the next miss: start loading the
+            // next victim's cold bucket and entry now (see larder_core_prefetch_lru).
+            if evicted > 0 {
+                let next = larder_core_prefetch_lru(core)
+                if next != larderNil { larder_prefetch_for_write(entries + Int(next)) }
+            }
         }
         (entries + Int(newSlot)).initialize(to: SlotEntry(key: key, value: value))
         if hasExpiry && deadline != larderNoDeadline {
