@@ -12,6 +12,14 @@ extension Cache {
         defer { shard.flightMutex.unlock() }
         return shard.flights[key]?.waiterCount ?? 0
     }
+
+    /// Whether a computation for `key` is in flight.
+    func hasFlight(forKey key: Key) -> Bool {
+        let shard = shards[shardIndex(Self.hash(key))]
+        shard.flightMutex.lock()
+        defer { shard.flightMutex.unlock() }
+        return shard.flights[key] != nil
+    }
 }
 
 @Suite("Cache get-or-compute")
@@ -58,6 +66,55 @@ struct CacheComputeTests {
         }
         #expect(computations.count == 1)
         #expect(values == Array(repeating: 7, count: 16))
+    }
+
+    @Test("a cancelled async waiter stops waiting; the computation goes on and is cached")
+    func cancelledAsyncWaiterLeaves() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let gate = Gate()
+        let leader = Task {
+            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
+                await gate.wait()
+                return 5
+            })
+        }
+        #expect(await eventually { cache.hasFlight(forKey: "k") })
+        let waiter = Task {
+            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
+                Issue.record("the waiter ran the computation")
+                return -1
+            })
+        }
+        #expect(await eventually { cache.waitingCallers(forKey: "k") == 1 })
+        waiter.cancel()
+        // It leaves while the computation is still held at the gate.
+        #expect(await eventually { cache.waitingCallers(forKey: "k") == 0 }, "the cancelled waiter still waits")
+        #expect(cache.hasFlight(forKey: "k"))
+        gate.open()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(try await leader.value == 5)
+        #expect(cache.value(forKey: "k") == 5)
+    }
+
+    @Test("an already cancelled task asking for an in-flight key does not wait")
+    func alreadyCancelledWaiterDoesNotWait() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let gate = Gate()
+        let leader = Task {
+            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
+                await gate.wait()
+                return 5
+            })
+        }
+        #expect(await eventually { cache.hasFlight(forKey: "k") })
+        let waiter = Task {
+            // Cancelled before it asks (withUnsafeCurrentTask: cancel itself first).
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in -1 })
+        }
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        gate.open()
+        #expect(try await leader.value == 5)
     }
 
     @Test("an error reaches every waiter and caches nothing")

@@ -51,6 +51,27 @@ func waitUntil(limit: Duration = .seconds(30), _ condition: () -> Bool) -> Bool 
     return true
 }
 
+/// Polls `condition` from async code, yielding between polls; false if it did
+/// not hold within `limit` (a guard against hanging, not a speed threshold).
+func eventually(limit: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + limit
+    while !condition() {
+        if clock.now > end { return false }
+        await Task.yield()
+    }
+    return true
+}
+
+/// A one-shot gate async code can wait at until a test opens it.
+final class Gate: Sendable {
+    private let opened = Atomic<Bool>(false)
+    func open() { opened.store(true, ordering: .releasing) }
+    func wait() async {
+        while !opened.load(ordering: .acquiring) { await Task.yield() }
+    }
+}
+
 /// A shareable atomic counter.
 final class Counter: Sendable {
     private let value = Atomic<Int>(0)

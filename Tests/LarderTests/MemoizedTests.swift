@@ -312,6 +312,40 @@ struct AsyncMemoizedTests {
         #expect(f.statistics.hits == 1)
     }
 
+    @Test("a cancelled waiter leaves when the function throws any Error, and waits when it cannot throw")
+    func cancelledWaiters() async throws {
+        let gate = Gate()
+        let computations = Counter()
+        let throwing = try AsyncMemoized(maxCount: 10) { (n: Int) async throws -> Int in
+            computations.add()
+            await gate.wait()
+            return n * 2
+        }
+        let total = try AsyncMemoized<Int, Int, Never>(maxCount: 10) { n in
+            computations.add()
+            await gate.wait()
+            return n * 3
+        }
+        let leaders = (Task { try await throwing(7) }, Task { await total(7) })
+        #expect(await eventually { computations.count == 2 })
+        let waiters = (Task { try await throwing(7) }, Task { await total(7) })
+        #expect(await eventually {
+            throwing.cache.waitingCallers(forKey: MemoizationKey(7)) == 1
+                && total.cache.waitingCallers(forKey: MemoizationKey(7)) == 1
+        })
+        waiters.0.cancel()
+        waiters.1.cancel()
+        #expect(await eventually { throwing.cache.waitingCallers(forKey: MemoizationKey(7)) == 0 })
+        gate.open()
+        await #expect(throws: CancellationError.self) { try await waiters.0.value }
+        // A function that cannot throw cannot report the cancellation: that
+        // caller waits for the shared result instead of computing its own.
+        #expect(await waiters.1.value == 21)
+        #expect(try await leaders.0.value == 14)
+        #expect(await leaders.1.value == 21)
+        #expect(computations.count == 2)
+    }
+
     @Test("async recursive Fibonacci of 90 computes 91 times")
     func recursiveFibonacci() async throws {
         let computations = Atomic<Int>(0)

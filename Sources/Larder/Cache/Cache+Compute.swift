@@ -47,8 +47,10 @@ extension Cache {
     /// The value for `key`, computing it asynchronously and storing it (with
     /// the default time to live) on a miss; see ``value(forKey:orCompute:)``.
     ///
-    /// Waiting callers suspend rather than block. Cancelling a waiting task
-    /// does not end its wait: the shared computation decides the outcome.
+    /// Waiting callers suspend rather than block. A waiting task that is
+    /// cancelled stops waiting and throws `CancellationError`; the computation
+    /// goes on for the caller running it (whose task's cancellation is
+    /// `compute`'s to observe) and for the other waiters, and is cached.
     @inlinable
     public func value(forKey key: Key,
                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
@@ -94,7 +96,7 @@ extension Cache {
     }
 
     @usableFromInline
-    func computeOnMiss(forKey key: Key, deadlineFrom ttl: Duration??,
+    func computeOnMiss(forKey key: Key, deadlineFrom ttl: Duration??, leavingOnCancel: Bool = true,
                        orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
@@ -102,7 +104,7 @@ extension Cache {
         case .found(let value):
             return value
         case .wait(let flight):
-            return try await flight.wait()
+            return try await flight.wait(leavingOnCancel: leavingOnCancel)
         case .lead(let flight):
             let outcome: Result<Value, any Error>
             do { outcome = .success(try await compute()) } catch { outcome = .failure(error) }

@@ -5,15 +5,17 @@ final class Flight<Value: Sendable>: @unchecked Sendable {
     private let condition = PThreadCondition()
     // Guarded by `condition`'s mutex.
     private var result: Result<Value, any Error>? = nil
-    private var continuations: [CheckedContinuation<Value, any Error>] = []
+    /// Suspended async waiters by ticket, so that a cancelled one can leave.
+    private var continuations: [Int: CheckedContinuation<Value, any Error>] = [:]
+    private var nextTicket = 0
     private var blockedThreads = 0
 
     /// Publishes the result to every waiter, present and future.
     func complete(_ outcome: Result<Value, any Error>) {
         condition.lock()
         result = outcome
-        let waiting = continuations
-        continuations = []
+        let waiting = continuations.values
+        continuations = [:]
         condition.broadcast()
         condition.unlock()
         for continuation in waiting { continuation.resume(with: outcome) }
@@ -38,18 +40,44 @@ final class Flight<Value: Sendable>: @unchecked Sendable {
         return try outcome.get()
     }
 
-    /// Suspends until the result is published. Cancelling the waiting task
-    /// does not end the wait: the shared computation decides.
-    func wait() async throws -> Value {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+    /// Suspends until the result is published, or (with `leavingOnCancel`)
+    /// until the waiting task is cancelled: then it throws `CancellationError`
+    /// and leaves the flight (the computation goes on for the caller running
+    /// it and the other waiters).
+    func wait(leavingOnCancel: Bool) async throws -> Value {
+        guard leavingOnCancel else {
+            return try await withCheckedThrowingContinuation { continuation in join(continuation, ticket: nil) }
+        }
+        condition.lock()
+        let ticket = nextTicket
+        nextTicket += 1
+        condition.unlock()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in join(continuation, ticket: ticket) }
+        } onCancel: {
             condition.lock()
-            if let outcome = result {
-                condition.unlock()
-                continuation.resume(with: outcome)
-            } else {
-                continuations.append(continuation)
-                condition.unlock()
-            }
+            let continuation = continuations.removeValue(forKey: ticket)
+            condition.unlock()
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Resumes `continuation` with the result if there is one; otherwise keeps
+    /// it until `complete`, unless a cancellable waiter's task is already
+    /// cancelled (its handler ran before it joined and found nothing to resume).
+    private func join(_ continuation: CheckedContinuation<Value, any Error>, ticket: Int?) {
+        condition.lock()
+        if let outcome = result {
+            condition.unlock()
+            continuation.resume(with: outcome)
+        } else if ticket != nil && Task.isCancelled {
+            condition.unlock()
+            continuation.resume(throwing: CancellationError())
+        } else {
+            let key: Int
+            if let ticket { key = ticket } else { key = nextTicket; nextTicket += 1 }
+            continuations[key] = continuation
+            condition.unlock()
         }
     }
 }

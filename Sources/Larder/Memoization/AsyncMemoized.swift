@@ -14,7 +14,10 @@ import Logging
 ///
 /// Concurrent first calls with equal arguments run the function once; the
 /// other callers suspend (they do not block a thread) until its result
-/// arrives. Cancelling a waiting task does not cancel the shared computation.
+/// arrives. Cancelling a waiting task does not cancel the shared computation;
+/// the cancelled task stops waiting (throwing `CancellationError`) when the
+/// function's error type can carry it (`any Error`), and otherwise waits for
+/// the result.
 /// A thrown error is not cached.
 public final class AsyncMemoized<each Argument: Hashable & Sendable, Result: Sendable, Failure: Error>: Sendable {
     /// The cache holding the results, for statistics, sweeping and invalidation.

@@ -24,6 +24,9 @@ extension Cache {
         } catch let error as FunctionError<Failure> {
             throw .function(error.error)
         } catch {
+            if let cancelled = error as? CancellationError, let cancelled = cancelled as? Failure {
+                throw .function(cancelled)
+            }
             if case .explicit = ttl, let error = error as? CacheError { throw .cache(error) }
             // The cache stores what it can and returns a computed value it cannot keep, so this
             // is a failure before computing that a default-TTL call cannot report (a closed
@@ -47,14 +50,27 @@ extension Cache {
                 throw FunctionError(error)
             }
         }
+        // A cancelled waiter leaves only when the function's error type can say
+        // so; otherwise it waits for the shared result, as the types promise.
+        let leavesOnCancel = CancellationError() is Failure
         do {
+            // As value(forKey:ttl:orCompute:): the TTL is validated before the hit check.
+            if case .explicit(let ttl) = ttl { _ = try deadline(forTTL: ttl) }
+            if let hit = value(forKey: key) { return hit }
             switch ttl {
-            case .default: return try await value(forKey: key, orCompute: markingErrors)
-            case .explicit(let ttl): return try await value(forKey: key, ttl: ttl, orCompute: markingErrors)
+            case .default:
+                return try await computeOnMiss(forKey: key, deadlineFrom: nil, leavingOnCancel: leavesOnCancel,
+                                               orCompute: markingErrors)
+            case .explicit(let ttl):
+                return try await computeOnMiss(forKey: key, deadlineFrom: .some(ttl), leavingOnCancel: leavesOnCancel,
+                                               orCompute: markingErrors)
             }
         } catch let error as FunctionError<Failure> {
             throw .function(error.error)
         } catch {
+            if let cancelled = error as? CancellationError, let cancelled = cancelled as? Failure {
+                throw .function(cancelled)
+            }
             if case .explicit = ttl, let error = error as? CacheError { throw .cache(error) }
             do {
                 return try await compute()
