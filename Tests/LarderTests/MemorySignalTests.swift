@@ -61,8 +61,9 @@ struct MemorySignalTests {
         #expect(MemoryFiles.parseCgroup2MountPoint("garbage\n- -\n") == nil)
         #expect(MemoryFiles.join("/sys/fs/cgroup", "/a/b") == "/sys/fs/cgroup/a/b")
         #expect(MemoryFiles.join("/sys/fs/cgroup", "/") == "/sys/fs/cgroup")
-        #expect(MemoryFiles.ancestry(of: "/m/a/b", within: "/m") == ["/m/a/b", "/m/a"])
-        #expect(MemoryFiles.ancestry(of: "/m", within: "/m") == [])
+        #expect(MemoryFiles.ancestry(of: "/m/a/b", within: "/m") == ["/m/a/b", "/m/a", "/m"])
+        #expect(MemoryFiles.ancestry(of: "/m", within: "/m") == ["/m"])
+        #expect(MemoryFiles.ancestry(of: "/elsewhere", within: "/m") == [])
     }
 
     /// A fake cgroup hierarchy: limits come from the lowest ancestor, `max` and missing
@@ -101,6 +102,19 @@ struct MemorySignalTests {
 
         let missing = CgroupSignalSource(directory: root + "/nowhere", mountPoint: root, meminfoPath: root + "/none")
         #expect(missing.sample() == MemorySample())
+    }
+
+    /// Inside a container with its own cgroup namespace, `/proc/self/cgroup` reads `0::/`
+    /// and the container's limit sits at the mount point itself.
+    @Test func cgroupLimitAtTheMountPointIsRead() throws {
+        let root = FileManager.default.temporaryDirectory
+            .appendingPathComponent("larder-cgroupns-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "1000000\n".write(toFile: root + "/memory.current", atomically: false, encoding: .utf8)
+        try "4000000\n".write(toFile: root + "/memory.max", atomically: false, encoding: .utf8)
+        let source = CgroupSignalSource(directory: root, mountPoint: root, meminfoPath: root + "/none")
+        #expect(source.sample() == MemorySample(cgroupCurrentBytes: 1_000_000, cgroupMaxBytes: 4_000_000))
     }
 
     @Test func systemSourcesReadSomething() {

@@ -251,8 +251,11 @@ enum MemoryFiles {
         return relative == "/" ? base : base + relative
     }
 
-    /// `directory` and its parents, stopping at `mountPoint` (exclusive: the root cgroup
-    /// has no memory limits); just `directory` when no mount point is known.
+    /// `directory` and its parents up to and including `mountPoint`; just `directory`
+    /// when no mount point is known. The mount point is included because inside a
+    /// container with its own cgroup namespace it is the container's cgroup, which holds
+    /// the container's limit; on the host it is the root cgroup, whose limit files are
+    /// absent (v2) or read unlimited (v1), so reading it costs nothing.
     static func ancestry(of directory: String, within mountPoint: String?) -> [String] {
         guard let mountPoint else { return [directory] }
         let root = mountPoint.hasSuffix("/") ? String(mountPoint.dropLast()) : mountPoint
@@ -263,6 +266,7 @@ enum MemoryFiles {
             guard let slash = current.lastIndex(of: "/") else { break }
             current = String(current[..<slash])
         }
+        if current == root { result.append(root.isEmpty ? "/" : root) }
         return result
     }
 }
