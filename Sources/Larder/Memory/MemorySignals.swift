@@ -12,17 +12,17 @@ public struct MemorySample: Sendable, Equatable {
     /// Bytes of heap pages resident in memory (jemalloc `stats.resident`): the process's
     /// heap footprint as the kernel sees it.
     public var residentBytes: Int?
-    /// The cgroup's charged memory (`memory.current`), which includes page cache and
-    /// every process in the cgroup.
+    /// The cgroup's charged memory (v2 `memory.current`, v1 `memory.usage_in_bytes`),
+    /// which includes page cache and every process in the cgroup.
     public var cgroupCurrentBytes: Int?
-    /// The cgroup's hard limit (`memory.max`, the lowest along the cgroup's ancestors);
-    /// nil when unlimited (`max`) or unknown.
+    /// The cgroup's hard limit (v2 `memory.max`, the lowest along the cgroup's ancestors;
+    /// v1 `memory.stat` `hierarchical_memory_limit`); nil when unlimited or unknown.
     public var cgroupMaxBytes: Int?
-    /// The cgroup's throttling limit (`memory.high`, lowest along the ancestors); nil
-    /// when unlimited or unknown.
+    /// The cgroup's throttling limit (v2 `memory.high`, lowest along the ancestors); nil
+    /// when unlimited or unknown, and always nil on cgroup v1, which has no equivalent.
     public var cgroupHighBytes: Int?
     /// The share of the last 10 seconds in which some task of the cgroup stalled on
-    /// memory, in percent (`memory.pressure`, `some avg10`).
+    /// memory, in percent (v2 `memory.pressure`, `some avg10`); nil on cgroup v1.
     public var pressureSomeAvg10: Double?
     /// Memory the system could give without swapping (`/proc/meminfo` `MemAvailable`),
     /// read only when the cgroup sets no limit.
@@ -86,60 +86,131 @@ public struct JemallocSignalSource: MemorySignalSource {
     }
 }
 
-/// The cgroup v2 view: `memory.current`, `memory.max`, `memory.high` and
-/// `memory.pressure` of the process's cgroup (limits: the lowest along its ancestors),
-/// and `/proc/meminfo`'s `MemAvailable` when no cgroup limit applies.
+/// The cgroup view: the process's cgroup memory usage and limit, and `/proc/meminfo`'s
+/// `MemAvailable` when no cgroup limit applies.
 ///
-/// The cgroup is found once, at initialisation, from `/proc/self/cgroup` (the `0::`
-/// line) and the cgroup2 mount in `/proc/self/mountinfo`. Missing files, `max` and
+/// - **cgroup v2**: `memory.current`, `memory.max` and `memory.high` (limits: the lowest
+///   along the cgroup's ancestors) and `memory.pressure`.
+/// - **cgroup v1** (the `memory` controller of a legacy or hybrid hierarchy):
+///   `memory.usage_in_bytes` as usage, and as the hard limit `memory.stat`'s
+///   `hierarchical_memory_limit` (the lowest `memory.limit_in_bytes` along the ancestors,
+///   as the kernel enforces it), or the lowest `memory.limit_in_bytes` along the
+///   ancestors this process can see when `memory.stat` lacks it. v1 reports "no limit" as
+///   `LONG_MAX` rounded down to the page size (`9223372036854771712` with 4 KiB pages),
+///   which reads as nil. v1 has no `memory.high` and no pressure file, so those fields
+///   stay nil.
+///
+/// Both `memory.current` and `memory.usage_in_bytes` include the page cache charged to
+/// the cgroup (and every process in it), not only this process's heap: the margin must
+/// cover it. (`memory.usage_in_bytes` is also a slightly fuzzy, batched figure.)
+///
+/// The cgroup is found once, at initialisation, from `/proc/self/cgroup` and
+/// `/proc/self/mountinfo`. The v2 hierarchy (the `0::` line and the `cgroup2` mount) is
+/// used when its cgroup has `memory.current`; otherwise the v1 `memory` controller (the
+/// `N:…memory…:/path` line and the `cgroup` mount whose options include `memory`) when
+/// there is one; otherwise the v2 hierarchy without memory accounting, if any. The path
+/// in `/proc/self/cgroup` is taken relative to the mount's root; when the resulting
+/// directory does not exist (a container that sees only its own cgroup at the mount
+/// point), the mount point itself is read. Missing files, `max`, unlimited values and
 /// unparsable contents all read as "unknown" (nil).
 public struct CgroupSignalSource: MemorySignalSource {
-    /// The cgroup directory read, or nil when the process has no cgroup v2 hierarchy.
+    /// The cgroup interface a source reads.
+    public enum Version: Sendable, Equatable {
+        /// The unified hierarchy: `memory.current`, `memory.max`, `memory.high`,
+        /// `memory.pressure`.
+        case v2
+        /// The legacy `memory` controller: `memory.usage_in_bytes`, `memory.stat`
+        /// `hierarchical_memory_limit`, `memory.limit_in_bytes`.
+        case v1
+    }
+
+    /// The cgroup directory read, or nil when the process has no cgroup hierarchy with
+    /// a memory controller (or none at all).
     public let directory: String?
-    /// The cgroup2 mount point; ancestors above it are not read.
+    /// Which interface ``directory`` is read through.
+    public let version: Version
+    /// The cgroup mount point; ancestors above it are not read.
     let mountPoint: String?
     let meminfoPath: String
 
-    /// Locates the process's own cgroup.
+    /// Locates the process's own cgroup, preferring cgroup v2 when it accounts memory.
     public init() {
-        let mount = MemoryFiles.read("/proc/self/mountinfo").flatMap(MemoryFiles.parseCgroup2MountPoint)
-        let relative = MemoryFiles.read("/proc/self/cgroup").flatMap(MemoryFiles.parseCgroupV2Path)
-        if let mount, let relative {
-            self.init(directory: MemoryFiles.join(mount, relative), mountPoint: mount)
-        } else {
-            self.init(directory: nil, mountPoint: nil)
-        }
+        self.init(procSelfCgroup: "/proc/self/cgroup", mountinfo: "/proc/self/mountinfo")
+    }
+
+    /// Locates the cgroup from the given `/proc/self/cgroup` and `/proc/self/mountinfo`
+    /// files (tests point these at fixtures).
+    init(procSelfCgroup: String, mountinfo: String, meminfoPath: String = "/proc/meminfo") {
+        let located = MemoryFiles.locateCgroup(
+            cgroupText: MemoryFiles.read(procSelfCgroup), mountinfoText: MemoryFiles.read(mountinfo))
+        self.init(directory: located?.directory, mountPoint: located?.mountPoint,
+                  meminfoPath: meminfoPath, version: located?.version ?? .v2)
     }
 
     /// Reads a given cgroup directory (for tests and for services that know their
     /// cgroup); limits are also read from its parents up to `mountPoint` when given.
-    public init(directory: String?, mountPoint: String? = nil, meminfoPath: String = "/proc/meminfo") {
+    /// `version` says which interface's files the directory holds.
+    public init(directory: String?, mountPoint: String? = nil, meminfoPath: String = "/proc/meminfo",
+                version: Version = .v2) {
         self.directory = directory
         self.mountPoint = mountPoint
         self.meminfoPath = meminfoPath
+        self.version = version
     }
 
     /// Reads the cgroup files, and `MemAvailable` when no cgroup limit applies.
     public func sample() -> MemorySample {
         var sample = MemorySample()
         if let directory {
-            sample.cgroupCurrentBytes = MemoryFiles.read(directory + "/memory.current")
-                .flatMap(MemoryFiles.parseByteCount)
-            sample.pressureSomeAvg10 = MemoryFiles.read(directory + "/memory.pressure")
-                .flatMap(MemoryFiles.parsePressureSomeAvg10)
-            for dir in MemoryFiles.ancestry(of: directory, within: mountPoint) {
-                if let max = MemoryFiles.read(dir + "/memory.max").flatMap(MemoryFiles.parseLimit) {
-                    sample.cgroupMaxBytes = Swift.min(sample.cgroupMaxBytes ?? .max, max)
-                }
-                if let high = MemoryFiles.read(dir + "/memory.high").flatMap(MemoryFiles.parseLimit) {
-                    sample.cgroupHighBytes = Swift.min(sample.cgroupHighBytes ?? .max, high)
-                }
+            switch version {
+            case .v2: sampleV2(directory, into: &sample)
+            case .v1: sampleV1(directory, into: &sample)
             }
         }
         if sample.cgroupMaxBytes == nil && sample.cgroupHighBytes == nil {
             sample.availableBytes = MemoryFiles.read(meminfoPath).flatMap(MemoryFiles.parseMemAvailable)
         }
         return sample
+    }
+
+    private func sampleV2(_ directory: String, into sample: inout MemorySample) {
+        sample.cgroupCurrentBytes = MemoryFiles.read(directory + "/memory.current")
+            .flatMap(MemoryFiles.parseByteCount)
+        sample.pressureSomeAvg10 = MemoryFiles.read(directory + "/memory.pressure")
+            .flatMap(MemoryFiles.parsePressureSomeAvg10)
+        for dir in MemoryFiles.ancestry(of: directory, within: mountPoint) {
+            if let max = MemoryFiles.read(dir + "/memory.max").flatMap(MemoryFiles.parseLimit) {
+                sample.cgroupMaxBytes = Swift.min(sample.cgroupMaxBytes ?? .max, max)
+            }
+            if let high = MemoryFiles.read(dir + "/memory.high").flatMap(MemoryFiles.parseLimit) {
+                sample.cgroupHighBytes = Swift.min(sample.cgroupHighBytes ?? .max, high)
+            }
+        }
+    }
+
+    // cgroupHighBytes stays nil in v1 on purpose. The nearest file,
+    // memory.soft_limit_in_bytes, is not a ceiling like v2's memory.high (which throttles
+    // and reclaims the cgroup as soon as it is passed): the kernel acts on a soft limit
+    // only when the whole host runs short, and it is often set as a reservation well
+    // below the hard limit (Docker's --memory-reservation). Treating it as a limit would
+    // keep the caches shrunk to the reservation on an idle host.
+    private func sampleV1(_ directory: String, into sample: inout MemorySample) {
+        sample.cgroupCurrentBytes = MemoryFiles.read(directory + "/memory.usage_in_bytes")
+            .flatMap(MemoryFiles.parseByteCount)
+        // hierarchical_memory_limit includes ancestors the process cannot see (inside a
+        // container the mount point is its own cgroup); walk the visible ones only when
+        // memory.stat does not say.
+        if let hierarchical = MemoryFiles.read(directory + "/memory.stat")
+            .flatMap({ MemoryFiles.parseMemoryStatField($0, named: "hierarchical_memory_limit") }) {
+            sample.cgroupMaxBytes = MemoryFiles.v1Limit(hierarchical)
+            return
+        }
+        for dir in MemoryFiles.ancestry(of: directory, within: mountPoint) {
+            if let max = MemoryFiles.read(dir + "/memory.limit_in_bytes")
+                .flatMap(MemoryFiles.parseByteCount).flatMap(MemoryFiles.v1Limit) {
+                sample.cgroupMaxBytes = Swift.min(sample.cgroupMaxBytes ?? .max, max)
+            }
+        }
     }
 }
 
@@ -216,14 +287,119 @@ enum MemoryFiles {
         return nil
     }
 
-    /// The mount point of the cgroup2 filesystem from `/proc/self/mountinfo`.
-    static func parseCgroup2MountPoint(_ text: String) -> String? {
+    /// The cgroup v1 `memory` controller's path from `/proc/self/cgroup`: the
+    /// `N:controllers:/path` line (N > 0) whose comma-separated controllers include
+    /// `memory`, e.g. `4:memory:/a` or `7:memory,hugetlb:/a`.
+    static func parseCgroupV1MemoryPath(_ text: String) -> String? {
+        for line in text.split(separator: "\n") {
+            // The path may itself contain ':', so split only twice.
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, let id = Int(fields[0]), id > 0,
+                  fields[1].split(separator: ",").contains("memory") else { continue }
+            return fields[2].hasPrefix("/") ? String(fields[2]) : nil
+        }
+        return nil
+    }
+
+    /// A cgroup filesystem mount from `/proc/self/mountinfo`.
+    struct CgroupMount: Equatable {
+        /// The cgroup, relative to the hierarchy's root, that appears at `mountPoint`.
+        var root: String
+        var mountPoint: String
+    }
+
+    /// The mounts of filesystem type `fstype` (`cgroup2`, or `cgroup` for v1) whose super
+    /// options include every one of `options` (for v1: `memory`), in mountinfo order.
+    static func parseCgroupMounts(_ text: String, fstype: String, options: [String] = []) -> [CgroupMount] {
+        var mounts: [CgroupMount] = []
         for line in text.split(separator: "\n") {
             // mount-id parent-id major:minor root mount-point options [optional...] - fstype source super-options
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, fields.count > 4 else { continue }
-            guard fields[dash + 1] == "cgroup2" else { continue }
-            return unescapeMountField(fields[4])
+            guard let dash = fields.firstIndex(of: "-"), dash >= 6,
+                  dash + 1 < fields.count, fields[dash + 1] == fstype else { continue }
+            if !options.isEmpty {
+                guard dash + 3 < fields.count else { continue }
+                let superOptions = fields[dash + 3].split(separator: ",")
+                guard options.allSatisfy({ superOptions.contains(Substring($0)) }) else { continue }
+            }
+            mounts.append(CgroupMount(root: unescapeMountField(fields[3]), mountPoint: unescapeMountField(fields[4])))
+        }
+        return mounts
+    }
+
+    /// The mount point of the cgroup2 filesystem from `/proc/self/mountinfo`.
+    static func parseCgroup2MountPoint(_ text: String) -> String? {
+        parseCgroupMounts(text, fstype: "cgroup2").first?.mountPoint
+    }
+
+    /// The directory of cgroup `path` (as `/proc/self/cgroup` names it) under one of
+    /// `mounts`, with that mount's point: the path relative to the mount's root, joined
+    /// to the mount point. When no mount's root holds the path, or that directory does
+    /// not exist (a container that sees only its own cgroup, mounted at the mount
+    /// point), the first mount point itself.
+    static func resolveCgroupDirectory(_ path: String, mounts: [CgroupMount]) -> (directory: String, mountPoint: String)? {
+        guard let first = mounts.first else { return nil }
+        for mount in mounts {
+            let root = mount.root.hasSuffix("/") ? String(mount.root.dropLast()) : mount.root
+            let relative: Substring
+            if path == root || path == "/" && root.isEmpty {
+                relative = "/"
+            } else if path.hasPrefix(root + "/") {
+                relative = path.dropFirst(root.count)
+            } else {
+                continue
+            }
+            // A cgroup outside the process's cgroup namespace reads `/../x`: never follow it.
+            guard !relative.split(separator: "/").contains("..") else { continue }
+            let directory = join(mount.mountPoint, String(relative))
+            if isDirectory(directory) { return (directory, mount.mountPoint) }
+        }
+        return (first.mountPoint, first.mountPoint)
+    }
+
+    /// Where the process's memory cgroup is and how to read it, from the texts of
+    /// `/proc/self/cgroup` and `/proc/self/mountinfo`: v2 when its cgroup has
+    /// `memory.current`, else the v1 `memory` controller, else v2 without memory
+    /// accounting; nil when there is no cgroup hierarchy at all.
+    static func locateCgroup(
+        cgroupText: String?, mountinfoText: String?
+    ) -> (directory: String, mountPoint: String, version: CgroupSignalSource.Version)? {
+        guard let cgroupText, let mountinfoText else { return nil }
+        var v2: (directory: String, mountPoint: String)?
+        if let path = parseCgroupV2Path(cgroupText) {
+            v2 = resolveCgroupDirectory(path, mounts: parseCgroupMounts(mountinfoText, fstype: "cgroup2"))
+            if let v2, access(v2.directory + "/memory.current", F_OK) == 0 {
+                return (v2.directory, v2.mountPoint, .v2)
+            }
+        }
+        if let path = parseCgroupV1MemoryPath(cgroupText),
+           let v1 = resolveCgroupDirectory(
+               path, mounts: parseCgroupMounts(mountinfoText, fstype: "cgroup", options: ["memory"])) {
+            return (v1.directory, v1.mountPoint, .v1)
+        }
+        return v2.map { ($0.directory, $0.mountPoint, .v2) }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// A cgroup v1 limit: nil when it means "unlimited". v1 stores limits in pages and
+    /// reports "none" as `LONG_MAX` rounded down to the page size (9223372036854771712
+    /// with 4 KiB pages, 9223372036854710272 with 64 KiB pages); anything within 1 GiB of
+    /// `Int.max` counts as unlimited.
+    static func v1Limit(_ bytes: Int) -> Int? {
+        bytes >= Int.max - (1 << 30) ? nil : bytes
+    }
+
+    /// A `name value` line of a cgroup `memory.stat`, e.g. `hierarchical_memory_limit`.
+    static func parseMemoryStatField(_ text: String, named name: String) -> Int? {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count == 2, fields[0] == name else { continue }
+            guard let value = Int(fields[1]), value >= 0 else { return nil }
+            return value
         }
         return nil
     }
@@ -251,8 +427,11 @@ enum MemoryFiles {
         return relative == "/" ? base : base + relative
     }
 
-    /// `directory` and its parents, stopping at `mountPoint` (exclusive: the root cgroup
-    /// has no memory limits); just `directory` when no mount point is known.
+    /// `directory` and its parents up to and including `mountPoint`; just `directory`
+    /// when no mount point is known. The mount point is included because inside a
+    /// container with its own cgroup namespace it is the container's cgroup, which holds
+    /// the container's limit; on the host it is the root cgroup, whose limit files are
+    /// absent (v2) or read unlimited (v1), so reading it costs nothing.
     static func ancestry(of directory: String, within mountPoint: String?) -> [String] {
         guard let mountPoint else { return [directory] }
         let root = mountPoint.hasSuffix("/") ? String(mountPoint.dropLast()) : mountPoint
@@ -263,6 +442,7 @@ enum MemoryFiles {
             guard let slash = current.lastIndex(of: "/") else { break }
             current = String(current[..<slash])
         }
+        if current == root { result.append(root.isEmpty ? "/" : root) }
         return result
     }
 }
