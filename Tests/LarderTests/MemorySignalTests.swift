@@ -242,11 +242,12 @@ struct MemorySignalTests {
                                meminfoPath: fixture.root + "/meminfo")
         }
 
-        // Hybrid host, memory controller on v1 (this is what a v1 machine looks like).
+        // Hybrid host, memory controller on v1 (this is what a v1 machine looks like);
+        // the unified hierarchy still gives the cgroup's memory pressure.
         var source = located()
         #expect(source.version == .v1)
         #expect(source.directory == v1 + "/app")
-        #expect(source.sample() == MemorySample(cgroupCurrentBytes: 1000, cgroupMaxBytes: 5000))
+        #expect(source.sample() == MemorySample(cgroupCurrentBytes: 1000, cgroupMaxBytes: 5000, pressureSomeAvg10: 1.5))
 
         // Once the v2 cgroup accounts memory, v2 is preferred.
         try fixture.write("/unified/app.slice/memory.current", "3000\n")

@@ -27,7 +27,7 @@ protocol MemoryGovernedCache: AnyObject, Sendable {
 /// with each limit it knows:
 /// - the configured ``MemoryGovernorConfiguration/processLimit`` against the heap's
 ///   resident bytes (jemalloc `stats.resident`);
-/// - the cgroup's `memory.max`/`memory.high` (the lower) against `memory.current`;
+/// - the cgroup's limit (v2 `memory.max`/`memory.high`, the lower; v1 `hierarchical_memory_limit`) against its usage (`memory.current`, v1 `memory.usage_in_bytes`);
 /// - without a cgroup limit, the system's `MemAvailable`: usage may grow by what is
 ///   available.
 ///

@@ -22,7 +22,8 @@ public struct MemorySample: Sendable, Equatable {
     /// when unlimited or unknown, and always nil on cgroup v1, which has no equivalent.
     public var cgroupHighBytes: Int?
     /// The share of the last 10 seconds in which some task of the cgroup stalled on
-    /// memory, in percent (v2 `memory.pressure`, `some avg10`); nil on cgroup v1.
+    /// memory, in percent (v2 `memory.pressure`, `some avg10`; on a hybrid host read
+    /// through v1, the unified cgroup's); nil on a pure cgroup v1 host.
     public var pressureSomeAvg10: Double?
     /// Memory the system could give without swapping (`/proc/meminfo` `MemAvailable`),
     /// read only when the cgroup sets no limit.
@@ -97,8 +98,9 @@ public struct JemallocSignalSource: MemorySignalSource {
 ///   as the kernel enforces it), or the lowest `memory.limit_in_bytes` along the
 ///   ancestors this process can see when `memory.stat` lacks it. v1 reports "no limit" as
 ///   `LONG_MAX` rounded down to the page size (`9223372036854771712` with 4 KiB pages),
-///   which reads as nil. v1 has no `memory.high` and no pressure file, so those fields
-///   stay nil.
+///   which reads as nil. v1 has no `memory.high` (that field stays nil) and no pressure
+///   file: on a hybrid host the process's unified (v2) cgroup's `memory.pressure` is
+///   read instead, and on a pure v1 host pressure stays nil.
 ///
 /// Both `memory.current` and `memory.usage_in_bytes` include the page cache charged to
 /// the cgroup (and every process in it), not only this process's heap: the margin must
@@ -132,6 +134,9 @@ public struct CgroupSignalSource: MemorySignalSource {
     /// The cgroup mount point; ancestors above it are not read.
     let mountPoint: String?
     let meminfoPath: String
+    /// On a hybrid host read through v1: the process's v2 (unified) cgroup, whose
+    /// `memory.pressure` still works (PSI is per cgroup, not per controller).
+    private(set) var pressureDirectory: String? = nil
 
     /// Locates the process's own cgroup, preferring cgroup v2 when it accounts memory.
     public init() {
@@ -145,6 +150,7 @@ public struct CgroupSignalSource: MemorySignalSource {
             cgroupText: MemoryFiles.read(procSelfCgroup), mountinfoText: MemoryFiles.read(mountinfo))
         self.init(directory: located?.directory, mountPoint: located?.mountPoint,
                   meminfoPath: meminfoPath, version: located?.version ?? .v2)
+        pressureDirectory = located?.version == .v1 ? located?.unified : nil
     }
 
     /// Reads a given cgroup directory (for tests and for services that know their
@@ -164,7 +170,12 @@ public struct CgroupSignalSource: MemorySignalSource {
         if let directory {
             switch version {
             case .v2: sampleV2(directory, into: &sample)
-            case .v1: sampleV1(directory, into: &sample)
+            case .v1:
+                sampleV1(directory, into: &sample)
+                if let pressureDirectory {
+                    sample.pressureSomeAvg10 = MemoryFiles.read(pressureDirectory + "/memory.pressure")
+                        .flatMap(MemoryFiles.parsePressureSomeAvg10)
+                }
             }
         }
         if sample.cgroupMaxBytes == nil && sample.cgroupHighBytes == nil {
@@ -363,21 +374,21 @@ enum MemoryFiles {
     /// accounting; nil when there is no cgroup hierarchy at all.
     static func locateCgroup(
         cgroupText: String?, mountinfoText: String?
-    ) -> (directory: String, mountPoint: String, version: CgroupSignalSource.Version)? {
+    ) -> (directory: String, mountPoint: String, version: CgroupSignalSource.Version, unified: String?)? {
         guard let cgroupText, let mountinfoText else { return nil }
         var v2: (directory: String, mountPoint: String)?
         if let path = parseCgroupV2Path(cgroupText) {
             v2 = resolveCgroupDirectory(path, mounts: parseCgroupMounts(mountinfoText, fstype: "cgroup2"))
             if let v2, access(v2.directory + "/memory.current", F_OK) == 0 {
-                return (v2.directory, v2.mountPoint, .v2)
+                return (v2.directory, v2.mountPoint, .v2, nil)
             }
         }
         if let path = parseCgroupV1MemoryPath(cgroupText),
            let v1 = resolveCgroupDirectory(
                path, mounts: parseCgroupMounts(mountinfoText, fstype: "cgroup", options: ["memory"])) {
-            return (v1.directory, v1.mountPoint, .v1)
+            return (v1.directory, v1.mountPoint, .v1, v2?.directory)
         }
-        return v2.map { ($0.directory, $0.mountPoint, .v2) }
+        return v2.map { ($0.directory, $0.mountPoint, .v2, nil) }
     }
 
     static func isDirectory(_ path: String) -> Bool {
