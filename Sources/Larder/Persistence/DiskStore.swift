@@ -125,7 +125,7 @@ final class DiskStore: @unchecked Sendable {
         init(_ drain: @escaping @Sendable () -> [WriteOp]) { self.drain = drain }
     }
 
-    private func drainTouches() -> [WriteOp] {
+    func drainTouches() -> [WriteOp] {
         touchSource.withLock { $0 }?.drain() ?? []
     }
 
@@ -862,6 +862,27 @@ final class DiskStore: @unchecked Sendable {
             try sk.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws in try dropRecord(txn, p, &bytes, &c.index, deleting: true) }
         }
         c.expired += expired.count
+    }
+
+    /// Keys in the recency index on disk (tests: the index lags the records until flushed).
+    func indexEntriesOnDisk() throws -> Int {
+        try withRead { txn throws in Int(try txn.stat(recency).ms_entries) }
+    }
+
+    /// Tests: stops like a killed process would, without writing anything (pending index
+    /// changes and the count are lost, the store stays marked open), and releases the directory.
+    func abandonForTesting() {
+        let first = writer.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        guard first else { return }
+        gate.withExclusive {
+            closedForReads.store(true, ordering: .releasing)
+            drainReaderPool()
+            env.close()
+        }
+        lock.release()
     }
 
     /// Flushes queued maintenance, then closes the environment and releases the directory.
