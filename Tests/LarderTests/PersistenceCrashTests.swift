@@ -117,7 +117,7 @@ struct PersistenceCrashTests {
     /// not yet acknowledged when the kill came.
     static func verifyOrder(directory: String, round: Int, acked: [String]) throws {
         let store = try DiskStore(options: .init(directory: directory, maxBytes: 256 << 20),
-                                  logger: Logger(label: "crash-order"), wallClock: { 0 })
+                                  logger: Logger(label: "crash-order", factory: { _ in SwiftLogNoOpLogHandler() }), wallClock: { 0 })
         defer { store.close() }
         var keys: [String] = []
         try store.forEachMostRecent { key, _, _ in
