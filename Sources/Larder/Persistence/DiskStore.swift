@@ -611,9 +611,9 @@ final class DiskStore: @unchecked Sendable {
     private func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
                              flushIndex forced: Bool = false, closing: Bool = false) throws(CacheError) {
         var attempts = 0
-        let budget = min(options.maxBytes, state.budgetCap ?? .max)
         while true {
             attempts += 1
+            let budget = min(options.maxBytes, state.budgetCap ?? .max)  // makeRoom may lower it
             var bytes = state.bytes
             var scanFrom = state.expiryScanFrom
             var txnCounters = TxnCounters()
