@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 @testable import Larder
 
@@ -111,6 +112,24 @@ struct PersistenceCrashTests {
         return missing
     }
 
+    /// One writer: the store's recency order (rebuilt from the records after the kill) lists
+    /// this round's keys newest first, exactly as written; the newest may be one written but
+    /// not yet acknowledged when the kill came.
+    static func verifyOrder(directory: String, round: Int, acked: [String]) throws {
+        let store = try DiskStore(options: .init(directory: directory, maxBytes: 256 << 20),
+                                  logger: Logger(label: "crash-order", factory: { _ in SwiftLogNoOpLogHandler() }), wallClock: { 0 })
+        defer { store.close() }
+        var keys: [String] = []
+        try store.forEachMostRecent { key, _, _ in
+            let name = String(decoding: key, as: UTF8.self)
+            guard name.hasPrefix("r\(round)-") else { return .stop }
+            keys.append(name)
+            return .accepted
+        }
+        if keys.first == "r\(round)-t0-\(acked.count)" { keys.removeFirst() }
+        #expect(keys == acked.reversed(), "round \(round): recency order after SIGKILL")
+    }
+
     func crashRounds(mode: String, threads: Int) throws {
         let dir = TemporaryDirectory("larder-crash")
         let store = dir.sub("store")
@@ -122,6 +141,7 @@ struct PersistenceCrashTests {
                                            killAfter: killAfter, probeExclusiveOpen: round == 0)
             allAcked += result.acked
             #expect(try Self.mdbStat(store) == 0, "mdb_stat -a after round \(round)")
+            if threads == 1 { try Self.verifyOrder(directory: store, round: round, acked: result.acked) }
             // This round's acks every time; every earlier round's too every 10th round and at the end.
             let everything = round % 10 == 9 || round == Self.rounds - 1
             #expect(try Self.verify(directory: store, acked: everything ? allAcked : result.acked) == 0, "round \(round)")

@@ -289,6 +289,123 @@ struct PersistenceStoreTests {
         #expect(logs.contains(.notice, "rebuilt"))
     }
 
+    /// A put or delete writes its record only; the index follows in a batch. A process that
+    /// dies before that batch leaves the store marked open, and the next open rebuilds the
+    /// index and the byte count from the records: same order, same bytes, nothing lost.
+    @Test func anUncleanCloseRebuildsTheIndexAndByteCountFromTheRecords() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        for i in 0..<8 { try store.apply([putOp(store, bytes("k\(i)"), bytes("v\(i)"))]) }
+        try store.apply([.delete(storageKey: StorageKey.make(bytes("k3")))])
+        try store.apply([putOp(store, bytes("k5"), bytes("five"))])  // overwrite: newest now
+        try store.apply([.touch(storageKey: StorageKey.make(bytes("k1")), stamp: store.nextStamp())])
+        #expect(try store.indexEntriesOnDisk() == 1, "puts and deletes left the index to a later batch (only the touch wrote it)")
+        let expectedBytes = store.statistics.bytes
+        #expect(expectedBytes == 6 * DiskRecord.size(keyLength: 2, valueLength: 2) + DiskRecord.size(keyLength: 2, valueLength: 4))
+        store.abandonForTesting()
+
+        let reopened = try open(dir.path)
+        #expect(logs.contains(.notice, "rebuilt"))
+        #expect(try recencyOrder(reopened) == ["k1", "k5", "k7", "k6", "k4", "k2", "k0"])
+        #expect(reopened.statistics.bytes == expectedBytes)
+        #expect(get(reopened, bytes("k3")) == nil)
+        #expect(get(reopened, bytes("k5")) == bytes("five"))
+        reopened.close()
+
+        // A clean close writes everything: the next open trusts the index and count.
+        let logsBefore = logs.messages.withLock { $0.count }
+        let again = try open(dir.path)
+        #expect(!logs.messages.withLock { $0[logsBefore...].contains { $0.1.contains("rebuilt") } })
+        #expect(try again.indexEntriesOnDisk() == 7)
+        #expect(again.statistics.bytes == expectedBytes)
+        #expect(try recencyOrder(again) == ["k1", "k5", "k7", "k6", "k4", "k2", "k0"])
+    }
+
+    /// Eviction reads the index, so pending index changes are written first: the budget holds
+    /// and the least recent go first, also when the index was behind.
+    @Test func theBudgetHoldsWhileIndexChangesArePending() throws {
+        let dir = TemporaryDirectory()
+        let recordSize = DiskRecord.size(keyLength: 2, valueLength: 10)
+        let store = try open(dir.path, maxBytes: recordSize * 4)
+        for i in 0..<4 { try store.apply([putOp(store, bytes("k\(i)"), [UInt8](repeating: 1, count: 10))]) }
+        try store.apply([.touch(storageKey: StorageKey.make(bytes("k0")), stamp: store.nextStamp())])
+        try store.apply([putOp(store, bytes("k4"), [UInt8](repeating: 1, count: 10))])
+        try store.apply([putOp(store, bytes("k5"), [UInt8](repeating: 1, count: 10))])
+        #expect(store.statistics.bytes == recordSize * 4)
+        #expect(get(store, bytes("k1")) == nil)
+        #expect(get(store, bytes("k2")) == nil)
+        #expect(try recencyOrder(store) == ["k5", "k4", "k0", "k3"])
+        store.abandonForTesting()
+        // After a crash the recount still knows the store is at its budget.
+        let reopened = try open(dir.path, maxBytes: recordSize * 4)
+        #expect(reopened.statistics.bytes == recordSize * 4)
+        try reopened.apply([putOp(reopened, bytes("k6"), [UInt8](repeating: 1, count: 10))])
+        #expect(reopened.statistics.bytes == recordSize * 4)
+        #expect(try recencyOrder(reopened) == ["k6", "k5", "k4", "k0"])
+    }
+
+    /// Enough pending index changes ride along in an ordinary write.
+    @Test func theIndexIsWrittenEveryIndexBatchChanges() throws {
+        let dir = TemporaryDirectory()
+        var options = DiskStore.Options(directory: dir.path, maxBytes: 1 << 20)
+        options.indexBatch = 4
+        let store = try DiskStore(options: options, logger: logs.logger, wallClock: clock.read)
+        for i in 0..<3 { try store.apply([putOp(store, bytes("k\(i)"), bytes("v"))]) }
+        #expect(try store.indexEntriesOnDisk() == 0)
+        try store.apply([putOp(store, bytes("k3"), bytes("v"))])
+        #expect(try store.indexEntriesOnDisk() == 4)
+    }
+
+    /// Version 1 stores (index written with every record) open and are upgraded in place;
+    /// an unknown version is refused with what to do, and nothing is changed.
+    @Test func formatVersionOneIsUpgradedAndUnknownVersionsAreRefused() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        try store.apply([putOp(store, bytes("a"), bytes("1")), putOp(store, bytes("b"), bytes("2"))])
+        store.close()
+        func setFormat(_ version: UInt64) throws -> UInt64? {
+            let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 20)
+            try env.open(directory: dir.path, flags: 0, mode: 0o600)
+            defer { env.close() }
+            let txn = try env.begin(readOnly: false)
+            let meta = try txn.openDatabase("meta", create: false)
+            let key = bytes("format")
+            let old = try key.withUnsafeBytes { k in try txn.get(meta, k).map { $0.loadUnaligned(as: UInt64.self) } }
+            var le = version.littleEndian
+            try key.withUnsafeBytes { k in try withUnsafeBytes(of: &le) { try txn.put(meta, k, $0) } }
+            try txn.commit()
+            return old
+        }
+        #expect(try setFormat(1) == 2)
+        let upgraded = try open(dir.path)
+        #expect(logs.contains(.notice, "upgraded"))
+        #expect(try recencyOrder(upgraded) == ["b", "a"])
+        upgraded.close()
+        #expect(try setFormat(3) == 2, "the upgrade was recorded")
+        let error = #expect(throws: CacheError.self) { _ = try open(dir.path) }
+        #expect(error?.code == .storeUnavailable)
+        #expect(error?.message.contains("format version 3") == true)
+        #expect(try setFormat(2) == 3)
+        let intact = try open(dir.path)
+        #expect(get(intact, bytes("a")) == bytes("1"))
+    }
+
+    /// Reading the access-stamp source once per commit must cost the same on the millionth
+    /// commit as on the first (a closure kept in a Mutex used to gain thunks on every read).
+    @Test func drainingAccessStampsDoesNotDeepenTheCallChain() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        store.setTouchSource { [] }
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            for _ in 0..<300_000 { _ = store.drainTouches() }
+            done.signal()
+        }
+        thread.stackSize = 256 << 10  // a growing chain of 600,000 thunks would overflow this
+        thread.start()
+        done.wait()
+    }
+
     @Test func aGarbageDataFileIsAClearError() throws {
         let dir = TemporaryDirectory()
         var garbage = [UInt8](repeating: 0, count: 64 << 10)

@@ -1,3 +1,4 @@
+import CLMDB
 import Foundation
 import Larder
 import Synchronization
@@ -170,6 +171,77 @@ enum DurabilitySuite {
         return (Double(counts[0]) / (Double(times[0]) / 1e9), Double(counts[1]) / (Double(times[1]) / 1e9))
     }
 
+    /// Larder `.groupCommit` with `writers` writers and `.synchronous` with one, taking turns
+    /// in short slices like `interleavedSynced`, so the ratio of the two is not the ratio of
+    /// two moments of a drifting disk. Between its slices the group writers are parked; a
+    /// group slice ends when all of them have returned from their last put. Returns both rates.
+    static func interleavedGroup(dir: String, writers: Int, slices: Int, sliceSeconds: Double) throws -> (group: Double, synchronous: Double) {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let sync = try open(dir + "/sync", memory: 100_000, durability: .synchronous)
+        defer { sync.close() }
+        let group = try open(dir + "/group", memory: 100_000, durability: .groupCommit)
+        defer { group.close() }
+        let flag = StopFlag()  // stop: the slice is over; total: puts in the slice
+        let quit = Atomic<Bool>(false)
+        let go = DispatchSemaphore(value: 0), parked = DispatchSemaphore(value: 0)
+        for t in 0..<writers {
+            Thread {
+                var i = 0
+                while true {
+                    go.wait()
+                    if quit.load(ordering: .relaxed) { break }
+                    var n = 0
+                    while !flag.stop.load(ordering: .relaxed) {
+                        do { try group.setValue(value, forKey: key(t, i)) } catch {
+                            flag.failure.withLock { if $0 == nil { $0 = "\(error)" } }
+                            break
+                        }
+                        i += 1
+                        n += 1
+                    }
+                    flag.total.add(n, ordering: .relaxed)
+                    parked.signal()
+                }
+                parked.signal()
+            }.start()
+        }
+        defer {
+            quit.store(true, ordering: .relaxed)
+            for _ in 0..<writers { go.signal() }
+            for _ in 0..<writers { parked.wait() }
+        }
+        let sliceNs = UInt64(sliceSeconds * 1e9)
+        var counts = [0, 0], times: [UInt64] = [0, 0]
+        var syncKey = 0
+        for slice in 0..<slices {
+            for side in (slice % 2 == 0 ? [0, 1] : [1, 0]) {
+                let t0 = nowNanoseconds()
+                if side == 0 {
+                    flag.stop.store(false, ordering: .relaxed)
+                    flag.total.store(0, ordering: .relaxed)
+                    for _ in 0..<writers { go.signal() }
+                    while nowNanoseconds() - t0 < sliceNs { usleep(1_000) }
+                    flag.stop.store(true, ordering: .relaxed)
+                    for _ in 0..<writers { parked.wait() }
+                    counts[0] += flag.total.load(ordering: .relaxed)
+                    times[0] += nowNanoseconds() - t0
+                } else {
+                    var now = t0
+                    repeat {
+                        try sync.setValue(value, forKey: syncKey)
+                        syncKey += 1
+                        counts[1] += 1
+                        now = nowNanoseconds()
+                    } while now - t0 < sliceNs
+                    times[1] += now - t0
+                }
+            }
+        }
+        if let failure = flag.failure.withLock({ $0 }) { throw BenchFailure(description: failure) }
+        return (Double(counts[0]) / (Double(times[0]) / 1e9), Double(counts[1]) / (Double(times[1]) / 1e9))
+    }
+
     static func run(_ c: BenchConfig) throws -> SuiteResult {
         var result = SuiteResult(name: "durability")
         let sizes = Sizes(c)
@@ -217,6 +289,17 @@ enum DurabilitySuite {
             sliced.append(r.larder / r.raw)
         }
 
+        // The group commit target, from interleaved slices (16 group writers, 1 synchronous).
+        var groupSliced: [Double] = [], groupSlicedGroup: [Double] = [], groupSlicedSync: [Double] = []
+        for run in 0..<runs {
+            progress("durability: group commit (16 writers) and synchronous in turns, run \(run + 1)/\(runs)")
+            let r = try interleavedGroup(dir: root + "/group-turns-\(run)", writers: 16, slices: c.quick ? 2 : 10,
+                                         sliceSeconds: c.quick ? 0.01 : 0.1)
+            groupSlicedGroup.append(r.group)
+            groupSlicedSync.append(r.synchronous)
+            groupSliced.append(r.group / r.synchronous)
+        }
+
         var table = Table("puts per second, 100-byte values", "1 writer", "4 writers", "16 writers")
         for mode in Mode.allCases {
             var cells = [mode.label]
@@ -233,6 +316,10 @@ enum DurabilitySuite {
         result.rows.append(ResultRow(group: "puts/s, 1 writer, interleaved slices", peer: Mode.synchronous.label, unit: "puts/s", value: slicedL))
         result.rows.append(ResultRow(group: "puts/s, 1 writer, interleaved slices", peer: Mode.rawSynced.label, unit: "puts/s", value: slicedR))
         print("  interleaved 1-writer slices: Larder .synchronous \(spreadText(slicedL, 0)), raw synced \(spreadText(slicedR, 0)) puts/s")
+        let groupG = Spread(groupSlicedGroup), groupS = Spread(groupSlicedSync)
+        result.rows.append(ResultRow(group: "puts/s, interleaved slices", peer: Mode.groupCommit.label + ", 16 writers", unit: "puts/s", value: groupG))
+        result.rows.append(ResultRow(group: "puts/s, interleaved slices", peer: Mode.synchronous.label + ", 1 writer", unit: "puts/s", value: groupS))
+        print("  interleaved slices: Larder .groupCommit 16 writers \(spreadText(groupG, 0)), .synchronous 1 writer \(spreadText(groupS, 0)) puts/s")
 
         // The large store: built once (write-back, one synced commit per 64 Ki entries), then
         // reopened and read from disk once per run.
@@ -289,6 +376,19 @@ enum DurabilitySuite {
             plain.close()
         }
 
+        // Reopening after a crash: the store is marked as still open (what a killed process
+        // leaves), so the open rebuilds the recency index and byte count from the records.
+        var crashReopenMs: [Double] = []
+        for run in 0..<runs {
+            progress("durability reopen after an unclean close, run \(run + 1)/\(runs)")
+            try markStoreOpen(storeDir)
+            let t0 = nowNanoseconds()
+            let cache = try open(storeDir, memory: sizes.memoryEntries, durability: .groupCommit)
+            crashReopenMs.append(Double(nowNanoseconds() - t0) / 1e6)
+            sink &+= cache.count
+            cache.close()
+        }
+
         var other = Table("figure", "median (min-max)")
         func addRow(_ group: String, _ peer: String, _ unit: String, _ values: [Double], _ decimals: Int,
                     extra: [String: Double] = [:]) {
@@ -305,6 +405,7 @@ enum DurabilitySuite {
         addRow("memory get-hit, no tier", "one hot key, ns/op", "ns/op", hotHitNoTier, 1)
         addRow("memory get-hit, no tier", "1000 resident keys in turn, ns/op", "ns/op", residentHitNoTier, 1)
         addRow("reopen", "open + restore \(sizes.memoryEntries) of \(storeLabel) entries, ms", "ms", reopenMs, 1)
+        addRow("reopen after an unclean close", "rebuild index + restore \(sizes.memoryEntries) of \(storeLabel) entries, ms", "ms", crashReopenMs, 1)
         print(other.render())
 
         result.notes = [
@@ -321,16 +422,16 @@ enum DurabilitySuite {
             return Spread(zip(xs, ys).map { $0 / $1 })
         }
         let syncPaired = Spread(sliced)
-        let groupPaired = pairedRatio(.groupCommit, 16, .synchronous, 1)
+        let groupPaired = Spread(groupSliced)
         let writeBackPaired = pairedRatio(.writeBack, 1, .rawNoSync, 1)
         let syncRatio = syncPaired.median, groupRatio = groupPaired.median, writeBackRatio = writeBackPaired.median
-        for (name, spread) in [("synchronous/rawSynced, 1 writer, interleaved slices", syncPaired), ("groupCommit 16 writers/synchronous 1 writer", groupPaired),
+        for (name, spread) in [("synchronous/rawSynced, 1 writer, interleaved slices", syncPaired), ("groupCommit 16 writers/synchronous 1 writer, interleaved slices", groupPaired),
                                ("writeBack/rawNoSync, 1 writer", writeBackPaired)] {
             result.rows.append(ResultRow(group: "target ratio", peer: name, unit: "ratio", value: spread))
         }
         result.ratios = [
             "synchronous, 1 writer = \(fmt(syncRatio * 100, 0))% of raw LMDB synced (1 writer, interleaved 0.1 s slices); per run \(syncPaired.runs.map { fmt($0 * 100, 0) + "%" }.joined(separator: ", ")); ratio of medians \(fmt(median(.synchronous, 1) / median(.rawSynced, 1) * 100, 0))%",
-            "groupCommit, 16 writers = \(fmt(groupRatio, 1))x synchronous (1 writer); per run \(groupPaired.runs.map { fmt($0, 1) + "x" }.joined(separator: ", ")); ratio of medians \(ratioText(median(.groupCommit, 16), median(.synchronous, 1)))",
+            "groupCommit, 16 writers = \(fmt(groupRatio, 1))x synchronous (1 writer, interleaved 0.1 s slices); per run \(groupPaired.runs.map { fmt($0, 1) + "x" }.joined(separator: ", ")); ratio of medians \(ratioText(median(.groupCommit, 16), median(.synchronous, 1)))",
             "writeBack, 1 writer = \(fmt(writeBackRatio * 100, 0))% of raw LMDB MDB_NOSYNC (1 writer); per run \(writeBackPaired.runs.map { fmt($0 * 100, 0) + "%" }.joined(separator: ", ")); ratio of medians \(fmt(median(.writeBack, 1) / median(.rawNoSync, 1) * 100, 0))%",
             "groupCommit, 16 writers = \(ratioText(median(.groupCommit, 16), median(.rawSynced, 16))) raw LMDB synced with 16 writers",
         ]
@@ -345,6 +446,32 @@ enum DurabilitySuite {
         ]
         printTargets(result.targets)
         return result
+    }
+
+    /// Sets the store's `open` marker (meta database) as a killed process leaves it.
+    static func markStoreOpen(_ dir: String) throws {
+        var env: OpaquePointer?
+        try RawLMDBPeer.check(mdb_env_create(&env), "mdb_env_create")
+        defer { mdb_env_close(env) }
+        try RawLMDBPeer.check(mdb_env_set_maxdbs(env, 4), "mdb_env_set_maxdbs")
+        try RawLMDBPeer.check(mdb_env_set_mapsize(env, 1 << 32), "mdb_env_set_mapsize")
+        try RawLMDBPeer.check(mdb_env_open(env, dir, 0, 0o600), "mdb_env_open")
+        var txn: OpaquePointer?
+        try RawLMDBPeer.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+        var dbi = MDB_dbi()
+        var rc = mdb_dbi_open(txn, "meta", 0, &dbi)
+        if rc == 0 {
+            var key = Array("open".utf8)
+            var one = UInt64(1).littleEndian
+            rc = key.withUnsafeMutableBytes { k in withUnsafeMutableBytes(of: &one) { v in
+                var kv = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
+                var vv = MDB_val(mv_size: v.count, mv_data: v.baseAddress)
+                return mdb_put(txn, dbi, &kv, &vv, 0)
+            } }
+        }
+        if rc != 0 { mdb_txn_abort(txn) }
+        try RawLMDBPeer.check(rc, "marking the store open")
+        try RawLMDBPeer.check(mdb_txn_commit(txn), "mdb_txn_commit")
     }
 
     /// ns per get-hit: `reads` gets of `hot`, or of `resident` keys in turn.

@@ -15,13 +15,22 @@ import Synchronization
 /// - `entries`: storage key (see `StorageKey`) → record (see `DiskRecord`).
 /// - `recency`: big-endian access stamp ++ storage key → empty. Ascending order is
 ///   least recent first; it drives budget eviction and, read backwards, restore.
-/// - `meta`: `format` → u32 format version, `bytes` → u64 sum of record sizes.
+/// - `meta`: `format` → u32 format version, `bytes` → u64 sum of record sizes (as of the
+///   last index flush), `open` → 1 while a process has the store open, 0 after a clean close.
 ///
 /// Every write goes through `apply(_:)`: one write transaction, committed with LMDB's
 /// default flags (data and meta pages fsynced before `mdb_txn_commit` returns), so a
 /// crash keeps either all of a batch or none of it. Work that reads discover (access
 /// stamps, expired or damaged records to drop) is queued and rides along in the next
 /// write transaction instead of costing one of its own.
+///
+/// The records are the truth; the recency index and the byte count are derived from them
+/// and written lazily. A put or delete changes only `entries` (one B-tree: about the pages
+/// a bare LMDB put dirties); its index change waits in memory and is written with the next
+/// access-stamp batch, when `indexBatch` changes have gathered, before any eviction, and at
+/// close. A crash can lose those pending index changes but no record: the `open` flag is
+/// still 1 at the next open, which then rebuilds the index and recounts the bytes from the
+/// records (each record carries its access stamp, so the recorded order is restored exactly).
 final class DiskStore: @unchecked Sendable {
     struct Options: Sendable {
         var directory: String
@@ -34,6 +43,9 @@ final class DiskStore: @unchecked Sendable {
         var mapSizeLimit: Int? = nil
         /// Records examined for expiry by each write transaction (an incremental sweep).
         var expiryScanPerWrite: Int = 32
+        /// Pending recency-index changes that make a write transaction write them (with the
+        /// byte count). Larger batches cost fewer pages per commit, and memory until written.
+        var indexBatch: Int = 1024
     }
 
     enum WriteOp: Sendable {
@@ -82,15 +94,44 @@ final class DiskStore: @unchecked Sendable {
         var closed = false
         /// Lowered budget after the map reached its limit (in memory: a reopen starts afresh).
         var budgetCap: Int? = nil
+        /// Committed records whose recency-index change is not written yet.
+        var index = IndexChanges()
+    }
+
+    /// Recency-index changes owed by committed records: keys to add (written only if the
+    /// record still has that stamp) and stale keys to delete.
+    private struct IndexChanges {
+        var add: [[UInt8]] = []
+        var drop: [[UInt8]] = []
+        /// A removeAll emptied the index: earlier changes are moot.
+        var cleared = false
+        var count: Int { add.count + drop.count }
+        var isEmpty: Bool { add.isEmpty && drop.isEmpty }
     }
 
     private let queued = Mutex<[WriteOp]>([])
     private let stampCounter: Atomic<UInt64>
     private let counters = Mutex<Statistics>(Statistics())
     /// Supplies batched access stamps (the generic tier's touch log) to each write transaction.
-    private let touchSource = Mutex<(@Sendable () -> [WriteOp])?>(nil)
+    ///
+    /// Held in a class box: reading a closure out of a `Mutex` with `withLock { $0 }` goes
+    /// through `inout`, and the compiler re-abstracts the closure on the way out and on the
+    /// write-back, wrapping it in two more thunks on every call (a chain that grew with every
+    /// commit: O(commits) per call, and eventually a stack overflow). A reference does not.
+    private let touchSource = Mutex<TouchSourceBox?>(nil)
 
-    static let formatVersion: UInt32 = 1
+    private final class TouchSourceBox: Sendable {
+        let drain: @Sendable () -> [WriteOp]
+        init(_ drain: @escaping @Sendable () -> [WriteOp]) { self.drain = drain }
+    }
+
+    func drainTouches() -> [WriteOp] {
+        touchSource.withLock { $0 }?.drain() ?? []
+    }
+
+    /// Store layout version. 2: index and byte count written lazily, `open` flag. Version 1
+    /// stores (index and count exact after every commit) are upgraded in place on open.
+    static let formatVersion: UInt32 = 2
 
     /// Opens (creating when missing) the store in `options.directory`.
     ///
@@ -133,9 +174,13 @@ final class DiskStore: @unchecked Sendable {
             meta = try txn.openDatabase("meta", create: true)
             let entryCount = try txn.stat(entries).ms_entries
             if let format = try Self.metaValue(txn, meta, "format") {
-                guard UInt32(truncatingIfNeeded: format) == Self.formatVersion else {
+                if format == 1 {
+                    // Version 1 kept the index and the count exact in every commit: valid as version 2.
+                    try Self.setMeta(txn, meta, "format", UInt64(Self.formatVersion))
+                    logger.notice("upgraded the store to format version \(Self.formatVersion)", metadata: ["directory": "\(directory)"])
+                } else if UInt32(truncatingIfNeeded: format) != Self.formatVersion {
                     throw CacheError(code: .storeUnavailable,
-                                     message: "the store in \(directory) has format version \(format); this Larder reads version \(Self.formatVersion); use another directory or a matching Larder version")
+                                     message: "the store in \(directory) has format version \(format); this Larder reads versions 1 and \(Self.formatVersion); use another directory or a matching Larder version")
                 }
             } else if entryCount > 0 {
                 throw CacheError(code: .storeDamaged,
@@ -145,11 +190,18 @@ final class DiskStore: @unchecked Sendable {
             }
             var bytes = try Self.metaValue(txn, meta, "bytes").map(Int.init)
             let recencyCount = try txn.stat(recency).ms_entries
-            if bytes == nil || entryCount != recencyCount {
+            // Still marked open: the last process did not close it (killed, crashed, power loss),
+            // so index changes and the count it held in memory may be missing.
+            let unclean = try Self.metaValue(txn, meta, "open") == 1
+            if unclean || bytes == nil || entryCount != recencyCount {
                 // Documented recovery: rebuild the recency index and byte count from the records.
-                bytes = try Self.rebuildIndex(txn, entries: entries, recency: recency, logger: logger)
+                bytes = try Self.rebuildIndex(txn, entries: entries, recency: recency, logger: logger,
+                                              reason: unclean ? "the store was not closed cleanly" : "the index does not match the records")
                 try Self.setMeta(txn, meta, "bytes", UInt64(bytes!))
             }
+            // Committed (synced) before any write relies on it: from here, until a clean close,
+            // the on-disk index may lag the records.
+            try Self.setMeta(txn, meta, "open", 1)
             // The logical clock continues after the highest stamp on disk.
             let cursor = try txn.cursor(recency)
             let last = try cursor.get(MDB_LAST)
@@ -288,26 +340,38 @@ final class DiskStore: @unchecked Sendable {
     /// Rebuilds `recency` and the byte count from `entries`, dropping records whose header
     /// fails validation. Returns the byte count.
     private static func rebuildIndex(_ txn: LMDBTransaction, entries: LMDBDatabase, recency: LMDBDatabase,
-                                     logger: Logger) throws -> Int {
+                                     logger: Logger, reason: String) throws -> Int {
         try txn.empty(recency)
         var bytes = 0
         var dropped = 0
-        let cursor = try txn.cursor(entries)
-        defer { cursor.close() }
-        var item = try cursor.get(MDB_FIRST)
-        while let (key, value) = item {
-            if let header = try? DiskRecord.header(value) {
-                let rkey = StorageKey.recencyKey(stamp: header.stamp, storageKey: key)
-                try rkey.withUnsafeBytes { r throws in try txn.put(recency, r, UnsafeRawBufferPointer(start: nil, count: 0)) }
-                bytes += value.count
-                item = try cursor.get(MDB_NEXT)
-            } else {
-                try cursor.deleteCurrent()
-                dropped += 1
-                item = try cursor.get(MDB_NEXT)  // after a delete, NEXT yields the record that followed
+        var keys: [[UInt8]] = []
+        do {
+            let cursor = try txn.cursor(entries)
+            defer { cursor.close() }
+            var item = try cursor.get(MDB_FIRST)
+            while let (key, value) = item {
+                if let header = try? DiskRecord.header(value) {
+                    keys.append(StorageKey.recencyKey(stamp: header.stamp, storageKey: key))
+                    bytes += value.count
+                    item = try cursor.get(MDB_NEXT)
+                } else {
+                    try cursor.deleteCurrent()
+                    dropped += 1
+                    item = try cursor.get(MDB_NEXT)  // after a delete, NEXT yields the record that followed
+                }
             }
         }
-        logger.notice("rebuilt the store's recency index", metadata: ["droppedRecords": "\(dropped)", "bytes": "\(bytes)"])
+        // In key order, appended: LMDB fills each page once instead of splitting at random places.
+        keys.sort { $0.lexicographicallyPrecedes($1) }
+        var previous: [UInt8]? = nil
+        for rkey in keys where rkey != previous {
+            try rkey.withUnsafeBytes { r throws in
+                try txn.put(recency, r, UnsafeRawBufferPointer(start: nil, count: 0), flags: UInt32(MDB_APPEND))
+            }
+            previous = rkey
+        }
+        logger.notice("rebuilt the store's recency index and byte count from the records", metadata: [
+            "reason": "\(reason)", "records": "\(keys.count)", "droppedRecords": "\(dropped)", "bytes": "\(bytes)"])
         return bytes
     }
 
@@ -326,7 +390,8 @@ final class DiskStore: @unchecked Sendable {
 
     /// Installs the source of batched access stamps; drained at the start of every write.
     func setTouchSource(_ source: @escaping @Sendable () -> [WriteOp]) {
-        touchSource.withLock { $0 = source }
+        let box = TouchSourceBox(source)
+        touchSource.withLock { $0 = box }
     }
 
     /// Largest record the budget can hold.
@@ -450,6 +515,8 @@ final class DiskStore: @unchecked Sendable {
     /// Damaged records (including those `body` rejects) are dropped and counted; expired
     /// ones and stale index keys are purged.
     func forEachMostRecent(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ deadline: UInt64?) -> Verdict) throws(CacheError) {
+        // The walk reads the index: first write what it owes (nothing right after an open).
+        try flushIndex()
         let now = wallClock()
         var damaged: [String] = []
         var toQueue: [WriteOp] = []
@@ -516,37 +583,74 @@ final class DiskStore: @unchecked Sendable {
                 defer { q.removeAll() }
                 return q
             }
-            let touches = touchSource.withLock { $0 }?() ?? []
+            let touches = drainTouches()
             try applyLocked(ops: ops, extra: extra + touches, state: &state)
+        }
+    }
+
+    /// Writes the pending recency-index changes and the byte count now (committed, synced),
+    /// so that the index on disk matches the records.
+    func flushIndex() throws(CacheError) {
+        try writer.withLock { (state: inout WriterState) throws(CacheError) in
+            guard !state.closed else {
+                throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
+            }
+            guard !state.index.isEmpty || state.index.cleared else { return }
+            try applyLocked(ops: [], extra: [], state: &state, flushIndex: true)
         }
     }
 
     private struct TxnCounters {
         var evictions = 0
         var expired = 0
+        /// Index changes of this transaction's record writes.
+        var index = IndexChanges()
     }
 
-    private func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState) throws(CacheError) {
+    /// - Parameter closing: also marks the store closed cleanly (`open` = 0) in this transaction.
+    private func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
+                             flushIndex forced: Bool = false, closing: Bool = false) throws(CacheError) {
         var attempts = 0
         while true {
             attempts += 1
+            let budget = min(options.maxBytes, state.budgetCap ?? .max)  // makeRoom may lower it
             var bytes = state.bytes
             var scanFrom = state.expiryScanFrom
             var txnCounters = TxnCounters()
+            var flushed = false
             do {
                 try gate.withShared { () throws in
                     let txn = try env.begin(readOnly: false)
                     do {
                         for op in ops { try apply(op, txn, &bytes, &txnCounters) }
                         for op in extra { try apply(op, txn, &bytes, &txnCounters) }
-                        try evictToBudget(txn, &bytes, &txnCounters, budget: min(options.maxBytes, state.budgetCap ?? .max))
                         try scanExpired(txn, &bytes, &txnCounters, from: &scanFrom)
-                        try Self.setMeta(txn, meta, "bytes", UInt64(bytes))
+                        // The index is written when it is due anyway (a maintenance batch, enough
+                        // changes, close) and before eviction, which reads it.
+                        if forced || closing || !extra.isEmpty || bytes > budget
+                            || state.index.count + txnCounters.index.count >= options.indexBatch {
+                            if !txnCounters.index.cleared {
+                                try writeIndex(txn, state.index)
+                            }
+                            try writeIndex(txn, txnCounters.index)
+                            try evictToBudget(txn, &bytes, &txnCounters, budget: budget)
+                            try Self.setMeta(txn, meta, "bytes", UInt64(bytes))
+                            flushed = true
+                        }
+                        if closing { try Self.setMeta(txn, meta, "open", 0) }
                     } catch {
                         txn.abort()
                         throw error
                     }
                     try txn.commit()
+                }
+                if flushed {
+                    state.index = IndexChanges()
+                } else if txnCounters.index.cleared {
+                    state.index = txnCounters.index
+                } else {
+                    state.index.add.append(contentsOf: txnCounters.index.add)
+                    state.index.drop.append(contentsOf: txnCounters.index.drop)
                 }
                 state.bytes = bytes
                 state.expiryScanFrom = scanFrom
@@ -608,17 +712,18 @@ final class DiskStore: @unchecked Sendable {
         switch op {
         case .put(let storageKey, let record):
             try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
-                try deleteRecord(txn, sk, &bytes)
+                // Only `entries` changes now; the index key follows lazily (see the type's notes).
+                try dropRecord(txn, sk, &bytes, &c.index, deleting: false)
                 try record.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
                     try txn.put(entries, sk, r)
                     let stamp = UInt64(littleEndian: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-                    try putRecency(txn, stamp: stamp, sk)
+                    c.index.add.append(StorageKey.recencyKey(stamp: stamp, storageKey: sk))
                 }
                 bytes += record.count
             }
         case .delete(let storageKey):
             try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
-                try deleteRecord(txn, sk, &bytes)
+                try dropRecord(txn, sk, &bytes, &c.index, deleting: true)
             }
         case .touch(let storageKey, let stamp):
             try storageKey.withUnsafeBytes { (sk: UnsafeRawBufferPointer) throws in
@@ -641,7 +746,7 @@ final class DiskStore: @unchecked Sendable {
                     guard let deadline = view.deadline, deadline <= now else { return }
                     c.expired += 1
                 }
-                try deleteRecord(txn, sk, &bytes)
+                try dropRecord(txn, sk, &bytes, &c.index, deleting: true)
             }
         case .dropRecency(let recencyKey):
             try recencyKey.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
@@ -655,6 +760,7 @@ final class DiskStore: @unchecked Sendable {
             try txn.empty(entries)
             try txn.empty(recency)
             bytes = 0
+            c.index = IndexChanges(cleared: true)
         case .noop:
             break
         }
@@ -666,18 +772,34 @@ final class DiskStore: @unchecked Sendable {
         }
     }
 
-    /// Deletes the record under `sk` and its recency key, if present.
-    private func deleteRecord(_ txn: LMDBTransaction, _ sk: UnsafeRawBufferPointer, _ bytes: inout Int) throws {
+    /// Removes the record under `sk`, if present: deletes it (or leaves it for a put to
+    /// overwrite, `deleting: false`) and owes the deletion of its recency key.
+    private func dropRecord(_ txn: LMDBTransaction, _ sk: UnsafeRawBufferPointer, _ bytes: inout Int,
+                            _ index: inout IndexChanges, deleting: Bool) throws {
         guard let raw = try txn.get(entries, sk) else { return }
         let size = raw.count
         if let header = try? DiskRecord.header(raw) {
-            try StorageKey.recencyKey(stamp: header.stamp, storageKey: sk).withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
-                _ = try txn.delete(recency, r)
-            }
+            index.drop.append(StorageKey.recencyKey(stamp: header.stamp, storageKey: sk))
         }
         // A damaged header leaves its recency key behind: eviction and restore drop such stale keys.
-        _ = try txn.delete(entries, sk)
+        if deleting { _ = try txn.delete(entries, sk) }
         bytes = max(0, bytes - size)
+    }
+
+    /// Writes owed index changes: stale keys deleted, and keys added only for records that
+    /// still carry that stamp (a later write, touch or delete in the meantime supersedes them).
+    private func writeIndex(_ txn: LMDBTransaction, _ changes: IndexChanges) throws {
+        for rkey in changes.drop {
+            try rkey.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in _ = try txn.delete(recency, r) }
+        }
+        for rkey in changes.add {
+            try rkey.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
+                let sk = UnsafeRawBufferPointer(rebasing: r[8...])
+                guard let raw = try txn.get(entries, sk), let header = try? DiskRecord.header(raw),
+                      header.stamp == Self.stamp(ofRecencyKey: r) else { return }
+                try txn.put(recency, r, UnsafeRawBufferPointer(start: nil, count: 0))
+            }
+        }
     }
 
     private func evictToBudget(_ txn: LMDBTransaction, _ bytes: inout Int, _ c: inout TxnCounters, budget: Int) throws {
@@ -737,9 +859,30 @@ final class DiskStore: @unchecked Sendable {
         position = item.map { Array($0.key) }
         cursor.close()
         for sk in expired {
-            try sk.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws in try deleteRecord(txn, p, &bytes) }
+            try sk.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws in try dropRecord(txn, p, &bytes, &c.index, deleting: true) }
         }
         c.expired += expired.count
+    }
+
+    /// Keys in the recency index on disk (tests: the index lags the records until flushed).
+    func indexEntriesOnDisk() throws -> Int {
+        try withRead { txn throws in Int(try txn.stat(recency).ms_entries) }
+    }
+
+    /// Tests: stops like a killed process would, without writing anything (pending index
+    /// changes and the count are lost, the store stays marked open), and releases the directory.
+    func abandonForTesting() {
+        let first = writer.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        guard first else { return }
+        gate.withExclusive {
+            closedForReads.store(true, ordering: .releasing)
+            drainReaderPool()
+            env.close()
+        }
+        lock.release()
     }
 
     /// Flushes queued maintenance, then closes the environment and releases the directory.
@@ -748,11 +891,11 @@ final class DiskStore: @unchecked Sendable {
         let first = writer.withLock { state -> Bool in
             if state.closed { return false }
             let extra = queued.withLock { q in defer { q.removeAll() }; return q }
-            let touches = touchSource.withLock { $0 }?() ?? []
-            if !extra.isEmpty || !touches.isEmpty {
-                do { try applyLocked(ops: [], extra: extra + touches, state: &state) } catch {
-                    logger.error("could not record access order on close", metadata: ["error": "\(error)"])
-                }
+            let touches = drainTouches()
+            // Writes the owed index changes and the count, and marks the close clean (so the
+            // next open need not rebuild). If this fails, the next open rebuilds from the records.
+            do { try applyLocked(ops: [], extra: extra + touches, state: &state, closing: true) } catch {
+                logger.error("could not record access order on close", metadata: ["error": "\(error)"])
             }
             state.closed = true
             return true

@@ -7,7 +7,9 @@ import Synchronization
 /// - `.synchronous`: the caller commits its own transaction (LMDB serializes writers).
 /// - `.groupCommit`: callers queue their write and wait; a committer thread drains the
 ///   whole queue into one transaction and one sync, then wakes everyone in that batch.
-///   While it syncs, the next batch gathers.
+///   While it syncs, the next batch gathers; after it, the committer waits briefly for the
+///   writers it has just released (and those that queued meanwhile) to come back, so that
+///   steady writers share every commit instead of splitting into smaller ones.
 /// - `.writeBack`: callers put their write in an overlay (latest write per key, plus a
 ///   "cleared" mark for removeAll) and return; a flusher thread moves the overlay to
 ///   "in flight", commits it in one synced transaction every interval, then drops it.
@@ -39,6 +41,8 @@ final class DiskWriter: @unchecked Sendable {
     private var tickets: [Ticket] = []
     /// Writers the committer is gathering for (.max when it is not waiting for a batch).
     private var gatherTarget = Int.max
+    /// The committer waits for any write (the first one wakes it).
+    private var committerIdle = false
     private var gatherWindow = DiskWriter.gatherWindowNanoseconds
     // Write-back.
     private var pending: [[UInt8]: DiskStore.WriteOp] = [:]
@@ -47,9 +51,12 @@ final class DiskWriter: @unchecked Sendable {
     private var inFlightCleared = false
     private var lastFlushError: CacheError?
 
+    /// A group-commit writer's wait. Each has its own semaphore: released writers do not
+    /// all wake on one condition and then queue up for its mutex one by one.
     private final class Ticket {
-        var done = false
+        /// Set (under `cond`) before `released` is signalled.
         var error: CacheError?
+        let released = DispatchSemaphore(value: 0)
     }
 
     init(store: DiskStore, durability: PersistenceConfiguration.Durability, logger: Logger, maxPending: Int = 65_536) {
@@ -90,11 +97,11 @@ final class DiskWriter: @unchecked Sendable {
             }
             queue.append(op)
             tickets.append(ticket)
-            // Wake the committer when it may be idle (first write) or its batch is complete;
-            // writers in between need not wake it (nor each other).
-            if tickets.count == 1 || tickets.count >= gatherTarget { cond.signal(.work) }
-            while !ticket.done { cond.wait(.done) }
+            // Wake the committer when it is idle (this is the first write) or its batch is
+            // complete; writers in between need not wake it.
+            if (committerIdle && tickets.count == 1) || tickets.count >= gatherTarget { cond.signal(.work) }
             cond.unlock()
+            ticket.released.wait()
             if let error = ticket.error { throw error }
         case .writeBack:
             cond.lock()
@@ -194,28 +201,35 @@ final class DiskWriter: @unchecked Sendable {
 
     // MARK: Threads
 
-    /// Group commit: how long the committer waits for the writers of the previous batch to
-    /// come back before committing a smaller batch. Small next to a sync (milliseconds), it
-    /// keeps steady writers in one batch instead of alternating between two half batches.
+    /// Group commit: how long, after a commit, the committer waits for the writers it released
+    /// (and those that queued during the commit) to queue again before committing a smaller
+    /// batch. Small next to a sync, it keeps steady writers in one batch instead of splitting
+    /// them over two commits (two syncs).
     static let gatherWindowNanoseconds: UInt64 = 200_000
-    /// The window grows to a quarter of the last commit's duration (a slow sync), up to this.
+    /// The window grows to half the last commit's duration (a slow sync), up to this.
     static let maxGatherWindowNanoseconds: UInt64 = 2_000_000
 
     private func groupCommitLoop() {
         cond.lock()
-        var expected = 1  // writers in the last batch
+        // Writers active in the last round: the batch committed plus those that queued
+        // during its commit. All of them are expected back (each waits for one write).
+        var expected = 1
+        var gatherUntil: UInt64 = 0  // 0: not waiting for returning writers
         while true {
-            while queue.isEmpty && !maintenanceRequested && !closing { cond.wait(.work) }
-            if closing && queue.isEmpty { break }
-            if tickets.count < expected && !closing {
+            if gatherUntil > 0 && tickets.count < expected && !closing {
                 gatherTarget = expected
-                let deadline = ConditionLock.monotonicNow() + gatherWindow
-                while tickets.count < expected && !closing && ConditionLock.monotonicNow() < deadline {
-                    cond.wait(.work, untilMonotonic: deadline)
+                while tickets.count < expected && !closing && ConditionLock.monotonicNow() < gatherUntil {
+                    cond.wait(.work, untilMonotonic: gatherUntil)
                 }
+                gatherTarget = .max
             }
-            expected = max(1, tickets.count)
-            gatherTarget = .max
+            gatherUntil = 0
+            while queue.isEmpty && !maintenanceRequested && !closing {
+                committerIdle = true
+                cond.wait(.work)
+            }
+            committerIdle = false
+            if closing && queue.isEmpty { break }
             let ops = queue
             let batch = tickets
             queue.removeAll(keepingCapacity: true)
@@ -231,14 +245,17 @@ final class DiskWriter: @unchecked Sendable {
                 logger.warning("could not record access order on disk", metadata: ["error": "\(failure)"])
             }
             cond.lock()
-            for ticket in batch {
-                ticket.done = true
-                ticket.error = failure
-            }
+            for ticket in batch { ticket.error = failure }
             completedRounds += 1
+            expected = max(1, batch.count + tickets.count)
             // Waiting for stragglers is worth a fraction of what a commit (its sync) costs.
-            gatherWindow = min(max(Self.gatherWindowNanoseconds, commitNanoseconds / 4), Self.maxGatherWindowNanoseconds)
-            cond.broadcast(.done)
+            gatherWindow = min(max(Self.gatherWindowNanoseconds, commitNanoseconds / 2), Self.maxGatherWindowNanoseconds)
+            if expected > tickets.count { gatherUntil = ConditionLock.monotonicNow() + gatherWindow }
+            cond.broadcast(.done)  // flush() and test hooks waiting for a round
+            cond.unlock()
+            // Released outside the lock, so that they do not queue for it.
+            for ticket in batch { ticket.released.signal() }
+            cond.lock()
         }
         threadExited = true
         cond.broadcast(.done)
