@@ -94,6 +94,23 @@ struct CacheTierTests {
         #expect(tier.calls.take() == [])
     }
 
+    @Test("a set the tier stored but memory's shrunken share refuses drops the stale memory copy")
+    func shareShrankAfterTierStore() throws {
+        let tier = FakeTier()
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 2, maxBytes: 1_000, sweepInterval: nil),
+                                           tier: tier)
+        try cache.setValue(1, forKey: "a", ttl: nil, cost: 100)
+        // As memory pressure would between the set's check and its lock: the shard's
+        // share shrinks below the entry's weight while the cache's budget still admits it.
+        cache.shards[0].mutex.lock()
+        cache.shards[0].byteShare = 50
+        cache.shards[0].mutex.unlock()
+        try cache.setValue(2, forKey: "a", ttl: nil, cost: 100)  // durable in the tier: not an error
+        #expect(tier.entries.withLock { $0["a"]?.value } == 2)
+        #expect(!cache.contains("a"))  // the old value 1 is gone from memory
+        #expect(cache.value(forKey: "a") == 2)  // read from the tier
+    }
+
     @Test("restore inserts most-recent-first entries at the least-recent end, skipping the expired and what does not fit")
     func restore() throws {
         let clock = ManualCacheClock(monotonic: 1_000)

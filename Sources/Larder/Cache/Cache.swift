@@ -287,6 +287,15 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable @discardableResult
     public func removeValue(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
+        let removed = removeFromMemory(key, hash: hash)
+        if hasTier { tier?.remove(forKey: key) }
+        return removed
+    }
+
+    /// Removes the memory copy of `key`: its live value, or `nil` (an expired
+    /// entry is removed, counted and logged as an expiry).
+    @inlinable
+    func removeFromMemory(_ key: Key, hash: UInt64) -> Value? {
         let shard = shards[shardIndex(hash)]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
@@ -299,7 +308,6 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             shard.publishSize()
         }
         shard.mutex.unlock()
-        if hasTier { tier?.remove(forKey: key) }
         if expired, let removed {
             logExpired(count: 1, firstKey: removed.key)
             return nil
@@ -536,7 +544,17 @@ extension Cache {
         let outcome = withShard(index) { shard in
             insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode)
         }
-        if case .tooLarge(let share) = outcome { throw tooLarge(weight: weight, share: share) }
+        if case .tooLarge(let share) = outcome {
+            if writeThrough, hasTier {
+                // The share shrank (memory pressure) after the check above, and the
+                // tier already holds the new value: it is stored, on disk only. Drop
+                // the previous value from memory, or reads would return it until evicted.
+                _ = removeFromMemory(key, hash: hash)
+                logger?.debug("Larder: value stored in the lower tier only (memory share \(share) bytes, entry \(weight) bytes)")
+                return
+            }
+            throw tooLarge(weight: weight, share: share)
+        }
     }
 
     /// Stores into one shard, a bounded batch of evictions per lock hold;
