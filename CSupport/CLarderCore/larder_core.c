@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void larder_flush_for_read(const larder_core *core);  /* deferred touches, below */
+
 /* ---- Layout ------------------------------------------------------------- */
 
 typedef struct larder_layout {
@@ -189,10 +191,15 @@ void larder_core_apply_oldest_touch(larder_core *core)
     larder_apply_touch(core, slot);
 }
 
-/* The pending moves' neighbours were prefetched by their hits. */
-void larder_core_flush_touches(larder_core *core)
+/* Applies every deferred touch, in order (their neighbours were prefetched
+ * by their hits). Every function that reads or changes the recency list
+ * calls it first, so no caller can observe the deferral. The const readers
+ * (lru, mru, older, newer) flush through a cast: a core is never a const
+ * object (it is allocated), and a flush changes no order a caller can see. */
+static void larder_flush_for_read(const larder_core *core)
 {
-    while (core->touch_count) larder_core_apply_oldest_touch(core);
+    larder_core *mutable_core = (larder_core *)(uintptr_t)core;
+    while (mutable_core->touch_count) larder_core_apply_oldest_touch(mutable_core);
 }
 
 /* ---- Entries ------------------------------------------------------------ */

@@ -107,14 +107,6 @@ _Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_
 _Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
 
-/* Applies deferred touches before a function reads the recency list. The
- * const readers (lru, mru, older, newer) flush through a cast: the core is
- * never a const object (it is allocated), and a flush changes no order a
- * caller can observe. */
-static inline void larder_flush_for_read(const larder_core *core)
-{
-    if (core->touch_count) larder_core_flush_touches((larder_core *)(uintptr_t)core);
-}
 
 static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 {

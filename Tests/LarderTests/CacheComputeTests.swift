@@ -22,6 +22,20 @@ extension Cache {
     }
 }
 
+/// Starts a get-or-compute of `value` for `key` that holds at `gate`, and
+/// returns once its flight is registered (later callers wait on it).
+func startGatedComputation(of value: Int, forKey key: String, in cache: Cache<String, Int>,
+                           gate: Gate) async -> Task<Int, any Error> {
+    let leader = Task {
+        try await cache.value(forKey: key, orCompute: { @Sendable () async throws -> Int in
+            await gate.wait()
+            return value
+        })
+    }
+    #expect(await eventually { cache.hasFlight(forKey: key) })
+    return leader
+}
+
 @Suite("Cache get-or-compute")
 struct CacheComputeTests {
     @Test("16 concurrent sync callers for one key run the computation once")
@@ -72,13 +86,7 @@ struct CacheComputeTests {
     func cancelledAsyncWaiterLeaves() async throws {
         let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
         let gate = Gate()
-        let leader = Task {
-            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
-                await gate.wait()
-                return 5
-            })
-        }
-        #expect(await eventually { cache.hasFlight(forKey: "k") })
+        let leader = await startGatedComputation(of: 5, forKey: "k", in: cache, gate: gate)
         let waiter = Task {
             try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
                 Issue.record("the waiter ran the computation")
@@ -100,20 +108,19 @@ struct CacheComputeTests {
     func alreadyCancelledWaiterDoesNotWait() async throws {
         let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
         let gate = Gate()
-        let leader = Task {
-            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
-                await gate.wait()
-                return 5
-            })
-        }
-        #expect(await eventually { cache.hasFlight(forKey: "k") })
+        let leader = await startGatedComputation(of: 5, forKey: "k", in: cache, gate: gate)
+        let finished = Counter()
         let waiter = Task {
+            defer { finished.add() }
             // Cancelled before it asks (withUnsafeCurrentTask: cancel itself first).
             withUnsafeCurrentTask { $0?.cancel() }
             return try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in -1 })
         }
-        await #expect(throws: CancellationError.self) { try await waiter.value }
+        // It returns while the computation is still held at the gate (bounded, so a
+        // waiter that does wait fails here instead of hanging the run).
+        #expect(await eventually { finished.count == 1 }, "the cancelled task waited")
         gate.open()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(try await leader.value == 5)
     }
 

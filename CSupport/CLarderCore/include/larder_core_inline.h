@@ -50,11 +50,6 @@ static inline const larder_core_view *larder_core_view_of_(const larder_core *co
     return (const larder_core_view *)(const void *)core;
 }
 
-/** Applies every deferred touch, in order (larder_core.c; see
- *  larder_core_touch_inline). Every core function that reads or changes the
- *  recency list calls it first, so no caller can observe the deferral. */
-void larder_core_flush_touches(larder_core *core);
-
 /** Applies the oldest deferred touch (larder_core.c). */
 void larder_core_apply_oldest_touch(larder_core *core);
 
