@@ -1,16 +1,43 @@
 /*
- * larder_mutex.c — the contended paths of larder_mutex (see larder_mutex.h).
+ * larder_mutex.c — the out-of-line paths of larder_mutex (see larder_mutex.h):
+ * the contended futex lock, and granting and revoking the bias.
+ *
+ * Why the bias is safe. The owner enters with: store inside = me; load bias
+ * (== me: in). A revoker, holding the futex: store bias = 0; membarrier;
+ * load inside (!= 0: wait until it clears). membarrier(PRIVATE_EXPEDITED)
+ * runs a full barrier on every CPU running a thread of this process (a
+ * descheduled thread passed one when it was switched out), so the owner's
+ * store and load fall wholly before or after that barrier: before, the
+ * revoker sees `inside` set and waits; after, the owner sees bias == 0 and
+ * backs off to the futex. Leaving is the mirror: store inside = 0; load bias
+ * (!= me: wake the revoker, who may be asleep on `inside`). The owner's
+ * critical section happens-before the revoker's through the release store of
+ * `inside` = 0 and the revoker's acquire load of it.
  */
 #define _GNU_SOURCE
 #include "larder_mutex.h"
 
 #if defined(__linux__)
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
 #include <sched.h>
 #endif
+
+_Thread_local uint32_t larder_thread_token_ = 0;
+static uint32_t larder_next_thread_token = 0;
+
+uint32_t larder_thread_token_assign(void)
+{
+    uint32_t token;
+    do {
+        token = __atomic_add_fetch(&larder_next_thread_token, 1u, __ATOMIC_RELAXED);
+    } while (token == 0);
+    larder_thread_token_ = token;
+    return token;
+}
 
 static inline void larder_cpu_relax(void)
 {
@@ -49,4 +76,79 @@ void larder_mutex_wake(larder_mutex *mutex)
 #else
     (void)mutex;
 #endif
+}
+
+/* 0: not asked yet; 1: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED; 2: unavailable. */
+static int larder_membarrier_state = 0;
+
+static int larder_membarrier_ready(void)
+{
+    int state = __atomic_load_n(&larder_membarrier_state, __ATOMIC_ACQUIRE);
+    if (state == 0) {
+        state = 2;
+#if defined(__linux__) && defined(SYS_membarrier)
+        long commands = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        if (commands > 0 && (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+            state = 1;
+#endif
+        /* Racing threads reach the same answer; registering twice is harmless. */
+        __atomic_store_n(&larder_membarrier_state, state, __ATOMIC_RELEASE);
+    }
+    return state == 1;
+}
+
+/* Every thread of the process passes a full barrier before this returns. */
+static void larder_membarrier(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier)
+    /* Registered before any bias was granted, so it cannot fail; if it did,
+     * the handshake would be unsound: stop rather than break mutual exclusion. */
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) __builtin_trap();
+#else
+    __builtin_trap(); /* never biased without membarrier */
+#endif
+}
+
+void larder_mutex_leave_revoked(larder_mutex *mutex)
+{
+    __atomic_store_n(&mutex->inside, 0u, __ATOMIC_RELEASE);
+#if defined(__linux__)
+    syscall(SYS_futex, &mutex->inside, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#endif
+}
+
+void larder_mutex_after_futex_lock(larder_mutex *mutex, uint32_t me)
+{
+    uint32_t owner = __atomic_load_n(&mutex->bias, __ATOMIC_RELAXED);
+    if (owner != 0) {
+        /* Revoke: after the barrier the owner either is inside (wait for it)
+         * or will see the bias gone. */
+        __atomic_store_n(&mutex->bias, 0u, __ATOMIC_SEQ_CST);
+        larder_membarrier();
+        uint32_t inside;
+        while ((inside = __atomic_load_n(&mutex->inside, __ATOMIC_ACQUIRE)) != 0) {
+#if defined(__linux__)
+            syscall(SYS_futex, &mutex->inside, FUTEX_WAIT_PRIVATE, inside, NULL, NULL, 0);
+#else
+            sched_yield();
+#endif
+        }
+        mutex->revocations += 1;
+        mutex->streak_owner = 0;
+    }
+    /* The inlined lock counted this acquisition when the streak was ours. */
+    if (mutex->streak_owner != me) {
+        mutex->streak_owner = me;
+        mutex->streak = 1;
+    }
+    if (mutex->streak < mutex->bias_after) return;
+    mutex->streak = 0;
+    if (mutex->bias_after == UINT32_MAX) return;  /* never biased: only restart the count */
+    if (!larder_membarrier_ready()) {
+        mutex->bias_after = UINT32_MAX;
+        return;
+    }
+    /* Released by our futex unlock; our next lock takes the biased path. */
+    __atomic_store_n(&mutex->bias, me, __ATOMIC_RELEASE);
 }

@@ -2,13 +2,16 @@ import CLarderCore
 
 /// The lock of a shard: a futex mutex from the C core's target
 /// (`larder_mutex`), whose uncontended lock and unlock inline to one atomic
-/// instruction each.
+/// instruction each, and none at all while the mutex is biased to the thread
+/// that has been using it alone (see larder_mutex.h).
 ///
 /// Why not ``PThreadMutex`` here: a shard is locked once per operation, and
 /// pthread's calls and type checks cost about 45 instructions per lock/unlock
 /// pair on top of the same two atomic instructions (callgrind, Swift 6.3.1,
 /// glibc 2.36); on a cache hit that was about a tenth of the work.
 /// ThreadSanitizer sees the atomics, which order the critical sections.
+/// Lock and unlock must be called on the same thread (a biased owner is
+/// recognized by its thread): never hold it across a suspension point.
 @usableFromInline
 struct ShardMutex: @unchecked Sendable {
     @usableFromInline let pointer: UnsafeMutablePointer<larder_mutex>
@@ -16,7 +19,7 @@ struct ShardMutex: @unchecked Sendable {
     /// Allocates an unlocked mutex; `destroy()` frees it.
     static func make() -> ShardMutex {
         let pointer = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
-        pointer.initialize(to: larder_mutex(state: 0))
+        larder_mutex_init(pointer)
         return ShardMutex(pointer: pointer)
     }
 
