@@ -102,12 +102,17 @@ static int larder_membarrier_ready(void)
 static void larder_membarrier(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier)
-    /* Registered before any bias was granted, so it cannot fail; if it did,
-     * the handshake would be unsound: stop rather than break mutual exclusion. */
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) __builtin_trap();
-#else
-    __builtin_trap(); /* never biased without membarrier */
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    /* Registered before any bias was granted; but a child forked without exec
+     * may not inherit the registration. Register again, then fall back to the
+     * slow global barrier, which needs none. */
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
 #endif
+    /* Without a barrier the handshake is unsound: stop rather than break
+     * mutual exclusion. Unreachable where a bias was ever granted. */
+    __builtin_trap();
 }
 
 void larder_mutex_leave_revoked(larder_mutex *mutex)
