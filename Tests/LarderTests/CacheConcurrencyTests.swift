@@ -1,3 +1,5 @@
+import CLarderCore
+import Foundation
 import Synchronization
 import Testing
 @testable import Larder
@@ -87,6 +89,52 @@ struct CacheConcurrencyTests {
         #expect(cache.checkInvariants() == 0)
         cache.removeAll()
         #expect(cache.count == 0)
+        #expect(cache.checkInvariants() == 0)
+    }
+
+    /// The shard lock's bias (larder_mutex.h) inside the cache: a cache used by
+    /// one thread gets it; threads that take turns in bursts (a streak of 8
+    /// here, so the bias is granted and revoked over and over) still see every
+    /// operation serialized.
+    @Test("the shard lock's bias: granted to a lone thread, revoked safely by others")
+    func biasedShardLock() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 100, sweepInterval: nil))
+        let mutex = cache.shards[0].mutex.pointer
+        for key in 0..<Int(LARDER_MUTEX_BIAS_STREAK) + 10 {
+            if cache.value(forKey: key % 150) == nil { try cache.setValue(key % 150 * 10, forKey: key % 150) }
+        }
+        #expect(larder_mutex_is_biased_to_caller(mutex) != 0)
+
+        larder_mutex_init_streak(mutex, 8)  // unlocked and idle: safe to reset
+        let reads = Counter()
+        let wrongValues = Counter()
+        runOnThreads(8) { thread in
+            var random = SplitMix64(seed: UInt64(thread + 1) &* 0x9E37_79B9)
+            var myReads = 0
+            for _ in 0..<200 {
+                for _ in 0..<32 {
+                    let key = Int(random.next() % 150)
+                    switch random.next() % 10 {
+                    case 0..<6:
+                        myReads += 1
+                        if let value = cache.value(forKey: key), value / 10 != key { wrongValues.add() }
+                    case 6..<9:
+                        try? cache.setValue(key * 10 + Int(random.next() % 10), forKey: key)
+                    default:
+                        if let value = cache.removeValue(forKey: key), value / 10 != key { wrongValues.add() }
+                    }
+                }
+                sched_yield()
+            }
+            reads.add(myReads)
+        }
+        let statistics = cache.statistics
+        #expect(mutex.pointee.revocations > 0, "no bias was revoked: the test did not exercise the hand-over")
+        #expect(mutex.pointee.state == 0 && mutex.pointee.inside == 0)
+        #expect(cache.count <= 100)
+        #expect(statistics.hits + statistics.misses == statistics.totalRequests)
+        #expect(statistics.totalRequests == reads.count + Int(LARDER_MUTEX_BIAS_STREAK) + 10)
+        #expect(wrongValues.count == 0)
         #expect(cache.checkInvariants() == 0)
     }
 }
