@@ -16,11 +16,16 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// A thread-safe list, for collecting what hooks report.
-final class LockedList<Element: Sendable>: Sendable {
-    private let storage = Mutex<[Element]>([])
-    func append(_ element: Element) { storage.withLock { $0.append(element) } }
-    func take() -> [Element] { storage.withLock { list in defer { list = [] }; return list } }
-    var snapshot: [Element] { storage.withLock { $0 } }
+///
+/// Behind an `NSLock` (pthread underneath), not `Synchronization.Mutex`:
+/// ThreadSanitizer does not see the raw futex of `Mutex` on Linux, and
+/// reported the list's own appends as races.
+final class LockedList<Element: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Element] = []
+    func append(_ element: Element) { lock.withLock { storage.append(element) } }
+    func take() -> [Element] { lock.withLock { defer { storage = [] }; return storage } }
+    var snapshot: [Element] { lock.withLock { storage } }
 }
 
 /// Runs `body(threadIndex)` on `count` real threads at once and waits for all.
