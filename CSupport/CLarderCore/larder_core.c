@@ -111,8 +111,6 @@ void larder_core_destroy(larder_core *core)
 }
 
 uint32_t larder_core_capacity(const larder_core *core) { return core->capacity; }
-uint32_t larder_core_count(const larder_core *core) { return core->count; }
-uint64_t larder_core_total_weight(const larder_core *core) { return core->total_weight; }
 int larder_core_has_expiry(const larder_core *core) { return core->wheel != NULL; }
 
 /* ---- Recency list ------------------------------------------------------- */

@@ -80,9 +80,8 @@ static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_
 /* ---- The core ----------------------------------------------------------- */
 
 struct larder_core {
-    /* These six first, in this order: larder_core_view (larder_core_inline.h)
-     * reads them from the inlined hit path. All but touch_count are fixed
-     * from creation on. */
+    /* These first, in this order, down to `count`: larder_core_view
+     * (larder_core_inline.h) reads them from the inlined paths. */
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
@@ -105,6 +104,10 @@ _Static_assert(offsetof(struct larder_core, mask) == offsetof(larder_core_view, 
 _Static_assert(offsetof(struct larder_core, touches) == offsetof(larder_core_view, touches), "view: touches");
 _Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_view, touch_head), "view: touch_head");
 _Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
+_Static_assert(offsetof(struct larder_core, wheel) == offsetof(larder_core_view, wheel), "view: wheel");
+_Static_assert(offsetof(struct larder_core, total_weight) == offsetof(larder_core_view, total_weight), "view: total_weight");
+_Static_assert(offsetof(struct larder_core, wheel_time) == offsetof(larder_core_view, wheel_time), "view: wheel_time");
+_Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view, count), "view: count");
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
 
 

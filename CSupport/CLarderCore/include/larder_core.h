@@ -96,11 +96,8 @@ size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
 /** The capacity the core was created with. */
 uint32_t larder_core_capacity(const larder_core *core);
 
-/** The number of live entries. */
-uint32_t larder_core_count(const larder_core *core);
-
-/** The sum of the weights of the live entries. */
-uint64_t larder_core_total_weight(const larder_core *core);
+/* larder_core_count (live entries) and larder_core_total_weight (the sum of
+ * their weights) are inline, in larder_core_inline.h. */
 
 /** Nonzero when the core was created with LARDER_CORE_EXPIRY. */
 int larder_core_has_expiry(const larder_core *core);

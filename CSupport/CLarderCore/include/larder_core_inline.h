@@ -34,7 +34,7 @@ typedef struct larder_bucket {
 #define LARDER_TOUCH_RING 16u
 #define LARDER_TOUCH_LAG 8u
 
-/* The first fields of struct larder_core. */
+/* The first fields of struct larder_core (larder_core_internal.h pins them). */
 typedef struct larder_core_view {
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
     larder_bucket *buckets;  /* mask + 1 buckets */
@@ -42,12 +42,25 @@ typedef struct larder_core_view {
     uint32_t mask;           /* bucket count - 1 */
     uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches */
     uint32_t touch_head;     /* the oldest deferred touch (ring index) */
-    uint32_t touch_count;    /* deferred touches; these two change, the rest is fixed */
+    uint32_t touch_count;    /* deferred touches */
+    void *wheel;             /* (the timer wheel; not read here) */
+    uint64_t total_weight;   /* sum of the live entries' weights */
+    uint64_t wheel_time;     /* (not read here) */
+    uint32_t count;          /* live entries */
 } larder_core_view;
 
 static inline const larder_core_view *larder_core_view_of_(const larder_core *core)
 {
     return (const larder_core_view *)(const void *)core;
+}
+
+/** The number of live entries (inlined: the write path reads it per eviction). */
+static inline uint32_t larder_core_count(const larder_core *core) { return larder_core_view_of_(core)->count; }
+
+/** The sum of the weights of the live entries (inlined, as larder_core_count). */
+static inline uint64_t larder_core_total_weight(const larder_core *core)
+{
+    return larder_core_view_of_(core)->total_weight;
 }
 
 /** Applies the oldest deferred touch (larder_core.c). */
