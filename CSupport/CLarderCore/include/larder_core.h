@@ -231,6 +231,9 @@ int larder_core_check(const larder_core *core);
 /* The shard lock the Swift side uses (a utility beside the core, see there). */
 #include "larder_mutex.h"
 
+/* The calling thread's last missed key and its hash (see there). */
+#include "larder_miss_hint.h"
+
 #ifdef __cplusplus
 }
 #endif

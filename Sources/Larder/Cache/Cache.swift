@@ -175,6 +175,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if !hasTier { shard.bump(shard.misses) }
             shard.mutex.unlock()
         }
+        Self.noteMiss(key, hash: hash)
         return nil
     }
 
@@ -432,6 +433,52 @@ extension Cache {
         UInt64(bitPattern: Int64(key.hashValue))
     }
 
+    /// Whether `Key`'s bytes are its whole value and fit the miss hint
+    /// (larder_miss_hint.h): a trivial type of at most 16 bytes. Constant
+    /// once specialized.
+    @inlinable
+    static var keyFitsMissHint: Bool { _isPOD(Key.self) && MemoryLayout<Key>.size <= 16 }
+
+    /// `Key`'s identity in the miss hint: two key types with the same bytes
+    /// may hash differently.
+    @inlinable
+    static var keyTypeIdentity: UnsafeRawPointer { unsafeBitCast(Key.self as Any.Type, to: UnsafeRawPointer.self) }
+
+    /// `key`'s bytes, zero-padded to 16 (call only when `keyFitsMissHint`).
+    @inlinable @inline(__always)
+    static func hintBytes(of key: Key) -> (UInt64, UInt64) {
+        var bytes: (UInt64, UInt64) = (0, 0)
+        withUnsafeBytes(of: key) { source in
+            withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: source) }
+        }
+        return bytes
+    }
+
+    /// Leaves a missed key's hash for a set of the same key on this thread.
+    @inlinable @inline(__always)
+    static func noteMiss(_ key: Key, hash: UInt64) {
+        guard keyFitsMissHint else { return }
+        let hint = larder_thread_miss_hint()!
+        hint.pointee.key = hintBytes(of: key)
+        hint.pointee.hash = hash
+        hint.pointee.type = keyTypeIdentity
+    }
+
+    /// The hash of a key being stored: the miss hint's when this thread's last
+    /// miss was the same key (the get-then-set of cache-aside code), else
+    /// computed. Equal type and bytes give the same hash: for a trivial type
+    /// the bytes are the whole value.
+    @inlinable @inline(__always)
+    static func hashForStore(_ key: Key) -> UInt64 {
+        if keyFitsMissHint {
+            let hint = larder_thread_miss_hint()!
+            if hint.pointee.type == keyTypeIdentity && hint.pointee.key == hintBytes(of: key) {
+                return hint.pointee.hash
+            }
+        }
+        return hash(key)
+    }
+
     /// The shard for a hash. The C core takes the index tag from the high 32
     /// bits and the bucket from the low bits, so the shard comes from a
     /// multiplicative mix of all 64 bits (then Lemire's multiply-shift range
@@ -530,7 +577,7 @@ extension Cache {
     func store(_ value: Value, forKey key: Key, deadline: UInt64, weight explicitWeight: UInt64?,
                mode: StoreMode = .overwrite, writeThrough: Bool = true) throws(CacheError) {
         let weight = explicitWeight ?? naturalWeight(key: key, value: value)
-        let hash = Self.hash(key)
+        let hash = Self.hashForStore(key)
         let index = shardIndex(hash)
         // Refused before the tier sees it; checked again under the lock, where the
         // share may have shrunk meanwhile under memory pressure.
