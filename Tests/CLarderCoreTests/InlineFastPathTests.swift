@@ -260,14 +260,29 @@ import Testing
         #expect(m.pointee.revocations == 1)
     }
 
-    @Test func theBiasFollowsThreadsThatTakeTurns() {
+    /// A mutex biased after `streak` acquisitions, and a plain counter it guards.
+    struct GuardedCounter: @unchecked Sendable {
         let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
-        larder_mutex_init_streak(mutex, 8)
         let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        counter.initialize(to: 0)
-        defer { mutex.deallocate(); counter.deallocate() }
+        init(streak: UInt32) {
+            larder_mutex_init_streak(mutex, streak)
+            counter.initialize(to: 0)
+        }
+        /// `count` plain (non-atomic) increments, each under the mutex.
+        func increment(_ count: Int) {
+            for _ in 0..<count {
+                larder_mutex_lock(mutex)
+                counter.pointee += 1
+                larder_mutex_unlock(mutex)
+            }
+        }
+        func free() { mutex.deallocate(); counter.deallocate() }
+    }
+
+    @Test func theBiasFollowsThreadsThatTakeTurns() {
+        let guarded = GuardedCounter(streak: 8)
+        defer { guarded.free() }
         let threads = 4, rounds = 50, burst = 64
-        nonisolated(unsafe) let m = mutex, c = counter
         let turn = Turn()
         // Each thread in turn locks `burst` times: after 8 the mutex is biased
         // to it, and the next thread's first lock revokes that bias.
@@ -275,48 +290,38 @@ import Testing
             Joinable {
                 for round in 0..<rounds {
                     while turn.value.load(ordering: .acquiring) != round * threads + index { sched_yield() }
-                    for _ in 0..<burst {
-                        larder_mutex_lock(m)
-                        c.pointee += 1
-                        larder_mutex_unlock(m)
+                    guarded.increment(burst)
+                    if larder_mutex_is_biased_to_caller(guarded.mutex) == 0 {
+                        turn.unbiasedBursts.add(1, ordering: .relaxed)
                     }
-                    if larder_mutex_is_biased_to_caller(m) == 0 { turn.unbiasedBursts.add(1, ordering: .relaxed) }
                     turn.value.add(1, ordering: .releasing)
                 }
             }
         }
         for worker in workers { worker.join() }
-        #expect(counter.pointee == threads * rounds * burst)
+        #expect(guarded.counter.pointee == threads * rounds * burst)
         let unbiased = turn.unbiasedBursts.load(ordering: .relaxed)
         #expect(unbiased == 0)
-        #expect(mutex.pointee.revocations == UInt32(threads * rounds - 1))
-        #expect(mutex.pointee.state == 0 && mutex.pointee.inside == 0)
+        #expect(guarded.mutex.pointee.revocations == UInt32(threads * rounds - 1))
+        #expect(guarded.mutex.pointee.state == 0 && guarded.mutex.pointee.inside == 0)
     }
 
     @Test func biasedMutexSerializesThreadsThatRunTogether() {
-        let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
         // A short streak: whichever thread runs alone for a moment gets the
         // bias, and loses it to the next one.
-        larder_mutex_init_streak(mutex, 8)
-        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        counter.initialize(to: 0)
-        defer { mutex.deallocate(); counter.deallocate() }
+        let guarded = GuardedCounter(streak: 8)
+        defer { guarded.free() }
         let threads = 4, bursts = 200, burst = 64
-        nonisolated(unsafe) let m = mutex, c = counter
         let workers = (0..<threads).map { _ in
             Joinable {
                 for _ in 0..<bursts {
-                    for _ in 0..<burst {
-                        larder_mutex_lock(m)
-                        c.pointee += 1
-                        larder_mutex_unlock(m)
-                    }
+                    guarded.increment(burst)
                     sched_yield()
                 }
             }
         }
         for worker in workers { worker.join() }
-        #expect(counter.pointee == threads * bursts * burst)
-        #expect(mutex.pointee.state == 0 && mutex.pointee.inside == 0)
+        #expect(guarded.counter.pointee == threads * bursts * burst)
+        #expect(guarded.mutex.pointee.state == 0 && guarded.mutex.pointee.inside == 0)
     }
 }
