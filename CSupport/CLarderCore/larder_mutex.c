@@ -33,12 +33,21 @@ _Thread_local uint32_t larder_thread_token_ = 0;
 _Thread_local larder_miss_hint larder_miss_hint_ = { 0, 0, { 0, 0 } };
 static uint32_t larder_next_thread_token = 0;
 
+uint32_t larder_thread_token_take(uint32_t *counter)
+{
+    /* Tokens are never reused: two live threads with one token would both
+     * enter a mutex biased to it. Once 2^32 - 2 threads have taken one, the
+     * rest share LARDER_THREAD_TOKEN_SHARED, which is never given a bias. */
+    uint32_t taken = __atomic_load_n(counter, __ATOMIC_RELAXED);
+    do {
+        if (taken >= LARDER_THREAD_TOKEN_SHARED - 1u) return LARDER_THREAD_TOKEN_SHARED;
+    } while (!__atomic_compare_exchange_n(counter, &taken, taken + 1u, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return taken + 1u;
+}
+
 uint32_t larder_thread_token_assign(void)
 {
-    uint32_t token;
-    do {
-        token = __atomic_add_fetch(&larder_next_thread_token, 1u, __ATOMIC_RELAXED);
-    } while (token == 0);
+    uint32_t token = larder_thread_token_take(&larder_next_thread_token);
     larder_thread_token_ = token;
     return token;
 }
@@ -153,7 +162,8 @@ void larder_mutex_after_futex_lock(larder_mutex *mutex, uint32_t me)
     }
     if (mutex->streak < mutex->bias_after) return;
     mutex->streak = 0;
-    if (mutex->bias_after == UINT32_MAX) return;  /* never biased: only restart the count */
+    /* Never biased (only restart the count), or a token several threads share. */
+    if (mutex->bias_after == UINT32_MAX || me == LARDER_THREAD_TOKEN_SHARED) return;
     if (!larder_membarrier_ready()) {
         mutex->bias_after = UINT32_MAX;
         return;

@@ -222,6 +222,32 @@ import Testing
         #expect(m.pointee.state == 0)
     }
 
+    @Test func threadTokensAreNeverReusedAndSaturateAtTheSharedToken() {
+        var counter: UInt32 = 0
+        #expect(larder_thread_token_take(&counter) == 1)
+        #expect(larder_thread_token_take(&counter) == 2)
+        counter = LARDER_THREAD_TOKEN_SHARED - 3
+        #expect(larder_thread_token_take(&counter) == LARDER_THREAD_TOKEN_SHARED - 2)
+        #expect(larder_thread_token_take(&counter) == LARDER_THREAD_TOKEN_SHARED - 1)
+        #expect(larder_thread_token_take(&counter) == LARDER_THREAD_TOKEN_SHARED)
+        #expect(larder_thread_token_take(&counter) == LARDER_THREAD_TOKEN_SHARED)
+        #expect(counter == LARDER_THREAD_TOKEN_SHARED - 1)
+    }
+
+    @Test func aThreadWithTheSharedTokenIsNeverBiased() {
+        let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
+        larder_mutex_init_streak(mutex, 2)
+        defer { mutex.deallocate() }
+        nonisolated(unsafe) let m = mutex
+        let thread = Joinable {
+            larder_thread_token_replace(LARDER_THREAD_TOKEN_SHARED)  // as after 2^32 - 2 threads
+            for _ in 0..<10 { larder_mutex_lock(m); larder_mutex_unlock(m) }
+            let biased = larder_mutex_biased_to(m)
+            #expect(biased == 0)
+        }
+        thread.join()
+    }
+
     @Test func aRevokerWaitsForTheBiasedOwnerToLeave() {
         let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
         larder_mutex_init_streak(mutex, 1)

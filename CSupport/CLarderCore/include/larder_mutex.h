@@ -70,16 +70,26 @@ static inline void larder_mutex_init_streak(larder_mutex *mutex, uint32_t streak
     mutex->bias_after = streak ? streak : UINT32_MAX; /* a streak of 2^32 - 1 only restarts the count */
 }
 
-/** The calling thread's token, nonzero, unique among threads (32 bits:
- *  tokens repeat after 2^32 - 1 threads have asked for one). */
+/** The token of every thread after the first 2^32 - 2 of a process: shared,
+ *  so never given a bias (such threads always take the futex). */
+#define LARDER_THREAD_TOKEN_SHARED 0xFFFFFFFFu
+
+/** The calling thread's token: nonzero, never reused, unique among threads
+ *  up to the first 2^32 - 2 (then LARDER_THREAD_TOKEN_SHARED). */
 extern _Thread_local uint32_t larder_thread_token_;
 uint32_t larder_thread_token_assign(void);
+/** The next token from `counter` (the tokens taken so far), as
+ *  larder_thread_token_assign takes them from the process's counter. */
+uint32_t larder_thread_token_take(uint32_t *counter);
 
 static inline uint32_t larder_thread_token(void)
 {
     uint32_t token = larder_thread_token_;
     return token ? token : larder_thread_token_assign();
 }
+
+/** Replaces the calling thread's token (tests: a thread as after 2^32 - 2). */
+static inline void larder_thread_token_replace(uint32_t token) { larder_thread_token_ = token; }
 
 /** The out-of-line paths (larder_mutex.c). */
 void larder_mutex_lock_slow(larder_mutex *mutex);
