@@ -137,23 +137,13 @@ import Testing
     }
 
     @Test func mutexSerializesIncrementsFromSeveralThreads() {
-        let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
-        larder_mutex_init(mutex)
-        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        counter.initialize(to: 0)
-        defer { mutex.deallocate(); counter.deallocate() }
+        let guarded = GuardedCounter(streak: LARDER_MUTEX_BIAS_STREAK)  // as larder_mutex_init
+        defer { guarded.free() }
         let threads = 4, increments = 50_000
         // Plain (non-atomic) read-modify-writes: without the mutex some are lost.
-        nonisolated(unsafe) let m = mutex, c = counter
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            for _ in 0..<increments {
-                larder_mutex_lock(m)
-                c.pointee += 1
-                larder_mutex_unlock(m)
-            }
-        }
-        #expect(counter.pointee == threads * increments)
-        #expect(mutex.pointee.state == 0)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in guarded.increment(increments) }
+        #expect(guarded.counter.pointee == threads * increments)
+        #expect(guarded.mutex.pointee.state == 0)
     }
 
     /// Runs `body` on a new thread; `join()` waits for it (no timing involved).

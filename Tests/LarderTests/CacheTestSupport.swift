@@ -13,6 +13,17 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    mutating func uniform(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.count))
+    }
+
+    /// Log-uniform: every size class in the range is about equally likely.
+    mutating func logUniform(_ range: ClosedRange<Int>) -> Int {
+        let lo = log(Double(range.lowerBound)), hi = log(Double(range.upperBound))
+        let u = Double(next() >> 11) / Double(1 << 53)
+        return min(range.upperBound, max(range.lowerBound, Int(exp(lo + (hi - lo) * u))))
+    }
 }
 
 /// A thread-safe list, for collecting what hooks report.

@@ -10,26 +10,8 @@ import Testing
 @Suite("Memory outcomes", .serialized,
        .disabled(if: !Jemalloc.servesMalloc, "another allocator (a sanitizer's) serves malloc"))
 struct MemoryOutcomeTests {
-    /// Deterministic pseudo-random numbers (SplitMix64), so failures reproduce.
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func uniform(_ range: ClosedRange<Int>) -> Int {
-            range.lowerBound + Int(next() % UInt64(range.count))
-        }
-        /// Log-uniform: every size class in the range is about equally likely.
-        mutating func logUniform(_ range: ClosedRange<Int>) -> Int {
-            let lo = log(Double(range.lowerBound)), hi = log(Double(range.upperBound))
-            let u = Double(next() >> 11) / Double(1 << 53)
-            return min(range.upperBound, max(range.lowerBound, Int(exp(lo + (hi - lo) * u))))
-        }
-    }
+    /// Deterministic pseudo-random numbers, so failures reproduce.
+    typealias Rng = SplitMix64
 
     static let stats = JemallocStatistics.shared!
 
@@ -82,7 +64,7 @@ struct MemoryOutcomeTests {
         var removedResidual = 0
         for attempt in 1...5 {
             let cache = try Cache<Int, Value>(configuration: .init(maxCount: count, sweepInterval: nil))
-            var rng = Rng(state: 42)
+            var rng = Rng(seed: 42)
             // Pays one-time runtime costs (metadata, conformance caches, weigher
             // calibration) before the baseline.
             try cache.setValue(make(&rng), forKey: -1)
@@ -148,7 +130,7 @@ struct MemoryOutcomeTests {
     @Test func computedClassBytesMatchTheAllocator() throws {
         let count = 20_000
         let cache = try Cache<Int, Samples>(configuration: .init(maxCount: count, sweepInterval: nil))
-        var rng = Rng(state: 7)
+        var rng = Rng(seed: 7)
         _ = try cache.value(forKey: -1) { Samples(10) }
         cache.removeAll()
         let empty = try Self.settledAllocated()
@@ -232,7 +214,7 @@ struct MemoryCacheBudgetTests {
     @Test func totalBytesNeverPassesMaxBytes() throws {
         let maxBytes = 1 << 20
         let cache = try Cache<Int, String>(configuration: .init(maxCount: 100_000, maxBytes: maxBytes, sweepInterval: nil))
-        var rng = Rng(state: 3)
+        var rng = Rng(seed: 3)
         var evictedSome = false
         for key in 0..<5_000 {
             let count = rng.uniform(16...4096)

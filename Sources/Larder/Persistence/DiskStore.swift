@@ -876,13 +876,7 @@ final class DiskStore: @unchecked Sendable {
             defer { state.closed = true }
             return !state.closed
         }
-        guard first else { return }
-        gate.withExclusive {
-            closedForReads.store(true, ordering: .releasing)
-            drainReaderPool()
-            env.close()
-        }
-        lock.release()
+        if first { shutDown() }
     }
 
     /// Flushes queued maintenance, then closes the environment and releases the directory.
@@ -900,7 +894,11 @@ final class DiskStore: @unchecked Sendable {
             state.closed = true
             return true
         }
-        guard first else { return }
+        if first { shutDown() }
+    }
+
+    /// Closes the environment once no read is in flight, and releases the directory.
+    private func shutDown() {
         gate.withExclusive {
             closedForReads.store(true, ordering: .releasing)
             drainReaderPool()

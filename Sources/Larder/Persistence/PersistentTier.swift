@@ -127,22 +127,22 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
 
     /// Monotonic deadline → wall clock (saturating).
     func wallDeadline(_ monotonic: UInt64) -> UInt64 {
-        let nowM = clock.monotonicNanoseconds(), nowW = clock.wallNanoseconds()
-        if monotonic >= nowM {
-            let (sum, overflow) = nowW.addingReportingOverflow(monotonic - nowM)
-            return overflow ? .max : sum
-        }
-        return nowW - min(nowW, nowM - monotonic)
+        Self.shift(monotonic, from: clock.monotonicNanoseconds(), to: clock.wallNanoseconds())
     }
 
     /// Wall-clock deadline → monotonic (saturating).
     func monotonicDeadline(_ wall: UInt64) -> UInt64 {
-        let nowM = clock.monotonicNanoseconds(), nowW = clock.wallNanoseconds()
-        if wall >= nowW {
-            let (sum, overflow) = nowM.addingReportingOverflow(wall - nowW)
+        Self.shift(wall, from: clock.wallNanoseconds(), to: clock.monotonicNanoseconds())
+    }
+
+    /// `time` on a clock that reads `now` now, on a clock that reads `otherNow`
+    /// now: the same distance from now, clamped to 0 ... UInt64.max.
+    static func shift(_ time: UInt64, from now: UInt64, to otherNow: UInt64) -> UInt64 {
+        if time >= now {
+            let (sum, overflow) = otherNow.addingReportingOverflow(time - now)
             return overflow ? .max : sum
         }
-        return nowM - min(nowM, nowW - wall)
+        return otherNow - min(otherNow, now - time)
     }
 
     // MARK: CacheBackingTier
