@@ -13,8 +13,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-static void larder_flush_for_read(const larder_core *core);  /* deferred touches, below */
+static inline void larder_flush_for_read(const larder_core *core);  /* deferred touches, below */
 
 /* ---- Layout ------------------------------------------------------------- */
 
@@ -80,12 +81,30 @@ static void larder_arena_reset(larder_core *core)
     core->touch_count = 0;
 }
 
+void *larder_block_alloc(size_t bytes, size_t alignment)
+{
+    if (bytes == 0) bytes = 1;  /* a distinct block even for zero-sized records */
+    if (bytes >= LARDER_HUGE_PAGE_BYTES && alignment < LARDER_HUGE_PAGE_BYTES) alignment = LARDER_HUGE_PAGE_BYTES;
+    if (alignment <= 16) return malloc(bytes);
+    void *block = NULL;
+    if (alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0) return NULL;
+    if (posix_memalign(&block, alignment, bytes) != 0) return NULL;
+    if (bytes >= LARDER_HUGE_PAGE_BYTES) {
+        /* Whole huge pages inside the block only (never a neighbour's memory).
+         * A kernel without transparent huge pages refuses: 4 KiB pages it is. */
+        (void)madvise(block, bytes & ~(size_t)(LARDER_HUGE_PAGE_BYTES - 1), MADV_HUGEPAGE);
+    }
+    return block;
+}
+
+void larder_block_free(void *block) { free(block); }
+
 larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core **out)
 {
     larder_layout layout;
     int status = larder_layout_of(capacity, flags, &layout);
     if (status != LARDER_OK) return (larder_status)status;
-    unsigned char *block = malloc((size_t)layout.total);
+    unsigned char *block = larder_block_alloc((size_t)layout.total, 16);
     if (block == NULL) return LARDER_ERR_NOMEM;
 
     larder_core *core = (larder_core *)(void *)block;
@@ -107,7 +126,7 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
 
 void larder_core_destroy(larder_core *core)
 {
-    free(core);  /* one block: header, arena, index, wheel */
+    larder_block_free(core);  /* one block: header, arena, index, wheel */
 }
 
 uint32_t larder_core_capacity(const larder_core *core) { return core->capacity; }
@@ -194,10 +213,19 @@ void larder_core_apply_oldest_touch(larder_core *core)
  * calls it first, so no caller can observe the deferral. The const readers
  * (lru, mru, older, newer) flush through a cast: a core is never a const
  * object (it is allocated), and a flush changes no order a caller can see. */
-static void larder_flush_for_read(const larder_core *core)
+static inline void larder_flush_for_read(const larder_core *core)
 {
     larder_core *mutable_core = (larder_core *)(uintptr_t)core;
-    while (mutable_core->touch_count) larder_core_apply_oldest_touch(mutable_core);
+    uint32_t count = mutable_core->touch_count;
+    if (count == 0) return;
+    /* One loop rather than a call per touch: a set pays for up to
+     * LARDER_TOUCH_LAG of them. */
+    uint32_t head = mutable_core->touch_head;
+    for (uint32_t i = 0; i < count; i++) {
+        larder_apply_touch(mutable_core, mutable_core->touches[(head + i) % LARDER_TOUCH_RING]);
+    }
+    mutable_core->touch_head = (head + count) % LARDER_TOUCH_RING;
+    mutable_core->touch_count = 0;
 }
 
 /* ---- Entries ------------------------------------------------------------ */
@@ -231,6 +259,35 @@ larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weig
 larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out)
 {
     return larder_insert_after(core, hash, weight, 1, slot_out);
+}
+
+larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t weight,
+                                     uint64_t max_total_weight, uint32_t *slot_out)
+{
+    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
+    larder_flush_for_read(core);
+    larder_node *nodes = core->nodes;
+    uint32_t sentinel = core->capacity;
+    uint32_t slot = nodes[sentinel].prev;
+    if (slot == sentinel) return LARDER_ERR_FULL;  /* empty: nothing to evict */
+    uint64_t rest = core->total_weight - larder_node_weight(&nodes[slot]);
+    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
+    /* The victim's removal, as larder_core_remove does it (the index needs
+     * its old hash), without returning the slot to the free list ... */
+    if (nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (nodes[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
+    larder_index_remove(core, slot);
+    /* ... and the new entry's insert into the same slot, at the front. */
+    if (nodes[sentinel].next != slot) {
+        larder_list_unlink(nodes, slot);
+        larder_list_link_after(nodes, sentinel, slot);
+    }
+    nodes[slot].hash = hash;
+    nodes[slot].word = weight | LARDER_FLAG_LIVE;
+    larder_index_insert(core, hash, slot);
+    core->total_weight = rest + weight;
+    *slot_out = slot;
+    return LARDER_OK;
 }
 
 void larder_core_remove(larder_core *core, uint32_t slot)

@@ -212,6 +212,8 @@ final class DifferentialRun {
             moveToMostRecent(key)
             return
         }
+        let hash = shape.hash(key: key, capacity: capacity)
+        if isFull && random(2) == 0 { return try replaceLeastRecent(with: key, hash: hash, weight: weight) }
         if isFull {
             let victim = larder_core_lru(raw)
             try ensure(victim != LARDER_NIL && keyOfSlot[Int(victim)] == order.first!,
@@ -220,7 +222,6 @@ final class DifferentialRun {
             evictions += 1
         }
         let atLRU = random(10) == 0
-        let hash = shape.hash(key: key, capacity: capacity)
         var slot = LARDER_NIL
         let status = atLRU ? larder_core_insert_lru(raw, hash, weight, &slot) : larder_core_insert(raw, hash, weight, &slot)
         try ensure(status == LARDER_OK, "insert returned \(status)")
@@ -230,6 +231,39 @@ final class DifferentialRun {
         hashCount[hash, default: 0] += 1
         totalWeight += weight
         if atLRU { order.prepend(key) } else { order.append(key) }
+        if expiry && random(3) == 0 { try setDeadline(key: key) }
+    }
+
+    /// A full core's eviction and insert in one call: the new key must take
+    /// the least-recent key's slot, at the most-recent end. A weight limit
+    /// that one eviction cannot meet must change nothing.
+    func replaceLeastRecent(with key: Int, hash: UInt64, weight: UInt64) throws {
+        let victimKey = order.first!
+        let victim = entries[victimKey]!
+        var slot: UInt32 = 12345
+        let rest = totalWeight - victim.weight
+        if rest + weight > 0 && random(4) == 0 {
+            let tooTight = rest + weight - 1
+            try ensure(larder_core_replace_lru(raw, hash, weight, tooTight, &slot) == LARDER_ERR_FULL,
+                       "replace_lru under a limit one eviction cannot meet")
+            try ensure(slot == 12345 && larder_core_total_weight(raw) == totalWeight && larder_core_lru(raw) == victim.slot,
+                       "a refused replace_lru changed the core")
+        }
+        try ensure(larder_core_replace_lru(raw, hash, LARDER_MAX_WEIGHT + 1, .max, &slot) == LARDER_ERR_WEIGHT,
+                   "overweight replace_lru")
+        let limit = random(2) == 0 ? UInt64.max : rest + weight
+        try ensure(larder_core_replace_lru(raw, hash, weight, limit, &slot) == LARDER_OK, "replace_lru")
+        try ensure(slot == victim.slot, "replace_lru used slot \(slot), not the victim's \(victim.slot)")
+        entries[victimKey] = nil
+        hashCount[victim.hash]! -= 1
+        if hashCount[victim.hash] == 0 { hashCount[victim.hash] = nil }
+        order.remove(victimKey)
+        evictions += 1
+        keyOfSlot[Int(slot)] = key
+        entries[key] = ModelEntry(slot: slot, hash: hash, weight: weight)
+        hashCount[hash, default: 0] += 1
+        totalWeight = rest + weight
+        order.append(key)
         if expiry && random(3) == 0 { try setDeadline(key: key) }
     }
 

@@ -85,6 +85,24 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
 /** Frees a core and everything it allocated. NULL is ignored. */
 void larder_core_destroy(larder_core *core);
 
+/** The transparent huge page size larder_block_alloc aligns to (x86-64, arm64 with 4 KiB pages). */
+#define LARDER_HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+/**
+ * Allocates a block for slot-indexed storage (the core's own, and the
+ * caller's keys and values beside it), through malloc so that the allocator's
+ * statistics count it. A block of LARDER_HUGE_PAGE_BYTES or more is aligned
+ * to that size and advised MADV_HUGEPAGE: a hit reads two or three random
+ * slots of several megabytes of arrays, and with 4 KiB pages each such read
+ * is also a TLB miss. `alignment` (a power of two, at least 1) applies to
+ * smaller blocks. Free with larder_block_free. NULL when out of memory or for
+ * an alignment that is not a power of two.
+ */
+void *larder_block_alloc(size_t bytes, size_t alignment);
+
+/** Frees a block from larder_block_alloc. NULL is ignored. */
+void larder_block_free(void *block);
+
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
  *  wheel, header), in one block; 0 when the arguments are invalid.
  *  Per slot: a 24-byte node, 8-byte buckets numbering the power of two
@@ -128,6 +146,22 @@ uint32_t larder_core_find_next(const larder_core *core, larder_cursor *cursor);
  *         LARDER_ERR_WEIGHT.
  */
 larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
+
+/**
+ * Evicts the least-recent entry and inserts a new one, as most recent, into
+ * the slot it frees: larder_core_lru, larder_core_remove and
+ * larder_core_insert in one pass, for the steady state of a full cache (the
+ * slot skips the free list, the count stays, deferred touches are applied
+ * once). The caller's record of the victim is still at *slot_out in its own
+ * storage: move it out before storing the new entry's there.
+ * @param max_total_weight the largest total weight the core may carry after
+ *        the swap (UINT64_MAX: no limit).
+ * @return LARDER_OK; LARDER_ERR_FULL, changing nothing, when the core is
+ *         empty or one eviction does not make room under max_total_weight
+ *         (evict with larder_core_remove until it does); LARDER_ERR_WEIGHT.
+ */
+larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t weight,
+                                     uint64_t max_total_weight, uint32_t *slot_out);
 
 /** Like larder_core_insert, but at the least-recent end: for rebuilding a
  *  recency order from most recent to least recent (recovery from disk). */

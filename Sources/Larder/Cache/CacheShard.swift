@@ -160,8 +160,15 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                 "could not create a shard of capacity \(capacity) (larder_core_create returned \(status.rawValue)); "
                 + "lower maxCount: its bookkeeping is allocated up front.")
         }
+        let (bytes, overflow) = MemoryLayout<SlotEntry<Key, Value>>.stride.multipliedReportingOverflow(by: Int(capacity))
+        guard !overflow, let block = larder_block_alloc(bytes, MemoryLayout<SlotEntry<Key, Value>>.alignment) else {
+            larder_core_destroy(created)
+            throw CacheError(code: .invalidConfiguration, message:
+                "could not allocate the keys and values of a shard of capacity \(capacity); "
+                + "lower maxCount: its storage is allocated up front.")
+        }
         core = created
-        entries = .allocate(capacity: Int(capacity))
+        entries = block.bindMemory(to: SlotEntry<Key, Value>.self, capacity: Int(capacity))
         self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
@@ -180,7 +187,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             slot = larder_core_newer(core, slot)
         }
         larder_core_destroy(core)
-        entries.deallocate()
+        larder_block_free(entries)
         mutex.destroy()
         flightMutex.destroy()
     }
@@ -242,7 +249,8 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     /// Inserts or updates one entry, evicting least-recent entries into
     /// `victims` until it fits in both the count and the byte share.
-    @inlinable
+    /// (Always inlined into its one caller, where `mode` is a constant.)
+    @inlinable @inline(__always)
     func storeLocked(key: Key, hash: UInt64, value: Value, weight: UInt64, deadline: UInt64,
                      mode: StoreMode, victims: inout VictimBuffer<Key, Value>) -> StoreOutcome {
         guard weight <= byteShare else { return .tooLarge(share: byteShare) }
@@ -289,7 +297,16 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             guard status == LARDER_OK else { return .full }
         } else {
             var evicted = 0
-            while larder_core_count(core) == capacity || larder_core_total_weight(core) + weight > byteShare {
+            // A full cache's usual set: one eviction makes room, and the new
+            // entry takes the victim's slot in one core call.
+            if larder_core_count(core) == capacity, !victims.isFull,
+               larder_core_replace_lru(core, hash, weight, byteShare, &newSlot) == LARDER_OK {
+                let victim = (entries + Int(newSlot)).move()
+                victims.append(key: victim.key, value: victim.value)
+                evicted = 1
+            }
+            while newSlot == larderNil,
+                  larder_core_count(core) == capacity || larder_core_total_weight(core) + weight > byteShare {
                 if victims.isFull {
                     bump(evictions, by: evicted)
                     publishSize()
@@ -299,8 +316,10 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                 evicted += 1
             }
             bump(evictions, by: evicted)
-            let status = larder_core_insert(core, hash, weight, &newSlot)
-            precondition(status == LARDER_OK, "larder_core_insert failed after making room: \(status.rawValue)")
+            if newSlot == larderNil {
+                let status = larder_core_insert(core, hash, weight, &newSlot)
+                precondition(status == LARDER_OK, "larder_core_insert failed after making room: \(status.rawValue)")
+            }
             // A full cache evicts again on the next miss: start loading the
             // next victim's cold bucket and entry now (see larder_core_prefetch_lru).
             if evicted > 0 {
