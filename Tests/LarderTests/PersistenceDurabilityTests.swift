@@ -1,4 +1,6 @@
+import CLMDB
 import Foundation
+import Synchronization
 import Testing
 @testable import Larder
 
@@ -35,6 +37,128 @@ struct PersistenceDurabilityTests {
         }
     }
 
+    /// What a read through the tier finds: the writer's overlay first, then the records.
+    func readable(_ writer: DiskWriter, _ key: String) -> String? {
+        switch overlayValue(writer, key) {
+        case .some(let value): value
+        case .none: onDisk(writer.store, key)
+        }
+    }
+
+    /// Journal records in the store's `journal` database (read with LMDB directly).
+    func journalCount(_ dir: String) throws -> Int {
+        let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 24)
+        defer { env.close() }
+        try env.open(directory: dir, flags: UInt32(MDB_RDONLY), mode: 0o600)
+        let txn = try env.begin(readOnly: true)
+        defer { txn.abort() }
+        return Int(try txn.stat(try txn.openDatabase("journal", create: false)).ms_entries)
+    }
+
+    @Test func groupCommitJournalsPutsAndDeletesAndAppliesThemInBulk() throws {
+        let dir = TemporaryDirectory()
+        let writer = try makeWriter(dir.path, .groupCommit)
+        try writer.submit(put(writer.store, "a", "1"))
+        try writer.submit(put(writer.store, "b", "2"))
+        try writer.submit(.delete(storageKey: StorageKey.make(bytes("a"))))
+        // Journaled: durable and readable, not yet among the records.
+        #expect(onDisk(writer.store, "b") == nil)
+        #expect(readable(writer, "b") == "2")
+        #expect(overlayValue(writer, "a") == .some(nil), "a journaled delete hides the put")
+        #expect(writer.store.statistics.commits >= 3)
+        // A flush applies the journal in one transaction and empties it.
+        try writer.flush()
+        #expect(onDisk(writer.store, "b") == "2")
+        #expect(onDisk(writer.store, "a") == nil)
+        #expect(overlayValue(writer, "b") == .none)
+        #expect(writer.store.statistics.entries == 1)
+        // removeAll is not journaled: it applies what is journaled first, then empties the store.
+        try writer.submit(put(writer.store, "c", "3"))
+        try writer.submit(.removeAll)
+        #expect(readable(writer, "c") == nil)
+        #expect(writer.store.statistics.entries == 0)
+        try writer.submit(put(writer.store, "d", "4"))
+        writer.close()  // applies the journal
+        #expect(try journalCount(dir.path) == 0)
+        let reopened = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        #expect(onDisk(reopened, "d") == "4")
+        #expect(reopened.statistics.entries == 1)
+        reopened.close()
+    }
+
+    @Test func everyWriterOfAFailedGroupCommitGetsTheError() throws {
+        let dir = TemporaryDirectory()
+        let writer = try makeWriter(dir.path, .groupCommit)
+        try writer.submit(put(writer.store, "before", "1"))
+        writer.store.abandonForTesting()  // every later commit fails: closed
+        let failures = Atomic<Int>(0)
+        try runOnThreads(8) { t in
+            for i in 0..<5 {
+                do {
+                    try writer.submit(put(writer.store, "t\(t)-\(i)", "v"))
+                } catch let error as CacheError where error.code == .closed {
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 40, "no writer of a failed round returns as if it landed")
+        writer.close()
+    }
+
+    @Test func theJournalIsAppliedAtTheNextOpenAfterACrash() throws {
+        let dir = TemporaryDirectory()
+        let writer = try makeWriter(dir.path, .groupCommit)
+        try runOnThreads(4) { t in
+            for i in 0..<10 { try writer.submit(put(writer.store, "t\(t)-\(i)", "v\(i)")) }
+        }
+        try writer.submit(.delete(storageKey: StorageKey.make(bytes("t0-0"))))
+        #expect(writer.store.statistics.entries < 40, "still journaled")
+        // Killed: nothing more is written (the committer's last round then fails: closed).
+        writer.store.abandonForTesting()
+        writer.close()
+        #expect(try journalCount(dir.path) > 0)
+
+        let reopened = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        #expect(logs.contains(.notice, "journaled writes"))
+        #expect(onDisk(reopened, "t0-0") == nil)
+        for t in 0..<4 {
+            for i in 0..<10 where (t, i) != (0, 0) { #expect(onDisk(reopened, "t\(t)-\(i)") == "v\(i)") }
+        }
+        #expect(reopened.statistics.entries == 39)
+        #expect(reopened.statistics.damagedRecords == 0)
+        reopened.close()
+        #expect(try journalCount(dir.path) == 0)
+    }
+
+    @Test func aDamagedJournalRecordIsDroppedAndCountedAndTheRestApplied() throws {
+        let dir = TemporaryDirectory()
+        let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        try store.journal([put(store, "a", "1"), put(store, "b", "2")])
+        store.abandonForTesting()
+        // Damage: a record whose put no longer validates, and one of an unknown kind.
+        do {
+            let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 24)
+            defer { env.close() }
+            try env.open(directory: dir.path, flags: 0, mode: 0o600)
+            let txn = try env.begin(readOnly: false)
+            let journal = try txn.openDatabase("journal", create: false)
+            var good = try #require(DiskStore.journalValue(put(store, "c", "3")))
+            good[good.count - 1] ^= 0xFF
+            for (sequence, value) in [(UInt64(10), good), (11, [9, 1, 0, 0, 0, 7])] {
+                try withUnsafeBytes(of: sequence.bigEndian) { k in try value.withUnsafeBytes { v in try txn.put(journal, k, v) } }
+            }
+            try txn.commit()
+        }
+        let reopened = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        #expect(reopened.statistics.damagedRecords == 2)
+        #expect(logs.contains(.warning, "damaged journal records"))
+        #expect(onDisk(reopened, "a") == "1")
+        #expect(onDisk(reopened, "b") == "2")
+        #expect(onDisk(reopened, "c") == nil)
+        reopened.close()
+        #expect(try journalCount(dir.path) == 0)
+    }
+
     @Test func synchronousCommitsEachWriteBeforeReturning() throws {
         let dir = TemporaryDirectory()
         let writer = try makeWriter(dir.path, .synchronous)
@@ -53,13 +177,16 @@ struct PersistenceDurabilityTests {
         try runOnThreads(threads) { t in
             for i in 0..<perThread {
                 try writer.submit(put(writer.store, "t\(t)-\(i)", "v\(i)"))
-                // Acknowledged means committed: visible to a fresh read transaction now.
-                #expect(onDisk(writer.store, "t\(t)-\(i)") == "v\(i)")
+                // Acknowledged means committed: journaled (read through the overlay) or
+                // already applied to the records.
+                #expect(readable(writer, "t\(t)-\(i)") == "v\(i)")
             }
         }
         let commits = writer.store.statistics.commits
         #expect(commits < threads * perThread, "writers waiting together share one commit")
+        try writer.flush()  // applies the journal
         #expect(writer.store.statistics.entries == threads * perThread)
+        for t in 0..<threads { #expect(onDisk(writer.store, "t\(t)-\(perThread - 1)") == "v\(perThread - 1)") }
         writer.close()
         #expect(throws: CacheError.self) { try writer.submit(.noop) }
     }

@@ -145,6 +145,17 @@ static inline int larder_mutex_is_biased_to_caller(const larder_mutex *mutex)
     return larder_mutex_biased_to(mutex) == larder_thread_token();
 }
 
+/* ---- Rounds: one futex word many threads wait on ----------------------- */
+
+/** Returns once the 32-bit round counter at `word` has reached `round`
+ *  (compared modulo 2^32), sleeping on the futex meanwhile. */
+void larder_round_wait(const uint32_t *word, uint32_t round);
+
+/** Stores `round` into the counter at `word` (release) and wakes every thread
+ *  waiting on it: one syscall for a whole group commit, where a semaphore per
+ *  waiter costs one each. */
+void larder_round_publish(uint32_t *word, uint32_t round);
+
 #ifdef __cplusplus
 }
 #endif

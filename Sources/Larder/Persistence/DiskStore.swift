@@ -17,6 +17,8 @@ import Synchronization
 ///   least recent first; it drives budget eviction and, read backwards, restore.
 /// - `meta`: `format` → u32 format version, `bytes` → u64 sum of record sizes (as of the
 ///   last index flush), `open` → 1 while a process has the store open, 0 after a clean close.
+/// - `journal`: big-endian sequence number → a put or delete not yet applied to `entries`
+///   (group commit's fast path, see `journal(_:)`); empty after every `apply` and every open.
 ///
 /// Every write goes through `apply(_:)`: one write transaction, committed with LMDB's
 /// default flags (data and meta pages fsynced before `mdb_txn_commit` returns), so a
@@ -83,6 +85,7 @@ final class DiskStore: @unchecked Sendable {
     private let entries: LMDBDatabase
     private let recency: LMDBDatabase
     private let meta: LMDBDatabase
+    private let journalDB: LMDBDatabase
     private let gate = ReadWriteGate()
 
     /// Serializes write transactions in this process and guards the writer's state.
@@ -96,6 +99,8 @@ final class DiskStore: @unchecked Sendable {
         var budgetCap: Int? = nil
         /// Committed records whose recency-index change is not written yet.
         var index = IndexChanges()
+        /// The next journal record's sequence number (the journal is empty after open).
+        var journalNext: UInt64 = 0
     }
 
     /// Recency-index changes owed by committed records: keys to add (written only if the
@@ -172,6 +177,7 @@ final class DiskStore: @unchecked Sendable {
             entries = try txn.openDatabase("entries", create: true)
             recency = try txn.openDatabase("recency", create: true)
             meta = try txn.openDatabase("meta", create: true)
+            journalDB = try txn.openDatabase("journal", create: true)
             let entryCount = try txn.stat(entries).ms_entries
             if let format = try Self.metaValue(txn, meta, "format") {
                 if format == 1 {
@@ -228,6 +234,132 @@ final class DiskStore: @unchecked Sendable {
         } catch {
             lock.release()
             throw CacheError(code: .storeUnavailable, message: "cannot open the store in \(directory): \(error)")
+        }
+        do {
+            try replayJournal()
+        } catch {
+            abandon()  // writes nothing more; the journal stays for the next open
+            throw error
+        }
+    }
+
+    /// Applies what a process left in the journal (killed between a group commit and the
+    /// bulk apply that follows it), in order, and empties the journal, in one transaction.
+    /// A record that does not decode is dropped, counted and logged.
+    private func replayJournal() throws(CacheError) {
+        var ops: [WriteOp] = []
+        var damaged = 0
+        do {
+            try withRead { txn throws in
+                let cursor = try txn.cursor(journalDB)
+                defer { cursor.close() }
+                var next = try cursor.get(MDB_FIRST)
+                while let (_, value) = next {
+                    if let op = Self.journalOp(value) { ops.append(op) } else { damaged += 1 }
+                    next = try cursor.get(MDB_NEXT)
+                }
+            }
+        } catch {
+            throw CacheError(code: .storeUnavailable, message: "cannot read the journal of the store in \(lock.path): \(error)")
+        }
+        guard !ops.isEmpty || damaged > 0 else { return }
+        if damaged > 0 {
+            counters.withLock { $0.damagedRecords += damaged }
+            logger.warning("dropped damaged journal records", metadata: ["count": "\(damaged)", "directory": "\(lock.path)"])
+        }
+        logger.notice("applying journaled writes left by the last process", metadata: ["count": "\(ops.count)"])
+        try writer.withLock { (state: inout WriterState) throws(CacheError) in
+            try applyLocked(ops: ops, extra: [], state: &state, flushIndex: true, clearingJournal: true)
+        }
+    }
+
+    // MARK: Journal
+
+    private static let journalPut: UInt8 = 1
+    private static let journalDelete: UInt8 = 2
+
+    /// A journal record: kind, storage key length (u32 LE), storage key, and for a put the
+    /// record. nil for ops that are not journaled.
+    static func journalValue(_ op: WriteOp) -> [UInt8]? {
+        let kind: UInt8, storageKey: [UInt8], record: [UInt8]
+        switch op {
+        case .put(let key, let bytes): (kind, storageKey, record) = (journalPut, key, bytes)
+        case .delete(let key): (kind, storageKey, record) = (journalDelete, key, [])
+        default: return nil
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(5 + storageKey.count + record.count)
+        out.append(kind)
+        withUnsafeBytes(of: UInt32(storageKey.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: storageKey)
+        out.append(contentsOf: record)
+        return out
+    }
+
+    /// Decodes a journal record; nil when it is damaged (a put's record must validate and
+    /// belong to its storage key).
+    static func journalOp(_ bytes: UnsafeRawBufferPointer) -> WriteOp? {
+        guard bytes.count >= 5 else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
+        guard length > 0, bytes.count - 5 >= length else { return nil }
+        let storageKey = [UInt8](bytes[5..<(5 + length)])
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[(5 + length)...])
+        switch bytes[0] {
+        case journalDelete:
+            return rest.isEmpty ? .delete(storageKey: storageKey) : nil
+        case journalPut:
+            guard let view = try? DiskRecord.validate(rest), StorageKey.make([UInt8](view.key)) == storageKey else { return nil }
+            return .put(storageKey: storageKey, record: [UInt8](rest))
+        default:
+            return nil
+        }
+    }
+
+    /// Group commit's fast path: appends the batch's puts and deletes to the journal in one
+    /// synced transaction. Appended records fill a page or two at the journal's end, where
+    /// applying them would dirty a leaf page of `entries` (and its branch pages) for each
+    /// key: that difference is most of a commit's sync. The caller keeps the journaled
+    /// writes readable (DiskWriter's overlay) until an `apply(_:clearingJournal:)` moves
+    /// them into `entries`; a crash before that leaves them for the next open to apply.
+    /// Other ops are ignored here (the caller applies them).
+    func journal(_ ops: [WriteOp]) throws(CacheError) {
+        try writer.withLock { (state: inout WriterState) throws(CacheError) in
+            guard !state.closed else {
+                throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
+            }
+            var attempts = 0
+            while true {
+                attempts += 1
+                var next = state.journalNext
+                do {
+                    try gate.withShared { () throws in
+                        let txn = try env.begin(readOnly: false)
+                        do {
+                            for op in ops {
+                                guard let value = Self.journalValue(op) else { continue }
+                                try withUnsafeBytes(of: next.bigEndian) { (k: UnsafeRawBufferPointer) throws in
+                                    try value.withUnsafeBytes { (v: UnsafeRawBufferPointer) throws in
+                                        try txn.put(journalDB, k, v, flags: UInt32(MDB_APPEND))
+                                    }
+                                }
+                                next += 1
+                            }
+                        } catch {
+                            txn.abort()
+                            throw error
+                        }
+                        try txn.commit()
+                    }
+                    state.journalNext = next
+                    counters.withLock { $0.commits += 1 }
+                    return
+                } catch let error as LMDBError where error.isMapFull && attempts < 64 {
+                    try makeRoom(state: &state)
+                } catch {
+                    throw CacheError(code: .storeUnavailable,
+                                     message: "writing to the store in \(lock.path) failed (\(error)); check disk space and permissions")
+                }
+            }
         }
     }
 
@@ -574,7 +706,8 @@ final class DiskStore: @unchecked Sendable {
     ///
     /// A full map grows the map (up to `mapSizeLimit`), then evicts least-recent records,
     /// and retries: a valid write never fails for lack of map space.
-    func apply(_ ops: [WriteOp]) throws(CacheError) {
+    /// - Parameter clearingJournal: see `applyLocked`.
+    func apply(_ ops: [WriteOp], clearingJournal: Bool = false) throws(CacheError) {
         try writer.withLock { (state: inout WriterState) throws(CacheError) in
             guard !state.closed else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
@@ -584,7 +717,7 @@ final class DiskStore: @unchecked Sendable {
                 return q
             }
             let touches = drainTouches()
-            try applyLocked(ops: ops, extra: extra + touches, state: &state)
+            try applyLocked(ops: ops, extra: extra + touches, state: &state, clearingJournal: clearingJournal)
         }
     }
 
@@ -608,8 +741,11 @@ final class DiskStore: @unchecked Sendable {
     }
 
     /// - Parameter closing: also marks the store closed cleanly (`open` = 0) in this transaction.
+    /// - Parameter clearingJournal: empties the journal in the same transaction; `ops` must
+    ///   then hold every journaled write not superseded by a later op.
     private func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
-                             flushIndex forced: Bool = false, closing: Bool = false) throws(CacheError) {
+                             flushIndex forced: Bool = false, closing: Bool = false,
+                             clearingJournal: Bool = false) throws(CacheError) {
         var attempts = 0
         while true {
             attempts += 1
@@ -637,6 +773,8 @@ final class DiskStore: @unchecked Sendable {
                             try Self.setMeta(txn, meta, "bytes", UInt64(bytes))
                             flushed = true
                         }
+                        // The caller passed everything journaled among `ops`: the journal is spent.
+                        if clearingJournal { try txn.empty(journalDB) }
                         if closing { try Self.setMeta(txn, meta, "open", 0) }
                     } catch {
                         txn.abort()
@@ -644,6 +782,7 @@ final class DiskStore: @unchecked Sendable {
                     }
                     try txn.commit()
                 }
+                if clearingJournal { state.journalNext = 0 }
                 if flushed {
                     state.index = IndexChanges()
                 } else if txnCounters.index.cleared {
@@ -871,7 +1010,9 @@ final class DiskStore: @unchecked Sendable {
 
     /// Tests: stops like a killed process would, without writing anything (pending index
     /// changes and the count are lost, the store stays marked open), and releases the directory.
-    func abandonForTesting() {
+    func abandonForTesting() { abandon() }
+
+    private func abandon() {
         let first = writer.withLock { state -> Bool in
             defer { state.closed = true }
             return !state.closed

@@ -1,3 +1,4 @@
+import CLarderCore
 import Foundation
 import Logging
 import Synchronization
@@ -7,6 +8,10 @@ import Synchronization
 /// - `.synchronous`: the caller commits its own transaction (LMDB serializes writers).
 /// - `.groupCommit`: callers queue their write and wait; a committer thread drains the
 ///   whole queue into one transaction and one sync, then wakes everyone in that batch.
+///   A batch of puts and deletes goes to the store's journal (`DiskStore.journal`: a few
+///   appended pages per sync instead of a leaf page per key) and stays readable in an
+///   overlay here; every `journalLimit` writes (or bytes), on maintenance, on flush and on
+///   close, one transaction applies the overlay to the records and empties the journal.
 ///   While it syncs, the next batch gathers; after it, the committer waits briefly for the
 ///   writers it has just released (and those that queued meanwhile) to come back, so that
 ///   steady writers share every commit instead of splitting into smaller ones.
@@ -38,26 +43,31 @@ final class DiskWriter: @unchecked Sendable {
     private var completedRounds: UInt64 = 0
     // Group commit.
     private var queue: [DiskStore.WriteOp] = []
-    private var tickets: [Ticket] = []
+    /// Rounds whose commit failed, with how many of their writers have yet to read it.
+    private var roundFailures: [UInt64: (error: CacheError, unread: Int)] = [:]
+    /// Nonzero while `roundFailures` is not empty: released writers look only then.
+    private let failedRounds = Atomic<Int>(0)
+    /// The low 32 bits of `completedRounds`, the futex word group-commit writers wait on:
+    /// one wake releases a whole batch (`larder_round_publish`).
+    private let completedWord: UnsafeMutablePointer<UInt32> = {
+        let word = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        word.initialize(to: 0)
+        return word
+    }()
     /// Writers the committer is gathering for (.max when it is not waiting for a batch).
     private var gatherTarget = Int.max
     /// The committer waits for any write (the first one wakes it).
     private var committerIdle = false
     private var gatherWindow = DiskWriter.gatherWindowNanoseconds
+    /// Group commit: journaled writes not yet applied to the records, latest per key.
+    private var journaled: [[UInt8]: DiskStore.WriteOp] = [:]
+    private var journaledBytes = 0
     // Write-back.
     private var pending: [[UInt8]: DiskStore.WriteOp] = [:]
     private var pendingCleared = false
     private var inFlight: [[UInt8]: DiskStore.WriteOp] = [:]
     private var inFlightCleared = false
     private var lastFlushError: CacheError?
-
-    /// A group-commit writer's wait. Each has its own semaphore: released writers do not
-    /// all wake on one condition and then queue up for its mutex one by one.
-    private final class Ticket {
-        /// Set (under `cond`) before `released` is signalled.
-        var error: CacheError?
-        let released = DispatchSemaphore(value: 0)
-    }
 
     init(store: DiskStore, durability: PersistenceConfiguration.Durability, logger: Logger, maxPending: Int = 65_536) {
         self.store = store
@@ -89,20 +99,20 @@ final class DiskWriter: @unchecked Sendable {
         case .synchronous:
             try store.apply([op])
         case .groupCommit:
-            let ticket = Ticket()
             cond.lock()
             guard !closing else {
                 cond.unlock()
                 throw closedError()
             }
             queue.append(op)
-            tickets.append(ticket)
+            // The next round to start takes the whole queue, this write with it.
+            let round = startedRounds + 1
             // Wake the committer when it is idle (this is the first write) or its batch is
             // complete; writers in between need not wake it.
-            if (committerIdle && tickets.count == 1) || tickets.count >= gatherTarget { cond.signal(.work) }
+            if (committerIdle && queue.count == 1) || queue.count >= gatherTarget { cond.signal(.work) }
             cond.unlock()
-            ticket.released.wait()
-            if let error = ticket.error { throw error }
+            larder_round_wait(completedWord, UInt32(truncatingIfNeeded: round))
+            if failedRounds.load(ordering: .acquiring) > 0, let error = readFailure(of: round) { throw error }
         case .writeBack:
             cond.lock()
             defer { cond.unlock() }
@@ -126,11 +136,13 @@ final class DiskWriter: @unchecked Sendable {
         }
     }
 
-    /// What a write-back overlay says about `storageKey` (always `.none` in the other modes).
+    /// What a write-back or group-commit overlay says about `storageKey` (always `.none`
+    /// in synchronous mode).
     func overlay(_ storageKey: [UInt8]) -> Overlay {
-        guard case .writeBack = durability else { return .none }
+        if case .synchronous = durability { return .none }
         cond.lock()
         defer { cond.unlock() }
+        if case .groupCommit = durability { return journaled[storageKey].map(Self.overlay) ?? .none }
         if let op = pending[storageKey] { return Self.overlay(op) }
         if pendingCleared { return .deleted }
         if let op = inFlight[storageKey] { return Self.overlay(op) }
@@ -173,6 +185,8 @@ final class DiskWriter: @unchecked Sendable {
         case .synchronous:
             try store.apply([])
         case .groupCommit:
+            // A round with maintenance requested applies the journal too.
+            cond.withLock { maintenanceRequested = true }
             try submit(.noop)
         case .writeBack:
             cond.lock()
@@ -195,6 +209,25 @@ final class DiskWriter: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// A released writer's error, if its round failed (each writer reads it once).
+    private func readFailure(of round: UInt64) -> CacheError? {
+        cond.lock()
+        defer { cond.unlock() }
+        guard let entry = roundFailures[round] else { return nil }
+        if entry.unread <= 1 {
+            roundFailures[round] = nil
+            failedRounds.subtract(1, ordering: .releasing)
+        } else {
+            roundFailures[round] = (entry.error, entry.unread - 1)
+        }
+        return entry.error
+    }
+
+    deinit {
+        completedWord.deinitialize(count: 1)
+        completedWord.deallocate()
+    }
+
     private func closedError() -> CacheError {
         CacheError(code: .closed, message: "the cache's disk tier is closed; create a new cache to write")
     }
@@ -208,6 +241,23 @@ final class DiskWriter: @unchecked Sendable {
     static let gatherWindowNanoseconds: UInt64 = 200_000
     /// The window grows to half the last commit's duration (a slow sync), up to this.
     static let maxGatherWindowNanoseconds: UInt64 = 2_000_000
+    /// Group commit: journaled writes, and their bytes, that make the next round apply the
+    /// journal. Larger batches share more of the records' leaf pages per applied write,
+    /// at the cost of a longer pause for the writers of the round that applies them.
+    static let journalLimit = 8192
+    static let journalByteLimit = 8 << 20
+
+    /// Whether a group-commit batch can go to the journal: only puts and deletes (and
+    /// flush's no-op), and only while the journal is under its limits.
+    private func journals(_ ops: [DiskStore.WriteOp]) -> Bool {
+        guard journaled.count + ops.count <= Self.journalLimit, journaledBytes <= Self.journalByteLimit else { return false }
+        return ops.allSatisfy {
+            switch $0 {
+            case .put, .delete, .noop: true
+            default: false
+            }
+        }
+    }
 
     private func groupCommitLoop() {
         cond.lock()
@@ -215,10 +265,11 @@ final class DiskWriter: @unchecked Sendable {
         // during its commit. All of them are expected back (each waits for one write).
         var expected = 1
         var gatherUntil: UInt64 = 0  // 0: not waiting for returning writers
+        var appliedWhileClosing = false
         while true {
-            if gatherUntil > 0 && tickets.count < expected && !closing {
+            if gatherUntil > 0 && queue.count < expected && !closing {
                 gatherTarget = expected
-                while tickets.count < expected && !closing && ConditionLock.monotonicNow() < gatherUntil {
+                while queue.count < expected && !closing && ConditionLock.monotonicNow() < gatherUntil {
                     cond.wait(.work, untilMonotonic: gatherUntil)
                 }
                 gatherTarget = .max
@@ -229,32 +280,66 @@ final class DiskWriter: @unchecked Sendable {
                 cond.wait(.work)
             }
             committerIdle = false
-            if closing && queue.isEmpty { break }
-            let ops = queue
-            let batch = tickets
+            // Closing: one last round applies the journal; if that fails, the journal stays
+            // on disk for the next open to apply.
+            if closing && queue.isEmpty && (journaled.isEmpty || appliedWhileClosing) { break }
+            var ops = queue
+            let writers = queue.count  // one op per waiting writer
             queue.removeAll(keepingCapacity: true)
-            tickets.removeAll(keepingCapacity: true)
+            let toJournal = !maintenanceRequested && !closing && journals(ops)
+            if !toJournal && !journaled.isEmpty {
+                // Apply the journal first: older than the batch, and the journal empties with it.
+                ops = Array(journaled.values) + ops
+            }
+            let clearing = !toJournal && !journaled.isEmpty
+            if closing { appliedWhileClosing = true }
             maintenanceRequested = false
             startedRounds += 1
             cond.unlock()
             var failure: CacheError?
             let commitStart = ConditionLock.monotonicNow()
-            do { try store.apply(ops) } catch { failure = error }
+            do {
+                if toJournal { try store.journal(ops) } else { try store.apply(ops, clearingJournal: clearing) }
+            } catch { failure = error }
             let commitNanoseconds = ConditionLock.monotonicNow() - commitStart
-            if let failure, batch.isEmpty {
+            if let failure, writers == 0 {
                 logger.warning("could not record access order on disk", metadata: ["error": "\(failure)"])
             }
             cond.lock()
-            for ticket in batch { ticket.error = failure }
+            if failure == nil {
+                if toJournal {
+                    for op in ops {
+                        switch op {
+                        case .put(let key, let record):
+                            journaled[key] = op
+                            journaledBytes += key.count + record.count
+                        case .delete(let key):
+                            journaled[key] = op
+                            journaledBytes += key.count
+                        default: break
+                        }
+                    }
+                } else if clearing {
+                    journaled.removeAll(keepingCapacity: true)
+                    journaledBytes = 0
+                }
+            }
+            if let failure, writers > 0 {
+                roundFailures[startedRounds] = (failure, writers)
+                failedRounds.add(1, ordering: .releasing)
+            }
             completedRounds += 1
-            expected = max(1, batch.count + tickets.count)
-            // Waiting for stragglers is worth a fraction of what a commit (its sync) costs.
-            gatherWindow = min(max(Self.gatherWindowNanoseconds, commitNanoseconds / 2), Self.maxGatherWindowNanoseconds)
-            if expected > tickets.count { gatherUntil = ConditionLock.monotonicNow() + gatherWindow }
+            expected = max(1, writers + queue.count)
+            // Waiting for stragglers is worth a fraction of what a commit (its sync) costs;
+            // not of what applying the journal cost.
+            if toJournal {
+                gatherWindow = min(max(Self.gatherWindowNanoseconds, commitNanoseconds / 2), Self.maxGatherWindowNanoseconds)
+            }
+            if expected > queue.count { gatherUntil = ConditionLock.monotonicNow() + gatherWindow }
             cond.broadcast(.done)  // flush() and test hooks waiting for a round
             cond.unlock()
-            // Released outside the lock, so that they do not queue for it.
-            for ticket in batch { ticket.released.signal() }
+            // Released outside the lock, so that they do not queue for it; one wake for all.
+            larder_round_publish(completedWord, UInt32(truncatingIfNeeded: completedRounds))
             cond.lock()
         }
         threadExited = true
