@@ -142,9 +142,9 @@ struct PersistenceDurabilityTests {
             try env.open(directory: dir.path, flags: 0, mode: 0o600)
             let txn = try env.begin(readOnly: false)
             let journal = try txn.openDatabase("journal", create: false)
-            var good = try #require(DiskStore.journalValue(put(store, "c", "3")))
+            var good = try #require(DiskStore.journalValue([put(store, "c", "3")]))
             good[good.count - 1] ^= 0xFF
-            for (sequence, value) in [(UInt64(10), good), (11, [9, 1, 0, 0, 0, 7])] {
+            for (sequence, value) in [(UInt64(10), good), (11, [9, 1, 0, 0, 0, 7, 0, 0, 0, 0])] {
                 try withUnsafeBytes(of: sequence.bigEndian) { k in try value.withUnsafeBytes { v in try txn.put(journal, k, v) } }
             }
             try txn.commit()

@@ -255,7 +255,7 @@ final class DiskStore: @unchecked Sendable {
                 defer { cursor.close() }
                 var next = try cursor.get(MDB_FIRST)
                 while let (_, value) = next {
-                    if let op = Self.journalOp(value) { ops.append(op) } else { damaged += 1 }
+                    damaged += Self.journalOps(value, into: &ops)
                     next = try cursor.get(MDB_NEXT)
                 }
             }
@@ -278,45 +278,60 @@ final class DiskStore: @unchecked Sendable {
     private static let journalPut: UInt8 = 1
     private static let journalDelete: UInt8 = 2
 
-    /// A journal record: kind, storage key length (u32 LE), storage key, and for a put the
-    /// record. nil for ops that are not journaled.
-    static func journalValue(_ op: WriteOp) -> [UInt8]? {
-        let kind: UInt8, storageKey: [UInt8], record: [UInt8]
-        switch op {
-        case .put(let key, let bytes): (kind, storageKey, record) = (journalPut, key, bytes)
-        case .delete(let key): (kind, storageKey, record) = (journalDelete, key, [])
-        default: return nil
-        }
+    /// A journal record: one round's puts and deletes, each as kind, storage key length
+    /// (u32 LE), storage key, record length (u32 LE) and record (empty for a delete). nil
+    /// when no op of `ops` is journaled. One record per round: one B-tree insert (its bytes
+    /// in an overflow page) where a record per op would split a leaf every round or two.
+    static func journalValue(_ ops: [WriteOp]) -> [UInt8]? {
         var out = [UInt8]()
-        out.reserveCapacity(5 + storageKey.count + record.count)
-        out.append(kind)
-        withUnsafeBytes(of: UInt32(storageKey.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: storageKey)
-        out.append(contentsOf: record)
-        return out
+        for op in ops {
+            let kind: UInt8, storageKey: [UInt8], record: [UInt8]
+            switch op {
+            case .put(let key, let bytes): (kind, storageKey, record) = (journalPut, key, bytes)
+            case .delete(let key): (kind, storageKey, record) = (journalDelete, key, [])
+            default: continue
+            }
+            out.append(kind)
+            withUnsafeBytes(of: UInt32(storageKey.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: storageKey)
+            withUnsafeBytes(of: UInt32(record.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: record)
+        }
+        return out.isEmpty ? nil : out
     }
 
-    /// Decodes a journal record; nil when it is damaged (a put's record must validate and
-    /// belong to its storage key).
-    static func journalOp(_ bytes: UnsafeRawBufferPointer) -> WriteOp? {
-        guard bytes.count >= 5 else { return nil }
-        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
-        guard length > 0, bytes.count - 5 >= length else { return nil }
-        let storageKey = [UInt8](bytes[5..<(5 + length)])
-        let rest = UnsafeRawBufferPointer(rebasing: bytes[(5 + length)...])
-        switch bytes[0] {
-        case journalDelete:
-            return rest.isEmpty ? .delete(storageKey: storageKey) : nil
-        case journalPut:
-            guard let view = try? DiskRecord.validate(rest), StorageKey.make([UInt8](view.key)) == storageKey else { return nil }
-            return .put(storageKey: storageKey, record: [UInt8](rest))
-        default:
-            return nil
+    /// Decodes a journal record into `ops`; returns how many of its entries were damaged
+    /// (a put's record must validate and belong to its storage key; a broken frame makes
+    /// the rest of the record one damaged entry).
+    static func journalOps(_ bytes: UnsafeRawBufferPointer, into ops: inout [WriteOp]) -> Int {
+        var damaged = 0
+        var at = 0
+        func length(at offset: Int) -> Int? {
+            guard bytes.count - offset >= 4 else { return nil }
+            return Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
         }
+        while at < bytes.count {
+            let kind = bytes[at]
+            guard kind == journalPut || kind == journalDelete,
+                  let keyLength = length(at: at + 1), keyLength > 0, bytes.count - (at + 5) >= keyLength,
+                  let recordLength = length(at: at + 5 + keyLength),
+                  bytes.count - (at + 9 + keyLength) >= recordLength else { return damaged + 1 }
+            let storageKey = [UInt8](bytes[(at + 5)..<(at + 5 + keyLength)])
+            let record = UnsafeRawBufferPointer(rebasing: bytes[(at + 9 + keyLength)..<(at + 9 + keyLength + recordLength)])
+            at += 9 + keyLength + recordLength
+            if kind == journalDelete {
+                if record.isEmpty { ops.append(.delete(storageKey: storageKey)) } else { damaged += 1 }
+            } else if let view = try? DiskRecord.validate(record), StorageKey.make([UInt8](view.key)) == storageKey {
+                ops.append(.put(storageKey: storageKey, record: [UInt8](record)))
+            } else {
+                damaged += 1
+            }
+        }
+        return damaged
     }
 
     /// Group commit's fast path: appends the batch's puts and deletes to the journal in one
-    /// synced transaction. Appended records fill a page or two at the journal's end, where
+    /// synced transaction. The appended record fills a page or two at the journal's end, where
     /// applying them would dirty a leaf page of `entries` (and its branch pages) for each
     /// key: that difference is most of a commit's sync. The caller keeps the journaled
     /// writes readable (DiskWriter's overlay) until an `apply(_:clearingJournal:)` moves
@@ -335,8 +350,7 @@ final class DiskStore: @unchecked Sendable {
                     try gate.withShared { () throws in
                         let txn = try env.begin(readOnly: false)
                         do {
-                            for op in ops {
-                                guard let value = Self.journalValue(op) else { continue }
+                            if let value = Self.journalValue(ops) {
                                 try withUnsafeBytes(of: next.bigEndian) { (k: UnsafeRawBufferPointer) throws in
                                     try value.withUnsafeBytes { (v: UnsafeRawBufferPointer) throws in
                                         try txn.put(journalDB, k, v, flags: UInt32(MDB_APPEND))
