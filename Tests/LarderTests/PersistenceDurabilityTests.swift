@@ -45,14 +45,26 @@ struct PersistenceDurabilityTests {
         }
     }
 
-    /// Journal records in the store's `journal` database (read with LMDB directly).
-    func journalCount(_ dir: String) throws -> Int {
+    /// The journal generation in force, from the store's `meta` (read with LMDB directly).
+    func journalGeneration(_ dir: String) throws -> UInt64 {
         let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 24)
         defer { env.close() }
         try env.open(directory: dir, flags: UInt32(MDB_RDONLY), mode: 0o600)
         let txn = try env.begin(readOnly: true)
         defer { txn.abort() }
-        return Int(try txn.stat(try txn.openDatabase("journal", create: false)).ms_entries)
+        let meta = try txn.openDatabase("meta", create: false)
+        let value = try Array("journal".utf8).withUnsafeBytes { try txn.get(meta, $0) }
+        return value.map { $0.loadUnaligned(as: UInt64.self) } ?? 0
+    }
+
+    /// Frames an open would replay from `larder.journal`.
+    func journalCount(_ dir: String) throws -> Int {
+        try JournalFile(existingIn: dir)?.payloads(generation: try journalGeneration(dir)).count ?? 0
+    }
+
+    /// Writes `frame` into the journal file at `offset`, as a process would have.
+    func writeFrame(_ dir: String, _ frame: [UInt8], at offset: Int) throws {
+        try JournalFile(creatingIn: dir).append(frame, at: offset)
     }
 
     @Test func groupCommitJournalsPutsAndDeletesAndAppliesThemInBulk() throws {
@@ -135,20 +147,14 @@ struct PersistenceDurabilityTests {
         let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
         try store.journal([put(store, "a", "1"), put(store, "b", "2")])
         store.abandonForTesting()
-        // Damage: a record whose put no longer validates, and one of an unknown kind.
-        do {
-            let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 24)
-            defer { env.close() }
-            try env.open(directory: dir.path, flags: 0, mode: 0o600)
-            let txn = try env.begin(readOnly: false)
-            let journal = try txn.openDatabase("journal", create: false)
-            var good = try #require(DiskStore.journalValue([put(store, "c", "3")]))
-            good[good.count - 1] ^= 0xFF
-            for (sequence, value) in [(UInt64(10), good), (11, [9, 1, 0, 0, 0, 7, 0, 0, 0, 0])] {
-                try withUnsafeBytes(of: sequence.bigEndian) { k in try value.withUnsafeBytes { v in try txn.put(journal, k, v) } }
-            }
-            try txn.commit()
-        }
+        // Damage inside a well-formed frame: a put that no longer validates, and an entry of
+        // an unknown kind (a broken frame for the rest of the frame).
+        let generation = try journalGeneration(dir.path)
+        let first = JournalFile.frameSize(payload: try #require(DiskStore.journalValue([put(store, "a", "1"), put(store, "b", "2")])).count)
+        var damaged = try #require(DiskStore.journalValue([put(store, "c", "3")]))
+        damaged[damaged.count - 1] ^= 0xFF
+        damaged += [9, 1, 0, 0, 0, 7, 0, 0, 0, 0]
+        try writeFrame(dir.path, JournalFile.frame(generation: generation, sequence: 1, payload: damaged), at: first)
         let reopened = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
         #expect(reopened.statistics.damagedRecords == 2)
         #expect(logs.contains(.warning, "damaged journal records"))
@@ -157,6 +163,53 @@ struct PersistenceDurabilityTests {
         #expect(onDisk(reopened, "c") == nil)
         reopened.close()
         #expect(try journalCount(dir.path) == 0)
+    }
+
+    @Test func replayStopsAtATornFrameAndIgnoresStaleGenerations() throws {
+        let dir = TemporaryDirectory()
+        let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        let a1 = put(store, "a", "1"), x9 = put(store, "x", "9")
+        #expect(try store.journal([a1]))
+        #expect(try store.journal([x9]))
+        try store.apply([a1, x9], clearingJournal: true)  // applied: both frames are stale now
+        try store.apply([put(store, "a", "2"), .delete(storageKey: StorageKey.make(bytes("x")))])  // later writes
+        // The new generation's first frame (the same size as a's) overwrites a's; x's stays
+        // in the file after it, with sequence number 1 but the old generation.
+        #expect(try store.journal([put(store, "b", "2")]))
+        store.abandonForTesting()
+        let generation = try journalGeneration(dir.path)
+        #expect(generation == 1)
+        let first = JournalFile.frameSize(payload: try #require(DiskStore.journalValue([put(store, "b", "2")])).count)
+        // A torn round after it (its checksum does not match), then a well-formed one: the
+        // torn round was never acknowledged, and nothing after it is replayed.
+        var torn = JournalFile.frame(generation: generation, sequence: 1, payload: try #require(DiskStore.journalValue([put(store, "c", "3")])))
+        torn[torn.count - 1] ^= 0x01
+        try writeFrame(dir.path, torn, at: first)
+        let after = JournalFile.frame(generation: generation, sequence: 2, payload: try #require(DiskStore.journalValue([put(store, "d", "4")])))
+        try writeFrame(dir.path, after, at: first + torn.count)
+        #expect(try journalCount(dir.path) == 1)
+
+        let reopened = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        #expect(onDisk(reopened, "b") == "2")
+        #expect(onDisk(reopened, "c") == nil)
+        #expect(onDisk(reopened, "d") == nil)
+        #expect(reopened.statistics.damagedRecords == 0, "a torn frame is not damage")
+        #expect(onDisk(reopened, "a") == "2")
+        #expect(onDisk(reopened, "x") == nil, "the stale frame (x = 9) is not replayed over the later delete")
+        reopened.close()
+        #expect(try journalGeneration(dir.path) == 2)
+        #expect(try journalCount(dir.path) == 0)
+    }
+
+    @Test func aFullJournalFileSpillsIntoAnApply() throws {
+        let dir = TemporaryDirectory()
+        let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 26), logger: logs.logger, wallClock: clock.read)
+        let big = String(repeating: "x", count: 1 << 20)
+        var accepted = 0
+        while try store.journal([put(store, "k\(accepted)", big)]) { accepted += 1 }
+        #expect(accepted == JournalFile.capacity / (1 << 20) - 1, "frames fill the file, then it refuses")
+        #expect(store.statistics.entries == 0)
+        store.close()
     }
 
     @Test func synchronousCommitsEachWriteBeforeReturning() throws {

@@ -71,7 +71,9 @@ struct PersistenceStoreTests {
         try store.apply([.removeAll])
         #expect(get(store, bytes("a")) == nil)
         #expect(store.statistics.bytes == 0)
-        for file in ["data.mdb", "lock.mdb", "larder.lock"] {
+        #expect(!FileManager.default.fileExists(atPath: dir.sub(JournalFile.fileName)), "created by the first group commit only")
+        #expect(try store.journal([putOp(store, bytes("j"), bytes("1"))]))
+        for file in ["data.mdb", "lock.mdb", "larder.lock", JournalFile.fileName] {
             #expect(fileMode(dir.sub(file)) == 0o600, "\(file)")
         }
         store.close()

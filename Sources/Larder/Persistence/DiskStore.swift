@@ -17,8 +17,8 @@ import Synchronization
 ///   least recent first; it drives budget eviction and, read backwards, restore.
 /// - `meta`: `format` → u32 format version, `bytes` → u64 sum of record sizes (as of the
 ///   last index flush), `open` → 1 while a process has the store open, 0 after a clean close.
-/// - `journal`: big-endian sequence number → a put or delete not yet applied to `entries`
-///   (group commit's fast path, see `journal(_:)`); empty after every `apply` and every open.
+/// - `meta` also holds `journal` → u64, the generation of `larder.journal` (see `JournalFile`)
+///   whose frames are not yet applied to `entries` (group commit's fast path, `journal(_:)`).
 ///
 /// Every write goes through `apply(_:)`: one write transaction, committed with LMDB's
 /// default flags (data and meta pages fsynced before `mdb_txn_commit` returns), so a
@@ -85,7 +85,6 @@ final class DiskStore: @unchecked Sendable {
     private let entries: LMDBDatabase
     private let recency: LMDBDatabase
     private let meta: LMDBDatabase
-    private let journalDB: LMDBDatabase
     private let gate = ReadWriteGate()
 
     /// Serializes write transactions in this process and guards the writer's state.
@@ -99,8 +98,13 @@ final class DiskStore: @unchecked Sendable {
         var budgetCap: Int? = nil
         /// Committed records whose recency-index change is not written yet.
         var index = IndexChanges()
-        /// The next journal record's sequence number (the journal is empty after open).
-        var journalNext: UInt64 = 0
+        /// The journal's generation in force, and where and with which sequence number
+        /// its next frame goes.
+        var journalGeneration: UInt64 = 0
+        /// Opened (and created if need be) by the first append; an existing one at open.
+        var journalFile: JournalFile? = nil
+        var journalOffset = 0
+        var journalSequence: UInt64 = 0
     }
 
     /// Recency-index changes owed by committed records: keys to add (written only if the
@@ -171,13 +175,19 @@ final class DiskStore: @unchecked Sendable {
                 throw error
             }
             self.env = env
+            let existingJournal: JournalFile?
+            do {
+                existingJournal = try JournalFile(existingIn: directory)
+            } catch {
+                env.close()
+                throw error
+            }
             let txn = try env.begin(readOnly: false)
             var committed = false
             defer { if !committed { txn.abort() } }
             entries = try txn.openDatabase("entries", create: true)
             recency = try txn.openDatabase("recency", create: true)
             meta = try txn.openDatabase("meta", create: true)
-            journalDB = try txn.openDatabase("journal", create: true)
             let entryCount = try txn.stat(entries).ms_entries
             if let format = try Self.metaValue(txn, meta, "format") {
                 if format == 1 {
@@ -214,12 +224,15 @@ final class DiskStore: @unchecked Sendable {
             cursor.close()
             let highest = last.map { Self.stamp(ofRecencyKey: $0.key) } ?? 0
             stampCounter = Atomic(highest + 1)
+            let generation = try Self.metaValue(txn, meta, "journal") ?? 0
             try txn.commit()
             committed = true
             let info = try env.info()
             writer.withLock {
                 $0.bytes = bytes!
                 $0.mapSize = info.me_mapsize
+                $0.journalGeneration = generation
+                $0.journalFile = existingJournal
             }
             counters.withLock {
                 $0.bytes = bytes!
@@ -247,22 +260,15 @@ final class DiskStore: @unchecked Sendable {
     /// bulk apply that follows it), in order, and empties the journal, in one transaction.
     /// A record that does not decode is dropped, counted and logged.
     private func replayJournal() throws(CacheError) {
+        let (generation, file) = writer.withLock { ($0.journalGeneration, $0.journalFile) }
+        guard let file else { return }
         var ops: [WriteOp] = []
         var damaged = 0
-        do {
-            try withRead { txn throws in
-                let cursor = try txn.cursor(journalDB)
-                defer { cursor.close() }
-                var next = try cursor.get(MDB_FIRST)
-                while let (_, value) = next {
-                    damaged += Self.journalOps(value, into: &ops)
-                    next = try cursor.get(MDB_NEXT)
-                }
-            }
-        } catch {
-            throw CacheError(code: .storeUnavailable, message: "cannot read the journal of the store in \(lock.path): \(error)")
+        let payloads = try file.payloads(generation: generation)
+        guard !payloads.isEmpty else { return }
+        for payload in payloads {
+            payload.withUnsafeBytes { damaged += Self.journalOps($0, into: &ops) }
         }
-        guard !ops.isEmpty || damaged > 0 else { return }
         if damaged > 0 {
             counters.withLock { $0.damagedRecords += damaged }
             logger.warning("dropped damaged journal records", metadata: ["count": "\(damaged)", "directory": "\(lock.path)"])
@@ -330,50 +336,45 @@ final class DiskStore: @unchecked Sendable {
         return damaged
     }
 
-    /// Group commit's fast path: appends the batch's puts and deletes to the journal in one
-    /// synced transaction. The appended record fills a page or two at the journal's end, where
-    /// applying them would dirty a leaf page of `entries` (and its branch pages) for each
-    /// key: that difference is most of a commit's sync. The caller keeps the journaled
-    /// writes readable (DiskWriter's overlay) until an `apply(_:clearingJournal:)` moves
-    /// them into `entries`; a crash before that leaves them for the next open to apply.
-    /// Other ops are ignored here (the caller applies them).
-    func journal(_ ops: [WriteOp]) throws(CacheError) {
-        try writer.withLock { (state: inout WriterState) throws(CacheError) in
+    /// The bytes a journal frame for `ops` takes (0 when none of them is journaled).
+    static func journalFrameSize(_ ops: [WriteOp]) -> Int {
+        var payload = 0
+        for op in ops {
+            switch op {
+            case .put(let key, let record): payload += 9 + key.count + record.count
+            case .delete(let key): payload += 9 + key.count
+            default: continue
+            }
+        }
+        return payload == 0 ? 0 : JournalFile.frameSize(payload: payload)
+    }
+
+    /// Group commit's fast path: appends the batch's puts and deletes to the journal file
+    /// as one frame and syncs it (one write and one flush, where an LMDB commit is two
+    /// flushes and rewrites a leaf page per key). The caller keeps the journaled writes
+    /// readable (DiskWriter's overlay) until an `apply(_:clearingJournal:)` moves them into
+    /// `entries`; a crash before that leaves them for the next open to apply. Other ops are
+    /// ignored here (the caller applies them).
+    ///
+    /// - Returns: false, writing nothing, when the frame does not fit in what is left of
+    ///   the journal: apply the journal (with these ops) instead.
+    func journal(_ ops: [WriteOp]) throws(CacheError) -> Bool {
+        try writer.withLock { (state: inout WriterState) throws(CacheError) -> Bool in
             guard !state.closed else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
             }
-            var attempts = 0
-            while true {
-                attempts += 1
-                var next = state.journalNext
-                do {
-                    try gate.withShared { () throws in
-                        let txn = try env.begin(readOnly: false)
-                        do {
-                            if let value = Self.journalValue(ops) {
-                                try withUnsafeBytes(of: next.bigEndian) { (k: UnsafeRawBufferPointer) throws in
-                                    try value.withUnsafeBytes { (v: UnsafeRawBufferPointer) throws in
-                                        try txn.put(journalDB, k, v, flags: UInt32(MDB_APPEND))
-                                    }
-                                }
-                                next += 1
-                            }
-                        } catch {
-                            txn.abort()
-                            throw error
-                        }
-                        try txn.commit()
-                    }
-                    state.journalNext = next
-                    counters.withLock { $0.commits += 1 }
-                    return
-                } catch let error as LMDBError where error.isMapFull && attempts < 64 {
-                    try makeRoom(state: &state)
-                } catch {
-                    throw CacheError(code: .storeUnavailable,
-                                     message: "writing to the store in \(lock.path) failed (\(error)); check disk space and permissions")
-                }
+            guard let payload = Self.journalValue(ops) else { return true }
+            guard state.journalOffset + JournalFile.frameSize(payload: payload.count) <= JournalFile.capacity else { return false }
+            if state.journalFile?.isFullSize != true {
+                // All of an existing file's frames were applied at open: replace it freely.
+                state.journalFile = try JournalFile(creatingIn: lock.path)
             }
+            let frame = JournalFile.frame(generation: state.journalGeneration, sequence: state.journalSequence, payload: payload)
+            try state.journalFile!.append(frame, at: state.journalOffset)
+            state.journalOffset += frame.count
+            state.journalSequence += 1
+            counters.withLock { $0.commits += 1 }
+            return true
         }
     }
 
@@ -787,8 +788,9 @@ final class DiskStore: @unchecked Sendable {
                             try Self.setMeta(txn, meta, "bytes", UInt64(bytes))
                             flushed = true
                         }
-                        // The caller passed everything journaled among `ops`: the journal is spent.
-                        if clearingJournal { try txn.empty(journalDB) }
+                        // The caller passed everything journaled among `ops`: the journal is
+                        // spent, and a new generation makes its frames stale.
+                        if clearingJournal { try Self.setMeta(txn, meta, "journal", state.journalGeneration + 1) }
                         if closing { try Self.setMeta(txn, meta, "open", 0) }
                     } catch {
                         txn.abort()
@@ -796,7 +798,11 @@ final class DiskStore: @unchecked Sendable {
                     }
                     try txn.commit()
                 }
-                if clearingJournal { state.journalNext = 0 }
+                if clearingJournal {
+                    state.journalGeneration += 1
+                    state.journalOffset = 0
+                    state.journalSequence = 0
+                }
                 if flushed {
                     state.index = IndexChanges()
                 } else if txnCounters.index.cleared {

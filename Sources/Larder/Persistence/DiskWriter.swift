@@ -8,10 +8,11 @@ import Synchronization
 /// - `.synchronous`: the caller commits its own transaction (LMDB serializes writers).
 /// - `.groupCommit`: callers queue their write and wait; a committer thread drains the
 ///   whole queue into one transaction and one sync, then wakes everyone in that batch.
-///   A batch of puts and deletes goes to the store's journal (`DiskStore.journal`: a few
-///   appended pages per sync instead of a leaf page per key) and stays readable in an
-///   overlay here; every `journalLimit` writes (or bytes), on maintenance, on flush and on
-///   close, one transaction applies the overlay to the records and empties the journal.
+///   A batch of puts and deletes goes to the store's journal file (`DiskStore.journal`: one
+///   appended frame and one flush per round) and stays readable in an overlay here; every
+///   `journalLimit` writes (or when the file is full), on maintenance, on flush, before a
+///   removeAll and on close, one transaction applies the overlay to the records and makes
+///   the journal's frames stale.
 ///   While it syncs, the next batch gathers; after it, the committer waits briefly for the
 ///   writers it has just released (and those that queued meanwhile) to come back, so that
 ///   steady writers share every commit instead of splitting into smaller ones.
@@ -43,6 +44,8 @@ final class DiskWriter: @unchecked Sendable {
     private var completedRounds: UInt64 = 0
     // Group commit.
     private var queue: [DiskStore.WriteOp] = []
+    /// `queue.count`, readable without `cond` (the committer's gathering polls it).
+    private let queuedWrites = Atomic<Int>(0)
     /// Rounds whose commit failed, with how many of their writers have yet to read it.
     private var roundFailures: [UInt64: (error: CacheError, unread: Int)] = [:]
     /// Nonzero while `roundFailures` is not empty: released writers look only then.
@@ -61,7 +64,6 @@ final class DiskWriter: @unchecked Sendable {
     private var gatherWindow = DiskWriter.gatherWindowNanoseconds
     /// Group commit: journaled writes not yet applied to the records, latest per key.
     private var journaled: [[UInt8]: DiskStore.WriteOp] = [:]
-    private var journaledBytes = 0
     // Write-back.
     private var pending: [[UInt8]: DiskStore.WriteOp] = [:]
     private var pendingCleared = false
@@ -105,6 +107,7 @@ final class DiskWriter: @unchecked Sendable {
                 throw closedError()
             }
             queue.append(op)
+            queuedWrites.store(queue.count, ordering: .relaxed)
             // The next round to start takes the whole queue, this write with it.
             let round = startedRounds + 1
             // Wake the committer when it is idle (this is the first write) or its batch is
@@ -241,16 +244,18 @@ final class DiskWriter: @unchecked Sendable {
     static let gatherWindowNanoseconds: UInt64 = 200_000
     /// The window grows to half the last commit's duration (a slow sync), up to this.
     static let maxGatherWindowNanoseconds: UInt64 = 2_000_000
-    /// Group commit: journaled writes, and their bytes, that make the next round apply the
-    /// journal. Larger batches share more of the records' leaf pages per applied write,
-    /// at the cost of a longer pause for the writers of the round that applies them.
+    /// How much of the window the committer polls before it sleeps.
+    static let gatherPollNanoseconds: UInt64 = 200_000
+    /// Group commit: journaled writes that make the next round apply the journal (as does
+    /// a full journal file, `JournalFile.capacity`). Larger batches share more of the
+    /// records' leaf pages per applied write, at the cost of a longer pause for the writers
+    /// of the round that applies them.
     static let journalLimit = 8192
-    static let journalByteLimit = 8 << 20
 
     /// Whether a group-commit batch can go to the journal: only puts and deletes (and
     /// flush's no-op), and only while the journal is under its limits.
     private func journals(_ ops: [DiskStore.WriteOp]) -> Bool {
-        guard journaled.count + ops.count <= Self.journalLimit, journaledBytes <= Self.journalByteLimit else { return false }
+        guard journaled.count + ops.count <= Self.journalLimit else { return false }
         return ops.allSatisfy {
             switch $0 {
             case .put, .delete, .noop: true
@@ -268,6 +273,15 @@ final class DiskWriter: @unchecked Sendable {
         var appliedWhileClosing = false
         while true {
             if gatherUntil > 0 && queue.count < expected && !closing {
+                // Poll, yielding the CPU, for the first part of the window: the writers are
+                // runnable and about to queue, and a sleep here would add a wake-up (tens
+                // of microseconds in a VM) to every round. Then sleep for the rest.
+                cond.unlock()
+                let pollUntil = min(gatherUntil, ConditionLock.monotonicNow() + Self.gatherPollNanoseconds)
+                while queuedWrites.load(ordering: .relaxed) < expected && ConditionLock.monotonicNow() < pollUntil {
+                    sched_yield()
+                }
+                cond.lock()
                 gatherTarget = expected
                 while queue.count < expected && !closing && ConditionLock.monotonicNow() < gatherUntil {
                     cond.wait(.work, untilMonotonic: gatherUntil)
@@ -286,6 +300,7 @@ final class DiskWriter: @unchecked Sendable {
             var ops = queue
             let writers = queue.count  // one op per waiting writer
             queue.removeAll(keepingCapacity: true)
+            queuedWrites.store(0, ordering: .relaxed)
             let toJournal = !maintenanceRequested && !closing && journals(ops)
             if !toJournal && !journaled.isEmpty {
                 // Apply the journal first: older than the batch, and the journal empties with it.
@@ -298,8 +313,16 @@ final class DiskWriter: @unchecked Sendable {
             cond.unlock()
             var failure: CacheError?
             let commitStart = ConditionLock.monotonicNow()
+            var spilled = false
             do {
-                if toJournal { try store.journal(ops) } else { try store.apply(ops, clearingJournal: clearing) }
+                if !toJournal {
+                    try store.apply(ops, clearingJournal: clearing)
+                } else if try !store.journal(ops) {
+                    // The journal file is full: apply it, with this batch, instead.
+                    let older = cond.withLock { Array(journaled.values) }
+                    try store.apply(older + ops, clearingJournal: true)
+                    spilled = true
+                }
             } catch { failure = error }
             let commitNanoseconds = ConditionLock.monotonicNow() - commitStart
             if let failure, writers == 0 {
@@ -307,21 +330,18 @@ final class DiskWriter: @unchecked Sendable {
             }
             cond.lock()
             if failure == nil {
-                if toJournal {
+                if spilled {
+                    journaled.removeAll(keepingCapacity: true)
+                } else if toJournal {
                     for op in ops {
                         switch op {
-                        case .put(let key, let record):
+                        case .put(let key, _), .delete(let key):
                             journaled[key] = op
-                            journaledBytes += key.count + record.count
-                        case .delete(let key):
-                            journaled[key] = op
-                            journaledBytes += key.count
                         default: break
                         }
                     }
                 } else if clearing {
                     journaled.removeAll(keepingCapacity: true)
-                    journaledBytes = 0
                 }
             }
             if let failure, writers > 0 {
