@@ -9,6 +9,7 @@
  * first/last branch from touch, insert and unlink.
  * Free list: singly linked through `next` from free_head, ending in LARDER_NIL.
  */
+#define _GNU_SOURCE  /* posix_memalign, madvise and MADV_HUGEPAGE under -std=c11 */
 #include "larder_core_internal.h"
 
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static inline void larder_flush_for_read(const larder_core *core);  /* deferred 
 
 typedef struct larder_layout {
     uint64_t nodes_offset;
+    uint64_t metas_offset;
     uint64_t buckets_offset;
     uint64_t touches_offset;
     uint64_t wheel_offset;  /* == total when there is no wheel */
@@ -28,7 +30,7 @@ typedef struct larder_layout {
     uint32_t bucket_count;
 } larder_layout;
 
-/* One block holds the header, the nodes, the buckets, the deferred-touch
+/* One block holds the header, the nodes, their meta records, the buckets, the deferred-touch
  * buffer and the wheel records,
  * in that order; every part is a multiple of 8 bytes, so each stays aligned. */
 static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *layout)
@@ -41,7 +43,8 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     uint64_t header = (sizeof(struct larder_core) + 7u) & ~(uint64_t)7u;
     layout->bucket_count = (uint32_t)buckets;
     layout->nodes_offset = header;
-    layout->buckets_offset = header + ((uint64_t)capacity + 1u) * sizeof(larder_node);
+    layout->metas_offset = header + ((uint64_t)capacity + 1u) * sizeof(larder_node);
+    layout->buckets_offset = layout->metas_offset + ((uint64_t)capacity + 1u) * sizeof(larder_meta);
     layout->touches_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
     layout->wheel_offset = layout->touches_offset + LARDER_TOUCH_RING * sizeof(uint32_t);
     layout->total = layout->wheel_offset;
@@ -63,17 +66,18 @@ size_t larder_core_footprint(uint32_t capacity, uint32_t flags)
 static void larder_arena_reset(larder_core *core)
 {
     larder_node *nodes = core->nodes;
+    larder_meta *metas = core->metas;
     uint32_t capacity = core->capacity;
     for (uint32_t i = 0; i < capacity; i++) {
         nodes[i].prev = LARDER_NIL;
         nodes[i].next = i + 1 < capacity ? i + 1 : LARDER_NIL;
-        nodes[i].hash = 0;
-        nodes[i].word = 0;
+        metas[i].hash = 0;
+        metas[i].word = 0;
     }
     nodes[capacity].prev = capacity;
     nodes[capacity].next = capacity;
-    nodes[capacity].hash = 0;
-    nodes[capacity].word = 0;
+    metas[capacity].hash = 0;
+    metas[capacity].word = 0;
     core->free_head = 0;
     core->count = 0;
     core->total_weight = 0;
@@ -110,6 +114,7 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
     larder_core *core = (larder_core *)(void *)block;
     memset(core, 0, sizeof *core);
     core->nodes = (larder_node *)(void *)(block + layout.nodes_offset);
+    core->metas = (larder_meta *)(void *)(block + layout.metas_offset);
     core->buckets = (larder_bucket *)(void *)(block + layout.buckets_offset);
     core->touches = (uint32_t *)(void *)(block + layout.touches_offset);
     core->wheel = (flags & LARDER_CORE_EXPIRY) ? (larder_wlink *)(void *)(block + layout.wheel_offset) : NULL;
@@ -237,11 +242,12 @@ static larder_status larder_insert_after(larder_core *core, uint64_t hash, uint6
     if (core->count == core->capacity) return LARDER_ERR_FULL;
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     larder_node *nodes = core->nodes;
+    larder_meta *metas = core->metas;
     uint32_t slot = core->free_head;
-    assert(slot < core->capacity && nodes[slot].word == 0);
+    assert(slot < core->capacity && metas[slot].word == 0);
     core->free_head = nodes[slot].next;
-    nodes[slot].hash = hash;
-    nodes[slot].word = weight | LARDER_FLAG_LIVE;
+    metas[slot].hash = hash;
+    metas[slot].word = weight | LARDER_FLAG_LIVE;
     uint32_t sentinel = core->capacity;
     larder_list_link_after(nodes, at_lru ? nodes[sentinel].prev : sentinel, slot);
     larder_index_insert(core, hash, slot);
@@ -267,23 +273,24 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     larder_flush_for_read(core);
     larder_node *nodes = core->nodes;
+    larder_meta *metas = core->metas;
     uint32_t sentinel = core->capacity;
     uint32_t slot = nodes[sentinel].prev;
     if (slot == sentinel) return LARDER_ERR_FULL;  /* empty: nothing to evict */
-    uint64_t rest = core->total_weight - larder_node_weight(&nodes[slot]);
+    uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
     /* The victim's removal, as larder_core_remove does it (the index needs
      * its old hash), without returning the slot to the free list ... */
-    if (nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (nodes[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
+    if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (metas[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
     larder_index_remove(core, slot);
     /* ... and the new entry's insert into the same slot, at the front. */
     if (nodes[sentinel].next != slot) {
         larder_list_unlink(nodes, slot);
         larder_list_link_after(nodes, sentinel, slot);
     }
-    nodes[slot].hash = hash;
-    nodes[slot].word = weight | LARDER_FLAG_LIVE;
+    metas[slot].hash = hash;
+    metas[slot].word = weight | LARDER_FLAG_LIVE;
     larder_index_insert(core, hash, slot);
     core->total_weight = rest + weight;
     *slot_out = slot;
@@ -296,18 +303,19 @@ void larder_core_remove(larder_core *core, uint32_t slot)
     /* The slot may be among the deferred touches, and is about to be reused. */
     larder_flush_for_read(core);
     larder_node *nodes = core->nodes;
-    if (nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    larder_meta *metas = core->metas;
+    if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
     /* Only a dated entry's record needs resetting: sparing the others this
      * write spares an eviction a cache miss on the wheel records. */
-    if (nodes[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
+    if (metas[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
     larder_index_remove(core, slot);
     larder_list_unlink(nodes, slot);
-    core->total_weight -= larder_node_weight(&nodes[slot]);
+    core->total_weight -= larder_meta_weight(&metas[slot]);
     core->count--;
     nodes[slot].prev = LARDER_NIL;
     nodes[slot].next = core->free_head;
-    nodes[slot].hash = 0;
-    nodes[slot].word = 0;
+    metas[slot].hash = 0;
+    metas[slot].word = 0;
     core->free_head = slot;
 }
 
@@ -321,21 +329,21 @@ void larder_core_clear(larder_core *core)
 uint64_t larder_core_hash(const larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
-    return core->nodes[slot].hash;
+    return core->metas[slot].hash;
 }
 
 uint64_t larder_core_weight(const larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
-    return larder_node_weight(&core->nodes[slot]);
+    return larder_meta_weight(&core->metas[slot]);
 }
 
 larder_status larder_core_set_weight(larder_core *core, uint32_t slot, uint64_t weight)
 {
     assert(larder_slot_is_live(core, slot));
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
-    larder_node *node = &core->nodes[slot];
-    core->total_weight = core->total_weight - larder_node_weight(node) + weight;
+    larder_meta *node = &core->metas[slot];
+    core->total_weight = core->total_weight - larder_meta_weight(node) + weight;
     node->word = (node->word & ~LARDER_MAX_WEIGHT) | weight;
     return LARDER_OK;
 }
@@ -345,6 +353,7 @@ larder_status larder_core_set_weight(larder_core *core, uint32_t slot, uint64_t 
 static int larder_list_check(const larder_core *core)
 {
     const larder_node *nodes = core->nodes;
+    const larder_meta *metas = core->metas;
     uint32_t capacity = core->capacity, sentinel = capacity;
 
     /* Recency list, from the sentinel through `next`, at most count + 1 steps.
@@ -355,7 +364,7 @@ static int larder_list_check(const larder_core *core)
         uint32_t next = nodes[at].next;
         if (next > capacity || nodes[next].prev != at) return LARDER_CHECK_LIST_LINK;
         if (next == sentinel) break;
-        if (!(nodes[next].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_LIST_NOT_LIVE;
+        if (!(metas[next].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_LIST_NOT_LIVE;
         if (++steps > core->count) return LARDER_CHECK_LIST_LENGTH;
         at = next;
     }
@@ -364,9 +373,9 @@ static int larder_list_check(const larder_core *core)
     uint32_t live = 0;
     uint64_t weight = 0;
     for (uint32_t i = 0; i < capacity; i++) {
-        if (nodes[i].word & LARDER_FLAG_LIVE) {
+        if (metas[i].word & LARDER_FLAG_LIVE) {
             live++;
-            weight += larder_node_weight(&nodes[i]);
+            weight += larder_meta_weight(&metas[i]);
         }
     }
     if (live != core->count) return LARDER_CHECK_LIVE_COUNT;
@@ -376,9 +385,9 @@ static int larder_list_check(const larder_core *core)
      * that ends in LARDER_NIL cannot repeat a slot). */
     uint32_t free_count = 0;
     for (uint32_t s = core->free_head; s != LARDER_NIL; s = nodes[s].next) {
-        if (s >= capacity || (nodes[s].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_FREE_LIST;
+        if (s >= capacity || (metas[s].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_FREE_LIST;
         if (++free_count > capacity - core->count) return LARDER_CHECK_FREE_LENGTH;
-        if (nodes[s].word != 0) return LARDER_CHECK_FREE_STATE;
+        if (metas[s].word != 0) return LARDER_CHECK_FREE_STATE;
         if (core->wheel && core->wheel[s].deadline != LARDER_NO_DEADLINE) return LARDER_CHECK_FREE_STATE;
     }
     if (free_count != capacity - core->count) return LARDER_CHECK_FREE_LENGTH;
@@ -401,6 +410,6 @@ int larder_core_check(const larder_core *core)
     if (code) return code;
     if (core->wheel) return larder_wheel_check(core);
     for (uint32_t i = 0; i < core->capacity; i++)
-        if (core->nodes[i].word & LARDER_FLAG_FILED) return LARDER_CHECK_NO_WHEEL_STATE;
+        if (core->metas[i].word & LARDER_FLAG_FILED) return LARDER_CHECK_NO_WHEEL_STATE;
     return 0;
 }

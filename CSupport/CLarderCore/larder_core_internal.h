@@ -25,19 +25,20 @@ _Static_assert(sizeof(larder_cursor) == 8, "a cursor is two 32-bit words");
  * must all fit below LARDER_NIL. */
 _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX < UINT32_MAX, "slot numbers fit");
 
-/* ---- Node: the hot per-slot record (24 bytes) -------------------------- */
+/* ---- Node (links, 8 bytes) and meta (hash and weight word, 16 bytes) ---- */
 
-/** Policy and state bits in the top byte of a node's weight word. */
+/** Policy and state bits in the top byte of a slot's weight word. */
 #define LARDER_FLAG_LIVE  (UINT64_C(1) << 56) /* slot holds an entry */
 #define LARDER_FLAG_FILED (UINT64_C(1) << 57) /* in a wheel bucket or the expired list */
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
 
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
-_Static_assert(sizeof(larder_node) == 24, "a node is 24 bytes");
+_Static_assert(sizeof(larder_node) == 8, "a node is 8 bytes");
+_Static_assert(sizeof(larder_meta) == 16, "a slot's meta record is 16 bytes");
 _Static_assert(LARDER_MAX_WEIGHT == ((UINT64_C(1) << 56) - 1), "weight uses the low 56 bits");
 
-static inline uint64_t larder_node_weight(const larder_node *n) { return n->word & LARDER_MAX_WEIGHT; }
+static inline uint64_t larder_meta_weight(const larder_meta *m) { return m->word & LARDER_MAX_WEIGHT; }
 
 /* ---- Index bucket (8 bytes) --------------------------------------------- */
 
@@ -83,6 +84,7 @@ struct larder_core {
     /* These first, in this order, down to `count`: larder_core_view
      * (larder_core_inline.h) reads them from the inlined paths. */
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
+    larder_meta *metas;      /* capacity + 1 */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
@@ -98,6 +100,7 @@ struct larder_core {
 };
 
 _Static_assert(offsetof(struct larder_core, nodes) == offsetof(larder_core_view, nodes), "view: nodes");
+_Static_assert(offsetof(struct larder_core, metas) == offsetof(larder_core_view, metas), "view: metas");
 _Static_assert(offsetof(struct larder_core, buckets) == offsetof(larder_core_view, buckets), "view: buckets");
 _Static_assert(offsetof(struct larder_core, capacity) == offsetof(larder_core_view, capacity), "view: capacity");
 _Static_assert(offsetof(struct larder_core, mask) == offsetof(larder_core_view, mask), "view: mask");
@@ -113,7 +116,7 @@ _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and
 
 static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 {
-    return slot < core->capacity && (core->nodes[slot].word & LARDER_FLAG_LIVE) != 0;
+    return slot < core->capacity && (core->metas[slot].word & LARDER_FLAG_LIVE) != 0;
 }
 
 /* Shared between the core's files only: kept out of the library's exports. */

@@ -75,24 +75,24 @@ static uint32_t larder_wheel_list_for(const larder_core *core, uint64_t deadline
 
 void larder_wheel_unfile(larder_core *core, uint32_t slot)
 {
-    assert(core->nodes[slot].word & LARDER_FLAG_FILED);
+    assert(core->metas[slot].word & LARDER_FLAG_FILED);
     larder_wheel_unlink(core->wheel, slot);
     core->wheel[slot].prev = LARDER_NIL;
     core->wheel[slot].next = LARDER_NIL;
-    core->nodes[slot].word &= ~LARDER_FLAG_FILED;
+    core->metas[slot].word &= ~LARDER_FLAG_FILED;
 }
 
 larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_t deadline)
 {
     if (core->wheel == NULL) return LARDER_ERR_UNSUPPORTED;
     assert(larder_slot_is_live(core, slot));
-    if (core->nodes[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (core->metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
     core->wheel[slot].deadline = deadline;
-    if (deadline == LARDER_NO_DEADLINE) core->nodes[slot].word &= ~LARDER_FLAG_DATED;
-    else core->nodes[slot].word |= LARDER_FLAG_DATED;
+    if (deadline == LARDER_NO_DEADLINE) core->metas[slot].word &= ~LARDER_FLAG_DATED;
+    else core->metas[slot].word |= LARDER_FLAG_DATED;
     if (deadline != LARDER_NO_DEADLINE) {
         larder_wheel_link_tail(core->wheel, larder_wheel_list_for(core, deadline), slot);
-        core->nodes[slot].word |= LARDER_FLAG_FILED;
+        core->metas[slot].word |= LARDER_FLAG_FILED;
     }
     return LARDER_OK;
 }
@@ -175,7 +175,7 @@ static int larder_wheel_check_list(const larder_core *core, uint32_t index, uint
             return 0;
         }
         if (next >= capacity || wheel[next].prev != at || ++steps > capacity) return LARDER_CHECK_WHEEL_LINK;
-        uint64_t word = core->nodes[next].word;
+        uint64_t word = core->metas[next].word;
         uint64_t deadline = wheel[next].deadline;
         if (!(word & LARDER_FLAG_LIVE) || !(word & LARDER_FLAG_FILED) || deadline == LARDER_NO_DEADLINE)
             return LARDER_CHECK_WHEEL_MEMBER;
@@ -207,7 +207,7 @@ int larder_wheel_check(const larder_core *core)
         if (code) return code;
     }
     for (uint32_t i = 0; i < core->capacity; i++)
-        if (core->nodes[i].word & LARDER_FLAG_FILED) filed++;
+        if (core->metas[i].word & LARDER_FLAG_FILED) filed++;
     /* Links agreeing both ways keep the lists disjoint and repeat-free, so
      * equal counts mean every filed entry is in exactly one list. */
     if (filed != members) return LARDER_CHECK_WHEEL_COUNT;

@@ -33,7 +33,7 @@ void larder_index_remove(larder_core *core, uint32_t slot)
 {
     larder_bucket *buckets = core->buckets;
     uint32_t mask = core->mask;
-    uint32_t hole = larder_tag_of(core->nodes[slot].hash) & mask;
+    uint32_t hole = larder_tag_of(core->metas[slot].hash) & mask;
     while (buckets[hole].slot != slot) {
         assert(buckets[hole].slot != LARDER_NIL);  /* a live slot is always indexed */
         hole = (hole + 1u) & mask;
@@ -59,7 +59,7 @@ static uint32_t larder_index_probe(const larder_core *core, uint64_t hash, uint3
     for (;; i = (i + 1u) & mask) {
         uint32_t slot = buckets[i].slot;
         if (slot == LARDER_NIL) break;
-        if (buckets[i].tag == tag && core->nodes[slot].hash == hash) {
+        if (buckets[i].tag == tag && core->metas[slot].hash == hash) {
             cursor->bucket = i;
             cursor->tag = tag;
             return slot;
@@ -82,13 +82,13 @@ uint32_t larder_core_find_next(const larder_core *core, larder_cursor *cursor)
      * still names a slot carrying the full hash being looked up. */
     uint32_t slot = core->buckets[cursor->bucket].slot;
     assert(slot != LARDER_NIL && core->buckets[cursor->bucket].tag == cursor->tag);
-    return larder_index_probe(core, core->nodes[slot].hash, (cursor->bucket + 1u) & core->mask, cursor);
+    return larder_index_probe(core, core->metas[slot].hash, (cursor->bucket + 1u) & core->mask, cursor);
 }
 
 int larder_index_check(const larder_core *core)
 {
     const larder_bucket *buckets = core->buckets;
-    larder_node *nodes = core->nodes;  /* the mark bit is scratch, cleared below */
+    larder_meta *metas = core->metas;  /* the mark bit is scratch, cleared below */
     uint32_t mask = core->mask;
     uint64_t bucket_count = (uint64_t)mask + 1u;
 
@@ -110,13 +110,13 @@ int larder_index_check(const larder_core *core)
         }
         run++;
         indexed++;
-        if (slot >= core->capacity || !(nodes[slot].word & LARDER_FLAG_LIVE)) code = LARDER_CHECK_INDEX_SLOT;
-        else if (buckets[i].tag != larder_tag_of(nodes[slot].hash)) code = LARDER_CHECK_INDEX_TAG;
+        if (slot >= core->capacity || !(metas[slot].word & LARDER_FLAG_LIVE)) code = LARDER_CHECK_INDEX_SLOT;
+        else if (buckets[i].tag != larder_tag_of(metas[slot].hash)) code = LARDER_CHECK_INDEX_TAG;
         else if (((i - (buckets[i].tag & mask)) & mask) >= run) code = LARDER_CHECK_INDEX_REACH;
-        else if (nodes[slot].word & LARDER_FLAG_MARK) code = LARDER_CHECK_INDEX_TWICE;
-        else nodes[slot].word |= LARDER_FLAG_MARK;
+        else if (metas[slot].word & LARDER_FLAG_MARK) code = LARDER_CHECK_INDEX_TWICE;
+        else metas[slot].word |= LARDER_FLAG_MARK;
     }
-    for (uint32_t s = 0; s < core->capacity; s++) nodes[s].word &= ~LARDER_FLAG_MARK;
+    for (uint32_t s = 0; s < core->capacity; s++) metas[s].word &= ~LARDER_FLAG_MARK;
     if (code) return code;
     /* Each indexed slot is live and distinct; as many as the live entries
      * means every live entry is indexed exactly once. */

@@ -105,7 +105,7 @@ void larder_block_free(void *block);
 
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
  *  wheel, header), in one block; 0 when the arguments are invalid.
- *  Per slot: a 24-byte node, 8-byte buckets numbering the power of two
+ *  Per slot: an 8-byte node (links) and a 16-byte record (hash, weight), 8-byte buckets numbering the power of two
  *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), and with
  *  LARDER_CORE_EXPIRY 16 bytes of wheel links and deadline, plus about 5 KiB
  *  of wheel sentinels per core. */

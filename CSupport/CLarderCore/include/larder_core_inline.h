@@ -15,13 +15,21 @@
 
 #include <stdint.h>
 
-/* The hot per-slot record (24 bytes). */
+/* The hot per-slot record (8 bytes): the recency list's links only, so that
+ * a hit's touch (its own links and its two neighbours') reads an array of
+ * 8 bytes a slot, a third of what it was with the hash and weight beside
+ * them: at 100,000 entries, 800 KB, which a core's L2 cache can hold. */
 typedef struct larder_node {
     uint32_t prev;  /* newer neighbour (recency list); unused when free */
     uint32_t next;  /* older neighbour (recency list), or next free slot */
+} larder_node;
+
+/* The colder per-slot record (16 bytes): read by evictions, removals,
+ * weight and expiry bookkeeping, not by a hit. */
+typedef struct larder_meta {
     uint64_t hash;  /* the key's full hash */
     uint64_t word;  /* weight (low 56 bits) | flags (top 8 bits) */
-} larder_node;
+} larder_meta;
 
 /* An index bucket (8 bytes); an empty one has slot == LARDER_NIL. */
 typedef struct larder_bucket {
@@ -37,6 +45,7 @@ typedef struct larder_bucket {
 /* The first fields of struct larder_core (larder_core_internal.h pins them). */
 typedef struct larder_core_view {
     larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
+    larder_meta *metas;      /* capacity + 1, beside nodes */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
@@ -163,12 +172,12 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
     uint32_t lru = view->nodes[view->capacity].prev;
     if (lru == view->capacity) return LARDER_NIL;
 #if defined(__GNUC__) || defined(__clang__)
-    const larder_node *node = &view->nodes[lru];
-    uint32_t tag = (uint32_t)(node->hash >> 32);
+    uint32_t tag = (uint32_t)(view->metas[lru].hash >> 32);
     __builtin_prefetch(&view->buckets[tag & view->mask], 1);
     /* And the victim after it: evicting this one rewrites that node's link,
      * whose miss would otherwise hold up the next eviction. */
-    __builtin_prefetch(&view->nodes[node->prev], 1);
+    __builtin_prefetch(&view->nodes[view->nodes[lru].prev], 1);
+    __builtin_prefetch(&view->metas[view->nodes[lru].prev], 1);
 #endif
     return lru;
 }
