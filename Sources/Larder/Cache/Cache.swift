@@ -492,7 +492,7 @@ extension Cache {
     }
 
     /// The share of `total` bytes shard `index` gets: the shares add up to `total`.
-    @inlinable
+    @inlinable @inline(__always)
     static func share(of total: Int?, shard index: Int, shardCount: Int) -> UInt64 {
         guard let total else { return .max }
         let bytes = max(0, total)
