@@ -1065,6 +1065,7 @@ final class DiskStore: @unchecked Sendable {
             drainReaderPool()
             env.close()
         }
+        writer.withLock { $0.journalFile = nil }  // closes its descriptor
         lock.release()
     }
 
