@@ -40,6 +40,30 @@ struct PersistenceTierTests {
         #expect(try #require(cache.persistenceStatistics).diskReads == disk.diskReads, "a promoted entry is a memory hit")
     }
 
+    @Test func groupCommitServesEvictedEntriesFromTheJournalAndAfterItsApply() throws {
+        let dir = TemporaryDirectory()
+        let cache: Cache<Int, String> = try makeCache(dir.path, maxCount: 10, durability: .groupCommit)
+        try runOnThreads(4) { t in
+            for i in 0..<50 { try cache.setValue("v\(t * 50 + i)", forKey: t * 50 + i) }
+        }
+        cache.removeValue(forKey: 7)
+        // Journaled, not yet applied: evicted entries are read through the writer's overlay.
+        #expect(try #require(cache.persistenceStatistics).entries < 199)
+        for key in 0..<200 where key != 7 { #expect(cache.value(forKey: key) == "v\(key)") }
+        #expect(cache.value(forKey: 7) == nil, "a journaled delete hides the journaled put")
+        #expect(try #require(cache.persistenceStatistics).diskHits == 0, "served by the overlay, not LMDB")
+        // Applied: the same reads now come from LMDB.
+        try cache.flushPersistence()
+        #expect(try #require(cache.persistenceStatistics).entries == 199)
+        for key in 0..<200 where key != 7 && !cache.contains(key) { #expect(cache.value(forKey: key) == "v\(key)") }
+        #expect(try #require(cache.persistenceStatistics).diskHits > 0)
+        #expect(cache.value(forKey: 7) == nil)
+        cache.close()
+        let reopened: Cache<Int, String> = try makeCache(dir.path, maxCount: 300, durability: .groupCommit)
+        #expect(reopened.count == 199)
+        #expect(reopened.value(forKey: 199) == "v199")
+    }
+
     @Test func restartKeepsTheMostRecentEntriesInTheirLRUOrder() throws {
         let dir = TemporaryDirectory()
         var expected: [String] = []
