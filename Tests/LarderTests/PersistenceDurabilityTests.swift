@@ -212,6 +212,20 @@ struct PersistenceDurabilityTests {
         store.close()
     }
 
+    @Test func aGroupCommitRoundThatDoesNotFitTheJournalAppliesItInstead() throws {
+        let dir = TemporaryDirectory()
+        let writer = try makeWriter(dir.path, .groupCommit)
+        let big = String(repeating: "x", count: 1 << 20)
+        // Seven 1 MiB frames fit the 8 MiB file; the eighth round applies all eight.
+        for i in 0..<7 { try writer.submit(put(writer.store, "k\(i)", big)) }
+        #expect(writer.store.statistics.entries == 0, "journaled")
+        try writer.submit(put(writer.store, "k7", big))
+        #expect(writer.store.statistics.entries == 8, "the round spilled into an apply, with the journal")
+        for i in 0..<8 { #expect(onDisk(writer.store, "k\(i)")?.count == big.count) }
+        #expect(overlayValue(writer, "k0") == .none, "the overlay was emptied with the journal")
+        writer.close()
+    }
+
     @Test func synchronousCommitsEachWriteBeforeReturning() throws {
         let dir = TemporaryDirectory()
         let writer = try makeWriter(dir.path, .synchronous)

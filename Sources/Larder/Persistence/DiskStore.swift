@@ -336,19 +336,6 @@ final class DiskStore: @unchecked Sendable {
         return damaged
     }
 
-    /// The bytes a journal frame for `ops` takes (0 when none of them is journaled).
-    static func journalFrameSize(_ ops: [WriteOp]) -> Int {
-        var payload = 0
-        for op in ops {
-            switch op {
-            case .put(let key, let record): payload += 9 + key.count + record.count
-            case .delete(let key): payload += 9 + key.count
-            default: continue
-            }
-        }
-        return payload == 0 ? 0 : JournalFile.frameSize(payload: payload)
-    }
-
     /// Group commit's fast path: appends the batch's puts and deletes to the journal file
     /// as one frame and syncs it (one write and one flush, where an LMDB commit is two
     /// flushes and rewrites a leaf page per key). The caller keeps the journaled writes

@@ -42,21 +42,28 @@ final class JournalFile: @unchecked Sendable {
         if stat(path, &st) != 0 || Int(st.st_size) != Self.capacity {
             try Self.create(path: path, directory: directory)
         }
-        guard let file = try Self(existingIn: directory) else { throw Self.failure("open", path) }
-        self.init(path: file.path, fd: dup(file.fd), isFullSize: file.isFullSize)
+        let (fd, full) = try Self.openExisting(path)
+        guard fd >= 0 else { throw Self.failure("open", path) }
+        self.init(path: path, fd: fd, isFullSize: full)
     }
 
     /// Opens an existing journal in `directory` (for replay); nil when there is none.
     convenience init?(existingIn directory: String) throws(CacheError) {
         let path = directory + "/" + Self.fileName
+        let (fd, full) = try Self.openExisting(path)
+        guard fd >= 0 else { return nil }
+        self.init(path: path, fd: fd, isFullSize: full)
+    }
+
+    /// The file's descriptor (-1 when it does not exist) and whether it is `capacity` long.
+    private static func openExisting(_ path: String) throws(CacheError) -> (fd: Int32, isFullSize: Bool) {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw Self.failure("open", path)
+            if errno == ENOENT { return (-1, false) }
+            throw failure("open", path)
         }
         var st = stat()
-        let full = fstat(fd, &st) == 0 && Int(st.st_size) == Self.capacity
-        self.init(path: path, fd: fd, isFullSize: full)
+        return (fd, fstat(fd, &st) == 0 && Int(st.st_size) == capacity)
     }
 
     private init(path: String, fd: Int32, isFullSize: Bool) {
