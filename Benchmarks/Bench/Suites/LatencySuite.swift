@@ -112,6 +112,9 @@ enum LatencySuite {
             }
         }
         let timerP50 = Spread(timer.p50).median
+        progress("latency: dependent random loads")
+        let probes = MemoryLatency.measure(mebibytes: c.quick ? [1, 4] : [1, 4, 64],
+                                           steps: c.quick ? 200_000 : 2_000_000, seed: c.seed)
         func row(_ group: String, _ peer: String, _ p: Percentiles) -> (ResultRow, [String]) {
             let p50 = Spread(p.p50), p99 = Spread(p.p99), p999 = Spread(p.p999)
             let maxAll = p.max.max() ?? 0
@@ -134,10 +137,16 @@ enum LatencySuite {
                 table.add(cells: cells)
             }
         }
+        for probe in probes {
+            result.rows.append(ResultRow(group: "machine", peer: "dependent random load, \(probe.mebibytes) MiB", unit: "ns",
+                                         value: Spread([probe.nanosecondsPerLoad])))
+        }
         print(table.render())
+        let loads = probes.map { "\(fmt($0.nanosecondsPerLoad, 0)) ns over \($0.mebibytes) MiB" }.joined(separator: ", ")
         result.notes = [
             "get-hit/get-miss/set+evict: uniform keys over a full cache of \(c.capacity) (each a likely cache miss); get-hit zipf: hits of the mixed Zipf sequence.",
             "ns per operation including the timer; p50/p99/p99.9 are medians over \(c.runs) runs of \(c.latencyOps) operations, max is the largest seen; net p99 = p99 minus the timer's median (\(fmt(timerP50, 0)) ns).",
+            "this machine's dependent random load (a pointer chase): \(loads); Cache's get-hit on a cold entry waits for two of these in a row (its index bucket, then the key beside the value); Dictionary's for about one (its occupancy bitmap stays cached and the key's and value's loads overlap).",
         ]
         for n in result.notes { print("  note: " + n) }
         for operation in Operation.allCases {
