@@ -422,3 +422,35 @@ struct AsyncMemoizedTests {
         #expect(computations.load(ordering: .relaxed) == 2)
     }
 }
+
+@Suite("Memoized: arguments a function can tell apart")
+struct MemoizedDistinctArgumentTests {
+    @Test("f(-0.0) is not answered with f(0.0)")
+    func signedZero() throws {
+        let reciprocal = try Memoized(maxCount: 10) { (x: Double) in 1 / x }
+        #expect(reciprocal(0.0) == .infinity)
+        #expect(reciprocal(-0.0) == -.infinity)
+        let single = try Memoized(maxCount: 10) { (x: Float) in 1 / x }
+        #expect(single(0) == .infinity)
+        #expect(single(-0.0) == -.infinity)
+    }
+
+    @Test("a NaN argument hits on the second call and takes one entry")
+    func nanHits() throws {
+        let calls = Counter()
+        let f = try Memoized(maxCount: 10) { (x: Double) -> Int in
+            calls.add()
+            return 7
+        }
+        for _ in 0..<5 { #expect(f(.nan) == 7) }
+        #expect(calls.count == 1)
+        #expect(f.cache.count == 1)
+    }
+
+    @Test("canonically equivalent strings with different bytes are different calls")
+    func canonicalStrings() throws {
+        let byteCount = try Memoized(maxCount: 10) { (s: String) in s.utf8.count }
+        #expect(byteCount("\u{E9}") == 2)
+        #expect(byteCount("e\u{301}") == 3)
+    }
+}
