@@ -33,6 +33,9 @@ _Thread_local uint32_t larder_thread_token_ = 0;
 /* larder_miss_hint.h: thread-local like the token, so defined beside it. */
 #include "larder_miss_hint.h"
 _Thread_local larder_miss_hint larder_miss_hint_ = { 0, 0, { 0, 0 } };
+/* larder_thread_weighing.h: the same. */
+#include "larder_thread_weighing.h"
+_Thread_local uint64_t larder_nested_weighed_ = 0;
 static uint32_t larder_next_thread_token = 0;
 
 uint32_t larder_thread_token_take(uint32_t *counter)

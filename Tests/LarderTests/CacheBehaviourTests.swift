@@ -267,3 +267,38 @@ struct CollectingLogHandler: LogHandler {
         records.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
     }
 }
+
+@Suite("Cache behaviour at the limits of its inputs")
+struct CacheLimitTests {
+    @Test("explicit costs near the per-entry maximum without a byte budget: no arithmetic trap")
+    func hugeCostsWithoutBudget() async {
+        await #expect(processExitsWith: .success) {
+            let cache = try! Cache<Int, Int>(configuration: .init(maxCount: 1_000, sweepInterval: nil))
+            let cost = (1 << 56) - 1  // the largest cost an entry may carry
+            // 257 of them pass UInt64.max: the cache evicts rather than wrapping its total.
+            for key in 0..<300 { try! cache.setValue(key, forKey: key, ttl: nil, cost: cost) }
+            try! cache.setValue(0, forKey: 0, ttl: nil, cost: cost)  // an update
+            precondition(cache.count <= 256 && cache.value(forKey: 0) == 0 && cache.checkInvariants() == 0)
+        }
+    }
+
+    @Test("huge TTLs never overflow: the sweeper keeps them, shorter ones expire on time")
+    func hugeTTLs() throws {
+        let clock = ManualCacheClock()
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 8, sweepInterval: nil), clock: clock)
+        try cache.setValue(1, forKey: 1, ttl: .seconds(Int64.max))
+        try cache.setValue(2, forKey: 2, ttl: Duration(secondsComponent: Int64.max, attosecondsComponent: 999_999_999_999_999_999))
+        try cache.setValue(3, forKey: 3, ttl: .seconds(30 * 86_400))
+        try cache.setValue(4, forKey: 4, ttl: .nanoseconds(1))
+        clock.advance(by: .seconds(30 * 86_400) - .nanoseconds(1))
+        #expect(cache.sweepExpired() == 1)  // key 4
+        #expect(cache.value(forKey: 3) == 3)
+        clock.advance(by: .nanoseconds(1))
+        #expect(cache.sweepExpired() == 1)  // key 3
+        clock.advance(by: .seconds(200 * 365 * 86_400))
+        #expect(cache.sweepExpired() == 0)
+        #expect(cache.value(forKey: 1) == 1)
+        #expect(cache.value(forKey: 2) == 2)
+        #expect(cache.checkInvariants() == 0)
+    }
+}

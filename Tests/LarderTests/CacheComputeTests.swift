@@ -179,3 +179,68 @@ struct CacheComputeTests {
         #expect(statistics.hits == 3 && statistics.misses == 5)
     }
 }
+
+@Suite("Cache get-or-compute: sets, removals and odd keys meanwhile")
+struct CacheComputeRaceTests {
+    @Test("a computation that lands late does not overwrite a value set meanwhile")
+    func lateComputationKeepsNewerSet() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let gate = Gate()
+        let leader = await startGatedComputation(of: 1, forKey: "k", in: cache, gate: gate)
+        try cache.setValue(2, forKey: "k")  // fresher data, stored explicitly
+        gate.open()
+        #expect(try await leader.value == 1)  // the caller still gets what it computed
+        #expect(cache.value(forKey: "k") == 2, "the older computed value replaced the newer set")
+    }
+
+    @Test("a computation that lands after removeValue does not bring the key back")
+    func lateComputationAfterRemove() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let gate = Gate()
+        let leader = await startGatedComputation(of: 1, forKey: "k", in: cache, gate: gate)
+        #expect(cache.removeValue(forKey: "k") == nil)  // an invalidation while computing
+        gate.open()
+        #expect(try await leader.value == 1)
+        #expect(cache.value(forKey: "k") == nil, "the invalidated computation was cached")
+        // The next computation, started after the removal, is cached.
+        #expect(try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in 3 }) == 3)
+        #expect(cache.value(forKey: "k") == 3)
+    }
+
+    @Test("a computation that lands after removeAll is not cached")
+    func lateComputationAfterRemoveAll() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let gate = Gate()
+        let leader = await startGatedComputation(of: 1, forKey: "k", in: cache, gate: gate)
+        cache.removeAll()
+        gate.open()
+        #expect(try await leader.value == 1)
+        #expect(!cache.contains("k"))
+    }
+
+    @Test("get-or-compute for a key that is not equal to itself (NaN) leaves no flight behind")
+    func nanKeyLeavesNoFlight() throws {
+        let cache = try Cache<Double, Int>(configuration: .init(maxCount: 100, sweepInterval: nil))
+        for round in 0..<5 {
+            #expect(try cache.value(forKey: .nan) { round } == round)  // a NaN key never hits
+        }
+        let flights = cache.shards.reduce(0) { total, shard in
+            shard.flightMutex.lock()
+            defer { shard.flightMutex.unlock() }
+            return total + shard.flights.count
+        }
+        #expect(flights == 0, "flights left in the table after every computation finished")
+    }
+
+    @Test("a computation that fills another key on the way is not charged for that key's value")
+    func nestedComputationWeight() throws {
+        let cache = try Cache<Int, String>(configuration: .init(maxCount: 10, maxBytes: 300_000, sweepInterval: nil))
+        let outer = try cache.value(forKey: 1) {
+            let inner = try cache.value(forKey: 2) { String(repeating: "x", count: 200_000) }
+            return String(inner.prefix(3))  // a small (inline) string: no heap
+        }
+        #expect(outer == "xxx")
+        #expect(cache.contains(1) && cache.contains(2), "the inner result was evicted to make room for the outer one")
+        #expect(cache.totalBytes < 250_000, "totalBytes \(cache.totalBytes) counts the inner string twice")
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 @testable import Larder
@@ -9,6 +10,17 @@ final class FakeTier: CacheBackingTier, Sendable {
     let entries = Mutex<[String: (value: Int, deadline: UInt64?)]>([:])
     let calls = LockedList<String>()
     let failStores = Atomic<Bool>(false)
+    /// A call ("store k" or "load k") that stops after it did its work, signals
+    /// `paused` and waits for `resume`: a test runs other calls in between.
+    let pauseAfter = Mutex<String?>(nil)
+    let paused = DispatchSemaphore(value: 0)
+    let resume = DispatchSemaphore(value: 0)
+
+    private func pauseIfAsked(_ call: String) {
+        guard pauseAfter.withLock({ $0 == call }) else { return }
+        paused.signal()
+        resume.wait()
+    }
 
     func store(_ value: Int, forKey key: String, deadline: UInt64?) throws(CacheError) {
         calls.append("store \(key)")
@@ -16,10 +28,13 @@ final class FakeTier: CacheBackingTier, Sendable {
             throw CacheError(code: .storeUnavailable, message: "fake store refuses writes")
         }
         entries.withLock { $0[key] = (value, deadline) }
+        pauseIfAsked("store \(key)")
     }
     func load(forKey key: String) -> (value: Int, deadline: UInt64?)? {
         calls.append("load \(key)")
-        return entries.withLock { $0[key] }
+        let found = entries.withLock { $0[key] }
+        pauseIfAsked("load \(key)")
+        return found
     }
     func remove(forKey key: String) {
         calls.append("remove \(key)")
@@ -130,5 +145,85 @@ struct CacheTierTests {
         clock.advance(by: .nanoseconds(4_000))
         #expect(cache.value(forKey: "r2") == nil)
         #expect(cache.value(forKey: "r1") == 1)
+    }
+}
+
+@Suite("Cache with a lower tier: removals overlapping fills and sets")
+struct CacheTierRemovalRaceTests {
+    /// Runs `body` on a thread until the tier pauses after `call`, runs
+    /// `meanwhile`, then lets the thread finish; returns what `body` returned.
+    func overlapping<T: Sendable>(_ tier: FakeTier, after call: String, _ body: @escaping @Sendable () -> T,
+                                  meanwhile: () -> Void) -> T {
+        tier.pauseAfter.withLock { $0 = call }
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let value = body()
+            result.withLock { $0 = value }
+            done.signal()
+        }.start()
+        tier.paused.wait()
+        tier.pauseAfter.withLock { $0 = nil }
+        meanwhile()
+        tier.resume.signal()
+        done.wait()
+        return result.withLock { $0! }
+    }
+
+    func makeCache(_ tier: FakeTier, maxCount: Int = 2) throws -> Cache<String, Int> {
+        try Cache<String, Int>(configuration: .init(maxCount: maxCount, sweepInterval: nil), tier: tier)
+    }
+
+    @Test("a read that loaded from the tier before a removeValue does not promote the removed value")
+    func promotionOverlappingRemoveValue() throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier)
+        for (i, key) in ["a", "b", "c"].enumerated() { try cache.setValue(i, forKey: key) }  // "a" on disk only
+        let read = overlapping(tier, after: "load a", { cache.value(forKey: "a") }) {
+            #expect(cache.removeValue(forKey: "a") == nil)
+        }
+        #expect(read == 0)  // the read is ordered before the removal
+        #expect(!cache.contains("a"), "the removed value was promoted into memory")
+        #expect(cache.value(forKey: "a") == nil)
+    }
+
+    @Test("a set overlapping removeAll leaves no memory copy that the tier lacks")
+    func setOverlappingRemoveAll() throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier)
+        let stored = overlapping(tier, after: "store a", { (try? cache.setValue(1, forKey: "a")) != nil }) {
+            cache.removeAll()  // clears the tier after the set wrote it
+        }
+        #expect(stored)
+        let onDisk = tier.entries.withLock { $0["a"] != nil }
+        #expect(cache.contains("a") == onDisk, "memory \(cache.contains("a")), tier \(onDisk)")
+        #expect(cache.value(forKey: "a") == nil)
+    }
+
+    @Test("a set overlapping a removeValue of its key leaves both tiers without it")
+    func setOverlappingRemoveValue() throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier)
+        try cache.setValue(1, forKey: "a")
+        _ = overlapping(tier, after: "store a", { (try? cache.setValue(2, forKey: "a")) != nil }) {
+            _ = cache.removeValue(forKey: "a")
+        }
+        #expect(!cache.contains("a"), "memory serves a value the tier no longer has")
+        #expect(tier.entries.withLock { $0["a"] } == nil)
+        #expect(cache.value(forKey: "a") == nil)
+    }
+
+    @Test("a set overlapping another key's removal drops its old memory copy; reads get the new value")
+    func setOverlappingOtherRemoval() throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier, maxCount: 4)
+        try cache.setValue(1, forKey: "b")
+        try cache.setValue(9, forKey: "x")
+        _ = overlapping(tier, after: "store b", { (try? cache.setValue(2, forKey: "b")) != nil }) {
+            _ = cache.removeValue(forKey: "x")  // the same (only) shard
+        }
+        #expect(!cache.contains("b"), "the set overlapped a removal, yet kept a memory copy")
+        #expect(cache.value(forKey: "b") == 2, "the old memory copy outlived the set")
+        #expect(cache.contains("b"))  // promoted from the tier by that read
     }
 }

@@ -268,6 +268,9 @@ int larder_core_check(const larder_core *core);
 /* The calling thread's last missed key and its hash (see there). */
 #include "larder_miss_hint.h"
 
+/* What nested weighings of computed values measured on this thread (see there). */
+#include "larder_thread_weighing.h"
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,8 +6,9 @@ extension Cache {
         case found(Value)
         /// Another caller is computing: wait for its result.
         case wait(Flight<Value>)
-        /// Compute, store, then publish to the waiters.
-        case lead(Flight<Value>)
+        /// Compute, store (unless a removal ran meanwhile: the shard's fill
+        /// snapshot, taken before computing), then publish to the waiters.
+        case lead(Flight<Value>, fillSnapshot: UInt64)
     }
 
     /// The value for `key`, computing and storing it (with the default time to
@@ -21,7 +22,11 @@ extension Cache {
     /// itself forever.
     ///
     /// A computed value that cannot be stored (heavier than the byte budget)
-    /// is still returned, and the error is logged at `warning`.
+    /// is still returned, and the error is logged at `warning`. It is returned
+    /// but not stored when a value was set for `key` while computing (the set
+    /// is newer and stays), or when a ``removeValue(forKey:)`` or
+    /// ``removeAll()`` of this key's shard ran meanwhile (an invalidation must
+    /// not be undone by a computation that started before it).
     ///
     /// A waiting caller blocks its thread. From async code use the `async`
     /// flavour: blocking the concurrency pool's few threads while an async
@@ -79,7 +84,7 @@ extension Cache {
             return value
         case .wait(let flight):
             return try flight.wait()
-        case .lead(let flight):
+        case .lead(let flight, let snapshot):
             let outcome: Result<Value, any Error>
             var measured: Int? = nil
             do {
@@ -90,7 +95,8 @@ extension Cache {
             } catch {
                 outcome = .failure(error)
             }
-            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, measuredHeapBytes: measured)
+            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot,
+                 measuredHeapBytes: measured)
             return try outcome.get()
         }
     }
@@ -105,10 +111,10 @@ extension Cache {
             return value
         case .wait(let flight):
             return try await flight.wait(leavingOnCancel: leavingOnCancel)
-        case .lead(let flight):
+        case .lead(let flight, let snapshot):
             let outcome: Result<Value, any Error>
             do { outcome = .success(try await compute()) } catch { outcome = .failure(error) }
-            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl)
+            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot)
             return try outcome.get()
         }
     }
@@ -118,13 +124,18 @@ extension Cache {
     /// its flight, so a caller sees one or the other and never computes twice
     /// for one miss.
     private func role(forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>) -> FlightRole {
+        // A key that is not equal to itself (a NaN) can never be found again, so
+        // its flight could never be ended: compute without registering one.
+        guard key == key else { return .lead(Flight<Value>(), fillSnapshot: shard.fillSnapshot()) }
         shard.flightMutex.lock()
         defer { shard.flightMutex.unlock() }
         if let flight = shard.flights[key] { return .wait(flight) }
+        // Before the look: a removal after it must keep the computed value out.
+        let snapshot = shard.fillSnapshot()
         if let value = peek(key, hash: hash, shard: shard) { return .found(value) }
         let flight = Flight<Value>()
         shard.flights[key] = flight
-        return .lead(flight)
+        return .lead(flight, fillSnapshot: snapshot)
     }
 
     /// The live value for `key` without touching recency or statistics.
@@ -140,7 +151,8 @@ extension Cache {
     /// the heap bytes measured while computing, when known), ends the flight,
     /// and hands the outcome to its waiters.
     private func land(_ flight: Flight<Value>, outcome: Result<Value, any Error>, key: Key,
-                      shard: CacheShard<Key, Value>, ttl: Duration??, measuredHeapBytes: Int? = nil) {
+                      shard: CacheShard<Key, Value>, ttl: Duration??, fillSnapshot: UInt64,
+                      measuredHeapBytes: Int? = nil) {
         if case .success(let value) = outcome {
             do {
                 let deadline: UInt64
@@ -148,7 +160,9 @@ extension Cache {
                 let weight = measuredHeapBytes.map {
                     UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride) &+ slotOverhead &+ UInt64(max(0, $0))
                 }
-                try store(value, forKey: key, deadline: deadline, weight: weight)
+                // `.ifAbsent`: a value set while computing is newer than this one.
+                try store(value, forKey: key, deadline: deadline, weight: weight, mode: .ifAbsent,
+                          fillSnapshot: fillSnapshot)
             } catch {
                 logger?.warning("Larder: computed value not cached: \(error)")
             }

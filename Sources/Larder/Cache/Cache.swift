@@ -288,19 +288,26 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable @discardableResult
     public func removeValue(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        let removed = removeFromMemory(key, hash: hash)
+        let shard = shards[shardIndex(hash)]
+        // Marked as a removal from before the memory copy goes until after the
+        // tier's does, so that no fill in between (a promotion, a computed
+        // value, a tiered set) stores the key again (see CacheShard.fillSnapshot).
+        let removed = removeFromMemory(key, hash: hash, asRemoval: true)
         if hasTier { tier?.remove(forKey: key) }
+        shard.endRemoval()
         return removed
     }
 
     /// Removes the memory copy of `key`: its live value, or `nil` (an expired
-    /// entry is removed, counted and logged as an expiry).
+    /// entry is removed, counted and logged as an expiry). `asRemoval`: begin
+    /// a removal in the same lock hold (the caller ends it).
     @inlinable
-    func removeFromMemory(_ key: Key, hash: UInt64) -> Value? {
+    func removeFromMemory(_ key: Key, hash: UInt64, asRemoval: Bool = false) -> Value? {
         let shard = shards[shardIndex(hash)]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
         shard.mutex.lock()
+        if asRemoval { shard.beginRemoval() }
         let slot = shard.find(key, hash: hash)
         if slot != larderNil {
             expired = shard.isExpired(slot)
@@ -321,8 +328,19 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     ///
     /// Each shard is emptied in bounded batches per lock hold, so other
     /// threads keep working meanwhile; entries stored concurrently with the
-    /// call, after it reached their shard, may remain.
+    /// call, after it reached their shard, may remain. With a lower tier, a
+    /// set overlapping the call keeps no memory copy that the tier lacks, and
+    /// no promotion or computed value overlapping it is stored.
     public func removeAll() {
+        // A removal in every shard from before the tier is cleared until the
+        // shards are drained: a set or fill overlapping it leaves no memory
+        // copy that the tier lacks (see CacheShard.fillSnapshot).
+        for shard in shards {
+            shard.mutex.lock()
+            shard.beginRemoval()
+            shard.mutex.unlock()
+        }
+        defer { for shard in shards { shard.endRemoval() } }
         tier?.removeAll()
         for shard in shards {
             var remaining = -1
@@ -573,9 +591,14 @@ extension Cache {
 
     /// The write path: weigh, refuse what cannot fit, store in the lower
     /// tier, then in memory (evicting least-recent entries as needed).
+    ///
+    /// `fillSnapshot`: a computed value's snapshot (see
+    /// ``CacheShard/fillSnapshot()``), taken before computing; a removal since
+    /// then means nothing is stored.
     @inlinable
     func store(_ value: Value, forKey key: Key, deadline: UInt64, weight explicitWeight: UInt64?,
-               mode: StoreMode = .overwrite, writeThrough: Bool = true) throws(CacheError) {
+               mode: StoreMode = .overwrite, writeThrough: Bool = true,
+               fillSnapshot computedSnapshot: UInt64? = nil) throws(CacheError) {
         let weight = explicitWeight ?? naturalWeight(key: key, value: value)
         let hash = Self.hashForStore(key)
         let index = shardIndex(hash)
@@ -585,11 +608,18 @@ extension Cache {
         guard weight <= share, weight <= larderMaxWeight else {
             throw tooLarge(weight: weight, share: share)
         }
+        var fillSnapshot = computedSnapshot
         if writeThrough, hasTier, let tier {
+            let shard = shards[index]
+            if let computedSnapshot, shard.fillSnapshot() != computedSnapshot { return }  // removed meanwhile
+            // A removal between the tier's write and memory's must not leave a
+            // memory copy the tier lacks.
+            if fillSnapshot == nil { fillSnapshot = shard.fillSnapshot() }
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
         let outcome = withShard(index) { shard in
-            insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode)
+            insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode,
+                   fillSnapshot: fillSnapshot)
         }
         if case .tooLarge(let share) = outcome {
             if writeThrough, hasTier {
@@ -608,14 +638,15 @@ extension Cache {
     /// evicted entries are reported and released after each hold.
     @inlinable
     func insert(_ value: Value, forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>,
-                weight: UInt64, deadline: UInt64, mode: StoreMode) -> StoreOutcome {
+                weight: UInt64, deadline: UInt64, mode: StoreMode, fillSnapshot: UInt64? = nil) -> StoreOutcome {
         // Without a byte budget a set evicts at most one entry.
         let batch = shard.byteShare == .max && mode != .restoreAtLRU ? 1 : Self.batchSize
         while true {
             let outcome = withVictimBuffer(Key.self, Value.self, capacity: batch) { victims in
                 shard.mutex.lock()
                 let outcome = shard.storeLocked(key: key, hash: hash, value: value, weight: weight,
-                                                deadline: deadline, mode: mode, victims: &victims)
+                                                deadline: deadline, mode: mode, fillSnapshot: fillSnapshot,
+                                                victims: &victims)
                 shard.mutex.unlock()
                 if victims.count > 0, hooks.onEvict != nil || logger != nil { reportEvictions(victims) }
                 return outcome
@@ -631,6 +662,8 @@ extension Cache {
                  shard: CacheShard<Key, Value>) -> Value? {
         var found: Value? = nil
         var deadline = larderNoDeadline
+        // Before the load: a removal after it must keep the loaded value out.
+        let snapshot = shard.fillSnapshot()
         if let loaded = tier.load(forKey: key) {
             if let loadedDeadline = loaded.deadline {
                 if loadedDeadline > clock.monotonicNanoseconds() {
@@ -645,7 +678,7 @@ extension Cache {
             let weight = naturalWeight(key: key, value: found)
             if weight <= shard.byteShareSnapshot, weight <= larderMaxWeight {
                 _ = insert(found, forKey: key, hash: hash, shard: shard, weight: weight,
-                           deadline: deadline, mode: .ifAbsent)
+                           deadline: deadline, mode: .ifAbsent, fillSnapshot: snapshot)
             }
         }
         shard.mutex.lock()

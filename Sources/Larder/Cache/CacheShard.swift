@@ -34,6 +34,9 @@ struct VictimBuffer<Key, Value> {
     @usableFromInline var count = 0
     /// The value an update replaced, released with the victims.
     @usableFromInline var replaced: Value? = nil
+    /// The key of a memory copy dropped rather than evicted (a set that a
+    /// removal overlapped), released with the victims; its value goes in `replaced`.
+    @usableFromInline var droppedKey: Key? = nil
 
     @inlinable
     init(keys: UnsafeMutablePointer<Key>, values: UnsafeMutablePointer<Value>, capacity: Int) {
@@ -56,6 +59,7 @@ struct VictimBuffer<Key, Value> {
         values.deinitialize(count: count)
         count = 0
         replaced = nil
+        droppedKey = nil
     }
 }
 
@@ -100,6 +104,10 @@ enum StoreOutcome {
     case needsMoreRoom
     /// `restoreAtLRU` found no room.
     case full
+    /// A removal overlapped the fill or tiered set (see
+    /// ``CacheShard/fillSnapshot()``): nothing stored, and for a set the key's
+    /// memory copy was dropped (the lower tier holds the value).
+    case superseded
 }
 
 /// One shard: a C core (recency list, index, timer wheel) plus the keys and
@@ -144,6 +152,17 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let pressureEvictions = Atomic<Int>(0)
     @usableFromInline let entryCount = Atomic<Int>(0)
     @usableFromInline let totalWeight = Atomic<Int>(0)
+
+    /// Removals that a fill must not undo. A fill (a promotion from the lower
+    /// tier, a computed value, a set through the tier) reads its value or
+    /// writes the tier before it takes `mutex`; a `removeValue` or
+    /// `removeAll` that ran meanwhile (its lower-tier half possibly still
+    /// running) would be undone by the store. Each removal moves the
+    /// generation when it starts (under `mutex`) and when it ends, and counts
+    /// itself in progress in between; a fill snapshots the generation first
+    /// and stores only if it has not moved.
+    @usableFromInline let removalGeneration = Atomic<UInt64>(0)
+    @usableFromInline let removalsInProgress = Atomic<Int>(0)
 
     /// In-flight get-or-compute calls, behind their own mutex so that the
     /// shard's critical sections stay allocation-free (a dictionary insert
@@ -190,6 +209,31 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         larder_block_free(entries)
         mutex.destroy()
         flightMutex.destroy()
+    }
+
+    // MARK: Removals and fills
+
+    /// The snapshot a fill takes before it reads the lower tier or computes:
+    /// the removal generation, or `UInt64.max` (never current) while a
+    /// removal is in progress.
+    @usableFromInline
+    func fillSnapshot() -> UInt64 {
+        let generation = removalGeneration.load(ordering: .acquiring)
+        return removalsInProgress.load(ordering: .acquiring) == 0 ? generation : .max
+    }
+
+    /// Marks a removal's start; call with `mutex` held, before removing.
+    @usableFromInline
+    func beginRemoval() {
+        removalsInProgress.wrappingAdd(1, ordering: .relaxed)
+        removalGeneration.wrappingAdd(1, ordering: .releasing)
+    }
+
+    /// Marks a removal's end, after its lower-tier half (no lock needed).
+    @usableFromInline
+    func endRemoval() {
+        removalGeneration.wrappingAdd(1, ordering: .releasing)
+        removalsInProgress.wrappingSubtract(1, ordering: .releasing)
     }
 
     // MARK: Guarded helpers (call with `mutex` held)
@@ -247,14 +291,35 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         victims.append(key: key, value: value)
     }
 
+    /// Whether `total + weight` passes the byte share. A sum beyond `UInt64`
+    /// (possible without a budget, at explicit costs near LARDER_MAX_WEIGHT)
+    /// counts as passing it, so the core's total never wraps.
+    @inlinable @inline(__always)
+    func exceedsShare(_ total: UInt64, plus weight: UInt64) -> Bool {
+        let (sum, overflow) = total.addingReportingOverflow(weight)
+        return overflow || sum > byteShare
+    }
+
     /// Inserts or updates one entry, evicting least-recent entries into
     /// `victims` until it fits in both the count and the byte share.
     /// (Always inlined into its one caller, where `mode` is a constant.)
     @inlinable @inline(__always)
     func storeLocked(key: Key, hash: UInt64, value: Value, weight: UInt64, deadline: UInt64,
-                     mode: StoreMode, victims: inout VictimBuffer<Key, Value>) -> StoreOutcome {
+                     mode: StoreMode, fillSnapshot: UInt64?, victims: inout VictimBuffer<Key, Value>) -> StoreOutcome {
         guard weight <= byteShare else { return .tooLarge(share: byteShare) }
         let slot = find(key, hash: hash)
+        if let fillSnapshot, removalGeneration.load(ordering: .relaxed) != fillSnapshot {
+            // A removal overlapped: a fill must not bring back what it removed,
+            // and a set's memory copy (old or new) must not outlive its
+            // lower-tier copy, which the removal may have deleted.
+            if mode == .overwrite, slot != larderNil {
+                let dropped = take(slot)
+                victims.droppedKey = dropped.key
+                victims.replaced = dropped.value
+                publishSize()
+            }
+            return .superseded
+        }
         if slot != larderNil {
             if mode != .overwrite && (mode == .restoreAtLRU || !isExpired(slot)) { return .existing }
             // An update marks the entry most recent first, so that the
@@ -262,7 +327,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             larder_core_touch_inline(core, slot)
             let oldWeight = larder_core_weight(core, slot)
             var evicted = 0
-            while larder_core_total_weight(core) - oldWeight + weight > byteShare {
+            while exceedsShare(larder_core_total_weight(core) - oldWeight, plus: weight) {
                 let lru = larder_core_lru(core)
                 if lru == slot { break }  // unreachable: weight <= byteShare
                 if victims.isFull {
@@ -292,7 +357,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         var newSlot: UInt32 = larderNil
         if mode == .restoreAtLRU {
             guard larder_core_count(core) < capacity,
-                  larder_core_total_weight(core) + weight <= byteShare else { return .full }
+                  !exceedsShare(larder_core_total_weight(core), plus: weight) else { return .full }
             let status = larder_core_insert_lru(core, hash, weight, &newSlot)
             guard status == LARDER_OK else { return .full }
         } else {
@@ -306,7 +371,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                 evicted = 1
             }
             while newSlot == larderNil,
-                  larder_core_count(core) == capacity || larder_core_total_weight(core) + weight > byteShare {
+                  larder_core_count(core) == capacity || exceedsShare(larder_core_total_weight(core), plus: weight) {
                 if victims.isFull {
                     bump(evictions, by: evicted)
                     publishSize()

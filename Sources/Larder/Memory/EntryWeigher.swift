@@ -1,4 +1,5 @@
 import CJemalloc
+import CLarderCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -33,15 +34,31 @@ enum EntryWeigher {
     /// Reads jemalloc's `thread.allocated`/`thread.deallocated` counters through their
     /// cached per-thread pointers: no `mallctl` call, no allocation. Bytes allocated by
     /// other threads on the body's behalf are not seen; a body that frees more than it
-    /// allocates reports 0.
+    /// allocates reports 0. What measurements nested in `body` covered (values
+    /// computed for other keys on the way, charged to their own entries) is left out
+    /// (larder_thread_weighing.h).
     static func measuring<T>(_ body: () throws -> T) rethrows -> (value: T, allocatedBytes: Int?) {
         guard let start = JemallocThreadCounters.current() else { return (try body(), nil) }
-        let value = try body()
-        guard let end = JemallocThreadCounters.current() else { return (value, nil) }
+        let nested = larder_thread_nested_weighed()!
+        let outer = nested.pointee
+        nested.pointee = 0
+        let value: T
+        do {
+            value = try body()
+        } catch {
+            nested.pointee = outer
+            throw error
+        }
+        let inner = nested.pointee
+        guard let end = JemallocThreadCounters.current() else {
+            nested.pointee = outer
+            return (value, nil)
+        }
         let allocated = end.allocated &- start.allocated
         let deallocated = end.deallocated &- start.deallocated
-        let net = allocated >= deallocated ? Int(clamping: allocated - deallocated) : 0
-        return (value, net)
+        let total = allocated >= deallocated ? allocated - deallocated : 0
+        nested.pointee = outer &+ total  // an enclosing measurement leaves all of it out
+        return (value, Int(clamping: total > inner ? total - inner : 0))
     }
 
     /// The heap bytes one value holds; see ``CacheCost/heapBytes(of:)``.
