@@ -1,6 +1,11 @@
 /// The cache key of one call to a ``Memoized`` or ``AsyncMemoized`` function:
 /// its arguments, compared and hashed one by one with their own `Hashable`
-/// conformances.
+/// conformances, except that a `Double` or `Float` argument is compared by
+/// its bit pattern (`-0.0` is not `0.0`; a NaN matches itself, so it hits) and
+/// a `String` by its UTF-8 bytes (canonically equivalent strings are
+/// different calls): what a function can observe. Inside other types (an
+/// array of doubles) their own `==` decides; use ``CallKey`` for exact keys
+/// of nested values.
 ///
 /// Every argument keeps its static type, so nothing is stringified and
 /// arguments cannot run into each other: `("1", "23")` and `("12", "3")` are

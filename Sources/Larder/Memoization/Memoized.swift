@@ -14,7 +14,9 @@ import Logging
 /// ```
 ///
 /// - Each call is keyed by a ``MemoizationKey`` of its arguments, which
-///   compares them with their own `==`: arguments never collide by
+///   compares them with their own `==` (top-level `Double` and `Float`
+///   arguments by bit pattern, `String`s by their UTF-8 bytes: a function can
+///   tell `-0.0` from `0.0` and "é" from "e\u{301}"): arguments never collide by
 ///   stringifying alike. For `*args`/`**kwargs`-style dynamic argument lists,
 ///   memoize a function of one ``CallKey``.
 /// - The cache is an ordinary ``Cache``: size and byte limits, default TTL,
