@@ -218,6 +218,29 @@ struct CacheComputeRaceTests {
         #expect(!cache.contains("k"))
     }
 
+    @Test("when the computing task is cancelled and fails, a waiter computes instead of failing")
+    func cancelledLeaderHandsOver() async throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let gate = Gate()
+        let leader = Task {
+            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in
+                await gate.wait()
+                try Task.checkCancellation()
+                return 1
+            })
+        }
+        #expect(await eventually { cache.hasFlight(forKey: "k") })
+        let waiter = Task {
+            try await cache.value(forKey: "k", orCompute: { @Sendable () async throws -> Int in 2 })
+        }
+        #expect(await eventually { cache.waitingCallers(forKey: "k") == 1 })
+        leader.cancel()
+        gate.open()
+        await #expect(throws: CancellationError.self) { try await leader.value }
+        #expect(try await waiter.value == 2, "the waiter got the cancelled leader's failure")
+        #expect(cache.value(forKey: "k") == 2)
+    }
+
     @Test("get-or-compute for a key that is not equal to itself (NaN) leaves no flight behind")
     func nanKeyLeavesNoFlight() throws {
         let cache = try Cache<Double, Int>(configuration: .init(maxCount: 100, sweepInterval: nil))

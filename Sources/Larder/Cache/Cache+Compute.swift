@@ -55,7 +55,9 @@ extension Cache {
     /// Waiting callers suspend rather than block. A waiting task that is
     /// cancelled stops waiting and throws `CancellationError`; the computation
     /// goes on for the caller running it (whose task's cancellation is
-    /// `compute`'s to observe) and for the other waiters, and is cached.
+    /// `compute`'s to observe) and for the other waiters, and is cached. When
+    /// the computing caller's task is cancelled and its computation fails, the
+    /// waiting callers compute again rather than receive that failure.
     @inlinable
     public func value(forKey key: Key,
                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
@@ -79,25 +81,27 @@ extension Cache {
                        orCompute compute: () throws -> Value) throws -> Value {
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
-        switch role(forKey: key, hash: hash, shard: shard) {
-        case .found(let value):
-            return value
-        case .wait(let flight):
-            return try flight.wait()
-        case .lead(let flight, let snapshot):
-            let outcome: Result<Value, any Error>
-            var measured: Int? = nil
-            do {
-                // The bytes allocated while computing are the value's best weight.
-                let (value, allocated) = try EntryWeigher.measuring(compute)
-                outcome = .success(value)
-                measured = allocated
-            } catch {
-                outcome = .failure(error)
+        while true {
+            switch role(forKey: key, hash: hash, shard: shard) {
+            case .found(let value):
+                return value
+            case .wait(let flight):
+                do { return try flight.wait() } catch is FlightAbandoned { continue }  // compute it ourselves
+            case .lead(let flight, let snapshot):
+                let outcome: Result<Value, any Error>
+                var measured: Int? = nil
+                do {
+                    // The bytes allocated while computing are the value's best weight.
+                    let (value, allocated) = try EntryWeigher.measuring(compute)
+                    outcome = .success(value)
+                    measured = allocated
+                } catch {
+                    outcome = .failure(error)
+                }
+                land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot,
+                     measuredHeapBytes: measured)
+                return try outcome.get()
             }
-            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot,
-                 measuredHeapBytes: measured)
-            return try outcome.get()
         }
     }
 
@@ -106,16 +110,28 @@ extension Cache {
                        orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
-        switch role(forKey: key, hash: hash, shard: shard) {
-        case .found(let value):
-            return value
-        case .wait(let flight):
-            return try await flight.wait(leavingOnCancel: leavingOnCancel)
-        case .lead(let flight, let snapshot):
-            let outcome: Result<Value, any Error>
-            do { outcome = .success(try await compute()) } catch { outcome = .failure(error) }
-            land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot)
-            return try outcome.get()
+        while true {
+            switch role(forKey: key, hash: hash, shard: shard) {
+            case .found(let value):
+                return value
+            case .wait(let flight):
+                do {
+                    return try await flight.wait(leavingOnCancel: leavingOnCancel)
+                } catch is FlightAbandoned {
+                    continue  // the leader was cancelled: compute (or wait) again
+                }
+            case .lead(let flight, let snapshot):
+                let outcome: Result<Value, any Error>
+                do { outcome = .success(try await compute()) } catch { outcome = .failure(error) }
+                // A computation that failed once its caller's task was cancelled
+                // most likely failed because of that, which says nothing about the
+                // key: the waiters, whose tasks were not cancelled, compute again
+                // rather than fail with the leader's cancellation.
+                let abandoned = Task.isCancelled && (try? outcome.get()) == nil
+                land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot,
+                     abandoned: abandoned)
+                return try outcome.get()
+            }
         }
     }
 
@@ -152,7 +168,7 @@ extension Cache {
     /// and hands the outcome to its waiters.
     private func land(_ flight: Flight<Value>, outcome: Result<Value, any Error>, key: Key,
                       shard: CacheShard<Key, Value>, ttl: Duration??, fillSnapshot: UInt64,
-                      measuredHeapBytes: Int? = nil) {
+                      abandoned: Bool = false, measuredHeapBytes: Int? = nil) {
         if case .success(let value) = outcome {
             do {
                 let deadline: UInt64
@@ -170,6 +186,11 @@ extension Cache {
         shard.flightMutex.lock()
         shard.flights[key] = nil
         shard.flightMutex.unlock()
-        flight.complete(outcome)
+        flight.complete(abandoned ? .failure(FlightAbandoned()) : outcome)
     }
+}
+
+/// What the waiters of an abandoned computation (its leader's task was
+/// cancelled and it failed) get: they compute again. Never leaves the cache.
+struct FlightAbandoned: Error {
 }
