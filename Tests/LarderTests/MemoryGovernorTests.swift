@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import Logging
 import Synchronization
@@ -108,6 +109,39 @@ struct MemoryGovernorTests {
 
     /// The process is 5% over its limit: one tick evicts at least the excess (plus the
     /// margin), oldest first, in bounded batches.
+    @Test func anEvictionHookMayCallTheGovernor() throws {
+        let limit = 100_000_000
+        let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))
+        let governor = try governor(source, margin: .bytes(1_000_000), processLimit: limit, batchSize: 100)
+        let seen = Atomic<Int>(0)
+        // The hook reads the governor's statistics and registers its own cache again
+        // (no effect): both take the governor's lock, which the tick must not hold.
+        let holder = Mutex<Cache<Int, Int>?>(nil)
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 1_000, sweepInterval: nil), tier: nil,
+                                        hooks: CacheHooks(onEvict: { _ in
+            _ = governor.statistics
+            if let cache = holder.withLock({ $0 }) { governor.register(cache) }
+            seen.add(1, ordering: .relaxed)
+        }))
+        holder.withLock { $0 = cache }
+        for key in 0..<1_000 { try cache.setValue(key, forKey: key, ttl: nil, cost: 100_000) }  // 100 MB held
+        governor.register(cache)
+        let done = DispatchSemaphore(value: 0)
+        let report = Mutex<MemoryGovernor.TickReport?>(nil)
+        Thread {
+            let r = governor.tick()
+            report.withLock { $0 = r }
+            done.signal()
+        }.start()
+        // A deadlock never signals; the bound only keeps a failing run from hanging.
+        try #require(done.wait(timeout: .now() + .seconds(60)) == .success, "the tick deadlocked in the eviction hook")
+        let evicted = try #require(report.withLock { $0 }).evictedEntries
+        #expect(evicted > 0)
+        #expect(seen.load(ordering: .relaxed) == evicted)
+        #expect(governor.statistics.evictedEntries == evicted)
+        holder.withLock { $0 = nil }
+    }
+
     @Test func oneTickEvictsTheExcessOldestFirst() throws {
         let limit = 100_000_000
         let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))

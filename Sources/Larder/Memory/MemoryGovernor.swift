@@ -123,6 +123,9 @@ public final class MemoryGovernor: Sendable {
     private let logger: Logger?
     private let onTick: (@Sendable (TickReport) -> Void)?
     /// Held for a whole tick, so ticks from the thread and from ``tick()`` never overlap.
+    private let tickLock = Mutex(0)
+    /// Held only to read or change the registrations and counters, never while a cache
+    /// logs or runs its eviction hook (which may read ``statistics`` or register a cache).
     private let state = Mutex(State())
     private let runner = Mutex<GovernorThread?>(nil)
 
@@ -226,15 +229,53 @@ public final class MemoryGovernor: Sendable {
     /// within the margin of a limit, raises lowered budgets when it is well below.
     @discardableResult
     public func tick() -> TickReport {
-        let (report, messages) = state.withLock { state in
+        let report = tickLock.withLock { _ in tickSerialized() }
+        onTick?(report)
+        return report
+    }
+
+    private func tickSerialized() -> TickReport {
+        var (report, messages, plan) = state.withLock { state in
             tickLocked(&state)
         }
-        // Logged after the governor's lock is dropped.
+        // The caches act outside the state lock: they log and call their eviction hooks.
+        for step in plan {
+            step.cache.setPressureBudget(step.budget)
+            guard step.evict, let budget = step.budget else { continue }
+            while true {
+                let (entries, bytes) = step.cache.evictTowardBudget(maxEntries: configuration.batchSize)
+                report.evictedEntries += entries
+                report.evictedBytes += bytes
+                if entries == 0 || step.cache.totalBytes <= budget { break }
+            }
+        }
+        if report.action == .evicted {
+            if report.evictedEntries > 0 && configuration.releasesMemoryAfterEviction {
+                releaseFreedMemory()
+            }
+            state.withLock { state in
+                state.statistics.evictedEntries += report.evictedEntries
+                state.statistics.evictedBytes += report.evictedBytes
+            }
+            if !messages.isEmpty {
+                messages[messages.count - 1].1["evictedEntries"] = "\(report.evictedEntries)"
+                messages[messages.count - 1].1["evictedBytes"] = "\(report.evictedBytes)"
+            }
+        }
+        if !plan.isEmpty {
+            report.cachedBytes = state.withLock { $0.registrations.reduce(0) { $0 + ($1.cache?.totalBytes ?? 0) } }
+        }
         if let logger {
             for (message, metadata) in messages { logger.info(message, metadata: metadata) }
         }
-        onTick?(report)
         return report
+    }
+
+    /// A change the tick decided on for one cache, carried out after the state lock is dropped.
+    private struct PlanStep {
+        let cache: any MemoryGovernedCache
+        let budget: Int?
+        let evict: Bool
     }
 
     private func sampleSources() -> MemorySample {
@@ -266,7 +307,7 @@ public final class MemoryGovernor: Sendable {
 
     private typealias LogLine = (Logger.Message, Logger.Metadata)
 
-    private func tickLocked(_ state: inout State) -> (TickReport, [LogLine]) {
+    private func tickLocked(_ state: inout State) -> (TickReport, [LogLine], [PlanStep]) {
         let sample = sampleSources()
         let bounds = bounds(for: sample)
         state.registrations.removeAll { $0.cache == nil }
@@ -279,6 +320,7 @@ public final class MemoryGovernor: Sendable {
             marginBytes: binding?.margin ?? 0, excessBytes: excess,
             evictedEntries: 0, evictedBytes: 0, cachedBytes: 0, action: .none)
         var log: [LogLine] = []
+        var plan: [PlanStep] = []
         let caches = state.registrations.map { $0.cache }
 
         if let binding, excess > 0 {
@@ -297,23 +339,11 @@ public final class MemoryGovernor: Sendable {
                     let target = max(0, totals[index] - cut)
                     let budget = min(state.registrations[index].pressureBudget ?? .max, target)
                     state.registrations[index].pressureBudget = budget
-                    cache.setPressureBudget(budget)
-                    while true {
-                        let (entries, bytes) = cache.evictTowardBudget(maxEntries: configuration.batchSize)
-                        report.evictedEntries += entries
-                        report.evictedBytes += bytes
-                        if entries == 0 || cache.totalBytes <= budget { break }
-                    }
+                    plan.append(PlanStep(cache: cache, budget: budget, evict: true))
                 }
                 report.action = .evicted
-                if report.evictedEntries > 0 && configuration.releasesMemoryAfterEviction {
-                    releaseFreedMemory()
-                }
-                state.statistics.evictedEntries += report.evictedEntries
-                state.statistics.evictedBytes += report.evictedBytes
+                // The evicted counts join the metadata once the plan has run (the last line).
                 var meta = metadata(binding, excess: excess)
-                meta["evictedEntries"] = "\(report.evictedEntries)"
-                meta["evictedBytes"] = "\(report.evictedBytes)"
                 meta["cacheBudgets"] = "\(state.registrations.map { $0.pressureBudget.map(String.init) ?? "none" })"
                 log.append(("Larder memory governor: lowered cache budgets and evicted under memory pressure", meta))
             }
@@ -332,7 +362,7 @@ public final class MemoryGovernor: Sendable {
                     var raised: Int? = budget.addingReportingOverflow(step).partialValue
                     if raised! >= lowest || raised! < budget { raised = nil; lifted += 1 }
                     state.registrations[index].pressureBudget = raised
-                    caches[index]?.setPressureBudget(raised)
+                    if let cache = caches[index] { plan.append(PlanStep(cache: cache, budget: raised, evict: false)) }
                 }
                 report.action = lifted == budgeted ? .lifted : .relaxed
                 var meta = metadata(binding!, excess: 0)
@@ -346,7 +376,7 @@ public final class MemoryGovernor: Sendable {
             }
         }
         report.cachedBytes = caches.reduce(0) { $0 + ($1?.totalBytes ?? 0) }
-        return (report, log)
+        return (report, log, plan)
     }
 
     private func metadata(_ bound: Bound, excess: Int) -> Logger.Metadata {
