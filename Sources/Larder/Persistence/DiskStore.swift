@@ -273,6 +273,15 @@ final class DiskStore: @unchecked Sendable {
             counters.withLock { $0.damagedRecords += damaged }
             logger.warning("dropped damaged journal records", metadata: ["count": "\(damaged)", "directory": "\(lock.path)"])
         }
+        // The replayed records carry stamps the recency index never saw (the clock started
+        // after the index's highest): continue after them, or new writes rank as older.
+        var highest: UInt64 = 0
+        for op in ops {
+            if case .put(_, let record) = op, let header = try? record.withUnsafeBytes({ try DiskRecord.header($0) }) {
+                highest = max(highest, header.stamp)
+            }
+        }
+        if highest >= stampCounter.load(ordering: .relaxed) { stampCounter.store(highest + 1, ordering: .relaxed) }
         logger.notice("applying journaled writes left by the last process", metadata: ["count": "\(ops.count)"])
         try writer.withLock { (state: inout WriterState) throws(CacheError) in
             try applyLocked(ops: ops, extra: [], state: &state, flushIndex: true, clearingJournal: true)
