@@ -74,4 +74,55 @@ struct PersistenceLimitsTests {
         #expect(cache.value(forKey: "new")?.count == value.count, "the newest acknowledged write was evicted from disk first")
         #expect(cache.value(forKey: "old0") == nil, "old0 is the least recent record")
     }
+
+    // MARK: Wrong meta values
+
+    /// Writes `meta[name] = value` with LMDB directly (a damaged or hand-edited store).
+    static func setMeta(_ dir: String, _ name: String, _ value: UInt64) throws {
+        let env = try LMDBEnvironment(maxDatabases: 4, mapSize: 1 << 26)
+        defer { env.close() }
+        try env.open(directory: dir, flags: 0, mode: 0o600)
+        let txn = try env.begin(readOnly: false)
+        let meta = try txn.openDatabase("meta", create: false)
+        var le = value.littleEndian
+        try Array(name.utf8).withUnsafeBytes { k in try withUnsafeBytes(of: &le) { v in try txn.put(meta, k, v) } }
+        try txn.commit()
+    }
+
+    /// A `bytes` count in meta larger than the data file (clean close, index matching the
+    /// records) is damage: the count is rebuilt, and the next write evicts nothing.
+    @Test func aWrongByteCountInMetaDoesNotEvictEveryRecord() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+            try store.apply((0..<10).map { put(store, "k\($0)", "v") })
+            store.close()
+        }
+        try Self.setMeta(dir.path, "bytes", 1 << 40)
+        let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        try store.apply([put(store, "new", "v")])
+        #expect(store.statistics.evictions == 0)
+        #expect(store.statistics.entries == 11, "good records dropped because meta.bytes was wrong")
+        #expect(onDisk(store, "k0") == "v")
+        store.close()
+    }
+
+    /// A `bytes` value of 2^63 or more must not trap in `Int(_:)` at open: the count is
+    /// rebuilt from the records, which are kept. (In a child process: the trap kills it.)
+    @Test func aHugeByteCountInMetaIsRebuiltNotACrash() async throws {
+        await #expect(processExitsWith: .success) {
+            let dir = TemporaryDirectory()
+            let clock = TestWallClock()
+            let logger = CapturedLogs().logger
+            let options = DiskStore.Options(directory: dir.path, maxBytes: 1 << 24)
+            let store = try DiskStore(options: options, logger: logger, wallClock: clock.read)
+            let record = DiskRecord.make(key: bytes("k"), deadline: nil, stamp: store.nextStamp()) { $0.append(1) }
+            try store.apply([.put(storageKey: StorageKey.make(bytes("k")), record: record)])
+            store.close()
+            try PersistenceLimitsTests.setMeta(dir.path, "bytes", UInt64.max)
+            let reopened = try DiskStore(options: options, logger: logger, wallClock: clock.read)
+            if reopened.statistics.entries != 1 || reopened.statistics.bytes != record.count { exit(1) }
+            reopened.close()
+        }
+    }
 }

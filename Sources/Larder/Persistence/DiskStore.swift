@@ -204,7 +204,11 @@ final class DiskStore: @unchecked Sendable {
             } else {
                 try Self.setMeta(txn, meta, "format", UInt64(Self.formatVersion))
             }
-            var bytes = try Self.metaValue(txn, meta, "bytes").map(Int.init)
+            var bytes = try Self.metaValue(txn, meta, "bytes").flatMap { Int(exactly: $0) }
+            // The count cannot exceed the data file: a larger one is damage, not a budget
+            // overrun (trusted, it would make the next write evict every record). Rebuilt below.
+            var dataFile = stat()
+            if let b = bytes, stat(directory + "/data.mdb", &dataFile) == 0, b > Int(dataFile.st_size) { bytes = nil }
             let recencyCount = try txn.stat(recency).ms_entries
             // Still marked open: the last process did not close it (killed, crashed, power loss),
             // so index changes and the count it held in memory may be missing.
