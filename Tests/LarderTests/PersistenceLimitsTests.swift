@@ -125,4 +125,25 @@ struct PersistenceLimitsTests {
             reopened.close()
         }
     }
+
+    // MARK: Huge write-back interval
+
+    /// `.writeBack(interval:)` with a huge interval (meaning "only on flush and close") must
+    /// not trap on UInt64 overflow; the write still reaches the disk at close. (In a child
+    /// process: the trap kills it.)
+    @Test func aHugeWriteBackIntervalIsNotACrash() async throws {
+        await #expect(processExitsWith: .success) {
+            let dir = TemporaryDirectory()
+            let persistence = PersistenceConfiguration.lmdb(directory: dir.path, maxBytes: 1 << 20,
+                                                            durability: .writeBack(interval: .seconds(Int64.max)))
+            do {
+                let cache = try Cache<String, String>(configuration: .init(maxCount: 10, sweepInterval: nil), persistence: persistence)
+                try cache.setValue("v", forKey: "k")
+                cache.close()
+            }
+            let reopened = try Cache<String, String>(configuration: .init(maxCount: 10, sweepInterval: nil), persistence: persistence)
+            if reopened.value(forKey: "k") != "v" { exit(1) }
+            reopened.close()
+        }
+    }
 }

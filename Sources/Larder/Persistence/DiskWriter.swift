@@ -82,8 +82,10 @@ final class DiskWriter: @unchecked Sendable {
         case .groupCommit:
             startThread(name: "larder-group-commit") { $0.groupCommitLoop() }
         case .writeBack(let interval):
-            let ns = max(UInt64(1_000_000), UInt64(interval.components.seconds) * 1_000_000_000
-                         + UInt64(interval.components.attoseconds / 1_000_000_000))
+            // Saturating: a huge interval ("only on flush and close") must not trap.
+            let (whole, overflow) = UInt64(clamping: interval.components.seconds).multipliedReportingOverflow(by: 1_000_000_000)
+            let fraction = UInt64(clamping: interval.components.attoseconds / 1_000_000_000)
+            let ns = overflow ? UInt64.max / 2 : max(UInt64(1_000_000), min(UInt64.max / 2, whole) + fraction)
             startThread(name: "larder-write-back") { $0.writeBackLoop(intervalNanoseconds: ns) }
         }
     }
@@ -369,7 +371,8 @@ final class DiskWriter: @unchecked Sendable {
 
     private func writeBackLoop(intervalNanoseconds: UInt64) {
         cond.lock()
-        var next = ConditionLock.monotonicNow() + intervalNanoseconds
+        let (first, firstWrapped) = ConditionLock.monotonicNow().addingReportingOverflow(intervalNanoseconds)
+        var next = firstWrapped ? UInt64.max : first
         while true {
             while !closing && !maintenanceRequested && ConditionLock.monotonicNow() < next {
                 cond.wait(.work, untilMonotonic: next)
@@ -403,7 +406,8 @@ final class DiskWriter: @unchecked Sendable {
             inFlightCleared = false
             completedRounds += 1
             cond.broadcast(.done)
-            next = ConditionLock.monotonicNow() + intervalNanoseconds
+            let (sum, wrapped) = ConditionLock.monotonicNow().addingReportingOverflow(intervalNanoseconds)
+            next = wrapped ? .max : sum
             if finalRound { break }
         }
         threadExited = true
