@@ -146,4 +146,81 @@ struct PersistenceLimitsTests {
             reopened.close()
         }
     }
+
+    // MARK: A full disk (a small tmpfs; needs root)
+
+    /// A tmpfs of `megabytes` mounted at a fresh directory, unmounted on deinit (lazily, so
+    /// that a store a failed test left open cannot keep it mounted).
+    final class SmallDisk {
+        let path: String
+        init?(megabytes: Int) {
+            var template = Array((NSTemporaryDirectory() + "/larder-disk-XXXXXX").utf8CString)
+            guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { return nil }
+            path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/mount")
+            p.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path]
+            guard (try? p.run()) != nil else { return nil }
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { rmdir(path); return nil }
+        }
+        var freeBytes: Int {
+            var st = statvfs()
+            statvfs(path, &st)
+            return Int(st.f_bavail) * Int(st.f_frsize)
+        }
+        deinit {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/umount")
+            p.arguments = ["-l", path]
+            try? p.run()
+            p.waitUntilExit()
+            rmdir(path)
+        }
+    }
+
+    /// Group commit on a disk with less than the journal's 8 MiB free: the failed creation
+    /// must not leave `larder.journal.new` behind, holding the disk's remaining space, and
+    /// the writes go to LMDB directly instead of failing.
+    @Test(.enabled(if: getuid() == 0)) func aFailedJournalCreationLeavesNoTemporaryFile() throws {
+        let disk = try #require(SmallDisk(megabytes: 6))
+        let dir = disk.path + "/store"
+        let freeBefore: Int
+        do {
+            let cache: Cache<String, String> = try makeCache(dir, maxCount: 10, durability: .groupCommit, diskBytes: 1 << 20)
+            freeBefore = disk.freeBytes
+            try cache.setValue("v", forKey: "k")
+            try cache.setValue("w", forKey: "l")
+            cache.close()
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/larder.journal.new"), "temporary journal left behind")
+        #expect(disk.freeBytes >= freeBefore - (64 << 10), "the failed journal still holds the disk's space")
+        #expect(logs.contains(.warning, "journal"))
+        let reopened: Cache<String, String> = try makeCache(dir, maxCount: 10, durability: .groupCommit, diskBytes: 1 << 20)
+        #expect(reopened.value(forKey: "k") == "v" && reopened.value(forKey: "l") == "w")
+        reopened.close()
+    }
+
+    /// Synchronous mode filling a small disk: the error says what to change, and nothing
+    /// acknowledged before it is lost.
+    @Test(.enabled(if: getuid() == 0)) func aFullDiskIsAClearErrorAndLosesNothingStored() throws {
+        let disk = try #require(SmallDisk(megabytes: 4))
+        let dir = disk.path + "/store"
+        let value = String(repeating: "x", count: 100 << 10)
+        var stored = 0
+        var failure: CacheError?
+        do {
+            let cache: Cache<Int, String> = try makeCache(dir, maxCount: 2, diskBytes: 64 << 20)
+            for i in 0..<100 {
+                do { try cache.setValue(value, forKey: i); stored += 1 } catch let e { failure = e; break }
+            }
+            // A later write must fail the same way, or succeed; never crash or corrupt.
+            _ = try? cache.setValue(value, forKey: 1000)
+            cache.close()
+        }
+        #expect(failure?.message.contains("disk space") == true, "\(failure.map { "\($0)" } ?? "no error")")
+        let reopened: Cache<Int, String> = try makeCache(dir, maxCount: 2, diskBytes: 64 << 20)
+        for i in 0..<stored { #expect(reopened.value(forKey: i)?.count == value.count, "acknowledged write \(i) lost") }
+        reopened.close()
+    }
 }

@@ -105,6 +105,8 @@ final class DiskStore: @unchecked Sendable {
         var journalFile: JournalFile? = nil
         var journalOffset = 0
         var journalSequence: UInt64 = 0
+        /// The journal file could not be created: `journal(_:)` declines every round.
+        var journalUnavailable = false
     }
 
     /// Recency-index changes owed by committed records: keys to add (written only if the
@@ -357,7 +359,8 @@ final class DiskStore: @unchecked Sendable {
     /// ignored here (the caller applies them).
     ///
     /// - Returns: false, writing nothing, when the frame does not fit in what is left of
-    ///   the journal: apply the journal (with these ops) instead.
+    ///   the journal, or the journal file cannot be created: apply the journal (with these
+    ///   ops) instead.
     func journal(_ ops: [WriteOp]) throws(CacheError) -> Bool {
         try writer.withLock { (state: inout WriterState) throws(CacheError) -> Bool in
             guard !state.closed else {
@@ -366,8 +369,19 @@ final class DiskStore: @unchecked Sendable {
             guard let payload = Self.journalValue(ops) else { return true }
             guard state.journalOffset + JournalFile.frameSize(payload: payload.count) <= JournalFile.capacity else { return false }
             if state.journalFile?.isFullSize != true {
+                // Creating it failed before (a full disk): each round goes to LMDB instead.
+                guard !state.journalUnavailable else { return false }
                 // All of an existing file's frames were applied at open: replace it freely.
-                state.journalFile = try JournalFile(creatingIn: lock.path)
+                do {
+                    state.journalFile = try JournalFile(creatingIn: lock.path)
+                } catch {
+                    // A synced LMDB commit per round is as durable, only slower: better than
+                    // failing every write, and than writing 8 MiB again for every round.
+                    state.journalUnavailable = true
+                    logger.warning("cannot create the group-commit journal; committing each round to LMDB directly until the store is reopened",
+                                   metadata: ["error": "\(error)"])
+                    return false
+                }
             }
             let frame = JournalFile.frame(generation: state.journalGeneration, sequence: state.journalSequence, payload: payload)
             try state.journalFile!.append(frame, at: state.journalOffset)

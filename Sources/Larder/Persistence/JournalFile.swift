@@ -83,7 +83,11 @@ final class JournalFile: @unchecked Sendable {
         let temporary = path + ".new"
         let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure("create", temporary) }
-        defer { close(fd) }
+        var renamed = false
+        defer {
+            close(fd)
+            if !renamed { unlink(temporary) }  // a failed creation must not keep the space it took
+        }
         let zeros = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < capacity {
@@ -92,6 +96,7 @@ final class JournalFile: @unchecked Sendable {
             offset += written
         }
         guard fsync(fd) == 0, rename(temporary, path) == 0 else { throw failure("create", path) }
+        renamed = true
         let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 {
             _ = fsync(dirFD)  // the rename itself, durable
