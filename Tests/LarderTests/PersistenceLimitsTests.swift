@@ -223,4 +223,38 @@ struct PersistenceLimitsTests {
         for i in 0..<stored { #expect(reopened.value(forKey: i)?.count == value.count, "acknowledged write \(i) lost") }
         reopened.close()
     }
+
+    // MARK: Huge maxBytes
+
+    /// maxBytes = Int.max ("no practical limit"): the map-size arithmetic must not wrap to
+    /// a 64 MiB limit past which the tier lowers its budget and evicts far below maxBytes.
+    @Test func aHugeMaxBytesDoesNotSilentlyEvict() throws {
+        let dir = TemporaryDirectory()
+        let cache: Cache<Int, [UInt8]> = try makeCache(dir.path, maxCount: 10, durability: .writeBack(interval: .seconds(3600)), diskBytes: Int.max)
+        let value = [UInt8](repeating: 7, count: 1 << 20)
+        for i in 0..<96 {
+            try cache.setValue(value, forKey: i)
+            if i % 8 == 7 { try cache.flushPersistence() }
+        }
+        try cache.flushPersistence()
+        let stats = try #require(cache.persistenceStatistics)
+        #expect(stats.evictions == 0, "evicted \(stats.evictions) records under a budget of Int.max")
+        #expect(stats.entries == 96)
+    }
+
+    /// A budget too large to map (2^60: no process has that much address space) opens
+    /// with a small map that grows; a first map that cannot be reserved is an error that
+    /// names maxBytes, not a misleading "check the disk".
+    @Test func aHugeButRepresentableMaxBytesOpensAndWorks() throws {
+        let dir = TemporaryDirectory()
+        let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 60), logger: logs.logger, wallClock: clock.read)
+        try store.apply([put(store, "k", "v")])
+        #expect(onDisk(store, "k") == "v")
+        #expect(store.statistics.mapSize <= DiskStore.initialMapCap)
+        store.close()
+        var options = DiskStore.Options(directory: dir.sub("unmappable"), maxBytes: 1 << 20)
+        options.initialMapSize = 1 << 60
+        let error = #expect(throws: CacheError.self) { _ = try DiskStore(options: options, logger: logs.logger, wallClock: clock.read) }
+        #expect(error?.message.contains("maxBytes") == true, "\(error.map { "\($0)" } ?? "")")
+    }
 }

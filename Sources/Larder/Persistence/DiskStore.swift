@@ -38,10 +38,11 @@ final class DiskStore: @unchecked Sendable {
         var directory: String
         /// Budget for the sum of record sizes (48-byte header + key + value).
         var maxBytes: Int
-        /// First map size; default `2 * maxBytes + 1 MiB`.
+        /// First map size; default `2 * maxBytes + 1 MiB`, at most `initialMapCap` and the limit.
         var initialMapSize: Int? = nil
         /// Past this map size a full map evicts least-recent records instead of growing
-        /// (it still grows when eviction alone cannot make room). Default `max(8 * maxBytes, 64 MiB)`.
+        /// (it still grows when eviction alone cannot make room). Default `max(8 * maxBytes, 64 MiB)`,
+        /// at most `mappableBytes`.
         var mapSizeLimit: Int? = nil
         /// Records examined for expiry by each write transaction (an incremental sweep).
         var expiryScanPerWrite: Int = 32
@@ -78,6 +79,8 @@ final class DiskStore: @unchecked Sendable {
     }
 
     let options: Options
+    /// The map size past which a full map evicts (see `Options.mapSizeLimit`).
+    let mapLimit: Int
     let logger: Logger
     private let wallClock: @Sendable () -> UInt64
     private let lock: StoreDirectoryLock
@@ -155,6 +158,11 @@ final class DiskStore: @unchecked Sendable {
                              message: "persistence maxBytes must be positive, got \(options.maxBytes)")
         }
         self.options = options
+        // Saturating: maxBytes = Int.max ("no limit") must not wrap to a small map limit,
+        // which would evict far below the budget. The map is address space, not memory:
+        // clamped to what a process can reserve.
+        let derivedLimit = max(options.maxBytes.multipliedReportingOverflow(by: 8).overflow ? .max : options.maxBytes * 8, 64 << 20)
+        mapLimit = min(options.mapSizeLimit ?? derivedLimit, Self.mappableBytes)
         self.logger = logger
         self.wallClock = wallClock
         let lock = try StoreDirectoryLock(directory: options.directory)
@@ -163,13 +171,21 @@ final class DiskStore: @unchecked Sendable {
         do {
             try Self.checkDataFile(directory: directory)
             let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let initial = Self.roundUp(options.initialMapSize ?? (options.maxBytes.multipliedReportingOverflow(by: 2).partialValue + (1 << 20)), to: page)
+            // A huge budget starts with a small map and grows it (doubling) as records arrive.
+            let derivedInitial = options.maxBytes > Self.initialMapCap / 2 ? Self.initialMapCap : options.maxBytes * 2 + (1 << 20)
+            let initial = Self.roundUp(options.initialMapSize ?? min(derivedInitial, mapLimit), to: page)
             let env = try LMDBEnvironment(maxDatabases: 4, mapSize: initial)
             do {
                 // MDB_NOTLS: read transactions are not tied to threads (callers may be on any thread).
                 // No MDB_NOSYNC / MDB_WRITEMAP: every commit is fully synced and pages are written by
                 // write(2), so a stray pointer cannot scribble on the map.
-                try env.open(directory: directory, flags: UInt32(MDB_NOTLS | MDB_NORDAHEAD), mode: 0o600)
+                do {
+                    try env.open(directory: directory, flags: UInt32(MDB_NOTLS | MDB_NORDAHEAD), mode: 0o600)
+                } catch {
+                    guard error.code == ENOMEM else { throw error }
+                    throw CacheError(code: .storeUnavailable,
+                                     message: "cannot map the store in \(directory): \(initial) bytes of address space are not available (persistence maxBytes \(options.maxBytes)); lower maxBytes, or raise the process's address-space limit (ulimit -v)")
+                }
                 try env.clearStaleReaders()
                 try Self.checkTruncation(env: env, directory: directory, logger: logger)
             } catch {
@@ -469,6 +485,29 @@ final class DiskStore: @unchecked Sendable {
         }
         logger.notice("the store's data file ended before its last (free) page; extended it", metadata: [
             "path": "\(path)", "bytes": "\(size)", "lastPageEnd": "\(needed)"])
+    }
+
+    /// The largest default first map: a budget beyond half of it starts here and grows.
+    static let initialMapCap = 4 << 30
+
+    /// The largest map the store asks for: 64 TiB (x86-64 and most arm64 kernels give a
+    /// process 128 TiB or more of address space), or half of an address-space limit.
+    static let mappableBytes: Int = {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max {
+            return min(1 << 46, Int(clamping: limit.rlim_cur / 2))
+        }
+        return 1 << 46
+    }()
+
+    /// Whether `size` bytes of address space can be reserved now. A failed
+    /// `mdb_env_set_mapsize` leaves the environment unmapped and unusable, so a resize is
+    /// only attempted when this says it can succeed.
+    private static func canReserve(_ size: Int) -> Bool {
+        guard let p = mmap(nil, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              p != MAP_FAILED else { return false }
+        munmap(p, size)
+        return true
     }
 
     private static func roundUp(_ value: Int, to page: Int) -> Int {
@@ -852,10 +891,14 @@ final class DiskStore: @unchecked Sendable {
     /// quarter once, because in a completely full map even deletions need fresh pages
     /// (LMDB copies every page it changes).
     private func makeRoom(state: inout WriterState) throws(CacheError) {
-        let limit = options.mapSizeLimit ?? max(options.maxBytes.multipliedReportingOverflow(by: 8).partialValue, 64 << 20)
+        let limit = mapLimit
         if state.mapSize < limit {
-            try resize(to: min(state.mapSize * 2, limit), state: &state)
-            return
+            let target = state.mapSize > limit / 2 ? limit : state.mapSize * 2
+            if Self.canReserve(target) {
+                try resize(to: target, state: &state)
+                return
+            }
+            // No address space for more: this size is the limit.
         }
         let cap = max(1, state.bytes / 4 * 3)
         state.budgetCap = min(state.budgetCap ?? .max, cap)
