@@ -257,4 +257,26 @@ struct PersistenceLimitsTests {
         let error = #expect(throws: CacheError.self) { _ = try DiskStore(options: options, logger: logs.logger, wallClock: clock.read) }
         #expect(error?.message.contains("maxBytes") == true, "\(error.map { "\($0)" } ?? "")")
     }
+
+    // MARK: A write-back batch larger than the map limit
+
+    /// One write-back interval queues more than the map limit (64 MiB here) on a fresh
+    /// store. In one transaction the map would fill before the budget eviction at its end,
+    /// and a budget lowered to 3/4 of the bytes stored before the batch (0) would evict every
+    /// record, then and later.
+    @Test func aLargeWriteBackBatchDoesNotShrinkTheDiskBudgetToNothing() throws {
+        let dir = TemporaryDirectory()
+        let cache: Cache<Int, [UInt8]> = try makeCache(dir.path, maxCount: 4, durability: .writeBack(interval: .seconds(3600)), diskBytes: 4 << 20)
+        let value = [UInt8](repeating: 1, count: 1 << 20)
+        for i in 0..<80 { try cache.setValue(value, forKey: i) }
+        try cache.flushPersistence()
+        // Later, ordinary writes well inside the 4 MiB budget.
+        for i in 100..<102 { try cache.setValue(value, forKey: i) }
+        try cache.flushPersistence()
+        let stats = try #require(cache.persistenceStatistics)
+        #expect(stats.entries >= 3, "a 4 MiB budget holds three 1 MiB records")
+        let tier = cache.tier as! PersistentTier<Int, [UInt8]>
+        #expect(tier.load(forKey: 101)?.value.count == value.count && tier.load(forKey: 79)?.value.count == value.count)
+        #expect(stats.mapSize <= 64 << 20)
+    }
 }

@@ -811,10 +811,45 @@ final class DiskStore: @unchecked Sendable {
     /// - Parameter closing: also marks the store closed cleanly (`open` = 0) in this transaction.
     /// - Parameter clearingJournal: empties the journal in the same transaction; `ops` must
     ///   then hold every journaled write not superseded by a later op.
+    ///
+    /// A transaction keeps every page it writes or frees until it commits, and evicts at its
+    /// end: a batch far larger than the budget (a write-back interval of heavy writes) would
+    /// fill the map first. Such a batch commits as consecutive transactions of about the
+    /// budget each, in order, each evicting to the budget; if one fails, the earlier ones
+    /// stay committed (a retry rewrites the same records; journal replay is idempotent).
     private func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
                              flushIndex forced: Bool = false, closing: Bool = false,
                              clearingJournal: Bool = false) throws(CacheError) {
+        let chunkBytes = max(1, min(options.maxBytes, state.budgetCap ?? .max, mapLimit / 4))
+        var chunks: [Range<Int>] = []
+        var start = 0
+        var size = 0
+        for (i, op) in ops.enumerated() {
+            guard case .put(_, let record) = op else { continue }
+            if size + record.count > chunkBytes && i > start {
+                chunks.append(start..<i)
+                (start, size) = (i, 0)
+            }
+            size += record.count
+        }
+        guard !chunks.isEmpty else {
+            try applyTransaction(ops: ops, extra: extra, state: &state, flushIndex: forced,
+                                 closing: closing, clearingJournal: clearingJournal)
+            return
+        }
+        chunks.append(start..<ops.count)
+        for (n, range) in chunks.enumerated() {
+            let last = n == chunks.count - 1
+            try applyTransaction(ops: Array(ops[range]), extra: n == 0 ? extra : [], state: &state,
+                                 flushIndex: forced && last, closing: closing && last,
+                                 clearingJournal: clearingJournal && last)
+        }
+    }
+
+    private func applyTransaction(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
+                                  flushIndex forced: Bool, closing: Bool, clearingJournal: Bool) throws(CacheError) {
         var attempts = 0
+        var loweredBudget = false
         while true {
             attempts += 1
             let budget = min(options.maxBytes, state.budgetCap ?? .max)  // makeRoom may lower it
@@ -877,7 +912,7 @@ final class DiskStore: @unchecked Sendable {
                 }
                 return
             } catch let error as LMDBError where error.isMapFull && attempts < 64 {
-                try makeRoom(state: &state)
+                try makeRoom(state: &state, loweredBudget: &loweredBudget)
             } catch {
                 throw CacheError(code: .storeUnavailable,
                                  message: "writing to the store in \(lock.path) failed (\(error)); check disk space and permissions")
@@ -885,12 +920,16 @@ final class DiskStore: @unchecked Sendable {
         }
     }
 
-    /// Grows the map (doubling) up to `mapSizeLimit`. At the limit, lowers the effective
-    /// byte budget to three quarters of what is stored, so the retried transaction evicts
-    /// least-recent records and later writes reuse their pages, and grows the map by a
-    /// quarter once, because in a completely full map even deletions need fresh pages
-    /// (LMDB copies every page it changes).
-    private func makeRoom(state: inout WriterState) throws(CacheError) {
+    /// Grows the map (doubling) up to `mapLimit`. At the limit the records and LMDB's
+    /// overhead do not fit: lowers the effective byte budget to three quarters of what is
+    /// stored, so the retried transaction evicts least-recent records and later writes reuse
+    /// their pages, and grows the map by a quarter, because in a completely full map even
+    /// deletions need fresh pages (LMDB copies every page it changes).
+    ///
+    /// The budget is lowered once per transaction (its retries see the same count) and never
+    /// below `min(maxBytes / 2, limit / 8)`; the map grows past the limit to twice it at most,
+    /// then the write fails (nothing stored is lost).
+    private func makeRoom(state: inout WriterState, loweredBudget: inout Bool) throws(CacheError) {
         let limit = mapLimit
         if state.mapSize < limit {
             let target = state.mapSize > limit / 2 ? limit : state.mapSize * 2
@@ -900,11 +939,23 @@ final class DiskStore: @unchecked Sendable {
             }
             // No address space for more: this size is the limit.
         }
-        let cap = max(1, state.bytes / 4 * 3)
-        state.budgetCap = min(state.budgetCap ?? .max, cap)
-        logger.info("disk tier map is at its size limit; lowering the disk byte budget",
-                    metadata: ["budget": "\(cap)", "mapSize": "\(state.mapSize)", "mapSizeLimit": "\(limit)"])
-        try resize(to: state.mapSize + state.mapSize / 4, state: &state)
+        if !loweredBudget {
+            loweredBudget = true
+            let floor = max(1, min(options.maxBytes / 2, limit / 8))
+            let cap = max(floor, state.bytes / 4 * 3)
+            if cap < min(options.maxBytes, state.budgetCap ?? .max) {
+                state.budgetCap = cap
+                logger.info("disk tier map is at its size limit; lowering the disk byte budget",
+                            metadata: ["budget": "\(cap)", "mapSize": "\(state.mapSize)", "mapSizeLimit": "\(limit)"])
+            }
+        }
+        let ceiling = min(limit > Int.max / 2 ? Int.max : limit * 2, Self.mappableBytes)
+        let target = min(state.mapSize + state.mapSize / 4, ceiling)
+        guard target > state.mapSize, Self.canReserve(target) else {
+            throw CacheError(code: .storeUnavailable,
+                             message: "the store in \(lock.path) is full: its map reached \(state.mapSize) bytes (limit \(limit)) and evicting to \(min(options.maxBytes, state.budgetCap ?? .max)) bytes of records did not make room; lower persistence maxBytes, or move the directory aside to start afresh")
+        }
+        try resize(to: target, state: &state)
     }
 
     private func resize(to size: Int, state: inout WriterState) throws(CacheError) {
