@@ -279,4 +279,19 @@ struct PersistenceLimitsTests {
         #expect(tier.load(forKey: 101)?.value.count == value.count && tier.load(forKey: 79)?.value.count == value.count)
         #expect(stats.mapSize <= 64 << 20)
     }
+
+    // MARK: Write-back at close
+
+    /// Write-back: a flush that fails at close (full disk) drops the queued writes. The log
+    /// must say so, with their count, not "will retry" (nothing retries after close).
+    @Test(.enabled(if: getuid() == 0)) func writeBackCloseOnAFullDiskReportsTheLoss() throws {
+        let disk = try #require(SmallDisk(megabytes: 4))
+        let dir = disk.path + "/store"
+        let value = String(repeating: "x", count: 100 << 10)
+        let cache: Cache<Int, String> = try makeCache(dir, maxCount: 2, durability: .writeBack(interval: .seconds(3600)), diskBytes: 64 << 20)
+        for i in 0..<60 { try cache.setValue(value, forKey: i) }  // 6 MiB queued for a 4 MiB disk
+        cache.close()
+        #expect(!logs.contains(.error, "will retry"), "the final flush is not retried")
+        #expect(logs.contains(.error, "at close failed; the queued writes are lost"))
+    }
 }

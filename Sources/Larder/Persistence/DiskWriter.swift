@@ -393,7 +393,11 @@ final class DiskWriter: @unchecked Sendable {
             var failure: CacheError?
             do { try store.apply(ops) } catch { failure = error }
             cond.lock()
-            if let failure {
+            if let failure, finalRound {
+                // Closing: nothing runs after this round, so these writes are gone.
+                logger.error("write-back flush at close failed; the queued writes are lost",
+                             metadata: ["error": "\(failure)", "droppedWrites": "\(ops.count)"])
+            } else if let failure {
                 logger.error("write-back flush failed; will retry", metadata: ["error": "\(failure)", "writes": "\(ops.count)"])
                 // Keep the writes for the next round unless newer ones replaced them.
                 if !pendingCleared {
