@@ -294,4 +294,27 @@ struct PersistenceLimitsTests {
         #expect(!logs.contains(.error, "will retry"), "the final flush is not retried")
         #expect(logs.contains(.error, "at close failed; the queued writes are lost"))
     }
+
+    // MARK: A journal append whose sync failed
+
+    /// Group commit: an append that wrote its frame and then failed (fdatasync) was reported
+    /// as failed. With no other frame in the journal, the writer's overlay is empty, so the
+    /// next apply (a removeAll here) does not clear the journal; the frame must still not
+    /// come back at the next open, over the removeAll.
+    @Test func aJournalFrameWhoseSyncFailedIsNotReplayedOverLaterWrites() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+            store.journalSyncFailsForTesting.store(true, ordering: .relaxed)
+            #expect(throws: CacheError.self) { _ = try store.journal([put(store, "failed", "v")]) }
+            store.journalSyncFailsForTesting.store(false, ordering: .relaxed)
+            try store.apply([.removeAll])
+            try store.apply([put(store, "later", "w")])
+            store.abandonForTesting()  // killed
+        }
+        let reopened = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger, wallClock: clock.read)
+        #expect(onDisk(reopened, "failed") == nil, "a write reported as failed came back after a later removeAll")
+        #expect(onDisk(reopened, "later") == "w")
+        reopened.close()
+    }
 }

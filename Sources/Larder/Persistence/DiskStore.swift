@@ -110,6 +110,11 @@ final class DiskStore: @unchecked Sendable {
         var journalSequence: UInt64 = 0
         /// The journal file could not be created: `journal(_:)` declines every round.
         var journalUnavailable = false
+        /// An append failed after (possibly) writing its frame: the file may hold a frame of
+        /// the current generation that no writer was told succeeded, and that replay would
+        /// apply. The next successful append overwrites it; until then, an apply bumps the
+        /// generation when no acknowledged frame would go stale with it (offset 0).
+        var journalUnacknowledged = false
     }
 
     /// Recency-index changes owed by committed records: keys to add (written only if the
@@ -124,6 +129,8 @@ final class DiskStore: @unchecked Sendable {
     }
 
     private let queued = Mutex<[WriteOp]>([])
+    /// Tests: a journal append writes its frame, then fails as if `fdatasync` had.
+    let journalSyncFailsForTesting = Atomic<Bool>(false)
     private let stampCounter: Atomic<UInt64>
     private let counters = Mutex<Statistics>(Statistics())
     /// Supplies batched access stamps (the generic tier's touch log) to each write transaction.
@@ -400,7 +407,12 @@ final class DiskStore: @unchecked Sendable {
                 }
             }
             let frame = JournalFile.frame(generation: state.journalGeneration, sequence: state.journalSequence, payload: payload)
+            state.journalUnacknowledged = true
             try state.journalFile!.append(frame, at: state.journalOffset)
+            if journalSyncFailsForTesting.load(ordering: .relaxed) {
+                throw CacheError(code: .storeUnavailable, message: "test: the journal's sync failed after its write")
+            }
+            state.journalUnacknowledged = false
             state.journalOffset += frame.count
             state.journalSequence += 1
             counters.withLock { $0.commits += 1 }
@@ -850,6 +862,7 @@ final class DiskStore: @unchecked Sendable {
                                   flushIndex forced: Bool, closing: Bool, clearingJournal: Bool) throws(CacheError) {
         var attempts = 0
         var loweredBudget = false
+        let newGeneration = clearingJournal || (state.journalUnacknowledged && state.journalOffset == 0)
         while true {
             attempts += 1
             let budget = min(options.maxBytes, state.budgetCap ?? .max)  // makeRoom may lower it
@@ -878,7 +891,9 @@ final class DiskStore: @unchecked Sendable {
                         }
                         // The caller passed everything journaled among `ops`: the journal is
                         // spent, and a new generation makes its frames stale.
-                        if clearingJournal { try Self.setMeta(txn, meta, "journal", state.journalGeneration + 1) }
+                        // So does a frame whose append failed, when no acknowledged frame is
+                        // in the file: else a crash would replay it over later writes.
+                        if newGeneration { try Self.setMeta(txn, meta, "journal", state.journalGeneration + 1) }
                         if closing { try Self.setMeta(txn, meta, "open", 0) }
                     } catch {
                         txn.abort()
@@ -886,7 +901,8 @@ final class DiskStore: @unchecked Sendable {
                     }
                     try txn.commit()
                 }
-                if clearingJournal {
+                if newGeneration {
+                    state.journalUnacknowledged = false
                     state.journalGeneration += 1
                     state.journalOffset = 0
                     state.journalSequence = 0
