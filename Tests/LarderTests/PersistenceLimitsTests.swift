@@ -317,4 +317,89 @@ struct PersistenceLimitsTests {
         #expect(onDisk(reopened, "later") == "w")
         reopened.close()
     }
+
+    // MARK: Removals against concurrent sets (the cache's removal generation)
+
+    /// After writers and removeAll calls have all returned, every entry memory serves
+    /// must also be on disk, or a restart or an eviction silently loses it.
+    @Test(arguments: [PersistenceConfiguration.Durability.writeBack(interval: .seconds(3600)), .synchronous])
+    func removeAllRacingWritesLeavesTheTiersConsistent(durability: PersistenceConfiguration.Durability) throws {
+        let dir = TemporaryDirectory()
+        let cache: Cache<Int, String> = try makeCache(dir.path, maxCount: 1 << 20, durability: durability)
+        let stop = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        let writers = 2
+        for t in 0..<writers {
+            Thread {
+                var i = 0
+                while !stop.load(ordering: .relaxed) {
+                    try? cache.setValue("v", forKey: t << 32 | i)
+                    i += 1
+                }
+                done.signal()
+            }.start()
+        }
+        let rounds = durability == .synchronous ? 50 : 1000
+        for _ in 0..<rounds { cache.removeAll(); usleep(50) }  // pacing, not synchronization
+        stop.store(true, ordering: .relaxed)
+        for _ in 0..<writers { done.wait() }
+        let inMemory = cache.keysByRecency().flatMap { $0 }
+        let tier = cache.tier as! PersistentTier<Int, String>
+        let missing = inMemory.filter { tier.load(forKey: $0) == nil }
+        #expect(missing.isEmpty, "\(missing.count) of \(inMemory.count) entries served from memory are not on disk")
+        cache.close()
+    }
+
+    /// A tier that runs the real one, then (for one key) parks the setting thread between
+    /// the disk write and the memory insert: what a preemption at that point does.
+    final class PausingTier: CacheBackingTier, Sendable {
+        let real: PersistentTier<String, String>
+        let stored = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        init(_ real: PersistentTier<String, String>) { self.real = real }
+        func store(_ value: String, forKey key: String, deadline: UInt64?) throws(CacheError) {
+            try real.store(value, forKey: key, deadline: deadline)
+            if key == "racing" { stored.signal(); go.wait() }
+        }
+        func load(forKey key: String) -> (value: String, deadline: UInt64?)? { real.load(forKey: key) }
+        func remove(forKey key: String) { real.remove(forKey: key) }
+        func removeAll() { real.removeAll() }
+        func recordAccess(forKey key: String) { real.recordAccess(forKey: key) }
+    }
+
+    /// A set whose disk write lands before a removeAll and whose memory insert lands
+    /// after it: memory must not serve a value the disk lost.
+    @Test func aSetOverlappingRemoveAllIsOnDiskIfMemoryServesIt() throws {
+        let dir = TemporaryDirectory()
+        let real = try PersistentTier<String, String>(persistence: .lmdb(directory: dir.path, maxBytes: 1 << 20),
+                                                      clock: ManualCacheClock(), logger: logs.logger)
+        let tier = PausingTier(real)
+        let cache = try Cache<String, String>(configuration: .init(maxCount: 10, sweepInterval: nil), tier: tier)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            try? cache.setValue("v", forKey: "racing")
+            finished.signal()
+        }.start()
+        tier.stored.wait()
+        cache.removeAll()
+        tier.go.signal()
+        finished.wait()
+        let fromMemory = cache.value(forKey: "racing")
+        let fromDisk = real.load(forKey: "racing")?.value
+        #expect(fromMemory == fromDisk, "memory serves \(fromMemory ?? "nil"), disk has \(fromDisk ?? "nil")")
+        real.close()
+    }
+
+    /// "A throwing call changes nothing": an invalid memory configuration is refused
+    /// before the store directory and its files are created.
+    @Test func anInvalidConfigurationCreatesNoStore() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.sub("store")
+        #expect(throws: CacheError.self) {
+            _ = try Cache<String, String>(configuration: .init(maxCount: 0),
+                                          persistence: .lmdb(directory: path, maxBytes: 1 << 20))
+        }
+        #expect(!FileManager.default.fileExists(atPath: path),
+                "created: \((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])")
+    }
 }

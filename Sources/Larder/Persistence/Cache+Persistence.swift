@@ -16,6 +16,8 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
     ///   move the directory aside to start empty).
     public convenience init(configuration: CacheConfiguration, persistence: PersistenceConfiguration,
                             clock: any CacheClock = SystemCacheClock(), logger: Logger? = nil) throws(CacheError) {
+        // Checked before the store is opened: a refused configuration creates no files.
+        try configuration.validate()
         let tierLogger = logger ?? Logger(label: "larder.persistence", factory: { _ in SwiftLogNoOpLogHandler() })
         let tier = try PersistentTier<Key, Value>(persistence: persistence, clock: clock, logger: tierLogger)
         do {
