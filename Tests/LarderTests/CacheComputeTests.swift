@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 @testable import Larder
@@ -239,6 +240,26 @@ struct CacheComputeRaceTests {
         await #expect(throws: CancellationError.self) { try await leader.value }
         #expect(try await waiter.value == 2, "the waiter got the cancelled leader's failure")
         #expect(cache.value(forKey: "k") == 2)
+    }
+
+    @Test("asking for the key being computed, from inside its computation, throws instead of waiting forever")
+    func sameKeyInsideItsComputationThrows() throws {
+        let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
+        let outcome = Mutex<Result<Int, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let result = Result { try cache.value(forKey: "k") { try cache.value(forKey: "k") { 1 } + 1 } }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }.start()
+        // A deadlock never signals; the bound only keeps a failing run from hanging.
+        try #require(done.wait(timeout: .now() + .seconds(60)) == .success, "the inner call waits for itself")
+        let error = try #require(outcome.withLock { $0 }.flatMap { r -> (any Error)? in
+            if case .failure(let e) = r { return e } else { return nil }
+        })
+        #expect((error as? CacheError)?.code == .recursiveComputation)
+        #expect(!cache.contains("k") && !cache.hasFlight(forKey: "k"))
+        #expect(try cache.value(forKey: "k") { 5 } == 5)  // the key works as before
     }
 
     @Test("get-or-compute for a key that is not equal to itself (NaN) leaves no flight behind")

@@ -1,3 +1,5 @@
+import CLarderCore
+
 /// Get-or-compute: one computation per key at a time.
 extension Cache {
     /// What a caller that missed should do.
@@ -9,6 +11,8 @@ extension Cache {
         /// Compute, store (unless a removal ran meanwhile: the shard's fill
         /// snapshot, taken before computing), then publish to the waiters.
         case lead(Flight<Value>, fillSnapshot: UInt64)
+        /// A synchronous caller asked for the key its own thread is computing.
+        case recursive
     }
 
     /// The value for `key`, computing and storing it (with the default time to
@@ -18,8 +22,10 @@ extension Cache {
     /// share one computation: the first computes, the others wait for its
     /// result. An error thrown by `compute` reaches every waiter and nothing
     /// is cached. `compute` may itself read other keys of this cache (a
-    /// memoized recursion), but must not ask for `key` itself: that waits on
-    /// itself forever.
+    /// memoized recursion), but must not ask for `key` itself: on the same
+    /// thread that call throws ``CacheError/Code/recursiveComputation`` (a
+    /// wait for itself would never end); another thread asking for `key`
+    /// waits for the result like any caller.
     ///
     /// A computed value that cannot be stored (heavier than the byte budget)
     /// is still returned, and the error is logged at `warning`. It is returned
@@ -82,9 +88,14 @@ extension Cache {
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
         while true {
-            switch role(forKey: key, hash: hash, shard: shard) {
+            switch role(forKey: key, hash: hash, shard: shard, synchronous: true) {
             case .found(let value):
                 return value
+            case .recursive:
+                throw CacheError(code: .recursiveComputation, message:
+                    "value(forKey:orCompute:) asked for key \(key) inside the computation of that same key, "
+                    + "on the same thread: it would wait for itself forever. Compute the inner value without "
+                    + "the cache, or change the recursion so that no key depends on itself.")
             case .wait(let flight):
                 do { return try flight.wait() } catch is FlightAbandoned { continue }  // compute it ourselves
             case .lead(let flight, let snapshot):
@@ -111,9 +122,11 @@ extension Cache {
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
         while true {
-            switch role(forKey: key, hash: hash, shard: shard) {
+            switch role(forKey: key, hash: hash, shard: shard, synchronous: false) {
             case .found(let value):
                 return value
+            case .recursive:
+                preconditionFailure("an async caller is never told it computes its own key")
             case .wait(let flight):
                 do {
                     return try await flight.wait(leavingOnCancel: leavingOnCancel)
@@ -139,17 +152,25 @@ extension Cache {
     /// under the flight mutex: a leader stores its value before it removes
     /// its flight, so a caller sees one or the other and never computes twice
     /// for one miss.
-    private func role(forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>) -> FlightRole {
+    private func role(forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>,
+                      synchronous: Bool) -> FlightRole {
         // A key that is not equal to itself (a NaN) can never be found again, so
         // its flight could never be ended: compute without registering one.
         guard key == key else { return .lead(Flight<Value>(), fillSnapshot: shard.fillSnapshot()) }
+        // A synchronous leader computes on its own thread: that thread asking for
+        // the same key again is inside the computation (a shared token is never matched).
+        let thread = synchronous ? larder_thread_token() : 0
+        let ownThread = thread != 0 && thread != LARDER_THREAD_TOKEN_SHARED ? thread : 0
         shard.flightMutex.lock()
         defer { shard.flightMutex.unlock() }
-        if let flight = shard.flights[key] { return .wait(flight) }
+        if let flight = shard.flights[key] {
+            if ownThread != 0 && flight.leaderThread == ownThread { return .recursive }
+            return .wait(flight)
+        }
         // Before the look: a removal after it must keep the computed value out.
         let snapshot = shard.fillSnapshot()
         if let value = peek(key, hash: hash, shard: shard) { return .found(value) }
-        let flight = Flight<Value>()
+        let flight = Flight<Value>(leaderThread: ownThread)
         shard.flights[key] = flight
         return .lead(flight, fillSnapshot: snapshot)
     }

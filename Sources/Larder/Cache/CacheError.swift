@@ -22,6 +22,9 @@ public struct CacheError: Error, Sendable, CustomStringConvertible, Equatable {
         case encodingFailed
         /// The cache or store was closed.
         case closed
+        /// A get-or-compute asked for its own key from inside its computation, on the
+        /// same thread: it would wait for itself forever.
+        case recursiveComputation
     }
 
     /// The kind of failure.

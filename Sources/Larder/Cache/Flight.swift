@@ -2,7 +2,12 @@
 /// callers for the same key wait here for its result (sync callers block on a
 /// condition variable, async callers suspend on a continuation).
 final class Flight<Value: Sendable>: @unchecked Sendable {
+    /// The thread token (larder_thread_token) of a synchronous leader, computing on
+    /// its own thread; 0 for an async leader, whose computation may hop threads.
+    let leaderThread: UInt32
     private let condition = PThreadCondition()
+
+    init(leaderThread: UInt32 = 0) { self.leaderThread = leaderThread }
     // Guarded by `condition`'s mutex.
     private var result: Result<Value, any Error>? = nil
     /// Suspended async waiters by ticket, so that a cancelled one can leave.
