@@ -227,6 +227,22 @@ struct MemoryGovernorTests {
         #expect(report.evictedBytes == 50_000)
     }
 
+    /// A byte margin sized for a big host, in a container whose cgroup limit is smaller
+    /// than the margin: capped at half that limit, not "evict everything".
+    @Test func aByteMarginLargerThanTheCgroupLimitIsCappedAtHalfOfIt() throws {
+        let source = ScriptedMemorySource(MemorySample(cgroupCurrentBytes: 300_000, cgroupMaxBytes: 1_000_000))
+        let cache = FakeGovernedCache(entries: 200, bytesEach: 1_000)
+        let governor = try governor(source, margin: .bytes(4_000_000))
+        governor.register(governed: cache)
+        #expect(governor.tick().action == .none)
+        #expect(cache.entries.count == 200)
+        source.set(MemorySample(cgroupCurrentBytes: 550_000, cgroupMaxBytes: 1_000_000))
+        let report = governor.tick()
+        #expect(report.marginBytes == 500_000)
+        #expect(report.excessBytes == 50_000)
+        #expect(report.evictedBytes == 50_000)
+    }
+
     @Test func memAvailableBoundsAProcessWithoutLimits() throws {
         let source = ScriptedMemorySource(MemorySample(residentBytes: 900_000, availableBytes: 50_000))
         let cache = FakeGovernedCache(entries: 500, bytesEach: 1_000)

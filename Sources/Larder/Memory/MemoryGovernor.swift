@@ -291,15 +291,18 @@ public final class MemoryGovernor: Sendable {
             bounds.append(Bound(name: "process limit", usage: usage, limit: limit,
                                 margin: configuration.margin.bytes(forLimit: limit)))
         }
+        // A byte margin is checked against processLimit when configured, but the cgroup's
+        // and the system's limits are only known now: one as large as such a limit would
+        // evict everything at every tick, so it is capped at half of it.
+        func discoveredMargin(_ limit: Int) -> Int { min(configuration.margin.bytes(forLimit: limit), limit / 2) }
         let cgroupLimit = [sample.cgroupMaxBytes, sample.cgroupHighBytes].compactMap { $0 }.min()
         if let limit = cgroupLimit, let usage = sample.cgroupCurrentBytes {
-            bounds.append(Bound(name: "cgroup", usage: usage, limit: limit,
-                                margin: configuration.margin.bytes(forLimit: limit)))
+            bounds.append(Bound(name: "cgroup", usage: usage, limit: limit, margin: discoveredMargin(limit)))
         } else if cgroupLimit == nil, let available = sample.availableBytes, let usage = processUsage {
             let (limit, overflow) = usage.addingReportingOverflow(available)
             if !overflow {
                 bounds.append(Bound(name: "system MemAvailable", usage: usage, limit: limit,
-                                    margin: configuration.margin.bytes(forLimit: limit)))
+                                    margin: discoveredMargin(limit)))
             }
         }
         return bounds

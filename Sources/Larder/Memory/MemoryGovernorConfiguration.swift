@@ -22,7 +22,9 @@ public struct MemoryGovernorConfiguration: Sendable, Equatable {
     public var samplingInterval: Duration
     /// The room kept below each limit: the governor evicts when usage comes within the
     /// margin of a limit, and raises budgets again only once usage is at least two
-    /// margins below it. Default `.fraction(0.10)`.
+    /// margins below it. Default `.fraction(0.10)`. A byte margin larger than half of a
+    /// limit found at run time (the cgroup's, or the system's available memory) counts as
+    /// half of it there, so that a small container is not emptied at every tick.
     public var margin: Margin
     /// A limit for this process's heap (jemalloc `stats.resident`), for hosts without a
     /// cgroup limit or services that want a tighter one. nil (default): only the cgroup's
