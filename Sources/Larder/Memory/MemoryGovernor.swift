@@ -123,11 +123,11 @@ public final class MemoryGovernor: Sendable {
     private let logger: Logger?
     private let onTick: (@Sendable (TickReport) -> Void)?
     /// Held for a whole tick, so ticks from the thread and from ``tick()`` never overlap.
-    private let tickLock = Mutex(0)
+    private let tickLock = Locked(0)
     /// Held only to read or change the registrations and counters, never while a cache
     /// logs or runs its eviction hook (which may read ``statistics`` or register a cache).
-    private let state = Mutex(State())
-    private let runner = Mutex<GovernorThread?>(nil)
+    private let state = Locked(State())
+    private let runner = Locked<GovernorThread?>(nil)
 
     /// The signal sources used when none are given: jemalloc, then the cgroup (with the
     /// system's `MemAvailable` as fallback).
@@ -418,7 +418,7 @@ private final class GovernorThread: Sendable {
     }
 
     private let control = Control()
-    private let thread = Mutex<pthread_t?>(nil)
+    private let thread = Locked<pthread_t?>(nil)
 
     private final class Start {
         let run: () -> Void

@@ -91,7 +91,7 @@ final class DiskStore: @unchecked Sendable {
     private let gate = ReadWriteGate()
 
     /// Serializes write transactions in this process and guards the writer's state.
-    private let writer = Mutex<WriterState>(WriterState())
+    private let writer = Locked<WriterState>(WriterState())
     private struct WriterState {
         var bytes = 0
         var mapSize = 0
@@ -128,18 +128,18 @@ final class DiskStore: @unchecked Sendable {
         var isEmpty: Bool { add.isEmpty && drop.isEmpty }
     }
 
-    private let queued = Mutex<[WriteOp]>([])
+    private let queued = Locked<[WriteOp]>([])
     /// Tests: a journal append writes its frame, then fails as if `fdatasync` had.
     let journalSyncFailsForTesting = Atomic<Bool>(false)
     private let stampCounter: Atomic<UInt64>
-    private let counters = Mutex<Statistics>(Statistics())
+    private let counters = Locked<Statistics>(Statistics())
     /// Supplies batched access stamps (the generic tier's touch log) to each write transaction.
     ///
     /// Held in a class box: reading a closure out of a `Mutex` with `withLock { $0 }` goes
     /// through `inout`, and the compiler re-abstracts the closure on the way out and on the
     /// write-back, wrapping it in two more thunks on every call (a chain that grew with every
     /// commit: O(commits) per call, and eventually a stack overflow). A reference does not.
-    private let touchSource = Mutex<TouchSourceBox?>(nil)
+    private let touchSource = Locked<TouchSourceBox?>(nil)
 
     private final class TouchSourceBox: Sendable {
         let drain: @Sendable () -> [WriteOp]
@@ -629,7 +629,7 @@ final class DiskStore: @unchecked Sendable {
 
     /// Reset read-only transactions, reused so a read does not search LMDB's reader table.
     /// Emptied (aborted) under the exclusive gate before a resize and on close.
-    private let readerPool = Mutex<[LMDBTransaction]>([])
+    private let readerPool = Locked<[LMDBTransaction]>([])
     private static let readerPoolLimit = 16
 
     private func withRead<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {

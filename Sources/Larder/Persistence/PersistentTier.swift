@@ -15,7 +15,7 @@ final class TouchLog<Key: Hashable & Sendable & ByteCodable>: Sendable {
         var lastStamp: UInt64 = 0
     }
 
-    private let state = Mutex<State>(State())
+    private let state = Locked<State>(State())
 
     /// Records an access with a stamp from `store`; returns how many distinct keys are
     /// pending, or 0 when the access changed nothing (a repeat of the latest one).

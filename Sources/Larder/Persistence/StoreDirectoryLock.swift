@@ -15,7 +15,7 @@ import Synchronization
 /// kernel releases when the owning process exits or is killed, so a crash never
 /// leaves the directory locked.
 final class StoreDirectoryLock: Sendable {
-    private static let openDirectories = Mutex<Set<String>>([])
+    private static let openDirectories = Locked<Set<String>>([])
 
     let path: String
     private let fd: Int32
@@ -79,7 +79,7 @@ final class StoreDirectoryLock: Sendable {
         return Int32(String(decoding: buffer[0..<n], as: UTF8.self).trimmingWhitespace)
     }
 
-    private let released = Mutex(false)
+    private let released = Locked(false)
 
     /// Releases the directory (idempotent).
     func release() {
