@@ -15,17 +15,8 @@ struct PersistenceDurabilityTests {
         return DiskWriter(store: store, durability: durability, logger: logs.logger)
     }
 
-    func put(_ store: DiskStore, _ key: String, _ value: String) -> DiskStore.WriteOp {
-        let record = DiskRecord.make(key: bytes(key), deadline: nil, stamp: store.nextStamp()) { $0.append(contentsOf: bytes(value)) }
-        return .put(storageKey: StorageKey.make(bytes(key)), record: record)
-    }
-
-    func onDisk(_ store: DiskStore, _ key: String) -> String? {
-        if case .found(let v, _) = store.read(storageKey: StorageKey.make(bytes(key)), key: bytes(key), decode: { String(decoding: $0, as: UTF8.self) }) {
-            return v
-        }
-        return nil
-    }
+    func put(_ store: DiskStore, _ key: String, _ value: String) -> DiskStore.WriteOp { stringPut(store, key, value) }
+    func onDisk(_ store: DiskStore, _ key: String) -> String? { storedString(store, key) }
 
     func overlayValue(_ writer: DiskWriter, _ key: String) -> String?? {
         switch writer.overlay(StorageKey.make(bytes(key))) {

@@ -7,30 +7,12 @@ import Testing
 /// The disk tier at the edges: extreme configurations, damaged meta values, a full disk,
 /// failed syncs, and what a journal replay leaves behind.
 @Suite("Persistence: limits and damage")
-struct PersistenceLimitsTests {
+struct PersistenceLimitsTests: LoggingPersistenceSuite {
     let clock = TestWallClock()
     let logs = CapturedLogs()
 
-    func put(_ store: DiskStore, _ key: String, _ value: String) -> DiskStore.WriteOp {
-        let record = DiskRecord.make(key: bytes(key), deadline: nil, stamp: store.nextStamp()) { $0.append(contentsOf: bytes(value)) }
-        return .put(storageKey: StorageKey.make(bytes(key)), record: record)
-    }
-
-    func onDisk(_ store: DiskStore, _ key: String) -> String? {
-        if case .found(let v, _) = store.read(storageKey: StorageKey.make(bytes(key)), key: bytes(key), decode: { String(decoding: $0, as: UTF8.self) }) {
-            return v
-        }
-        return nil
-    }
-
-    func makeCache<K: ByteCodable & Hashable, V: ByteCodable>(
-        _ dir: String, maxCount: Int, clock: any CacheClock = ManualCacheClock(),
-        durability: PersistenceConfiguration.Durability = .synchronous, diskBytes: Int = 64 << 20
-    ) throws -> Cache<K, V> {
-        try Cache<K, V>(configuration: .init(maxCount: maxCount, sweepInterval: nil),
-                        persistence: .lmdb(directory: dir, maxBytes: diskBytes, durability: durability),
-                        clock: clock, logger: logs.logger)
-    }
+    func put(_ store: DiskStore, _ key: String, _ value: String) -> DiskStore.WriteOp { stringPut(store, key, value) }
+    func onDisk(_ store: DiskStore, _ key: String) -> String? { storedString(store, key) }
 
     // MARK: Stamps after a journal replay
 

@@ -78,3 +78,44 @@ func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void
     for _ in 0..<count { done.wait() }
     if let first = failures.withLock({ $0.first }) { throw first }
 }
+
+/// A put of a UTF-8 key and value with the store's next stamp.
+func stringPut(_ store: DiskStore, _ key: String, _ value: String) -> DiskStore.WriteOp {
+    let record = DiskRecord.make(key: bytes(key), deadline: nil, stamp: store.nextStamp()) { $0.append(contentsOf: bytes(value)) }
+    return .put(storageKey: StorageKey.make(bytes(key)), record: record)
+}
+
+/// The UTF-8 value stored for `key`, or nil.
+func storedString(_ store: DiskStore, _ key: String) -> String? {
+    if case .found(let v, _) = store.read(storageKey: StorageKey.make(bytes(key)), key: bytes(key),
+                                          decode: { String(decoding: $0, as: UTF8.self) }) {
+        return v
+    }
+    return nil
+}
+
+/// A suite whose persistent caches log to its captured logs.
+protocol LoggingPersistenceSuite {
+    var logs: CapturedLogs { get }
+}
+
+extension LoggingPersistenceSuite {
+    /// ``makePersistentCache(_:maxCount:clock:durability:diskBytes:logger:)`` logging to `logs`.
+    func makeCache<K: ByteCodable & Hashable, V: ByteCodable>(
+        _ dir: String, maxCount: Int, clock: any CacheClock = ManualCacheClock(),
+        durability: PersistenceConfiguration.Durability = .synchronous, diskBytes: Int = 64 << 20
+    ) throws -> Cache<K, V> {
+        try makePersistentCache(dir, maxCount: maxCount, clock: clock, durability: durability, diskBytes: diskBytes,
+                                logger: logs.logger)
+    }
+}
+
+/// A cache without a sweeper over an LMDB store in `dir`.
+func makePersistentCache<K: ByteCodable & Hashable, V: ByteCodable>(
+    _ dir: String, maxCount: Int, clock: any CacheClock = ManualCacheClock(),
+    durability: PersistenceConfiguration.Durability = .synchronous, diskBytes: Int = 64 << 20, logger: Logger
+) throws -> Cache<K, V> {
+    try Cache<K, V>(configuration: .init(maxCount: maxCount, sweepInterval: nil),
+                    persistence: .lmdb(directory: dir, maxBytes: diskBytes, durability: durability),
+                    clock: clock, logger: logger)
+}

@@ -4,17 +4,8 @@ import Testing
 
 /// The Cache with an LMDB tier: two tiers, restart order, deadlines, errors.
 @Suite("Persistence: cache with a disk tier")
-struct PersistenceTierTests {
+struct PersistenceTierTests: LoggingPersistenceSuite {
     let logs = CapturedLogs()
-
-    func makeCache<K: ByteCodable & Hashable, V: ByteCodable>(
-        _ dir: String, maxCount: Int, clock: any CacheClock = ManualCacheClock(),
-        durability: PersistenceConfiguration.Durability = .synchronous, diskBytes: Int = 64 << 20
-    ) throws -> Cache<K, V> {
-        try Cache<K, V>(configuration: .init(maxCount: maxCount, sweepInterval: nil),
-                        persistence: .lmdb(directory: dir, maxBytes: diskBytes, durability: durability),
-                        clock: clock, logger: logs.logger)
-    }
 
     @Test func tenThousandEntriesOverAHundredInMemoryAreAllReadable() throws {
         let dir = TemporaryDirectory()
