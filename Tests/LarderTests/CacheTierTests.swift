@@ -10,19 +10,31 @@ final class FakeTier: CacheBackingTier, Sendable {
     let entries = Mutex<[String: (value: Int, deadline: UInt64?)]>([:])
     let calls = LockedList<String>()
     let failStores = Atomic<Bool>(false)
-    /// A call ("store k" or "load k") that stops after it did its work, signals
-    /// `paused` and waits for `resume`: a test runs other calls in between.
-    let pauseAfter = Mutex<String?>(nil)
-    let paused = DispatchSemaphore(value: 0)
-    let resume = DispatchSemaphore(value: 0)
+    /// Where a call stops once: it signals `paused` and waits for `resume`, so a
+    /// test runs other calls in between.
+    final class PausePoint: Sendable {
+        let paused = DispatchSemaphore(value: 0)
+        let resume = DispatchSemaphore(value: 0)
+    }
+    private let pauseLock = NSLock()
+    nonisolated(unsafe) private var pausePoints: [String: PausePoint] = [:]
+
+    /// Stops the next call `call`: "before store k" (nothing written yet), "store k"
+    /// (written) or "load k" (read).
+    func pause(at call: String) -> PausePoint {
+        let point = PausePoint()
+        pauseLock.withLock { pausePoints[call] = point }
+        return point
+    }
 
     private func pauseIfAsked(_ call: String) {
-        guard pauseAfter.withLock({ $0 == call }) else { return }
-        paused.signal()
-        resume.wait()
+        guard let point = pauseLock.withLock({ pausePoints.removeValue(forKey: call) }) else { return }
+        point.paused.signal()
+        point.resume.wait()
     }
 
     func store(_ value: Int, forKey key: String, deadline: UInt64?) throws(CacheError) {
+        pauseIfAsked("before store \(key)")
         calls.append("store \(key)")
         if failStores.load(ordering: .relaxed) {
             throw CacheError(code: .storeUnavailable, message: "fake store refuses writes")
@@ -150,24 +162,22 @@ struct CacheTierTests {
 
 @Suite("Cache with a lower tier: removals overlapping fills and sets")
 struct CacheTierRemovalRaceTests {
-    /// Runs `body` on a thread until the tier pauses after `call`, runs
+    /// Runs `body` on a thread until the tier pauses at `call`, runs
     /// `meanwhile`, then lets the thread finish; returns what `body` returned.
-    func overlapping<T: Sendable>(_ tier: FakeTier, after call: String, _ body: @escaping @Sendable () -> T,
+    func overlapping<T: Sendable>(_ tier: FakeTier, at call: String, _ body: @escaping @Sendable () -> T,
                                   meanwhile: () -> Void) -> T {
-        tier.pauseAfter.withLock { $0 = call }
-        let result = Mutex<T?>(nil)
+        let point = tier.pause(at: call)
+        let result = LockedList<T>()
         let done = DispatchSemaphore(value: 0)
         Thread {
-            let value = body()
-            result.withLock { $0 = value }
+            result.append(body())
             done.signal()
         }.start()
-        tier.paused.wait()
-        tier.pauseAfter.withLock { $0 = nil }
+        point.paused.wait()
         meanwhile()
-        tier.resume.signal()
+        point.resume.signal()
         done.wait()
-        return result.withLock { $0! }
+        return result.snapshot[0]
     }
 
     func makeCache(_ tier: FakeTier, maxCount: Int = 2) throws -> Cache<String, Int> {
@@ -179,7 +189,7 @@ struct CacheTierRemovalRaceTests {
         let tier = FakeTier()
         let cache = try makeCache(tier)
         for (i, key) in ["a", "b", "c"].enumerated() { try cache.setValue(i, forKey: key) }  // "a" on disk only
-        let read = overlapping(tier, after: "load a", { cache.value(forKey: "a") }) {
+        let read = overlapping(tier, at: "load a", { cache.value(forKey: "a") }) {
             #expect(cache.removeValue(forKey: "a") == nil)
         }
         #expect(read == 0)  // the read is ordered before the removal
@@ -191,7 +201,7 @@ struct CacheTierRemovalRaceTests {
     func setOverlappingRemoveAll() throws {
         let tier = FakeTier()
         let cache = try makeCache(tier)
-        let stored = overlapping(tier, after: "store a", { (try? cache.setValue(1, forKey: "a")) != nil }) {
+        let stored = overlapping(tier, at: "store a", { (try? cache.setValue(1, forKey: "a")) != nil }) {
             cache.removeAll()  // clears the tier after the set wrote it
         }
         #expect(stored)
@@ -205,7 +215,7 @@ struct CacheTierRemovalRaceTests {
         let tier = FakeTier()
         let cache = try makeCache(tier)
         try cache.setValue(1, forKey: "a")
-        _ = overlapping(tier, after: "store a", { (try? cache.setValue(2, forKey: "a")) != nil }) {
+        _ = overlapping(tier, at: "store a", { (try? cache.setValue(2, forKey: "a")) != nil }) {
             _ = cache.removeValue(forKey: "a")
         }
         #expect(!cache.contains("a"), "memory serves a value the tier no longer has")
@@ -219,11 +229,61 @@ struct CacheTierRemovalRaceTests {
         let cache = try makeCache(tier, maxCount: 4)
         try cache.setValue(1, forKey: "b")
         try cache.setValue(9, forKey: "x")
-        _ = overlapping(tier, after: "store b", { (try? cache.setValue(2, forKey: "b")) != nil }) {
+        _ = overlapping(tier, at: "store b", { (try? cache.setValue(2, forKey: "b")) != nil }) {
             _ = cache.removeValue(forKey: "x")  // the same (only) shard
         }
         #expect(!cache.contains("b"), "the set overlapped a removal, yet kept a memory copy")
         #expect(cache.value(forKey: "b") == 2, "the old memory copy outlived the set")
         #expect(cache.contains("b"))  // promoted from the tier by that read
+    }
+
+    @Test("with a tier, a computation that lands after a set keeps the set in both tiers")
+    func computedValueAfterSetLeavesTheTierAlone() async throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier, maxCount: 1)
+        let gate = Gate()
+        let leader = await startGatedComputation(of: 1, forKey: "k", in: cache, gate: gate)
+        try cache.setValue(2, forKey: "k")  // newer
+        gate.open()
+        #expect(try await leader.value == 1)
+        #expect(cache.value(forKey: "k") == 2)
+        #expect(tier.entries.withLock { $0["k"]?.value } == 2, "the tier holds the older computed value")
+        try cache.setValue(9, forKey: "z")  // evicts "k" from memory (maxCount 1)
+        #expect(cache.value(forKey: "k") == 2, "a read after eviction serves the older computed value")
+    }
+
+    @Test("with a tier, a removal while a computed value is written to the tier leaves the key in neither")
+    func removalDuringComputedTierWrite() throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier, maxCount: 10)
+        let computed = overlapping(tier, at: "before store k", { (try? cache.value(forKey: "k") { 1 }) ?? -1 }) {
+            _ = cache.removeValue(forKey: "k")  // the invalidation, after the computation started
+        }
+        #expect(computed == 1)
+        #expect(tier.entries.withLock { $0["k"] } == nil, "the tier holds the invalidated computation")
+        #expect(cache.value(forKey: "k") == nil, "the invalidated computation is served")
+    }
+
+    @Test("a set that a removal overlapped still wins over a read that loaded the older tier value")
+    func supersededSetBeatsAnOverlappingPromotion() throws {
+        let tier = FakeTier()
+        let cache = try makeCache(tier, maxCount: 10)
+        try cache.setValue(1, forKey: "k")
+        try cache.setValue(0, forKey: "x")
+        _ = cache.removeFromMemory("k", hash: Cache<String, Int>.hash("k"))  // on disk only, as after an eviction
+        let store = tier.pause(at: "before store k")
+        let load = tier.pause(at: "load k")
+        let setDone = DispatchSemaphore(value: 0), readDone = DispatchSemaphore(value: 0)
+        Thread { _ = try? cache.setValue(2, forKey: "k"); setDone.signal() }.start()
+        store.paused.wait()                 // the set took its snapshot, about to write the tier
+        _ = cache.removeValue(forKey: "x")  // another key of the (only) shard
+        Thread { _ = cache.value(forKey: "k"); readDone.signal() }.start()
+        load.paused.wait()                  // a read loaded the old value 1 from the tier
+        store.resume.signal()
+        setDone.wait()                      // the set returned: tier 2, no memory copy
+        load.resume.signal()
+        readDone.wait()                     // the read must not promote 1 now
+        #expect(tier.entries.withLock { $0["k"]?.value } == 2)
+        #expect(cache.value(forKey: "k") == 2, "memory serves the value the set replaced")
     }
 }

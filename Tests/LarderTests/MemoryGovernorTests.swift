@@ -142,6 +142,31 @@ struct MemoryGovernorTests {
         holder.withLock { $0 = nil }
     }
 
+    /// Cache A's eviction hook releases cache B from the governor while the tick carries
+    /// out its plan (which lowers B's budget after A's): B must end with no budget.
+    @Test func anUnregisterOverlappingATickLeavesNoBudgetBehind() throws {
+        let limit = 100_000_000
+        let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))
+        let governor = try governor(source, margin: .bytes(1_000_000), processLimit: limit, batchSize: 100)
+        let b = try Cache<Int, Int>(configuration: .init(maxCount: 1_000, sweepInterval: nil))
+        let once = Atomic<Bool>(false)
+        let a = try Cache<Int, Int>(configuration: .init(maxCount: 1_000, sweepInterval: nil), tier: nil,
+                                    hooks: CacheHooks(onEvict: { _ in
+            if !once.exchange(true, ordering: .relaxed) { governor.unregister(b) }
+        }))
+        for key in 0..<500 {
+            try a.setValue(key, forKey: key, ttl: nil, cost: 100_000)
+            try b.setValue(key, forKey: key, ttl: nil, cost: 100_000)
+        }
+        governor.register(a)
+        governor.register(b)
+        governor.tick()
+        let fired = once.load(ordering: .relaxed)
+        #expect(fired)
+        #expect(b.statistics.effectiveByteBudget == nil,
+                "B was released (its budget lifted), yet carries \(String(describing: b.statistics.effectiveByteBudget))")
+    }
+
     @Test func oneTickEvictsTheExcessOldestFirst() throws {
         let limit = 100_000_000
         let source = ScriptedMemorySource(MemorySample(residentBytes: limit * 105 / 100))

@@ -611,15 +611,31 @@ extension Cache {
         var fillSnapshot = computedSnapshot
         if writeThrough, hasTier, let tier {
             let shard = shards[index]
-            if let computedSnapshot, shard.fillSnapshot() != computedSnapshot { return }  // removed meanwhile
-            // A removal between the tier's write and memory's must not leave a
-            // memory copy the tier lacks.
-            if fillSnapshot == nil { fillSnapshot = shard.fillSnapshot() }
+            if let computedSnapshot {
+                // A computed value: nothing if a removal ran or a value was set meanwhile.
+                guard shard.fillSnapshot() == computedSnapshot, !contains(key) else { return }
+            } else {
+                // A removal between the tier's write and memory's must not leave a
+                // memory copy the tier lacks.
+                fillSnapshot = shard.fillSnapshot()
+            }
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
         let outcome = withShard(index) { shard in
             insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode,
                    fillSnapshot: fillSnapshot)
+        }
+        if computedSnapshot != nil, writeThrough, hasTier {
+            switch outcome {
+            case .existing, .superseded:
+                // A set or a removal ran while the tier was written: which write the tier
+                // kept is unknown, so the key leaves both tiers (forgetting is always
+                // safe for a cache; serving the older value after either is not).
+                _ = removeValue(forKey: key)
+                return
+            default:
+                break
+            }
         }
         if case .tooLarge(let share) = outcome {
             if writeThrough, hasTier {

@@ -312,11 +312,16 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             // A removal overlapped: a fill must not bring back what it removed,
             // and a set's memory copy (old or new) must not outlive its
             // lower-tier copy, which the removal may have deleted.
-            if mode == .overwrite, slot != larderNil {
-                let dropped = take(slot)
-                victims.droppedKey = dropped.key
-                victims.replaced = dropped.value
-                publishSize()
+            if mode == .overwrite {
+                if slot != larderNil {
+                    let dropped = take(slot)
+                    victims.droppedKey = dropped.key
+                    victims.replaced = dropped.value
+                    publishSize()
+                }
+                // The tier now holds this set's value; a promotion that loaded the
+                // older one before the tier write must not store it (it checks this).
+                removalGeneration.wrappingAdd(1, ordering: .releasing)
             }
             return .superseded
         }

@@ -241,13 +241,18 @@ public final class MemoryGovernor: Sendable {
         // The caches act outside the state lock: they log and call their eviction hooks.
         for step in plan {
             step.cache.setPressureBudget(step.budget)
-            guard step.evict, let budget = step.budget else { continue }
-            while true {
-                let (entries, bytes) = step.cache.evictTowardBudget(maxEntries: configuration.batchSize)
-                report.evictedEntries += entries
-                report.evictedBytes += bytes
-                if entries == 0 || step.cache.totalBytes <= budget { break }
+            if step.evict, let budget = step.budget {
+                while true {
+                    let (entries, bytes) = step.cache.evictTowardBudget(maxEntries: configuration.batchSize)
+                    report.evictedEntries += entries
+                    report.evictedBytes += bytes
+                    if entries == 0 || step.cache.totalBytes <= budget { break }
+                }
             }
+            // Unregistered meanwhile (unregister drops the registration, then lifts the
+            // budget): lift the budget this step set too, or it stays for good.
+            let id = ObjectIdentifier(step.cache)
+            if !state.withLock({ $0.registrations.contains { $0.id == id } }) { step.cache.setPressureBudget(nil) }
         }
         if report.action == .evicted {
             if report.evictedEntries > 0 && configuration.releasesMemoryAfterEviction {

@@ -286,7 +286,8 @@ final class DiskStore: @unchecked Sendable {
     }
 
     /// Applies what a process left in the journal (killed between a group commit and the
-    /// bulk apply that follows it), in order, and empties the journal, in one transaction.
+    /// bulk apply that follows it), in order, and empties the journal with the last of its
+    /// transactions (one, unless the records pass the budget: see `applyLocked`).
     /// A record that does not decode is dropped, counted and logged.
     private func replayJournal() throws(CacheError) {
         let (generation, file) = writer.withLock { ($0.journalGeneration, $0.journalFile) }
@@ -782,10 +783,12 @@ final class DiskStore: @unchecked Sendable {
         }
     }
 
-    /// Applies `ops` and everything queued in one write transaction, committed and synced.
+    /// Applies `ops` and everything queued in one write transaction, committed and synced
+    /// (puts passing the budget: several, in order; see `applyLocked`).
     ///
     /// A full map grows the map (up to `mapSizeLimit`), then evicts least-recent records,
-    /// and retries: a valid write never fails for lack of map space.
+    /// and retries; a write fails for lack of map space only once the map would have to
+    /// grow past twice its limit (see `makeRoom`).
     /// - Parameter clearingJournal: see `applyLocked`.
     func apply(_ ops: [WriteOp], clearingJournal: Bool = false) throws(CacheError) {
         try writer.withLock { (state: inout WriterState) throws(CacheError) in
