@@ -14,6 +14,12 @@ extension CallKey: ByteCodable {
     /// The version byte that starts every encoded key.
     static let formatVersion: UInt8 = 1
 
+    /// What a decoder reserves for a collection of `count` elements. A count is only
+    /// bounded by the bytes left, and each of up to 255 nesting levels may claim all of
+    /// them: reserving in full let a 1 MiB input reserve gigabytes (and abort under an
+    /// address-space limit). The collection grows as its elements actually decode.
+    static func initialCapacity(_ count: Int) -> Int { min(count, 64) }
+
     /// Appends the key's stable byte form: equal keys give equal bytes in every
     /// process, and different keys give different bytes.
     public func appendBytes(to bytes: inout [UInt8]) {
@@ -47,13 +53,13 @@ extension CallKey: ByteCodable {
         }
         let positionalCount = try reader.readCount()
         var positional: [Value] = []
-        positional.reserveCapacity(positionalCount)
+        positional.reserveCapacity(Self.initialCapacity(positionalCount))
         for _ in 0..<positionalCount {
             positional.append(try Value(reading: &reader, depth: 0))
         }
         let namedCount = try reader.readCount()
         var named: [(name: String, value: Value)] = []
-        named.reserveCapacity(namedCount)
+        named.reserveCapacity(Self.initialCapacity(namedCount))
         var previousName: UnsafeRawBufferPointer? = nil
         for _ in 0..<namedCount {
             let (name, nameBytes) = try reader.readString()
@@ -189,14 +195,14 @@ extension CallKey.Value: ByteCodable {
         case .array:
             let count = try reader.readCount()
             var values: [CallKey.Value] = []
-            values.reserveCapacity(count)
+            values.reserveCapacity(CallKey.initialCapacity(count))
             for _ in 0..<count {
                 values.append(try CallKey.Value(reading: &reader, depth: depth + 1))
             }
             self = .array(values)
         case .set:
             let count = try reader.readCount()
-            var values = Set<CallKey.Value>(minimumCapacity: count)
+            var values = Set<CallKey.Value>(minimumCapacity: CallKey.initialCapacity(count))
             var previous: UnsafeRawBufferPointer? = nil
             for _ in 0..<count {
                 let start = reader.offset
@@ -211,7 +217,7 @@ extension CallKey.Value: ByteCodable {
             self = .set(values)
         case .dictionary:
             let count = try reader.readCount()
-            var entries = [CallKey.Value: CallKey.Value](minimumCapacity: count)
+            var entries = [CallKey.Value: CallKey.Value](minimumCapacity: CallKey.initialCapacity(count))
             var previous: UnsafeRawBufferPointer? = nil
             for _ in 0..<count {
                 let start = reader.offset

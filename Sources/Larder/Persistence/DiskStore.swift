@@ -550,6 +550,12 @@ final class DiskStore: @unchecked Sendable {
         key.count >= 8 ? UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) : 0
     }
 
+    /// The storage key inside a recency key (after its 8-byte stamp), or nil for a key too
+    /// short to hold one: a damaged index, whose key is dropped rather than sliced.
+    static func storageKey(ofRecencyKey key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        key.count > 8 ? UnsafeRawBufferPointer(rebasing: key[8...]) : nil
+    }
+
     /// Rebuilds `recency` and the byte count from `entries`, dropping records whose header
     /// fails validation. Returns the byte count.
     private static func rebuildIndex(_ txn: LMDBTransaction, entries: LMDBDatabase, recency: LMDBDatabase,
@@ -741,7 +747,11 @@ final class DiskStore: @unchecked Sendable {
                 while let (rkey, _) = item {
                     item = try cursor.get(MDB_PREV)
                     let stamp = Self.stamp(ofRecencyKey: rkey)
-                    let storage = UnsafeRawBufferPointer(rebasing: rkey[8...])
+                    guard let storage = Self.storageKey(ofRecencyKey: rkey) else {
+                        damaged.append("a recency key of \(rkey.count) bytes")
+                        toQueue.append(.dropRecency(recencyKey: Array(rkey)))
+                        continue
+                    }
                     guard let raw = try txn.get(entries, storage) else {
                         toQueue.append(.dropRecency(recencyKey: Array(rkey)))
                         continue
@@ -1037,8 +1047,8 @@ final class DiskStore: @unchecked Sendable {
         case .dropRecency(let recencyKey):
             try recencyKey.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
                 // Only if still stale: the record it names is gone or carries another stamp.
-                let sk = UnsafeRawBufferPointer(rebasing: r[8...])
-                if let raw = try txn.get(entries, sk), let header = try? DiskRecord.header(raw),
+                if let sk = Self.storageKey(ofRecencyKey: r), let raw = try txn.get(entries, sk),
+                   let header = try? DiskRecord.header(raw),
                    header.stamp == Self.stamp(ofRecencyKey: r) { return }
                 _ = try txn.delete(recency, r)
             }
@@ -1080,8 +1090,8 @@ final class DiskStore: @unchecked Sendable {
         }
         for rkey in changes.add {
             try rkey.withUnsafeBytes { (r: UnsafeRawBufferPointer) throws in
-                let sk = UnsafeRawBufferPointer(rebasing: r[8...])
-                guard let raw = try txn.get(entries, sk), let header = try? DiskRecord.header(raw),
+                guard let sk = Self.storageKey(ofRecencyKey: r), let raw = try txn.get(entries, sk),
+                      let header = try? DiskRecord.header(raw),
                       header.stamp == Self.stamp(ofRecencyKey: r) else { return }
                 try txn.put(recency, r, UnsafeRawBufferPointer(start: nil, count: 0))
             }
@@ -1105,7 +1115,11 @@ final class DiskStore: @unchecked Sendable {
                 break
             }
             let stamp = Self.stamp(ofRecencyKey: rkey)
-            let sk = [UInt8](rkey[8...])
+            guard let storage = Self.storageKey(ofRecencyKey: rkey) else {
+                try cursor.deleteCurrent()  // a damaged index key names no record
+                continue
+            }
+            let sk = [UInt8](storage)
             try cursor.deleteCurrent()
             try sk.withUnsafeBytes { (skp: UnsafeRawBufferPointer) throws in
                 guard let raw = try txn.get(entries, skp) else { return }
