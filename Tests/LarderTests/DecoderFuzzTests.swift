@@ -11,16 +11,10 @@ import Testing
 // e.g. LARDER_FUZZ_ITERATIONS=200000 for a deep run. A trap kills the test process: rerun
 // with LARDER_FUZZ_TRACE=1 to print each (decoder, iteration, hex) before it is decoded.
 
-struct FuzzRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The tests' seeded generator, with what the fuzzer draws.
+typealias FuzzRNG = SplitMix64
+
+extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
     mutating func chance(_ oneIn: Int) -> Bool { below(oneIn) == 0 }
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
