@@ -197,9 +197,8 @@ extension Cache {
                 let weight = measuredHeapBytes.map {
                     UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride) &+ slotOverhead &+ UInt64(max(0, $0))
                 }
-                // `.ifAbsent`: a value set while computing is newer than this one.
-                try store(value, forKey: key, deadline: deadline, weight: weight, mode: .ifAbsent,
-                          fillSnapshot: fillSnapshot)
+                try storeComputed(value, forKey: key, shard: shard, deadline: deadline, weight: weight,
+                                  fillSnapshot: fillSnapshot)
             } catch {
                 logger?.warning("Larder: computed value not cached: \(error)")
             }
@@ -208,6 +207,29 @@ extension Cache {
         shard.flights[key] = nil
         shard.flightMutex.unlock()
         flight.complete(abandoned ? .failure(FlightAbandoned()) : outcome)
+    }
+}
+
+extension Cache {
+    /// Stores a computed value unless a set or a removal touched its key while it
+    /// was computed: `.ifAbsent` keeps a value set meanwhile (it is newer), and the
+    /// snapshot keeps out a value a removal invalidated.
+    private func storeComputed(_ value: Value, forKey key: Key, shard: CacheShard<Key, Value>,
+                               deadline: UInt64, weight: UInt64?, fillSnapshot: UInt64) throws(CacheError) {
+        // With a tier the same must hold there: nothing is written when either ran.
+        if hasTier { guard shard.fillSnapshot() == fillSnapshot, !contains(key) else { return } }
+        let outcome = try store(value, forKey: key, deadline: deadline, weight: weight, mode: .ifAbsent,
+                                fillSnapshot: fillSnapshot)
+        guard hasTier else { return }
+        switch outcome {
+        case .existing, .superseded:
+            // A set or a removal ran while the tier was written: which write the tier
+            // kept is unknown, so the key leaves both tiers (forgetting is always safe
+            // for a cache; serving the older value after either is not).
+            _ = removeValue(forKey: key)
+        default:
+            break
+        }
     }
 }
 

@@ -592,13 +592,13 @@ extension Cache {
     /// The write path: weigh, refuse what cannot fit, store in the lower
     /// tier, then in memory (evicting least-recent entries as needed).
     ///
-    /// `fillSnapshot`: a computed value's snapshot (see
-    /// ``CacheShard/fillSnapshot()``), taken before computing; a removal since
-    /// then means nothing is stored.
-    @inlinable
+    /// `fillSnapshot`: a fill's snapshot (see ``CacheShard/fillSnapshot()``),
+    /// taken before it computed; a removal since then keeps it out of memory.
+    /// - Returns: how the memory insert went.
+    @inlinable @discardableResult
     func store(_ value: Value, forKey key: Key, deadline: UInt64, weight explicitWeight: UInt64?,
                mode: StoreMode = .overwrite, writeThrough: Bool = true,
-               fillSnapshot computedSnapshot: UInt64? = nil) throws(CacheError) {
+               fillSnapshot: UInt64? = nil) throws(CacheError) -> StoreOutcome {
         let weight = explicitWeight ?? naturalWeight(key: key, value: value)
         let hash = Self.hashForStore(key)
         let index = shardIndex(hash)
@@ -608,34 +608,16 @@ extension Cache {
         guard weight <= share, weight <= larderMaxWeight else {
             throw tooLarge(weight: weight, share: share)
         }
-        var fillSnapshot = computedSnapshot
+        var fillSnapshot = fillSnapshot
         if writeThrough, hasTier, let tier {
-            let shard = shards[index]
-            if let computedSnapshot {
-                // A computed value: nothing if a removal ran or a value was set meanwhile.
-                guard shard.fillSnapshot() == computedSnapshot, !contains(key) else { return }
-            } else {
-                // A removal between the tier's write and memory's must not leave a
-                // memory copy the tier lacks.
-                fillSnapshot = shard.fillSnapshot()
-            }
+            // A removal between the tier's write and memory's must not leave a
+            // memory copy the tier lacks.
+            if fillSnapshot == nil { fillSnapshot = shards[index].fillSnapshot() }
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
         let outcome = withShard(index) { shard in
             insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode,
                    fillSnapshot: fillSnapshot)
-        }
-        if computedSnapshot != nil, writeThrough, hasTier {
-            switch outcome {
-            case .existing, .superseded:
-                // A set or a removal ran while the tier was written: which write the tier
-                // kept is unknown, so the key leaves both tiers (forgetting is always
-                // safe for a cache; serving the older value after either is not).
-                _ = removeValue(forKey: key)
-                return
-            default:
-                break
-            }
         }
         if case .tooLarge(let share) = outcome {
             if writeThrough, hasTier {
@@ -644,10 +626,11 @@ extension Cache {
                 // the previous value from memory, or reads would return it until evicted.
                 _ = removeFromMemory(key, hash: hash)
                 logger?.debug("Larder: value stored in the lower tier only (memory share \(share) bytes, entry \(weight) bytes)")
-                return
+                return outcome
             }
             throw tooLarge(weight: weight, share: share)
         }
+        return outcome
     }
 
     /// Stores into one shard, a bounded batch of evictions per lock hold;

@@ -6,14 +6,14 @@ final class Flight<Value: Sendable>: @unchecked Sendable {
     /// its own thread; 0 for an async leader, whose computation may hop threads.
     let leaderThread: UInt32
     private let condition = PThreadCondition()
-
-    init(leaderThread: UInt32 = 0) { self.leaderThread = leaderThread }
     // Guarded by `condition`'s mutex.
     private var result: Result<Value, any Error>? = nil
     /// Suspended async waiters by ticket, so that a cancelled one can leave.
     private var continuations: [Int: CheckedContinuation<Value, any Error>] = [:]
     private var nextTicket = 0
     private var blockedThreads = 0
+
+    init(leaderThread: UInt32 = 0) { self.leaderThread = leaderThread }
 
     /// Publishes the result to every waiter, present and future.
     func complete(_ outcome: Result<Value, any Error>) {

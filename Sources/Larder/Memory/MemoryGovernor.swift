@@ -235,8 +235,10 @@ public final class MemoryGovernor: Sendable {
     }
 
     private func tickSerialized() -> TickReport {
+        // Sampled before the state lock (it reads files); `tickLock` keeps samples in order.
+        let sample = sampleSources()
         var (report, messages, plan) = state.withLock { state in
-            tickLocked(&state)
+            tickLocked(&state, sample: sample)
         }
         // The caches act outside the state lock: they log and call their eviction hooks.
         for step in plan {
@@ -315,8 +317,7 @@ public final class MemoryGovernor: Sendable {
 
     private typealias LogLine = (Logger.Message, Logger.Metadata)
 
-    private func tickLocked(_ state: inout State) -> (TickReport, [LogLine], [PlanStep]) {
-        let sample = sampleSources()
+    private func tickLocked(_ state: inout State, sample: MemorySample) -> (TickReport, [LogLine], [PlanStep]) {
         let bounds = bounds(for: sample)
         state.registrations.removeAll { $0.cache == nil }
         state.statistics.ticks += 1

@@ -370,9 +370,13 @@ final class DiskWriter: @unchecked Sendable {
     }
 
     private func writeBackLoop(intervalNanoseconds: UInt64) {
+        // The next flush's deadline, saturating: a huge interval means "only on flush and close".
+        func nextDeadline() -> UInt64 {
+            let (sum, wrapped) = ConditionLock.monotonicNow().addingReportingOverflow(intervalNanoseconds)
+            return wrapped ? .max : sum
+        }
         cond.lock()
-        let (first, firstWrapped) = ConditionLock.monotonicNow().addingReportingOverflow(intervalNanoseconds)
-        var next = firstWrapped ? UInt64.max : first
+        var next = nextDeadline()
         while true {
             while !closing && !maintenanceRequested && ConditionLock.monotonicNow() < next {
                 cond.wait(.work, untilMonotonic: next)
@@ -410,8 +414,7 @@ final class DiskWriter: @unchecked Sendable {
             inFlightCleared = false
             completedRounds += 1
             cond.broadcast(.done)
-            let (sum, wrapped) = ConditionLock.monotonicNow().addingReportingOverflow(intervalNanoseconds)
-            next = wrapped ? .max : sum
+            next = nextDeadline()
             if finalRound { break }
         }
         threadExited = true
