@@ -75,6 +75,12 @@ enum ThroughputSuite {
         var hitRatios: [PeerKind: [Double]] = [:]
         // Per slice of the mixed workload, Cache(1)'s ns/op over each peer's.
         var pairedRatios: [PeerKind: [Double]] = [:]
+        // Per mixed slice: the machine's dependent-load latency just before it,
+        // and the textbook LRU's time over Cache(1)'s in it. Cache(1) waits on
+        // memory and the textbook LRU mostly on the CPU, so their ratio moves
+        // with what other tenants leave of the shared last-level cache.
+        let chaser = MemoryLatency.Chaser(bytes: 4 << 20, seed: c.seed)
+        var sliceProbes: [(nanoseconds: Double, textbookOverCache: Double)] = []
         for run in 0..<c.runs {
             progress("throughput run \(run + 1)/\(c.runs)")
             for operation in Operation.allCases {
@@ -93,6 +99,7 @@ enum ThroughputSuite {
                 var hits = [Int](repeating: 0, count: peers.count)
                 for slice in 0..<slices {
                     var perOp = [Double](repeating: .nan, count: peers.count)
+                    let probe = operation == .mixed ? chaser.measure(steps: c.quick ? 2_000 : 20_000) : .nan
                     // Rotate who goes first, so no peer always follows the same one.
                     for turn in 0..<peers.count {
                         let i = (turn + slice) % peers.count
@@ -106,6 +113,9 @@ enum ThroughputSuite {
                     if operation == .mixed, let mine = peers.firstIndex(of: .larder1) {
                         for (i, peer) in peers.enumerated() where peer != .larder1 && !perOp[i].isNaN {
                             pairedRatios[peer, default: []].append(perOp[mine] / perOp[i])
+                        }
+                        if let textbook = peers.firstIndex(of: .textbook), !perOp[textbook].isNaN {
+                            sliceProbes.append((probe, perOp[textbook] / perOp[mine]))
                         }
                     }
                 }
@@ -184,12 +194,35 @@ enum ThroughputSuite {
         result.ratios.append(pairedLine)
         print("  " + pairedLine)
         func pairedMedian(_ peer: PeerKind) -> Double { Spread(pairedRatios[peer] ?? [.nan]).median }
+        if let line = memoryStateLine(sliceProbes) {
+            result.ratios.append(line)
+            print("  " + line)
+            result.rows.append(ResultRow(group: "machine", peer: "dependent random load, 4 MiB, before each mixed slice",
+                                         unit: "ns", value: Spread(sliceProbes.map(\.nanoseconds))))
+        }
         result.targets[0].measured += " (paired slices: \(ratioText(pairedMedian(.dictionary), 1)))"
         result.targets[1].measured += " (paired slices: \(ratioText(1, pairedMedian(.textbook))))"
         result.targets[2].measured += " (paired slices: \(ratioText(1, pairedMedian(.nscache))))"
         printTargets(result.targets)
         return result
     }
+}
+
+/// The textbook-LRU ratio of the mixed slices split by the machine's memory
+/// state: the third of slices that followed the quickest 4 MiB pointer chase
+/// against the third that followed the slowest.
+func memoryStateLine(_ slices: [(nanoseconds: Double, textbookOverCache: Double)]) -> String? {
+    guard slices.count >= 3 else { return nil }
+    let sorted = slices.sorted { $0.nanoseconds < $1.nanoseconds }
+    let third = sorted.count / 3
+    let quick = sorted.prefix(third), slow = sorted.suffix(third)
+    func part(_ s: ArraySlice<(nanoseconds: Double, textbookOverCache: Double)>) -> String {
+        let ratio = Spread(s.map(\.textbookOverCache)).median
+        let range = "\(fmt(s.first!.nanoseconds, 0))-\(fmt(s.last!.nanoseconds, 0)) ns"
+        return "\(ratioText(ratio, 1)) faster than textbook LRU after a 4 MiB chase of \(range) per load"
+    }
+    return "mixed, by memory state (\(third) of \(sorted.count) slices each): quickest third "
+        + part(quick) + "; slowest third " + part(slow)
 }
 
 /// "Cache(1) = 1.6x Dictionary's time, 7.2x faster than textbook LRU, ...":

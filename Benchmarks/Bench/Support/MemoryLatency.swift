@@ -13,30 +13,46 @@ enum MemoryLatency {
 
     /// Measures each size (MiB) with `steps` dependent loads after one warm-up lap.
     static func measure(mebibytes sizes: [Int], steps: Int, seed: UInt64) -> [Probe] {
-        sizes.map { Probe(mebibytes: $0, nanosecondsPerLoad: chase(bytes: $0 << 20, steps: steps, seed: seed)) }
+        sizes.map { size in
+            let chaser = Chaser(bytes: size << 20, seed: seed)
+            return Probe(mebibytes: size, nanosecondsPerLoad: chaser.measure(steps: steps))
+        }
     }
 
-    private static func chase(bytes: Int, steps: Int, seed: UInt64) -> Double {
-        let lineInts = 64 / MemoryLayout<Int>.stride  // one cache line, in Ints
-        let lines = bytes / 64
-        let buffer = UnsafeMutablePointer<Int>.allocate(capacity: lines * lineInts)
-        defer { buffer.deallocate() }
-        // Sattolo's shuffle: a single cycle through every line, so the chase
-        // visits all of them in an order the prefetchers cannot follow.
-        var order = Array(0..<lines)
-        var rng = SplitMix64(seed: seed)
-        for i in stride(from: lines - 1, to: 0, by: -1) {
-            order.swapAt(i, Int(rng.next() % UInt64(i)))
+    /// One buffer laid out as a random cycle, to measure again and again
+    /// (the throughput suite probes before every slice).
+    final class Chaser {
+        private let buffer: UnsafeMutablePointer<Int>
+        private let lines: Int
+        private var at = 0
+
+        init(bytes: Int, seed: UInt64) {
+            let lineInts = 64 / MemoryLayout<Int>.stride  // one cache line, in Ints
+            lines = bytes / 64
+            buffer = UnsafeMutablePointer<Int>.allocate(capacity: lines * lineInts)
+            // Sattolo's shuffle: a single cycle through every line, so the chase
+            // visits all of them in an order the prefetchers cannot follow.
+            var order = Array(0..<lines)
+            var rng = SplitMix64(seed: seed)
+            for i in stride(from: lines - 1, to: 0, by: -1) {
+                order.swapAt(i, Int(rng.next() % UInt64(i)))
+            }
+            for i in 0..<lines {
+                buffer[order[i] * lineInts] = order[(i + 1) % lines] * lineInts
+            }
         }
-        for i in 0..<lines {
-            buffer[order[i] * lineInts] = order[(i + 1) % lines] * lineInts
+
+        deinit { buffer.deallocate() }
+
+        /// ns per dependent load over `steps` loads, after a warm-up lap (pages
+        /// faulted in, TLBs as in steady state), on whatever else the caches hold now.
+        func measure(steps: Int) -> Double {
+            for _ in 0..<lines { at = buffer[at] }
+            let t0 = nowNanoseconds()
+            for _ in 0..<steps { at = buffer[at] }
+            let t1 = nowNanoseconds()
+            sink &+= at
+            return Double(t1 - t0) / Double(steps)
         }
-        var at = 0
-        for _ in 0..<lines { at = buffer[at] }  // warm-up lap: pages faulted in, TLBs as in steady state
-        let t0 = nowNanoseconds()
-        for _ in 0..<steps { at = buffer[at] }
-        let t1 = nowNanoseconds()
-        sink &+= at
-        return Double(t1 - t0) / Double(steps)
     }
 }
