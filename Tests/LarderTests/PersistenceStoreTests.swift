@@ -273,6 +273,15 @@ struct PersistenceStoreTests {
         #expect(error?.code == .storeDamaged)
     }
 
+    /// A new directory has nothing to recover: its first open logs no rebuild.
+    @Test func aNewStoreOpensWithoutARebuild() throws {
+        let dir = TemporaryDirectory()
+        let store = try open(dir.path)
+        #expect(store.statistics.bytes == 0)
+        #expect(!logs.messages.withLock { $0.contains { $0.1.contains("rebuilt") } })
+        store.close()
+    }
+
     @Test func aLostRecencyIndexIsRebuiltFromTheRecords() throws {
         let dir = TemporaryDirectory()
         let store = try open(dir.path)

@@ -228,6 +228,9 @@ final class DiskStore: @unchecked Sendable {
                                  message: "the store in \(directory) has entries but no format marker; it was not written by Larder, or is damaged; move the directory aside or use another one")
             } else {
                 try Self.setMeta(txn, meta, "format", UInt64(Self.formatVersion))
+                // A new store: its byte count is known (zero), not lost, so the
+                // open below does not log a recovery that never happened.
+                try Self.setMeta(txn, meta, "bytes", 0)
             }
             var bytes = try Self.metaValue(txn, meta, "bytes").flatMap { Int(exactly: $0) }
             // The count cannot exceed the data file: a larger one is damage, not a budget
