@@ -245,7 +245,7 @@ struct CacheComputeRaceTests {
     @Test("asking for the key being computed, from inside its computation, throws instead of waiting forever")
     func sameKeyInsideItsComputationThrows() throws {
         let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
-        let outcome = Mutex<Result<Int, any Error>?>(nil)
+        let outcome = TestLock<Result<Int, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Thread {
             let result = Result { try cache.value(forKey: "k") { try cache.value(forKey: "k") { 1 } + 1 } }

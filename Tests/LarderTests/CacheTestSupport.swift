@@ -26,11 +26,24 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// A thread-safe list, for collecting what hooks report.
-///
-/// Behind an `NSLock` (pthread underneath), not `Synchronization.Mutex`:
-/// ThreadSanitizer does not see the raw futex of `Mutex` on Linux, and
-/// reported the list's own appends as races.
+/// State shared between test threads, behind an `NSLock` (pthread
+/// underneath). Tests use this and ``LockedList`` rather than
+/// `Synchronization.Mutex`: ThreadSanitizer does not see the raw futex of
+/// `Mutex` on Linux and reports races on correct test code (the library uses
+/// `Locked` for the same reason).
+final class TestLock<State>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: State
+    init(_ state: State) { self.state = state }
+    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&state)
+    }
+}
+
+/// A thread-safe list, for collecting what hooks report (behind an `NSLock`,
+/// as ``TestLock``).
 final class LockedList<Element: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: [Element] = []

@@ -7,7 +7,7 @@ import Testing
 final class FakeTier: CacheBackingTier, Sendable {
     typealias Key = String
     typealias Value = Int
-    let entries = Mutex<[String: (value: Int, deadline: UInt64?)]>([:])
+    let entries = TestLock<[String: (value: Int, deadline: UInt64?)]>([:])
     let calls = LockedList<String>()
     let failStores = Atomic<Bool>(false)
     /// Where a call stops once: it signals `paused` and waits for `resume`, so a

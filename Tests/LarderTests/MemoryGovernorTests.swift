@@ -7,9 +7,9 @@ import Testing
 
 /// A source that reports whatever the test sets.
 final class ScriptedMemorySource: MemorySignalSource, Sendable {
-    private let current: Mutex<MemorySample>
+    private let current: TestLock<MemorySample>
     let samples = Atomic<Int>(0)
-    init(_ sample: MemorySample) { current = Mutex(sample) }
+    init(_ sample: MemorySample) { current = TestLock(sample) }
     func set(_ sample: MemorySample) { current.withLock { $0 = sample } }
     func sample() -> MemorySample {
         samples.add(1, ordering: .relaxed)
@@ -19,7 +19,7 @@ final class ScriptedMemorySource: MemorySignalSource, Sendable {
 
 /// A stand-in cache: LRU order, one weight per entry, a pressure budget.
 final class FakeGovernedCache: MemoryGovernedCache, @unchecked Sendable {
-    private let lock = Mutex(())
+    private let lock = TestLock(())
     private(set) var entries: [(key: Int, bytes: Int)] = []  // oldest first
     private(set) var budget: Int?
     private(set) var budgetHistory: [Int?] = []
@@ -60,7 +60,7 @@ final class FakeGovernedCache: MemoryGovernedCache, @unchecked Sendable {
 
 /// Collects log messages for assertions.
 final class RecordingLogHandler: LogHandler, @unchecked Sendable {
-    static let lines = Mutex<[(Logger.Level, String)]>([])
+    static let lines = TestLock<[(Logger.Level, String)]>([])
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
     let label: String
@@ -116,7 +116,7 @@ struct MemoryGovernorTests {
         let seen = Atomic<Int>(0)
         // The hook reads the governor's statistics and registers its own cache again
         // (no effect): both take the governor's lock, which the tick must not hold.
-        let holder = Mutex<Cache<Int, Int>?>(nil)
+        let holder = TestLock<Cache<Int, Int>?>(nil)
         let cache = try Cache<Int, Int>(configuration: .init(maxCount: 1_000, sweepInterval: nil), tier: nil,
                                         hooks: CacheHooks(onEvict: { _ in
             _ = governor.statistics
@@ -127,7 +127,7 @@ struct MemoryGovernorTests {
         for key in 0..<1_000 { try cache.setValue(key, forKey: key, ttl: nil, cost: 100_000) }  // 100 MB held
         governor.register(cache)
         let done = DispatchSemaphore(value: 0)
-        let report = Mutex<MemoryGovernor.TickReport?>(nil)
+        let report = TestLock<MemoryGovernor.TickReport?>(nil)
         Thread {
             let r = governor.tick()
             report.withLock { $0 = r }

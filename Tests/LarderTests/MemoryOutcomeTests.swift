@@ -162,7 +162,7 @@ struct MemoryOutcomeTests {
         let margin = 4 << 20
         let limit = resident + 16 << 20
 
-        let reports = Mutex<[MemoryGovernor.TickReport]>([])
+        let reports = TestLock<[MemoryGovernor.TickReport]>([])
         let ticked = DispatchSemaphore(value: 0)
         let governor = try MemoryGovernor(
             configuration: .init(samplingInterval: .milliseconds(5), margin: .bytes(margin), processLimit: limit),

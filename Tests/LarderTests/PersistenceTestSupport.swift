@@ -22,14 +22,14 @@ struct TemporaryDirectory: ~Copyable {
 
 /// A settable wall clock for the byte-level store.
 final class TestWallClock: Sendable {
-    let now = Mutex<UInt64>(1_700_000_000_000_000_000)
+    let now = TestLock<UInt64>(1_700_000_000_000_000_000)
     func advance(seconds: UInt64) { now.withLock { $0 += seconds * 1_000_000_000 } }
     var read: @Sendable () -> UInt64 { { [self] in now.withLock { $0 } } }
 }
 
 /// Collects log messages so tests can assert that damage was reported.
 final class CapturedLogs: Sendable {
-    let messages = Mutex<[(Logger.Level, String)]>([])
+    let messages = TestLock<[(Logger.Level, String)]>([])
 
     var logger: Logger {
         let box = self
@@ -67,7 +67,7 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 /// Runs `body(i)` on `count` real threads (not the cooperative pool: these block on I/O) and waits.
 func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-    let failures = Mutex<[any Error]>([])
+    let failures = TestLock<[any Error]>([])
     let done = DispatchSemaphore(value: 0)
     for i in 0..<count {
         Thread {
