@@ -42,14 +42,12 @@ final class TestLock<State>: @unchecked Sendable {
     }
 }
 
-/// A thread-safe list, for collecting what hooks report (behind an `NSLock`,
-/// as ``TestLock``).
-final class LockedList<Element: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Element] = []
-    func append(_ element: Element) { lock.withLock { storage.append(element) } }
-    func take() -> [Element] { lock.withLock { defer { storage = [] }; return storage } }
-    var snapshot: [Element] { lock.withLock { storage } }
+/// A thread-safe list, for collecting what hooks report.
+final class LockedList<Element: Sendable>: Sendable {
+    private let storage = TestLock<[Element]>([])
+    func append(_ element: Element) { storage.withLock { $0.append(element) } }
+    func take() -> [Element] { storage.withLock { list in defer { list = [] }; return list } }
+    var snapshot: [Element] { storage.withLock { $0 } }
 }
 
 /// Runs `body(threadIndex)` on `count` real threads at once and waits for all.
