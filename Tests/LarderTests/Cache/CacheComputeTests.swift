@@ -48,8 +48,7 @@ struct CacheComputeTests {
             let value = try? cache.value(forKey: "k") {
                 computations.add()
                 // The gate: hold the computation until the 15 others wait on it.
-                let allWaiting = waitUntil { cache.waitingCallers(forKey: "k") == 15 }
-                precondition(allWaiting, "the other callers never waited")
+                waitAtGate("the other callers never waited") { cache.waitingCallers(forKey: "k") == 15 }
                 return 42
             }
             results.append(value ?? -1)
@@ -134,8 +133,7 @@ struct CacheComputeTests {
             do {
                 _ = try cache.value(forKey: "k") { () throws -> Int in
                     computations.add()
-                    let allWaiting = waitUntil { cache.waitingCallers(forKey: "k") == 15 }
-                    precondition(allWaiting, "the other callers never waited")
+                    waitAtGate("the other callers never waited") { cache.waitingCallers(forKey: "k") == 15 }
                     throw ComputeFailed()
                 }
             } catch is ComputeFailed {

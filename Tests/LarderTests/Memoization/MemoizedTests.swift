@@ -159,13 +159,13 @@ struct MemoizedTests {
             // Gate: hold the computation until every caller has asked the cache (each call
             // counts a request on entry), so all of them overlap it. Without one computation
             // per key every caller would be in here, which opens the gate too (and fails).
-            memoGate {
+            waitAtGate("the other callers never asked") {
                 slow.statistics.totalRequests >= callers || computations.load(ordering: .relaxed) >= callers
             }
             return n * 2
         }
         let results = LockedList<Int>()  // NSLock: ThreadSanitizer does not see Mutex's futex
-        memoRunOnThreads(callers) { _ in
+        runOnThreads(callers) { _ in
             results.append(slow(21))
         }
         #expect(computations.load(ordering: .relaxed) == 1)
@@ -179,7 +179,7 @@ struct MemoizedTests {
         let flaky = try Memoized<Int, Int, Flaky>.recursive(configuration: .init(maxCount: 10)) {
             (flaky, n) throws(Flaky) -> Int in
             let attempt = attempts.add(1, ordering: .relaxed).newValue
-            memoGate {
+            waitAtGate("the other callers never asked") {
                 flaky.statistics.totalRequests >= callers || attempts.load(ordering: .relaxed) >= callers
             }
             if attempt == 1 { throw Flaky(attempt: 1) }
@@ -187,7 +187,7 @@ struct MemoizedTests {
         }
         let failures = Atomic<Int>(0)
         let successes = Atomic<Int>(0)
-        memoRunOnThreads(callers) { _ in
+        runOnThreads(callers) { _ in
             do {
                 #expect(try flaky(7) == 7)
                 successes.add(1, ordering: .relaxed)
@@ -367,7 +367,7 @@ struct AsyncMemoizedTests {
         let slow = try AsyncMemoized<Int, Int, Never>.recursive(configuration: .init(maxCount: 10)) { slow, n in
             computations.add(1, ordering: .relaxed)
             // Gate as in the sync test; the waiters suspend, so yielding lets them run.
-            await memoGate {
+            await waitAtGate("the other callers never asked") {
                 slow.statistics.totalRequests >= callers || computations.load(ordering: .relaxed) >= callers
             }
             return n * 2

@@ -65,20 +65,6 @@ func fileMode(_ path: String) -> mode_t? {
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
-/// Runs `body(i)` on `count` real threads (not the cooperative pool: these block on I/O) and waits.
-func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-    let failures = TestLock<[any Error]>([])
-    let done = DispatchSemaphore(value: 0)
-    for i in 0..<count {
-        Thread {
-            do { try body(i) } catch { failures.withLock { $0.append(error) } }
-            done.signal()
-        }.start()
-    }
-    for _ in 0..<count { done.wait() }
-    if let first = failures.withLock({ $0.first }) { throw first }
-}
-
 /// A put of a UTF-8 key and value with the store's next stamp.
 func stringPut(_ store: DiskStore, _ key: String, _ value: String) -> DiskStore.WriteOp {
     let record = DiskRecord.make(key: bytes(key), deadline: nil, stamp: store.nextStamp()) { $0.append(contentsOf: bytes(value)) }
