@@ -10,11 +10,13 @@ import Darwin
 ///
 /// Real threads, not a pool: the tests block callers inside a computation or on I/O, which
 /// would starve a pool with fewer workers than callers. A body that cannot throw makes
-/// the call non-throwing (`E` is `Never`).
+/// the call non-throwing (`E` is `Never`). A gate that stays shut on one of the threads
+/// (``waitAtGate(_:limit:sourceLocation:until:)``) fails the calling test once all have joined.
 /// - Parameter stackSize: each thread's stack in bytes; nil for the platform's default.
 func runOnThreads<E: Error>(_ count: Int, stackSize: Int? = nil,
                             _ body: @escaping @Sendable (Int) throws(E) -> Void) throws(E) {
     let failures = TestLock<[E]>([])
+    let shutGates = LockedList<ShutGate>()
     var attributes = pthread_attr_t()
     pthread_attr_init(&attributes)
     defer { pthread_attr_destroy(&attributes) }
@@ -24,7 +26,9 @@ func runOnThreads<E: Error>(_ count: Int, stackSize: Int? = nil,
     var threads: [pthread_t] = []
     for index in 0..<count {
         let start = ThreadStart {
-            do throws(E) { try body(index) } catch { failures.withLock { $0.append(error) } }
+            ShutGate.$onTheseThreads.withValue(shutGates) {
+                do throws(E) { try body(index) } catch { failures.withLock { $0.append(error) } }
+            }
         }
         let context = Unmanaged.passRetained(start).toOpaque()
         var thread = pthread_t()
@@ -36,6 +40,7 @@ func runOnThreads<E: Error>(_ count: Int, stackSize: Int? = nil,
         threads.append(thread)
     }
     for thread in threads { pthread_join(thread, nil) }
+    for gate in shutGates.snapshot { gate.record() }
     if let first = failures.withLock({ $0.first }) { throw first }
 }
 

@@ -55,8 +55,25 @@ func waitAtGate(_ gate: String = "gate", limit: Duration = waitLimit,
     if await !eventually(limit: limit, isOpen) { recordShutGate(gate, limit, sourceLocation) }
 }
 
+/// A shut gate's failure, recorded against the current test; on a thread of
+/// ``runOnThreads(_:stackSize:_:)`` (no test there), handed to it to record on the test's
+/// own thread once its threads have joined.
 private func recordShutGate(_ gate: String, _ limit: Duration, _ sourceLocation: SourceLocation) {
-    Issue.record("\(gate) still shut after \(limit): what it waits for never happened", sourceLocation: sourceLocation)
+    let failure = ShutGate(message: "\(gate) still shut after \(limit): what it waits for never happened",
+                           sourceLocation: sourceLocation)
+    if let threadGates = ShutGate.onTheseThreads { threadGates.append(failure) } else { failure.record() }
+}
+
+/// A gate that timed out.
+struct ShutGate: Sendable {
+    let message: String
+    let sourceLocation: SourceLocation
+
+    func record() { Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation) }
+
+    /// Where the threads of a ``runOnThreads(_:stackSize:_:)`` report shut gates (bound
+    /// on those threads only).
+    @TaskLocal static var onTheseThreads: LockedList<ShutGate>?
 }
 
 /// A one-shot gate that async code waits at until the test opens it (through
