@@ -33,12 +33,46 @@ struct CacheBehaviourTests {
         }
     }
 
-    @Test("boundary configurations are accepted")
+    @Test("boundary configurations are accepted and hold at their limits")
     func boundaryConfigurations() throws {
-        _ = try Cache<Int, Int>(configuration: .init(maxCount: 1))
+        // maxCount 1: one entry, which the next key evicts.
+        let one = try Cache<Int, Int>(configuration: .init(maxCount: 1))
+        try one.setValue(1, forKey: 1)
+        #expect(one.value(forKey: 1) == 1)
+        try one.setValue(2, forKey: 2)
+        #expect(one.count == 1)
+        #expect(one.value(forKey: 2) == 2 && one.value(forKey: 1) == nil)
+        #expect(one.statistics.evictions == 1)
+        one.close()
+
+        // Every other field at its edge at once.
         let cache = try Cache<Int, Int>(configuration: .init(maxCount: 1024, maxBytes: 1, defaultTTL: .nanoseconds(1),
-                                                             shardCount: 1024, sweepInterval: .seconds(3600)))
+                                                             shardCount: 1024, sweepInterval: .seconds(3600)),
+                                        clock: ManualCacheClock())
+        // maxBytes 1 split over 1024 shards: a measured entry outweighs every share and is
+        // refused, leaving the cache unchanged.
+        let refused = #expect(throws: CacheError.self) { try cache.setValue(1, forKey: 1) }
+        #expect(refused?.code == .valueTooLarge)
+        #expect(cache.count == 0)
+        // Weightless entries fit; 1024 shards over maxCount 1024 hold one entry each, so
+        // a shard's next key evicts its previous one.
+        let keys = 0..<4096
+        for key in keys { try cache.setValue(key, forKey: key, ttl: nil, cost: 0) }
+        let shardsUsed = Set(keys.map { cache.shardIndex(Cache<Int, Int>.hash($0)) }).count
+        #expect(cache.count == shardsUsed)
+        #expect(cache.statistics.evictions == keys.count - shardsUsed)
+        #expect(cache.value(forKey: keys.last!) == keys.last!)
         cache.close()
+
+        // defaultTTL 1 ns: an entry stored without a ttl expires one nanosecond later.
+        let clock = ManualCacheClock()
+        let brief = try Cache<Int, Int>(configuration: .init(maxCount: 1, defaultTTL: .nanoseconds(1),
+                                                             sweepInterval: nil), clock: clock)
+        try brief.setValue(1, forKey: 1)
+        #expect(brief.value(forKey: 1) == 1)
+        clock.advance(by: .nanoseconds(1))
+        #expect(brief.value(forKey: 1) == nil)
+        #expect(brief.statistics.expiredRemovals == 1)
     }
 
     // MARK: Basic operations
