@@ -403,18 +403,34 @@ struct PersistenceStoreTests {
 
     /// Reading the access-stamp source once per commit must cost the same on the millionth
     /// commit as on the first (a closure kept in a Mutex used to gain thunks on every read).
+    /// 300,000 drains on a small stack each call the installed source once, and what that
+    /// same source supplies after them still lands in the next write.
     @Test func drainingAccessStampsDoesNotDeepenTheCallChain() throws {
         let dir = TemporaryDirectory()
         let store = try open(dir.path)
-        store.setTouchSource { [] }
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            for _ in 0..<300_000 { _ = store.drainTouches() }
-            done.signal()
+        try store.apply([putOp(store, bytes("a"), bytes("1")), putOp(store, bytes("b"), bytes("2"))])
+        #expect(try recencyOrder(store) == ["b", "a"])
+        let drains = 300_000
+        let calls = Counter()
+        let touched = StorageKey.make(bytes("a"))
+        let stamp = store.nextStamp()
+        store.setTouchSource {
+            calls.add()
+            return calls.count > drains ? [.touch(storageKey: touched, stamp: stamp)] : []
         }
-        thread.stackSize = 256 << 10  // a growing chain of 600,000 thunks would overflow this
-        thread.start()
-        done.wait()
+        let supplied = Counter()
+        // A chain of 600,000 thunks would overflow this stack.
+        runOnThreads(1, stackSize: 256 << 10) { _ in
+            for _ in 0..<drains { supplied.add(store.drainTouches().count) }
+        }
+        #expect(calls.count == drains, "each drain calls the installed source once")
+        #expect(supplied.count == 0)
+        // The next write drains the same source once more and applies its stamp: "a" is
+        // now more recent than "b" (and "c", stamped after it, more recent still).
+        try store.apply([putOp(store, bytes("c"), bytes("3"))])
+        #expect(calls.count == drains + 1)
+        #expect(try recencyOrder(store) == ["c", "a", "b"])
+        store.close()
     }
 
     @Test func aGarbageDataFileIsAClearError() throws {
