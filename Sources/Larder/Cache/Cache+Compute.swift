@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 
 /// Get-or-compute: one computation per key at a time.
 extension Cache {

@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 import Logging
 import Synchronization
 
@@ -65,7 +66,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @usableFromInline let fixedEntryWeight: UInt64?
     /// The memory governor's budget in bytes; -1 when none is set.
     @usableFromInline let pressureBudget = Atomic<Int>(-1)
-    let sweeper = CacheSweeper()
+    /// The background sweeper (a ``PeriodicRunner``; idle without `sweepInterval`).
+    let sweeper = PeriodicRunner()
     /// Completed background sweeper runs.
     let sweeperRuns = Atomic<Int>(0)
 
@@ -124,7 +126,12 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.hasTier = tier != nil
         self.hooks = hooks
         if configuration.supportsExpiry, let interval = configuration.sweepInterval {
-            sweeper.start(interval: interval) { [weak self] in self?.runBackgroundSweep() }
+            sweeper.start(interval: interval, tickAtStart: false) { [weak self] in
+                // The strong reference lives for one run, so releasing the cache ends the thread.
+                guard let self else { return false }
+                self.runBackgroundSweep()
+                return true
+            }
         }
     }
 

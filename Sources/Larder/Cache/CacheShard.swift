@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 import Synchronization
 
 /// "No slot" (the C core's LARDER_NIL).
@@ -168,20 +169,28 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// shard's critical sections stay allocation-free (a dictionary insert
     /// may allocate). Lock order: `flightMutex` may be held while taking
     /// `mutex`, never the other way round.
-    let flightMutex: PThreadMutex
+    let flightMutex = Lock()
     var flights: [Key: Flight<Value>] = [:]
 
     init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock) throws(CacheError) {
-        var created: OpaquePointer? = nil
-        let status = larder_core_create(capacity, flags, &created)
-        guard status == LARDER_OK, let created else {
+        // The core goes in a block of our own, so that a large one is huge-page backed like the entries.
+        let footprint = larder_core_footprint(capacity, flags)
+        guard footprint > 0, let coreBlock = larder_block_alloc(footprint, 16) else {
             throw CacheError(code: .invalidConfiguration, message:
-                "could not create a shard of capacity \(capacity) (larder_core_create returned \(status.rawValue)); "
+                "could not allocate the bookkeeping of a shard of capacity \(capacity); "
+                + "lower maxCount: its bookkeeping is allocated up front.")
+        }
+        var created: OpaquePointer? = nil
+        let status = larder_core_init(coreBlock, footprint, capacity, flags, &created)
+        guard status == LARDER_OK, let created else {
+            larder_block_free(coreBlock)
+            throw CacheError(code: .invalidConfiguration, message:
+                "could not create a shard of capacity \(capacity) (larder_core_init returned \(status.rawValue)); "
                 + "lower maxCount: its bookkeeping is allocated up front.")
         }
         let (bytes, overflow) = MemoryLayout<SlotEntry<Key, Value>>.stride.multipliedReportingOverflow(by: Int(capacity))
         guard !overflow, let block = larder_block_alloc(bytes, MemoryLayout<SlotEntry<Key, Value>>.alignment) else {
-            larder_core_destroy(created)
+            larder_block_free(coreBlock)
             throw CacheError(code: .invalidConfiguration, message:
                 "could not allocate the keys and values of a shard of capacity \(capacity); "
                 + "lower maxCount: its storage is allocated up front.")
@@ -193,7 +202,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
         self.clock = clock
         mutex = .make()
-        flightMutex = .make()
         // Start the timer wheel at the cache clock's time, so that deadlines
         // are filed relative to it (correct either way, cheaper this way).
         if hasExpiry { _ = larder_core_expire(created, clock.monotonicNanoseconds(), nil, 0) }
@@ -205,10 +213,9 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             (entries + Int(slot)).deinitialize(count: 1)
             slot = larder_core_newer(core, slot)
         }
-        larder_core_destroy(core)
+        larder_block_free(UnsafeMutableRawPointer(core))  // the block larder_core_init laid the core out in
         larder_block_free(entries)
         mutex.destroy()
-        flightMutex.destroy()
     }
 
     // MARK: Removals and fills

@@ -127,7 +127,7 @@ public final class MemoryGovernor: Sendable {
     /// Held only to read or change the registrations and counters, never while a cache
     /// logs or runs its eviction hook (which may read ``statistics`` or register a cache).
     private let state = Locked(State())
-    private let runner = Locked<GovernorThread?>(nil)
+    private let runner = PeriodicRunner()
 
     /// The signal sources used when none are given: jemalloc, then the cgroup (with the
     /// system's `MemAvailable` as fallback).
@@ -162,7 +162,7 @@ public final class MemoryGovernor: Sendable {
     }
 
     deinit {
-        runner.withLock { $0 }?.stop()
+        runner.stop()
     }
 
     /// Counters over the governor's life.
@@ -200,27 +200,20 @@ public final class MemoryGovernor: Sendable {
 
     /// ``start()`` with a hook the thread calls as it ends (for tests).
     func start(onThreadExit: (@Sendable () -> Void)?) {
-        runner.withLock { runner in
-            guard runner == nil else { return }
-            let weakSelf = WeakGovernor(self)
-            runner = GovernorThread(interval: configuration.samplingInterval, onExit: onThreadExit) {
-                // The strong reference lives only for one tick, so releasing the governor
-                // between ticks ends the thread.
-                guard let governor = weakSelf.value else { return false }
-                governor.tick()
-                return true
-            }
+        let weakSelf = WeakGovernor(self)
+        runner.start(interval: configuration.samplingInterval, tickAtStart: true, onExit: onThreadExit) {
+            // The strong reference lives only for one tick, so releasing the governor
+            // between ticks ends the thread.
+            guard let governor = weakSelf.value else { return false }
+            governor.tick()
+            return true
         }
     }
 
     /// Stops the background thread, waiting for a tick in progress to finish. Budgets
     /// already lowered stay as they are.
     public func stop() {
-        runner.withLock { runner in
-            let thread = runner
-            runner = nil
-            return thread
-        }?.stop()
+        runner.stop()
     }
 
     // MARK: - Tick
@@ -413,57 +406,4 @@ private final class WeakGovernor: Sendable {
     // `weak let` is not available in Swift 6.0 mode; the reference is set once, in init.
     nonisolated(unsafe) weak var value: MemoryGovernor?
     init(_ value: MemoryGovernor) { self.value = value }
-}
-
-/// A pthread that runs `body` every `interval` until stopped or until `body` returns
-/// false.
-private final class GovernorThread: Sendable {
-    private final class Control: Sendable {
-        let wake = DispatchSemaphore(value: 0)
-        let stopped = Atomic<Bool>(false)
-    }
-
-    private let control = Control()
-    private let thread = Locked<pthread_t?>(nil)
-
-    private final class Start {
-        let run: () -> Void
-        init(_ run: @escaping () -> Void) { self.run = run }
-    }
-
-    init(interval: Duration, onExit: (@Sendable () -> Void)?, body: @escaping @Sendable () -> Bool) {
-        let (seconds, attoseconds) = interval.components
-        let nanoseconds = Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000)
-        let start = Start { [control] in
-            defer { onExit?() }
-            while !control.stopped.load(ordering: .acquiring) {
-                guard body() else { return }
-                _ = control.wake.wait(timeout: .now() + .nanoseconds(max(1, nanoseconds)))
-            }
-        }
-        let box = Unmanaged.passRetained(start).toOpaque()
-        var id = pthread_t()
-        let rc = pthread_create(&id, nil, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc == 0 {
-            thread.withLock { $0 = id }
-        } else {
-            Unmanaged<Start>.fromOpaque(box).release()
-        }
-    }
-
-    /// Ends the loop and joins the thread; detaches instead when called on that thread
-    /// (the governor released by its own tick).
-    func stop() {
-        control.stopped.store(true, ordering: .releasing)
-        control.wake.signal()
-        guard let id = thread.withLock({ t -> pthread_t? in defer { t = nil }; return t }) else { return }
-        if pthread_equal(id, pthread_self()) != 0 {
-            pthread_detach(id)
-        } else {
-            pthread_join(id, nil)
-        }
-    }
 }
