@@ -67,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLarderCoreTests",
-            dependencies: ["CLarderCore", "CLarderSystem"]
+            dependencies: ["CLarderCore", "CLarderSystem", "Larder"]
         ),
         .testTarget(
             name: "CLarderSystemTests",
