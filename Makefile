@@ -19,9 +19,9 @@ deps:
 # The C core must stay warning-free under -Wall -Wextra (SwiftPM forbids
 # unsafe warning flags in a package others depend on, so it is checked here).
 core-warnings:
-	@for f in CSupport/CLarderCore/*.c; do \
-	  $(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -ICSupport/CLarderCore/include -c $$f -o /dev/null || exit 1; \
-	done; echo "C core: -Wall -Wextra -Wpedantic clean"
+	@for f in CSupport/CLarderCore/*.c CSupport/CLarderSystem/*.c; do \
+	  $(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -I$$(dirname $$f)/include -c $$f -o /dev/null || exit 1; \
+	done; echo "C targets: -Wall -Wextra -Wpedantic clean"
 
 test: deps core-warnings
 	swift build --build-tests

@@ -14,10 +14,18 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
-        // The single-threaded bookkeeping core: arena list, index, timer wheel. C11, no dependencies.
+        // The single-threaded bookkeeping core: arena, lists, index, timer wheel. C11, no
+        // dependencies, no threads, no system calls.
         .target(
             name: "CLarderCore",
             path: "CSupport/CLarderCore",
+            cSettings: [.define("NDEBUG", .when(configuration: .release))]
+        ),
+        // OS-facing C helpers Swift cannot write itself: the futex mutex, group-commit rounds,
+        // thread-locals, huge-page blocks.
+        .target(
+            name: "CLarderSystem",
+            path: "CSupport/CLarderSystem",
             cSettings: [.define("NDEBUG", .when(configuration: .release))]
         ),
         // Debian's jemalloc exports malloc, so linking it makes it the process allocator.
@@ -37,6 +45,7 @@ let package = Package(
             name: "Larder",
             dependencies: [
                 "CLarderCore",
+                "CLarderSystem",
                 "CJemalloc",
                 "CLMDB",
                 .product(name: "Logging", package: "swift-log"),
@@ -58,7 +67,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CLarderCoreTests",
-            dependencies: ["CLarderCore"]
+            dependencies: ["CLarderCore", "CLarderSystem", "Larder"]
+        ),
+        .testTarget(
+            name: "CLarderSystemTests",
+            dependencies: ["CLarderSystem"]
         ),
         // The child process of the persistence crash tests (writes, acknowledges, gets SIGKILLed).
         .executableTarget(
@@ -71,6 +84,7 @@ let package = Package(
             dependencies: [
                 "Larder",
                 "LarderCrashWriter",
+                "CLarderSystem",
                 "CJemalloc",
                 "CLMDB",
                 .product(name: "Logging", package: "swift-log"),

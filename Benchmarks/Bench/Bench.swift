@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Larder
 
 /// `swift run -c release Bench`: Larder next to the caches a Swift user would
 /// otherwise write or reach for, measured in one process on the same keys.
@@ -225,8 +226,8 @@ extension MachineInfo {
         let build = "release"
         #endif
         let allocator: String
-        if Jemalloc.servesMalloc() {
-            allocator = "jemalloc " + (Jemalloc.version() ?? "?")
+        if Jemalloc.servesMalloc {
+            allocator = "jemalloc " + (Jemalloc.version ?? "?")
         } else {
             allocator = "NOT jemalloc (memory and alloc figures are invalid)"
         }

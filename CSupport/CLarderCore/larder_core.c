@@ -9,12 +9,10 @@
  * first/last branch from touch, insert and unlink.
  * Free list: singly linked through `next` from free_head, ending in LARDER_NIL.
  */
-#define _GNU_SOURCE  /* posix_memalign, madvise and MADV_HUGEPAGE under -std=c11 */
 #include "larder_core_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 static inline void larder_flush_for_read(const larder_core *core);  /* deferred touches, below */
 
@@ -85,53 +83,53 @@ static void larder_arena_reset(larder_core *core)
     core->touch_count = 0;
 }
 
-void *larder_block_alloc(size_t bytes, size_t alignment)
+/* Lays a fresh core out in `block` (layout.total bytes, 16-aligned). */
+static larder_core *larder_core_place(unsigned char *block, const larder_layout *layout, uint32_t capacity,
+                                      uint32_t flags, uint8_t owns_block)
 {
-    if (bytes == 0) bytes = 1;  /* a distinct block even for zero-sized records */
-    if (bytes >= LARDER_HUGE_PAGE_BYTES && alignment < LARDER_HUGE_PAGE_BYTES) alignment = LARDER_HUGE_PAGE_BYTES;
-    if (alignment <= 16) return malloc(bytes);
-    void *block = NULL;
-    if (alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0) return NULL;
-    if (posix_memalign(&block, alignment, bytes) != 0) return NULL;
-    if (bytes >= LARDER_HUGE_PAGE_BYTES) {
-        /* Whole huge pages inside the block only (never a neighbour's memory).
-         * A kernel without transparent huge pages refuses: 4 KiB pages it is. */
-        (void)madvise(block, bytes & ~(size_t)(LARDER_HUGE_PAGE_BYTES - 1), MADV_HUGEPAGE);
-    }
-    return block;
+    larder_core *core = (larder_core *)(void *)block;
+    memset(core, 0, sizeof *core);
+    core->nodes = (larder_node *)(void *)(block + layout->nodes_offset);
+    core->metas = (larder_meta *)(void *)(block + layout->metas_offset);
+    core->buckets = (larder_bucket *)(void *)(block + layout->buckets_offset);
+    core->touches = (uint32_t *)(void *)(block + layout->touches_offset);
+    core->wheel = (flags & LARDER_CORE_EXPIRY) ? (larder_wlink *)(void *)(block + layout->wheel_offset) : NULL;
+    core->capacity = capacity;
+    core->mask = layout->bucket_count - 1u;
+    core->flags = flags;
+    core->owns_block = owns_block;
+    core->wheel_time = 0;
+    larder_arena_reset(core);
+    larder_index_reset(core);
+    if (core->wheel) larder_wheel_reset(core);
+    return core;
 }
-
-void larder_block_free(void *block) { free(block); }
 
 larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core **out)
 {
     larder_layout layout;
     int status = larder_layout_of(capacity, flags, &layout);
     if (status != LARDER_OK) return (larder_status)status;
-    unsigned char *block = larder_block_alloc((size_t)layout.total, 16);
+    unsigned char *block = malloc((size_t)layout.total);  /* malloc's alignment (16) suffices */
     if (block == NULL) return LARDER_ERR_NOMEM;
+    *out = larder_core_place(block, &layout, capacity, flags, 1);
+    return LARDER_OK;
+}
 
-    larder_core *core = (larder_core *)(void *)block;
-    memset(core, 0, sizeof *core);
-    core->nodes = (larder_node *)(void *)(block + layout.nodes_offset);
-    core->metas = (larder_meta *)(void *)(block + layout.metas_offset);
-    core->buckets = (larder_bucket *)(void *)(block + layout.buckets_offset);
-    core->touches = (uint32_t *)(void *)(block + layout.touches_offset);
-    core->wheel = (flags & LARDER_CORE_EXPIRY) ? (larder_wlink *)(void *)(block + layout.wheel_offset) : NULL;
-    core->capacity = capacity;
-    core->mask = layout.bucket_count - 1u;
-    core->flags = flags;
-    core->wheel_time = 0;
-    larder_arena_reset(core);
-    larder_index_reset(core);
-    if (core->wheel) larder_wheel_reset(core);
-    *out = core;
+larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uint32_t flags, larder_core **out)
+{
+    larder_layout layout;
+    int status = larder_layout_of(capacity, flags, &layout);
+    if (status != LARDER_OK) return (larder_status)status;
+    if (block == NULL || bytes < layout.total || ((uintptr_t)block & 15u) != 0) return LARDER_ERR_NOMEM;
+    *out = larder_core_place(block, &layout, capacity, flags, 0);
     return LARDER_OK;
 }
 
 void larder_core_destroy(larder_core *core)
 {
-    larder_block_free(core);  /* one block: header, arena, index, wheel */
+    /* One block: header, arena, index, wheel. A caller's block stays the caller's. */
+    if (core != NULL && core->owns_block) free(core);
 }
 
 uint32_t larder_core_capacity(const larder_core *core) { return core->capacity; }

@@ -97,6 +97,7 @@ struct larder_core {
     uint32_t count;
     uint32_t free_head;      /* first free slot, LARDER_NIL when full */
     uint32_t flags;
+    uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */
 };
 
 _Static_assert(offsetof(struct larder_core, nodes) == offsetof(larder_core_view, nodes), "view: nodes");

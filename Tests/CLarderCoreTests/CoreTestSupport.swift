@@ -1,4 +1,5 @@
 import CLarderCore
+import Larder
 
 /// A C core owned by a test; destroyed with the object.
 final class TestCore {
@@ -60,25 +61,13 @@ final class TestCore {
     }
 }
 
-/// SplitMix64: a small seeded generator, so a failing run can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The library's SplitMix64 (package access), so a failing run can be replayed.
+typealias SplitMix64 = Larder.SplitMix64
 
-/// The SplitMix64 finalizer: a fixed, well-mixed function of its input.
+/// The SplitMix64 finalizer of `x` plus the golden gamma: a fixed, well-mixed function of its input.
 func mix64(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
+    var generator = SplitMix64(seed: x)
+    return generator.next()
 }
 
 /// The bucket count the core picks: the smallest power of two >= 2 * capacity.

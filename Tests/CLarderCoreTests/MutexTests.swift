@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 import Dispatch
 import Foundation
 import Synchronization

@@ -1,3 +1,5 @@
+import Larder
+
 /// Heap bytes allocated per operation on the hot path, from jemalloc's
 /// per-thread counter (`thread.allocatedp`, read with a load).
 enum AllocSuite {
@@ -32,7 +34,7 @@ enum AllocSuite {
 
     static func run(_ c: BenchConfig, _ w: Workload) -> SuiteResult {
         var result = SuiteResult(name: "alloc")
-        guard let counter = Jemalloc.threadAllocatedCounter() else {
+        guard let counter = JemallocThreadCounters.allocatedCounter() else {
             result.notes = ["jemalloc's thread.allocatedp is not available: nothing measured."]
             print("  " + result.notes[0])
             return result

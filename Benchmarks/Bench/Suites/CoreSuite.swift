@@ -1,4 +1,5 @@
 import CLarderCore
+import Larder
 
 /// The C core alone at `coreCapacity` entries (1M by default): find+touch of a
 /// resident key and insert-with-eviction of a new one, next to a plain Swift

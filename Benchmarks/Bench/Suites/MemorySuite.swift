@@ -1,4 +1,5 @@
 import Foundation
+import Larder
 import OrderedCollections
 
 /// Heap bytes per entry: jemalloc's `stats.allocated` (after a tcache flush and
@@ -12,9 +13,9 @@ enum MemorySuite {
 
     /// Like `measure(_:)`, and hands the built object to `inspect` before it goes.
     static func measure(_ build: () -> AnyObject, inspect: (AnyObject) -> Void) -> (bytes: Int, ()) {
-        let before = Jemalloc.allocatedBytes()
+        let before = allocatedBytes()
         let object = build()
-        let after = Jemalloc.allocatedBytes()
+        let after = allocatedBytes()
         inspect(object)
         withExtendedLifetime(object) {}
         return (after - before, ())
@@ -161,4 +162,9 @@ enum MemorySuite {
         printTargets(result.targets)
         return result
     }
+}
+
+/// Bytes the application holds now (`stats.allocated`), or -1 without jemalloc's statistics.
+private func allocatedBytes() -> Int {
+    (try? JemallocStatistics.shared?.allocatedNow()) ?? -1
 }

@@ -1,17 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Larder
 
-/// Monotonic nanoseconds from `clock_gettime`: on Linux with a TSC clock source
-/// this is a vDSO call of about 20 ns, cheap enough to bracket a single operation.
+/// Monotonic nanoseconds: the library's clock read (a vDSO call of about 20 ns
+/// with a TSC clock source, cheap enough to bracket a single operation).
 @inline(__always)
-func nowNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
+func nowNanoseconds() -> UInt64 { monotonicNanoseconds() }
 
 /// Keeps the optimizer from deleting a computation whose result is otherwise unused.
 @inline(never)

@@ -1,3 +1,4 @@
+import Larder
 /// The machine's latency for a dependent random load at a few working-set
 /// sizes: a pointer chase through one random cycle over the lines of a buffer.
 ///

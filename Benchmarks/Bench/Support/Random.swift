@@ -1,22 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// SplitMix64: a small, fast, seedable generator, so every run and every peer
-/// sees the same key sequence.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-}
+import Larder
 
 /// Zipf-distributed ranks in 0..<n with exponent `s` (< 1), by the
 /// rejection-free method of Gray et al. that YCSB uses: O(n) set-up, O(1) per draw.

@@ -1,3 +1,4 @@
+import Larder
 /// Sizes of a run; `--quick` shrinks all of them.
 struct BenchConfig: Codable, Sendable {
     var capacity = 100_000

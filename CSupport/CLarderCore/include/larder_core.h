@@ -9,7 +9,9 @@
  * slot-indexed storage, and confirms key equality for the candidate slots the
  * index yields for a hash.
  *
- * Single-threaded: the caller serializes all calls on one core.
+ * Single-threaded: the caller serializes all calls on one core. No threads,
+ * no system calls; memory is allocated once, at creation (or brought by the
+ * caller, larder_core_init).
  * Slot numbers are stable for an entry's whole life, from insert to remove.
  * Times are unsigned nanoseconds on whatever monotonic clock the caller uses.
  */
@@ -82,26 +84,20 @@ typedef struct larder_cursor {
  */
 larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core **out);
 
-/** Frees a core and everything it allocated. NULL is ignored. */
+/** Frees a core from larder_core_create and everything it allocated;
+ *  for a core from larder_core_init, does nothing. NULL is ignored. */
 void larder_core_destroy(larder_core *core);
 
-/** The transparent huge page size larder_block_alloc aligns to (x86-64, arm64 with 4 KiB pages). */
-#define LARDER_HUGE_PAGE_BYTES ((size_t)2 << 20)
-
 /**
- * Allocates a block for slot-indexed storage (the core's own, and the
- * caller's keys and values beside it), through malloc so that the allocator's
- * statistics count it. A block of LARDER_HUGE_PAGE_BYTES or more is aligned
- * to that size and advised MADV_HUGEPAGE: a hit reads two or three random
- * slots of several megabytes of arrays, and with 4 KiB pages each such read
- * is also a TLB miss. `alignment` (a power of two, at least 1) applies to
- * smaller blocks. Free with larder_block_free. NULL when out of memory or for
- * an alignment that is not a power of two.
+ * Creates a core for up to `capacity` entries inside `block`, memory the
+ * caller allocated (at least larder_core_footprint bytes, 16-byte aligned)
+ * and frees after the core's last use: for callers that place the core in
+ * memory of their own choosing (huge pages, say). larder_core_destroy leaves
+ * such a block alone.
+ * @return as larder_core_create; LARDER_ERR_NOMEM when the block is NULL,
+ *         too small or misaligned.
  */
-void *larder_block_alloc(size_t bytes, size_t alignment);
-
-/** Frees a block from larder_block_alloc. NULL is ignored. */
-void larder_block_free(void *block);
+larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uint32_t flags, larder_core **out);
 
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
  *  wheel, header), in one block; 0 when the arguments are invalid.
@@ -261,15 +257,6 @@ int larder_core_check(const larder_core *core);
 /* larder_core_lookup_first, larder_core_lookup_next, larder_core_touch_inline:
  * the hit path, inlined into the caller (see larder_core_inline.h). */
 #include "larder_core_inline.h"
-
-/* The shard lock the Swift side uses (a utility beside the core, see there). */
-#include "larder_mutex.h"
-
-/* The calling thread's last missed key and its hash (see there). */
-#include "larder_miss_hint.h"
-
-/* What nested weighings of computed values measured on this thread (see there). */
-#include "larder_thread_weighing.h"
 
 #ifdef __cplusplus
 }

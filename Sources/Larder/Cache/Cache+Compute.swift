@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 
 /// Get-or-compute: one computation per key at a time.
 extension Cache {
@@ -161,18 +162,18 @@ extension Cache {
         // the same key again is inside the computation (a shared token is never matched).
         let thread = synchronous ? larder_thread_token() : 0
         let ownThread = thread != 0 && thread != LARDER_THREAD_TOKEN_SHARED ? thread : 0
-        shard.flightMutex.lock()
-        defer { shard.flightMutex.unlock() }
-        if let flight = shard.flights[key] {
-            if ownThread != 0 && flight.leaderThread == ownThread { return .recursive }
-            return .wait(flight)
+        return shard.flights.withLock { flights in
+            if let flight = flights[key] {
+                if ownThread != 0 && flight.leaderThread == ownThread { return .recursive }
+                return .wait(flight)
+            }
+            // Before the look: a removal after it must keep the computed value out.
+            let snapshot = shard.fillSnapshot()
+            if let value = peek(key, hash: hash, shard: shard) { return .found(value) }
+            let flight = Flight<Value>(leaderThread: ownThread)
+            flights[key] = flight
+            return .lead(flight, fillSnapshot: snapshot)
         }
-        // Before the look: a removal after it must keep the computed value out.
-        let snapshot = shard.fillSnapshot()
-        if let value = peek(key, hash: hash, shard: shard) { return .found(value) }
-        let flight = Flight<Value>(leaderThread: ownThread)
-        shard.flights[key] = flight
-        return .lead(flight, fillSnapshot: snapshot)
     }
 
     /// The live value for `key` without touching recency or statistics.
@@ -203,9 +204,7 @@ extension Cache {
                 logger?.warning("Larder: computed value not cached: \(error)")
             }
         }
-        shard.flightMutex.lock()
-        shard.flights[key] = nil
-        shard.flightMutex.unlock()
+        shard.flights.withLock { $0[key] = nil }
         flight.complete(abandoned ? .failure(FlightAbandoned()) : outcome)
     }
 }

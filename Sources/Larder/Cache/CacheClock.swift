@@ -26,18 +26,11 @@ public struct SystemCacheClock: CacheClock {
 
     /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds.
     @inlinable
-    public func monotonicNanoseconds() -> UInt64 { Self.read(CLOCK_MONOTONIC) }
+    public func monotonicNanoseconds() -> UInt64 { clockNanoseconds(CLOCK_MONOTONIC) }
 
     /// `clock_gettime(CLOCK_REALTIME)` in nanoseconds since 1970.
     @inlinable
-    public func wallNanoseconds() -> UInt64 { Self.read(CLOCK_REALTIME) }
-
-    @usableFromInline
-    static func read(_ id: clockid_t) -> UInt64 {
-        var spec = timespec()
-        clock_gettime(id, &spec)
-        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
-    }
+    public func wallNanoseconds() -> UInt64 { clockNanoseconds(CLOCK_REALTIME) }
 }
 
 /// A clock that only moves when told to: for deterministic tests of expiry.
@@ -71,20 +64,5 @@ public final class ManualCacheClock: CacheClock {
         let nanoseconds = duration.saturatingNanoseconds
         monotonic.wrappingAdd(nanoseconds, ordering: .acquiringAndReleasing)
         wall.wrappingAdd(nanoseconds, ordering: .acquiringAndReleasing)
-    }
-}
-
-extension Duration {
-    /// This non-negative duration in whole nanoseconds, rounded up (so that any
-    /// positive duration is at least 1 ns) and saturating at `UInt64.max`.
-    @inlinable
-    var saturatingNanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return .max }
-        let fraction = UInt64(attoseconds / 1_000_000_000) + (attoseconds % 1_000_000_000 == 0 ? 0 : 1)
-        let (sum, overflow2) = whole.addingReportingOverflow(fraction)
-        return overflow2 ? .max : sum
     }
 }

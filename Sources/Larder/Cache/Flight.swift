@@ -5,7 +5,7 @@ final class Flight<Value: Sendable>: @unchecked Sendable {
     /// The thread token (larder_thread_token) of a synchronous leader, computing on
     /// its own thread; 0 for an async leader, whose computation may hop threads.
     let leaderThread: UInt32
-    private let condition = PThreadCondition()
+    private let condition = ConditionLock()
     // Guarded by `condition`'s mutex.
     private var result: Result<Value, any Error>? = nil
     /// Suspended async waiters by ticket, so that a cancelled one can leave.

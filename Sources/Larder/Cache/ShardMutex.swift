@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 
 /// The lock of a shard: a futex mutex from the C core's target
 /// (`larder_mutex`), whose uncontended lock and unlock inline to one atomic

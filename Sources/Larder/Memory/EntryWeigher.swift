@@ -1,5 +1,6 @@
 import CJemalloc
 import CLarderCore
+import CLarderSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc

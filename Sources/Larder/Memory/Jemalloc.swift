@@ -7,11 +7,11 @@ import Musl
 #endif
 
 /// A failed `mallctl` call: which control, and the errno-style code jemalloc returned.
-struct JemallocError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct JemallocError: Error, Sendable, Equatable, CustomStringConvertible {
     var name: String
     var code: Int32
 
-    var description: String {
+    package var description: String {
         let reason: String
         switch code {
         case ENOENT: reason = "unknown name (is jemalloc the process allocator, built with statistics?)"
@@ -85,7 +85,7 @@ struct JemallocMIB: Sendable {
 /// jemalloc caches its statistics: `stats.*` reads return the figures as of the last
 /// `epoch` refresh, and a refresh costs about 10 µs, so ``refresh()`` belongs on the
 /// memory governor's schedule, never on a cache operation.
-struct JemallocStatistics: Sendable {
+package struct JemallocStatistics: Sendable {
     private let epoch: JemallocMIB
     private let allocatedMIB: JemallocMIB
     private let residentMIB: JemallocMIB
@@ -106,15 +106,15 @@ struct JemallocStatistics: Sendable {
     }
 
     /// The shared instance, or nil when jemalloc's controls are unavailable.
-    static let shared: JemallocStatistics? = try? JemallocStatistics()
+    package static let shared: JemallocStatistics? = try? JemallocStatistics()
 
     /// Advances jemalloc's statistics epoch so the `stats.*` reads are current (`epoch`).
-    func refresh() throws(JemallocError) {
+    package func refresh() throws(JemallocError) {
         try epoch.write(UInt64(1))
     }
 
     /// Bytes in live allocations as of the last refresh (`stats.allocated`).
-    func allocated() throws(JemallocError) -> Int { try allocatedMIB.readInteger() }
+    package func allocated() throws(JemallocError) -> Int { try allocatedMIB.readInteger() }
 
     /// Bytes in physically resident pages mapped by the allocator, including its
     /// metadata and dirty pages not yet returned (`stats.resident`).
@@ -125,12 +125,20 @@ struct JemallocStatistics: Sendable {
 
     /// Returns the calling thread's cached free blocks to their arenas
     /// (`thread.tcache.flush`), so `stats.allocated` no longer counts them as in use.
-    func flushThreadCache() throws(JemallocError) { try tcacheFlush.trigger() }
+    package func flushThreadCache() throws(JemallocError) { try tcacheFlush.trigger() }
 
     /// Returns unused dirty pages of every arena to the operating system
     /// (`arena.<MALLCTL_ARENAS_ALL>.purge`), so resident memory falls after an eviction
     /// instead of after jemalloc's decay delay; costs a system call per dirty extent.
     func releaseUnusedPages() throws(JemallocError) { try purgeAll.trigger() }
+
+    /// Bytes in live allocations now: flushes this thread's cache of freed blocks
+    /// (else they still count as allocated), refreshes, reads `stats.allocated`.
+    package func allocatedNow() throws(JemallocError) -> Int {
+        try flushThreadCache()
+        try refresh()
+        return try allocated()
+    }
 }
 
 /// The calling thread's cumulative allocation counters (`thread.allocatedp` and
@@ -139,7 +147,7 @@ struct JemallocStatistics: Sendable {
 /// jemalloc hands out pointers into its thread-specific data; they stay valid for the
 /// thread's lifetime, so they are looked up once per thread (kept in a pthread key) and
 /// then read directly, without a `mallctl` call per measurement.
-enum JemallocThreadCounters {
+package enum JemallocThreadCounters {
     private struct Pointers {
         var allocated: UnsafeMutablePointer<UInt64>
         var deallocated: UnsafeMutablePointer<UInt64>
@@ -187,6 +195,10 @@ enum JemallocThreadCounters {
         return (p.allocated.pointee, p.deallocated.pointee)
     }
 
+    /// This thread's running total of allocated bytes (`thread.allocatedp`): reading
+    /// the pointee costs a load, not a `mallctl` call (Bench's allocation suite).
+    package static func allocatedCounter() -> UnsafeMutablePointer<UInt64>? { pointers()?.allocated }
+
     /// The counters without the `servesMalloc` check (used to establish it).
     fileprivate static func raw() -> (allocated: UInt64, deallocated: UInt64)? {
         guard let p = pointers() else { return nil }
@@ -194,12 +206,12 @@ enum JemallocThreadCounters {
     }
 }
 
-enum Jemalloc {
+package enum Jemalloc {
     /// Whether jemalloc is the allocator behind `malloc` in this process: linking it
     /// makes it so, but a sanitizer or an `LD_PRELOAD`ed allocator takes over, and then
     /// jemalloc's counters stand still and its `malloc_usable_size` must not see foreign
     /// pointers. Established once, by watching this thread's counter across a `malloc`.
-    static let servesMalloc: Bool = {
+    package static let servesMalloc: Bool = {
         guard let before = JemallocThreadCounters.raw() else { return false }
         guard let block = malloc(4096) else { return false }
         let after = JemallocThreadCounters.raw()
@@ -207,4 +219,12 @@ enum Jemalloc {
         guard let after else { return false }
         return after.allocated &- before.allocated >= 4096
     }()
+
+    /// The jemalloc version string, or nil when jemalloc's controls do not answer.
+    package static var version: String? {
+        var pointer: UnsafePointer<CChar>? = nil
+        var length = MemoryLayout<UnsafePointer<CChar>?>.size
+        guard mallctl("version", &pointer, &length, nil, 0) == 0, let pointer else { return nil }
+        return String(cString: pointer)
+    }
 }

@@ -46,75 +46,16 @@ protocol MemoryGovernedCache: AnyObject, Sendable {
 /// logged at `info`; caches count pressure evictions and report their effective budget
 /// in their statistics.
 public final class MemoryGovernor: Sendable {
-    /// What one tick saw and did.
-    public struct TickReport: Sendable, Equatable {
-        /// What the governor did.
-        public enum Action: Sendable, Equatable {
-            /// Nothing to do: no pressure and no lowered budget.
-            case none
-            /// Lowered budgets and evicted entries.
-            case evicted
-            /// Pressure was found but the caches held nothing to evict.
-            case nothingToEvict
-            /// Kept lowered budgets: not yet far enough below the limits.
-            case held
-            /// Raised lowered budgets by a step.
-            case relaxed
-            /// Raised budgets past the limit, which lifts them.
-            case lifted
-        }
 
-        /// The merged sample of all sources.
-        public var sample: MemorySample
-        /// The limit closest to being exceeded, if any limit is known.
-        public var limitBytes: Int?
-        /// The usage compared with ``limitBytes``.
-        public var usageBytes: Int?
-        /// The margin kept below ``limitBytes``.
-        public var marginBytes: Int
-        /// Bytes over (limit − margin) before this tick acted; 0 when under.
-        public var excessBytes: Int
-        /// Entries this tick evicted.
-        public var evictedEntries: Int
-        /// Bytes (entry weights) this tick evicted.
-        public var evictedBytes: Int
-        /// The registered caches' total bytes after the tick.
-        public var cachedBytes: Int
-        /// What the tick did.
-        public var action: Action
-    }
-
-    /// Counters over the governor's life.
-    public struct Statistics: Sendable, Equatable {
-        /// Ticks run, from the thread and from ``MemoryGovernor/tick()``.
-        public var ticks = 0
-        /// Ticks that found usage within the margin of a limit.
-        public var pressureTicks = 0
-        /// Entries evicted under pressure, over all caches.
-        public var evictedEntries = 0
-        /// Bytes (entry weights) evicted under pressure, over all caches.
-        public var evictedBytes = 0
-    }
-
-    private struct Registration {
+    struct Registration {
         weak var cache: (any MemoryGovernedCache)?
         let id: ObjectIdentifier
         var pressureBudget: Int?
     }
 
-    private struct State {
+    struct State {
         var registrations: [Registration] = []
         var statistics = Statistics()
-    }
-
-    /// The limit a usage is compared against.
-    private struct Bound {
-        var name: String
-        var usage: Int
-        var limit: Int
-        var margin: Int
-        /// Bytes over (limit − margin); negative when there is room.
-        var excess: Int { usage - (limit - margin) }
     }
 
     /// The validated configuration.
@@ -127,7 +68,7 @@ public final class MemoryGovernor: Sendable {
     /// Held only to read or change the registrations and counters, never while a cache
     /// logs or runs its eviction hook (which may read ``statistics`` or register a cache).
     private let state = Locked(State())
-    private let runner = Locked<GovernorThread?>(nil)
+    private let runner = PeriodicRunner()
 
     /// The signal sources used when none are given: jemalloc, then the cgroup (with the
     /// system's `MemAvailable` as fallback).
@@ -162,7 +103,7 @@ public final class MemoryGovernor: Sendable {
     }
 
     deinit {
-        runner.withLock { $0 }?.stop()
+        runner.stop()
     }
 
     /// Counters over the governor's life.
@@ -200,27 +141,20 @@ public final class MemoryGovernor: Sendable {
 
     /// ``start()`` with a hook the thread calls as it ends (for tests).
     func start(onThreadExit: (@Sendable () -> Void)?) {
-        runner.withLock { runner in
-            guard runner == nil else { return }
-            let weakSelf = WeakGovernor(self)
-            runner = GovernorThread(interval: configuration.samplingInterval, onExit: onThreadExit) {
-                // The strong reference lives only for one tick, so releasing the governor
-                // between ticks ends the thread.
-                guard let governor = weakSelf.value else { return false }
-                governor.tick()
-                return true
-            }
+        let weakSelf = WeakGovernor(self)
+        runner.start(interval: configuration.samplingInterval, tickAtStart: true, onExit: onThreadExit) {
+            // The strong reference lives only for one tick, so releasing the governor
+            // between ticks ends the thread.
+            guard let governor = weakSelf.value else { return false }
+            governor.tick()
+            return true
         }
     }
 
     /// Stops the background thread, waiting for a tick in progress to finish. Budgets
     /// already lowered stay as they are.
     public func stop() {
-        runner.withLock { runner in
-            let thread = runner
-            runner = nil
-            return thread
-        }?.stop()
+        runner.stop()
     }
 
     // MARK: - Tick
@@ -278,125 +212,13 @@ public final class MemoryGovernor: Sendable {
         return report
     }
 
-    /// A change the tick decided on for one cache, carried out after the state lock is dropped.
-    private struct PlanStep {
-        let cache: any MemoryGovernedCache
-        let budget: Int?
-        let evict: Bool
-    }
-
     private func sampleSources() -> MemorySample {
         var sample = MemorySample()
         for source in sources { sample.fillMissing(from: source.sample()) }
         return sample
     }
 
-    private func bounds(for sample: MemorySample) -> [Bound] {
-        var bounds: [Bound] = []
-        let processUsage = sample.residentBytes ?? sample.allocatedBytes
-        if let limit = configuration.processLimit, let usage = processUsage {
-            bounds.append(Bound(name: "process limit", usage: usage, limit: limit,
-                                margin: configuration.margin.bytes(forLimit: limit)))
-        }
-        // A byte margin is checked against processLimit when configured, but the cgroup's
-        // and the system's limits are only known now: one as large as such a limit would
-        // evict everything at every tick, so it is capped at half of it.
-        func discoveredMargin(_ limit: Int) -> Int { min(configuration.margin.bytes(forLimit: limit), limit / 2) }
-        let cgroupLimit = [sample.cgroupMaxBytes, sample.cgroupHighBytes].compactMap { $0 }.min()
-        if let limit = cgroupLimit, let usage = sample.cgroupCurrentBytes {
-            bounds.append(Bound(name: "cgroup", usage: usage, limit: limit, margin: discoveredMargin(limit)))
-        } else if cgroupLimit == nil, let available = sample.availableBytes, let usage = processUsage {
-            let (limit, overflow) = usage.addingReportingOverflow(available)
-            if !overflow {
-                bounds.append(Bound(name: "system MemAvailable", usage: usage, limit: limit,
-                                    margin: discoveredMargin(limit)))
-            }
-        }
-        return bounds
-    }
-
-    private typealias LogLine = (Logger.Message, Logger.Metadata)
-
-    private func tickLocked(_ state: inout State, sample: MemorySample) -> (TickReport, [LogLine], [PlanStep]) {
-        let bounds = bounds(for: sample)
-        state.registrations.removeAll { $0.cache == nil }
-        state.statistics.ticks += 1
-
-        let binding = bounds.max { $0.excess < $1.excess }
-        let excess = max(0, binding?.excess ?? 0)
-        var report = TickReport(
-            sample: sample, limitBytes: binding?.limit, usageBytes: binding?.usage,
-            marginBytes: binding?.margin ?? 0, excessBytes: excess,
-            evictedEntries: 0, evictedBytes: 0, cachedBytes: 0, action: .none)
-        var log: [LogLine] = []
-        var plan: [PlanStep] = []
-        let caches = state.registrations.map { $0.cache }
-
-        if let binding, excess > 0 {
-            state.statistics.pressureTicks += 1
-            let totals = caches.map { $0?.totalBytes ?? 0 }
-            let held = totals.reduce(0, +)
-            if held == 0 {
-                report.action = .nothingToEvict
-                log.append(("Larder memory governor: near the limit, but the caches hold nothing to evict",
-                            metadata(binding, excess: excess)))
-            } else {
-                for index in state.registrations.indices {
-                    guard let cache = caches[index], totals[index] > 0 else { continue }
-                    // Each cache gives up its share of the excess, rounded up.
-                    let cut = Int((Double(excess) * Double(totals[index]) / Double(held)).rounded(.up))
-                    let target = max(0, totals[index] - cut)
-                    let budget = min(state.registrations[index].pressureBudget ?? .max, target)
-                    state.registrations[index].pressureBudget = budget
-                    plan.append(PlanStep(cache: cache, budget: budget, evict: true))
-                }
-                report.action = .evicted
-                // The evicted counts join the metadata once the plan has run (the last line).
-                var meta = metadata(binding, excess: excess)
-                meta["cacheBudgets"] = "\(state.registrations.map { $0.pressureBudget.map(String.init) ?? "none" })"
-                log.append(("Larder memory governor: lowered cache budgets and evicted under memory pressure", meta))
-            }
-        } else if !bounds.isEmpty, state.registrations.contains(where: { $0.pressureBudget != nil }) {
-            // Room is how far usage is below (limit − margin) for the tightest limit.
-            let room = bounds.map { -$0.excess }.min() ?? 0
-            let needed = bounds.map(\.margin).max() ?? 0
-            let calm = (sample.pressureSomeAvg10 ?? 0) < configuration.relaxPressureThreshold
-            if room >= needed && calm {
-                let lowest = bounds.map(\.limit).min() ?? .max
-                let budgeted = state.registrations.filter { $0.pressureBudget != nil }.count
-                let step = max(1, room / 2 / max(1, budgeted))
-                var lifted = 0
-                for index in state.registrations.indices {
-                    guard let budget = state.registrations[index].pressureBudget else { continue }
-                    var raised: Int? = budget.addingReportingOverflow(step).partialValue
-                    if raised! >= lowest || raised! < budget { raised = nil; lifted += 1 }
-                    state.registrations[index].pressureBudget = raised
-                    if let cache = caches[index] { plan.append(PlanStep(cache: cache, budget: raised, evict: false)) }
-                }
-                report.action = lifted == budgeted ? .lifted : .relaxed
-                var meta = metadata(binding!, excess: 0)
-                meta["step"] = "\(step)"
-                meta["cacheBudgets"] = "\(state.registrations.map { $0.pressureBudget.map(String.init) ?? "none" })"
-                log.append((report.action == .lifted
-                            ? "Larder memory governor: pressure passed, lifted cache budgets"
-                            : "Larder memory governor: pressure easing, raised cache budgets", meta))
-            } else {
-                report.action = .held
-            }
-        }
-        report.cachedBytes = caches.reduce(0) { $0 + ($1?.totalBytes ?? 0) }
-        return (report, log, plan)
-    }
-
-    private func metadata(_ bound: Bound, excess: Int) -> Logger.Metadata {
-        [
-            "signal": "\(bound.name)",
-            "usage": "\(bound.usage)",
-            "limit": "\(bound.limit)",
-            "margin": "\(bound.margin)",
-            "excess": "\(excess)",
-        ]
-    }
+    typealias LogLine = (Logger.Message, Logger.Metadata)
 
     /// The evicted values were released on this thread: hand its cached blocks back to
     /// the arenas and the arenas' unused pages back to the kernel, so resident memory
@@ -413,57 +235,4 @@ private final class WeakGovernor: Sendable {
     // `weak let` is not available in Swift 6.0 mode; the reference is set once, in init.
     nonisolated(unsafe) weak var value: MemoryGovernor?
     init(_ value: MemoryGovernor) { self.value = value }
-}
-
-/// A pthread that runs `body` every `interval` until stopped or until `body` returns
-/// false.
-private final class GovernorThread: Sendable {
-    private final class Control: Sendable {
-        let wake = DispatchSemaphore(value: 0)
-        let stopped = Atomic<Bool>(false)
-    }
-
-    private let control = Control()
-    private let thread = Locked<pthread_t?>(nil)
-
-    private final class Start {
-        let run: () -> Void
-        init(_ run: @escaping () -> Void) { self.run = run }
-    }
-
-    init(interval: Duration, onExit: (@Sendable () -> Void)?, body: @escaping @Sendable () -> Bool) {
-        let (seconds, attoseconds) = interval.components
-        let nanoseconds = Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000)
-        let start = Start { [control] in
-            defer { onExit?() }
-            while !control.stopped.load(ordering: .acquiring) {
-                guard body() else { return }
-                _ = control.wake.wait(timeout: .now() + .nanoseconds(max(1, nanoseconds)))
-            }
-        }
-        let box = Unmanaged.passRetained(start).toOpaque()
-        var id = pthread_t()
-        let rc = pthread_create(&id, nil, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc == 0 {
-            thread.withLock { $0 = id }
-        } else {
-            Unmanaged<Start>.fromOpaque(box).release()
-        }
-    }
-
-    /// Ends the loop and joins the thread; detaches instead when called on that thread
-    /// (the governor released by its own tick).
-    func stop() {
-        control.stopped.store(true, ordering: .releasing)
-        control.wake.signal()
-        guard let id = thread.withLock({ t -> pthread_t? in defer { t = nil }; return t }) else { return }
-        if pthread_equal(id, pthread_self()) != 0 {
-            pthread_detach(id)
-        } else {
-            pthread_join(id, nil)
-        }
-    }
 }

@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 import Foundation
 import Logging
 import Synchronization
@@ -33,7 +34,7 @@ final class DiskWriter: @unchecked Sendable {
     /// Write-back: queued entries beyond which writers wait for a flush (bounds memory).
     private let maxPending: Int
 
-    private let cond = ConditionLock()
+    private let cond = ConditionLock(conditions: 2)
     // Everything below is guarded by `cond`.
     private var closing = false
     private var threadExited = false
@@ -279,13 +280,13 @@ final class DiskWriter: @unchecked Sendable {
                 // runnable and about to queue, and a sleep here would add a wake-up (tens
                 // of microseconds in a VM) to every round. Then sleep for the rest.
                 cond.unlock()
-                let pollUntil = min(gatherUntil, ConditionLock.monotonicNow() + Self.gatherPollNanoseconds)
-                while queuedWrites.load(ordering: .relaxed) < expected && ConditionLock.monotonicNow() < pollUntil {
+                let pollUntil = min(gatherUntil, monotonicNanoseconds() + Self.gatherPollNanoseconds)
+                while queuedWrites.load(ordering: .relaxed) < expected && monotonicNanoseconds() < pollUntil {
                     sched_yield()
                 }
                 cond.lock()
                 gatherTarget = expected
-                while queue.count < expected && !closing && ConditionLock.monotonicNow() < gatherUntil {
+                while queue.count < expected && !closing && monotonicNanoseconds() < gatherUntil {
                     cond.wait(.work, untilMonotonic: gatherUntil)
                 }
                 gatherTarget = .max
@@ -314,7 +315,7 @@ final class DiskWriter: @unchecked Sendable {
             startedRounds += 1
             cond.unlock()
             var failure: CacheError?
-            let commitStart = ConditionLock.monotonicNow()
+            let commitStart = monotonicNanoseconds()
             var spilled = false
             do {
                 if !toJournal {
@@ -326,7 +327,7 @@ final class DiskWriter: @unchecked Sendable {
                     spilled = true
                 }
             } catch { failure = error }
-            let commitNanoseconds = ConditionLock.monotonicNow() - commitStart
+            let commitNanoseconds = monotonicNanoseconds() - commitStart
             if let failure, writers == 0 {
                 logger.warning("could not record access order on disk", metadata: ["error": "\(failure)"])
             }
@@ -357,7 +358,7 @@ final class DiskWriter: @unchecked Sendable {
             if toJournal {
                 gatherWindow = min(max(Self.gatherWindowNanoseconds, commitNanoseconds / 2), Self.maxGatherWindowNanoseconds)
             }
-            if expected > queue.count { gatherUntil = ConditionLock.monotonicNow() + gatherWindow }
+            if expected > queue.count { gatherUntil = monotonicNanoseconds() + gatherWindow }
             cond.broadcast(.done)  // flush() and test hooks waiting for a round
             cond.unlock()
             // Released outside the lock, so that they do not queue for it; one wake for all.
@@ -372,13 +373,13 @@ final class DiskWriter: @unchecked Sendable {
     private func writeBackLoop(intervalNanoseconds: UInt64) {
         // The next flush's deadline, saturating: a huge interval means "only on flush and close".
         func nextDeadline() -> UInt64 {
-            let (sum, wrapped) = ConditionLock.monotonicNow().addingReportingOverflow(intervalNanoseconds)
+            let (sum, wrapped) = monotonicNanoseconds().addingReportingOverflow(intervalNanoseconds)
             return wrapped ? .max : sum
         }
         cond.lock()
         var next = nextDeadline()
         while true {
-            while !closing && !maintenanceRequested && ConditionLock.monotonicNow() < next {
+            while !closing && !maintenanceRequested && monotonicNanoseconds() < next {
                 cond.wait(.work, untilMonotonic: next)
             }
             let finalRound = closing
@@ -432,4 +433,11 @@ final class DiskWriter: @unchecked Sendable {
         cond.unlock()
         store.close()
     }
+}
+
+extension ConditionLock.Condition {
+    /// What the writer thread waits on: new writes, requests, closing.
+    static let work = first
+    /// What callers wait on: a round started or committed.
+    static let done = ConditionLock.Condition(index: 1)
 }

@@ -5,24 +5,6 @@ import Testing
 
 struct ComputeFailed: Error, Equatable {}
 
-extension Cache {
-    /// Callers blocked or suspended waiting on the flight for `key`.
-    func waitingCallers(forKey key: Key) -> Int {
-        let shard = shards[shardIndex(Self.hash(key))]
-        shard.flightMutex.lock()
-        defer { shard.flightMutex.unlock() }
-        return shard.flights[key]?.waiterCount ?? 0
-    }
-
-    /// Whether a computation for `key` is in flight.
-    func hasFlight(forKey key: Key) -> Bool {
-        let shard = shards[shardIndex(Self.hash(key))]
-        shard.flightMutex.lock()
-        defer { shard.flightMutex.unlock() }
-        return shard.flights[key] != nil
-    }
-}
-
 /// Starts a get-or-compute of `value` for `key` that holds at `gate`, and
 /// returns once its flight is registered (later callers wait on it).
 func startGatedComputation(of value: Int, forKey key: String, in cache: Cache<String, Int>,
@@ -266,11 +248,7 @@ struct CacheComputeRaceTests {
         for round in 0..<5 {
             #expect(try cache.value(forKey: .nan) { round } == round)  // a NaN key never hits
         }
-        let flights = cache.shards.reduce(0) { total, shard in
-            shard.flightMutex.lock()
-            defer { shard.flightMutex.unlock() }
-            return total + shard.flights.count
-        }
+        let flights = cache.shards.reduce(0) { total, shard in total + shard.flights.withLock { $0.count } }
         #expect(flights == 0, "flights left in the table after every computation finished")
     }
 

@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 import Foundation
 import Synchronization
 import Testing

@@ -28,35 +28,6 @@
 #include <sched.h>
 #endif
 
-_Thread_local uint32_t larder_thread_token_ = 0;
-
-/* larder_miss_hint.h: thread-local like the token, so defined beside it. */
-#include "larder_miss_hint.h"
-_Thread_local larder_miss_hint larder_miss_hint_ = { 0, 0, { 0, 0 } };
-/* larder_thread_weighing.h: the same. */
-#include "larder_thread_weighing.h"
-_Thread_local uint64_t larder_nested_weighed_ = 0;
-static uint32_t larder_next_thread_token = 0;
-
-uint32_t larder_thread_token_take(uint32_t *counter)
-{
-    /* Tokens are never reused: two live threads with one token would both
-     * enter a mutex biased to it. Once 2^32 - 2 threads have taken one, the
-     * rest share LARDER_THREAD_TOKEN_SHARED, which is never given a bias. */
-    uint32_t taken = __atomic_load_n(counter, __ATOMIC_RELAXED);
-    do {
-        if (taken >= LARDER_THREAD_TOKEN_SHARED - 1u) return LARDER_THREAD_TOKEN_SHARED;
-    } while (!__atomic_compare_exchange_n(counter, &taken, taken + 1u, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-    return taken + 1u;
-}
-
-uint32_t larder_thread_token_assign(void)
-{
-    uint32_t token = larder_thread_token_take(&larder_next_thread_token);
-    larder_thread_token_ = token;
-    return token;
-}
-
 static inline void larder_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -85,27 +56,6 @@ void larder_mutex_lock_slow(larder_mutex *mutex)
         sched_yield();
 #endif
     }
-}
-
-void larder_round_wait(const uint32_t *word, uint32_t round)
-{
-    for (;;) {
-        uint32_t now = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-        if ((int32_t)(now - round) >= 0) return;  /* reached (modulo 2^32) */
-#if defined(__linux__)
-        syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, now, NULL, NULL, 0);
-#else
-        sched_yield();
-#endif
-    }
-}
-
-void larder_round_publish(uint32_t *word, uint32_t round)
-{
-    __atomic_store_n(word, round, __ATOMIC_RELEASE);
-#if defined(__linux__)
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
-#endif
 }
 
 void larder_mutex_wake(larder_mutex *mutex)

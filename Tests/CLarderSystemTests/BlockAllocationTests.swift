@@ -1,4 +1,4 @@
-import CLarderCore
+import CLarderSystem
 import Foundation
 import Testing
 

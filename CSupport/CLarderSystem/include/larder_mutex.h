@@ -2,9 +2,9 @@
  * larder_mutex.h — a small futex mutex for the Swift side's shard locks,
  * biased towards the thread that uses it alone.
  *
- * Not part of the core's bookkeeping (which stays single-threaded): it lives
- * here because Swift cannot issue the futex or membarrier system calls itself
- * (syscall() is variadic).
+ * In CLarderSystem, apart from the single-threaded core, because Swift
+ * cannot issue the futex or membarrier system calls itself (syscall() is
+ * variadic).
  *
  * Two ways in:
  *  - The futex mutex (Drepper, "Futexes Are Tricky", mutex 2): the
@@ -33,6 +33,8 @@
 #define LARDER_MUTEX_H
 
 #include <stdint.h>
+
+#include "larder_thread_token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,27 +71,6 @@ static inline void larder_mutex_init_streak(larder_mutex *mutex, uint32_t streak
     larder_mutex_init(mutex);
     mutex->bias_after = streak ? streak : UINT32_MAX; /* a streak of 2^32 - 1 only restarts the count */
 }
-
-/** The token of every thread after the first 2^32 - 2 of a process: shared,
- *  so never given a bias (such threads always take the futex). */
-#define LARDER_THREAD_TOKEN_SHARED 0xFFFFFFFFu
-
-/** The calling thread's token: nonzero, never reused, unique among threads
- *  up to the first 2^32 - 2 (then LARDER_THREAD_TOKEN_SHARED). */
-extern _Thread_local uint32_t larder_thread_token_;
-uint32_t larder_thread_token_assign(void);
-/** The next token from `counter` (the tokens taken so far), as
- *  larder_thread_token_assign takes them from the process's counter. */
-uint32_t larder_thread_token_take(uint32_t *counter);
-
-static inline uint32_t larder_thread_token(void)
-{
-    uint32_t token = larder_thread_token_;
-    return token ? token : larder_thread_token_assign();
-}
-
-/** Replaces the calling thread's token (tests: a thread as after 2^32 - 2). */
-static inline void larder_thread_token_replace(uint32_t token) { larder_thread_token_ = token; }
 
 /** The out-of-line paths (larder_mutex.c). */
 void larder_mutex_lock_slow(larder_mutex *mutex);
@@ -144,17 +125,6 @@ static inline int larder_mutex_is_biased_to_caller(const larder_mutex *mutex)
 {
     return larder_mutex_biased_to(mutex) == larder_thread_token();
 }
-
-/* ---- Rounds: one futex word many threads wait on ----------------------- */
-
-/** Returns once the 32-bit round counter at `word` has reached `round`
- *  (compared modulo 2^32), sleeping on the futex meanwhile. */
-void larder_round_wait(const uint32_t *word, uint32_t round);
-
-/** Stores `round` into the counter at `word` (release) and wakes every thread
- *  waiting on it: one syscall for a whole group commit, where a semaphore per
- *  waiter costs one each. */
-void larder_round_publish(uint32_t *word, uint32_t round);
 
 #ifdef __cplusplus
 }

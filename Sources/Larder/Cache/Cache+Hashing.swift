@@ -1,0 +1,70 @@
+import CLarderCore
+import CLarderSystem
+
+/// Keys to hashes and hashes to shards, with the miss hint (larder_miss_hint.h) that
+/// spares the set of cache-aside code a second hash of the key it just missed.
+extension Cache {
+    /// The key's hash from Swift's `Hasher` (seeded per process: never persisted).
+    @inlinable
+    static func hash(_ key: Key) -> UInt64 {
+        UInt64(bitPattern: Int64(key.hashValue))
+    }
+
+    /// Whether `Key`'s bytes are its whole value and fit the miss hint
+    /// (larder_miss_hint.h): a trivial type of at most 16 bytes. Constant
+    /// once specialized.
+    @inlinable
+    static var keyFitsMissHint: Bool { _isPOD(Key.self) && MemoryLayout<Key>.size <= 16 }
+
+    /// `Key`'s identity in the miss hint: two key types with the same bytes
+    /// may hash differently.
+    @inlinable
+    static var keyTypeIdentity: UnsafeRawPointer { unsafeBitCast(Key.self as Any.Type, to: UnsafeRawPointer.self) }
+
+    /// `key`'s bytes, zero-padded to 16 (call only when `keyFitsMissHint`).
+    @inlinable @inline(__always)
+    static func hintBytes(of key: Key) -> (UInt64, UInt64) {
+        var bytes: (UInt64, UInt64) = (0, 0)
+        withUnsafeBytes(of: key) { source in
+            withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: source) }
+        }
+        return bytes
+    }
+
+    /// Leaves a missed key's hash for a set of the same key on this thread.
+    @inlinable @inline(__always)
+    static func noteMiss(_ key: Key, hash: UInt64) {
+        guard keyFitsMissHint else { return }
+        let hint = larder_thread_miss_hint()!
+        hint.pointee.key = hintBytes(of: key)
+        hint.pointee.hash = hash
+        hint.pointee.type = keyTypeIdentity
+    }
+
+    /// The hash of a key being stored: the miss hint's when this thread's last
+    /// miss was the same key (the get-then-set of cache-aside code), else
+    /// computed. Equal type and bytes give the same hash: for a trivial type
+    /// the bytes are the whole value.
+    @inlinable @inline(__always)
+    static func hashForStore(_ key: Key) -> UInt64 {
+        if keyFitsMissHint {
+            let hint = larder_thread_miss_hint()!
+            if hint.pointee.type == keyTypeIdentity && hint.pointee.key == hintBytes(of: key) {
+                return hint.pointee.hash
+            }
+        }
+        return hash(key)
+    }
+
+    /// The shard for a hash. The C core takes the index tag from the high 32
+    /// bits and the bucket from the low bits, so the shard comes from a
+    /// multiplicative mix of all 64 bits (then Lemire's multiply-shift range
+    /// reduction): a shard's keys still spread over its whole index.
+    @inlinable
+    func shardIndex(_ hash: UInt64) -> Int {
+        let count = UInt64(shards.count)
+        if count == 1 { return 0 }
+        let mixed = (hash &* 0x9E37_79B9_7F4A_7C15) >> 32
+        return Int((mixed &* count) >> 32)
+    }
+}
