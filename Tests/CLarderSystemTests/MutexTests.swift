@@ -1,4 +1,3 @@
-import CLarderCore
 import CLarderSystem
 import Dispatch
 import Foundation
