@@ -226,14 +226,12 @@ struct CacheComputeRaceTests {
     func sameKeyInsideItsComputationThrows() throws {
         let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
         let outcome = TestLock<Result<Int, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Thread {
+        let thread = TestThread {
             let result = Result { try cache.value(forKey: "k") { try cache.value(forKey: "k") { 1 } + 1 } }
             outcome.withLock { $0 = result }
-            done.signal()
-        }.start()
-        // A deadlock never signals; the bound only keeps a failing run from hanging.
-        try #require(done.wait(timeout: .now() + .seconds(60)) == .success, "the inner call waits for itself")
+        }
+        // A deadlock never returns; the bound only keeps a failing run from hanging.
+        try #require(thread.join(within: .seconds(60)), "the inner call waits for itself")
         let error = try #require(outcome.withLock { $0 }.flatMap { r -> (any Error)? in
             if case .failure(let e) = r { return e } else { return nil }
         })

@@ -10,18 +10,14 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
     /// Runs `body` on a thread until the tier pauses at `call`, runs
     /// `meanwhile`, then lets the thread finish; returns what `body` returned.
     func overlapping<T: Sendable>(_ tier: FakeTier, at call: String, _ body: @escaping @Sendable () -> T,
-                                  meanwhile: () -> Void) -> T {
+                                  meanwhile: () -> Void) throws -> T {
         let point = tier.pause(at: call)
         let result = LockedList<T>()
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            result.append(body())
-            done.signal()
-        }.start()
+        let thread = TestThread { result.append(body()) }
         point.paused.wait()
         meanwhile()
         point.resume.signal()
-        done.wait()
+        try #require(thread.join(), "the overlapped call never returned")
         return result.snapshot[0]
     }
 
@@ -34,7 +30,7 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
         let tier = FakeTier()
         let cache = try makeCache(tier)
         for (i, key) in ["a", "b", "c"].enumerated() { try cache.setValue(i, forKey: key) }  // "a" on disk only
-        let read = overlapping(tier, at: "load a", { cache.value(forKey: "a") }) {
+        let read = try overlapping(tier, at: "load a", { cache.value(forKey: "a") }) {
             #expect(cache.removeValue(forKey: "a") == nil)
         }
         #expect(read == 0)  // the read is ordered before the removal
@@ -46,7 +42,7 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
     func setOverlappingRemoveAll() throws {
         let tier = FakeTier()
         let cache = try makeCache(tier)
-        let stored = overlapping(tier, at: "store a", { (try? cache.setValue(1, forKey: "a")) != nil }) {
+        let stored = try overlapping(tier, at: "store a", { (try? cache.setValue(1, forKey: "a")) != nil }) {
             cache.removeAll()  // clears the tier after the set wrote it
         }
         #expect(stored)
@@ -60,7 +56,7 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
         let tier = FakeTier()
         let cache = try makeCache(tier)
         try cache.setValue(1, forKey: "a")
-        _ = overlapping(tier, at: "store a", { (try? cache.setValue(2, forKey: "a")) != nil }) {
+        _ = try overlapping(tier, at: "store a", { (try? cache.setValue(2, forKey: "a")) != nil }) {
             _ = cache.removeValue(forKey: "a")
         }
         #expect(!cache.contains("a"), "memory serves a value the tier no longer has")
@@ -74,7 +70,7 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
         let cache = try makeCache(tier, maxCount: 4)
         try cache.setValue(1, forKey: "b")
         try cache.setValue(9, forKey: "x")
-        _ = overlapping(tier, at: "store b", { (try? cache.setValue(2, forKey: "b")) != nil }) {
+        _ = try overlapping(tier, at: "store b", { (try? cache.setValue(2, forKey: "b")) != nil }) {
             _ = cache.removeValue(forKey: "x")  // the same (only) shard
         }
         #expect(!cache.contains("b"), "the set overlapped a removal, yet kept a memory copy")
@@ -101,7 +97,7 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
     func removalDuringComputedTierWrite() throws {
         let tier = FakeTier()
         let cache = try makeCache(tier, maxCount: 10)
-        let computed = overlapping(tier, at: "before store k", { (try? cache.value(forKey: "k") { 1 }) ?? -1 }) {
+        let computed = try overlapping(tier, at: "before store k", { (try? cache.value(forKey: "k") { 1 }) ?? -1 }) {
             _ = cache.removeValue(forKey: "k")  // the invalidation, after the computation started
         }
         #expect(computed == 1)
@@ -118,16 +114,15 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
         _ = cache.removeFromMemory("k", hash: Cache<String, Int>.hash("k"))  // on disk only, as after an eviction
         let store = tier.pause(at: "before store k")
         let load = tier.pause(at: "load k")
-        let setDone = DispatchSemaphore(value: 0), readDone = DispatchSemaphore(value: 0)
-        Thread { _ = try? cache.setValue(2, forKey: "k"); setDone.signal() }.start()
+        let set = TestThread { _ = try? cache.setValue(2, forKey: "k") }
         store.paused.wait()                 // the set took its snapshot, about to write the tier
         _ = cache.removeValue(forKey: "x")  // another key of the (only) shard
-        Thread { _ = cache.value(forKey: "k"); readDone.signal() }.start()
+        let read = TestThread { _ = cache.value(forKey: "k") }
         load.paused.wait()                  // a read loaded the old value 1 from the tier
         store.resume.signal()
-        setDone.wait()                      // the set returned: tier 2, no memory copy
+        try #require(set.join())            // the set returned: tier 2, no memory copy
         load.resume.signal()
-        readDone.wait()                     // the read must not promote 1 now
+        try #require(read.join())           // the read must not promote 1 now
         #expect(tier.entries.withLock { $0["k"]?.value } == 2)
         #expect(cache.value(forKey: "k") == 2, "memory serves the value the set replaced")
     }
@@ -187,15 +182,11 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
                                                       clock: ManualCacheClock(), logger: logs.logger)
         let tier = PausingTier(real)
         let cache = try Cache<String, String>(configuration: .init(maxCount: 10, sweepInterval: nil), tier: tier)
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            try? cache.setValue("v", forKey: "racing")
-            finished.signal()
-        }.start()
+        let set = TestThread { _ = try? cache.setValue("v", forKey: "racing") }
         tier.stored.wait()
         cache.removeAll()
         tier.go.signal()
-        finished.wait()
+        try #require(set.join())
         let fromMemory = cache.value(forKey: "racing")
         let fromDisk = real.load(forKey: "racing")?.value
         #expect(fromMemory == fromDisk, "memory serves \(fromMemory ?? "nil"), disk has \(fromDisk ?? "nil")")

@@ -126,15 +126,13 @@ struct MemoryGovernorTests {
         holder.withLock { $0 = cache }
         for key in 0..<1_000 { try cache.setValue(key, forKey: key, ttl: nil, cost: 100_000) }  // 100 MB held
         governor.register(cache)
-        let done = DispatchSemaphore(value: 0)
         let report = TestLock<MemoryGovernor.TickReport?>(nil)
-        Thread {
+        let thread = TestThread {
             let r = governor.tick()
             report.withLock { $0 = r }
-            done.signal()
-        }.start()
-        // A deadlock never signals; the bound only keeps a failing run from hanging.
-        try #require(done.wait(timeout: .now() + .seconds(60)) == .success, "the tick deadlocked in the eviction hook")
+        }
+        // A deadlock never returns; the bound only keeps a failing run from hanging.
+        try #require(thread.join(within: .seconds(60)), "the tick deadlocked in the eviction hook")
         let evicted = try #require(report.withLock { $0 }).evictedEntries
         #expect(evicted > 0)
         #expect(seen.load(ordering: .relaxed) == evicted)

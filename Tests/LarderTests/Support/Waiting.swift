@@ -56,8 +56,8 @@ func waitAtGate(_ gate: String = "gate", limit: Duration = waitLimit,
 }
 
 /// A shut gate's failure, recorded against the current test; on a thread of
-/// ``runOnThreads(_:stackSize:_:)`` (no test there), handed to it to record on the test's
-/// own thread once its threads have joined.
+/// ``runOnThreads(_:stackSize:_:)`` or a ``TestThread`` (no test there), handed over to be
+/// recorded on the test's own thread when it joins.
 private func recordShutGate(_ gate: String, _ limit: Duration, _ sourceLocation: SourceLocation) {
     let failure = ShutGate(message: "\(gate) still shut after \(limit): what it waits for never happened",
                            sourceLocation: sourceLocation)
@@ -71,8 +71,7 @@ struct ShutGate: Sendable {
 
     func record() { Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation) }
 
-    /// Where the threads of a ``runOnThreads(_:stackSize:_:)`` report shut gates (bound
-    /// on those threads only).
+    /// Where the test's own threads report shut gates (bound on those threads only).
     @TaskLocal static var onTheseThreads: LockedList<ShutGate>?
 }
 
