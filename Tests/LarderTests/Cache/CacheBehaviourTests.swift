@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import Testing
 @testable import Larder
@@ -271,8 +272,8 @@ struct CacheBehaviourTests {
 
     @Test("evictions and expiries are logged at debug, nothing at the default level")
     func logging() throws {
-        let records = LockedList<String>()
-        var logger = Logger(label: "test") { _ in CollectingLogHandler(records: records) }
+        let logs = CapturedLogs()
+        var logger = logs.logger
         logger.logLevel = .debug
         let clock = ManualCacheClock()
         let cache = try Cache<Int, Int>(configuration: .init(maxCount: 1, sweepInterval: nil), clock: clock,
@@ -281,24 +282,9 @@ struct CacheBehaviourTests {
         try cache.setValue(2, forKey: 2, ttl: .seconds(1))
         clock.advance(by: .seconds(1))
         #expect(cache.sweepExpired() == 1)
-        let messages = records.snapshot
-        #expect(messages.contains { $0.contains("evicted") })
-        #expect(messages.contains { $0.contains("expired") })
-    }
-}
-
-import Logging
-
-struct CollectingLogHandler: LogHandler {
-    let records: LockedList<String>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        records.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
+        #expect(logs.contains(.debug, "evicted"))
+        #expect(logs.contains(.debug, "expired"))
+        #expect(!logs.messages.withLock { $0.contains { $0.0 >= .info } }, "logged at the default level or above")
     }
 }
 

@@ -58,31 +58,17 @@ final class FakeGovernedCache: MemoryGovernedCache, @unchecked Sendable {
     }
 }
 
-/// Collects log messages for assertions.
-final class RecordingLogHandler: LogHandler, @unchecked Sendable {
-    static let lines = TestLock<[(Logger.Level, String)]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    let label: String
-    init(label: String) { self.label = label }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        Self.lines.withLock { $0.append((event.level, "\(label): \(event.message)")) }
-    }
-}
-
 @Suite("Memory governor")
 struct MemoryGovernorTests {
+    let logs = CapturedLogs()
+
     private func governor(_ source: ScriptedMemorySource, margin: MemoryGovernorConfiguration.Margin = .fraction(0.1),
-                          processLimit: Int? = nil, batchSize: Int = 100, label: String = "governor") throws -> MemoryGovernor {
+                          processLimit: Int? = nil, batchSize: Int = 100) throws -> MemoryGovernor {
         try MemoryGovernor(
             configuration: .init(margin: margin, processLimit: processLimit, batchSize: batchSize,
                                  releasesMemoryAfterEviction: false),
             sources: [source],
-            logger: Logger(label: label) { RecordingLogHandler(label: $0) })
+            logger: logs.logger)
     }
 
     @Test func invalidConfigurationsThrowClearErrors() {
@@ -185,9 +171,7 @@ struct MemoryGovernorTests {
         #expect(cache.budget == 40_000_000 - excess)
         #expect(governor.statistics.evictedBytes == report.evictedBytes)
         #expect(governor.statistics.pressureTicks == 1)
-        #expect(RecordingLogHandler.lines.withLock { lines in
-            lines.contains { $0.0 == .info && $0.1.hasPrefix("governor:") && $0.1.contains("evicted") }
-        })
+        #expect(logs.contains(.info, "evicted"))
     }
 
     @Test func reliefRaisesTheBudgetStepwiseThenLiftsIt() throws {

@@ -27,35 +27,6 @@ final class TestWallClock: Sendable {
     var read: @Sendable () -> UInt64 { { [self] in now.withLock { $0 } } }
 }
 
-/// Collects log messages so tests can assert that damage was reported.
-final class CapturedLogs: Sendable {
-    let messages = TestLock<[(Logger.Level, String)]>([])
-
-    var logger: Logger {
-        let box = self
-        var logger = Logger(label: "larder.test") { _ in CaptureHandler(box: box) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    func contains(_ level: Logger.Level, _ fragment: String) -> Bool {
-        messages.withLock { $0.contains { $0.0 == level && $0.1.contains(fragment) } }
-    }
-
-    struct CaptureHandler: LogHandler {
-        let box: CapturedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            box.messages.withLock { $0.append((event.level, event.message.description)) }
-        }
-    }
-}
-
 /// File permission bits of `path`.
 func fileMode(_ path: String) -> mode_t? {
     var st = stat()
