@@ -132,19 +132,18 @@ struct PersistenceLimitsTests: LoggingPersistenceSuite {
     // MARK: A full disk (a small tmpfs; needs root)
 
     /// A tmpfs of `megabytes` mounted at a fresh directory, unmounted on deinit (lazily, so
-    /// that a store a failed test left open cannot keep it mounted).
+    /// that a store a failed test left open cannot keep it mounted); the directory goes
+    /// with the ``TemporaryDirectory`` it is.
     final class SmallDisk {
-        let path: String
+        private let directory = TemporaryDirectory("larder-disk")
+        var path: String { directory.path }
         init?(megabytes: Int) {
-            var template = Array((NSTemporaryDirectory() + "/larder-disk-XXXXXX").utf8CString)
-            guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { return nil }
-            path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/mount")
             p.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path]
             guard (try? p.run()) != nil else { return nil }
             p.waitUntilExit()
-            guard p.terminationStatus == 0 else { rmdir(path); return nil }
+            guard p.terminationStatus == 0 else { return nil }
         }
         var freeBytes: Int {
             var st = statvfs()
@@ -157,7 +156,6 @@ struct PersistenceLimitsTests: LoggingPersistenceSuite {
             p.arguments = ["-l", path]
             try? p.run()
             p.waitUntilExit()
-            rmdir(path)
         }
     }
 
