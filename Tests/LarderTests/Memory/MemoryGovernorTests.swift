@@ -5,18 +5,6 @@ import Synchronization
 import Testing
 @testable import Larder
 
-/// A source that reports whatever the test sets.
-final class ScriptedMemorySource: MemorySignalSource, Sendable {
-    private let current: TestLock<MemorySample>
-    let samples = Atomic<Int>(0)
-    init(_ sample: MemorySample) { current = TestLock(sample) }
-    func set(_ sample: MemorySample) { current.withLock { $0 = sample } }
-    func sample() -> MemorySample {
-        samples.add(1, ordering: .relaxed)
-        return current.withLock { $0 }
-    }
-}
-
 /// A stand-in cache: LRU order, one weight per entry, a pressure budget.
 final class FakeGovernedCache: MemoryGovernedCache, @unchecked Sendable {
     private let lock = TestLock(())
