@@ -16,14 +16,15 @@ final class LarderBox<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// - Parameters:
     ///   - capacity: `maxCount`, over all shards.
-    ///   - shards: `shardCount`; 1 keeps exact global LRU order.
+    ///   - shards: `shardCount`; 1 keeps exact global LRU order; `nil`, the configuration's default.
     ///   - supportsExpiry: the configuration's `supportsExpiry`.
-    init(capacity: Int, shards: Int, supportsExpiry: Bool = true) {
+    init(capacity: Int, shards: Int?, supportsExpiry: Bool = true) {
         do {
+            let shardCount = shards ?? CacheConfiguration(maxCount: capacity).shardCount
             cache = try Cache(configuration: CacheConfiguration(
-                maxCount: capacity, shardCount: shards, supportsExpiry: supportsExpiry))
+                maxCount: capacity, shardCount: shardCount, supportsExpiry: supportsExpiry))
         } catch {
-            fatalError("Bench: Cache(maxCount: \(capacity), shardCount: \(shards)) refused: \(error)")
+            fatalError("Bench: Cache(maxCount: \(capacity), shardCount: \(shards.map(String.init) ?? "default")) refused: \(error)")
         }
     }
 

@@ -45,7 +45,7 @@ extension Cache {
     }
 
     /// The value for `key`, computing and storing it with time to live `ttl`
-    /// (`nil`: never expires) on a miss; see ``value(forKey:orCompute:)``.
+    /// (`nil`: never expires) on a miss; see ``value(forKey:orCompute:)-94tck``.
     ///
     /// - Throws: ``CacheError`` for an invalid `ttl` (before computing), or
     ///   what `compute` throws.

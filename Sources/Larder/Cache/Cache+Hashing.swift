@@ -56,8 +56,8 @@ extension Cache {
         return hash(key)
     }
 
-    /// The shard for a hash. The C core takes the index tag from the high 32
-    /// bits and the bucket from the low bits, so the shard comes from a
+    /// The shard for a hash. The C core takes both the index tag and the home
+    /// bucket from the high 32 bits, so the shard comes from a
     /// multiplicative mix of all 64 bits (then Lemire's multiply-shift range
     /// reduction): a shard's keys still spread over its whole index.
     @inlinable

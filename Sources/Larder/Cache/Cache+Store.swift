@@ -19,8 +19,11 @@ extension Cache {
 
     /// Stores `value` for `key` with time to live `ttl`, marking it most recent.
     ///
-    /// - Parameter ttl: how long the entry lives from now, `> 0`; `nil` for an
-    ///   entry that never expires (the default time to live does not apply).
+    /// - Parameters:
+    ///   - value: the value to store.
+    ///   - key: the key to store it under.
+    ///   - ttl: how long the entry lives from now, `> 0`; `nil` for an
+    ///     entry that never expires (the default time to live does not apply).
     /// - Throws: ``CacheError/Code/invalidTTL`` for a zero or negative `ttl`,
     ///   ``CacheError/Code/expiryNotSupported`` for a `ttl` on a cache without
     ///   expiry, ``CacheError/Code/valueTooLarge`` as for ``setValue(_:forKey:)``.
@@ -31,8 +34,13 @@ extension Cache {
 
     /// Stores `value` for `key` with time to live `ttl` and an explicit weight.
     ///
-    /// - Parameter cost: the entry's whole weight in bytes against
-    ///   ``CacheConfiguration/maxBytes`` (`>= 0`), replacing the measured one.
+    /// - Parameters:
+    ///   - value: the value to store.
+    ///   - key: the key to store it under.
+    ///   - ttl: how long the entry lives from now, `> 0`, or `nil` for an
+    ///     entry that never expires; as in ``setValue(_:forKey:ttl:)``.
+    ///   - cost: the entry's whole weight in bytes against
+    ///     ``CacheConfiguration/maxBytes`` (`>= 0`), replacing the measured one.
     /// - Throws: as ``setValue(_:forKey:ttl:)``, and
     ///   ``CacheError/Code/invalidConfiguration`` for a negative `cost`.
     @inlinable

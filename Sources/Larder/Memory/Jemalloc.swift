@@ -213,9 +213,12 @@ package enum Jemalloc {
     /// pointers. Established once, by watching this thread's counter across a `malloc`.
     package static let servesMalloc: Bool = {
         guard let before = JemallocThreadCounters.raw() else { return false }
-        guard let block = malloc(4096) else { return false }
+        // Through the Swift runtime (swift_slowAlloc -> malloc): an optimized build
+        // deletes a `malloc`/`free` pair whose block is never used, and then this
+        // check read "no" in every release build.
+        let block = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
         let after = JemallocThreadCounters.raw()
-        free(block)
+        block.deallocate()
         guard let after else { return false }
         return after.allocated &- before.allocated >= 4096
     }()

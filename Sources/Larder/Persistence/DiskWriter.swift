@@ -35,6 +35,8 @@ final class DiskWriter: @unchecked Sendable {
     private let maxPending: Int
 
     private let cond = ConditionLock(conditions: 2)
+    /// The committer (group commit) or the flusher (write-back) thread.
+    private let runner = PeriodicRunner()
     // Everything below is guarded by `cond`.
     private var closing = false
     private var threadExited = false
@@ -81,20 +83,23 @@ final class DiskWriter: @unchecked Sendable {
         case .synchronous:
             threadExited = true
         case .groupCommit:
-            startThread(name: "larder-group-commit") { $0.groupCommitLoop() }
+            // One tick that runs until close: the committer waits for writes, not for a clock.
+            runner.start(interval: .zero, tickAtStart: true) { [self] in
+                groupCommitLoop()
+                return false
+            }
         case .writeBack(let interval):
-            // Saturating: a huge interval ("only on flush and close") must not trap.
-            let (whole, overflow) = UInt64(clamping: interval.components.seconds).multipliedReportingOverflow(by: 1_000_000_000)
-            let fraction = UInt64(clamping: interval.components.attoseconds / 1_000_000_000)
-            let ns = overflow ? UInt64.max / 2 : max(UInt64(1_000_000), min(UInt64.max / 2, whole) + fraction)
-            startThread(name: "larder-write-back") { $0.writeBackLoop(intervalNanoseconds: ns) }
+            // A huge interval means "only on flush and close" (the runner saturates it).
+            runner.start(interval: max(interval, .milliseconds(1)), tickAtStart: false) { [self] in
+                writeBackRound()
+            }
         }
     }
 
-    private func startThread(name: String, _ body: @escaping @Sendable (DiskWriter) -> Void) {
-        let thread = Thread { [self] in body(self) }
-        thread.name = name
-        thread.start()
+    /// Asks the writer thread for a round now: the committer waits on `.work`, the
+    /// write-back flusher on its runner. Call with `cond` held.
+    private func wakeWriterThread() {
+        if case .writeBack = durability { runner.wake() } else { cond.signal(.work) }
     }
 
     /// Writes `op` with the mode's guarantee: on return from `.synchronous` and
@@ -136,7 +141,7 @@ final class DiskWriter: @unchecked Sendable {
                 // Back-pressure: wait for the flusher to take this batch.
                 let target = startedRounds + 1
                 maintenanceRequested = true
-                cond.signal(.work)
+                wakeWriterThread()
                 while startedRounds < target && !closing { cond.wait(.done) }
             }
         }
@@ -180,7 +185,7 @@ final class DiskWriter: @unchecked Sendable {
         case .groupCommit, .writeBack:
             cond.withLock {
                 maintenanceRequested = true
-                cond.signal(.work)
+                wakeWriterThread()
             }
         }
     }
@@ -198,7 +203,7 @@ final class DiskWriter: @unchecked Sendable {
             cond.lock()
             let target = startedRounds + 1
             maintenanceRequested = true
-            cond.signal(.work)
+            wakeWriterThread()
             while completedRounds < target && !threadExited { cond.wait(.done) }
             let error = lastFlushError
             cond.unlock()
@@ -370,67 +375,57 @@ final class DiskWriter: @unchecked Sendable {
         cond.unlock()
     }
 
-    private func writeBackLoop(intervalNanoseconds: UInt64) {
-        // The next flush's deadline, saturating: a huge interval means "only on flush and close".
-        func nextDeadline() -> UInt64 {
-            let (sum, wrapped) = monotonicNanoseconds().addingReportingOverflow(intervalNanoseconds)
-            return wrapped ? .max : sum
-        }
+    /// One write-back round, on the flusher thread every interval or when woken: commits
+    /// the overlay in one synced transaction. False after the final round (closing).
+    private func writeBackRound() -> Bool {
         cond.lock()
-        var next = nextDeadline()
-        while true {
-            while !closing && !maintenanceRequested && monotonicNanoseconds() < next {
-                cond.wait(.work, untilMonotonic: next)
-            }
-            let finalRound = closing
-            maintenanceRequested = false
-            inFlight = pending
-            inFlightCleared = pendingCleared
-            pending = Dictionary(minimumCapacity: min(inFlight.count, maxPending))
-            pendingCleared = false
-            startedRounds += 1
-            cond.broadcast(.done)  // writers waiting on back-pressure
-            var ops: [DiskStore.WriteOp] = []
-            ops.reserveCapacity(inFlight.count + 1)
-            if inFlightCleared { ops.append(.removeAll) }
-            ops.append(contentsOf: inFlight.values)
-            cond.unlock()
-            var failure: CacheError?
-            do { try store.apply(ops) } catch { failure = error }
-            cond.lock()
-            if let failure, finalRound {
-                // Closing: nothing runs after this round, so these writes are gone.
-                logger.error("write-back flush at close failed; the queued writes are lost",
-                             metadata: ["error": "\(failure)", "droppedWrites": "\(ops.count)"])
-            } else if let failure {
-                logger.error("write-back flush failed; will retry", metadata: ["error": "\(failure)", "writes": "\(ops.count)"])
-                // Keep the writes for the next round unless newer ones replaced them.
-                if !pendingCleared {
-                    for (key, op) in inFlight where pending[key] == nil { pending[key] = op }
-                    if inFlightCleared { pendingCleared = true }
-                }
-            }
-            lastFlushError = failure
-            inFlight = [:]
-            inFlightCleared = false
-            completedRounds += 1
-            cond.broadcast(.done)
-            next = nextDeadline()
-            if finalRound { break }
-        }
-        threadExited = true
-        cond.broadcast(.done)
+        defer { cond.unlock() }
+        let finalRound = closing
+        maintenanceRequested = false
+        inFlight = pending
+        inFlightCleared = pendingCleared
+        pending = Dictionary(minimumCapacity: min(inFlight.count, maxPending))
+        pendingCleared = false
+        startedRounds += 1
+        cond.broadcast(.done)  // writers waiting on back-pressure
+        var ops: [DiskStore.WriteOp] = []
+        ops.reserveCapacity(inFlight.count + 1)
+        if inFlightCleared { ops.append(.removeAll) }
+        ops.append(contentsOf: inFlight.values)
         cond.unlock()
+        var failure: CacheError?
+        do { try store.apply(ops) } catch { failure = error }
+        cond.lock()
+        if let failure, finalRound {
+            // Closing: nothing runs after this round, so these writes are gone.
+            logger.error("write-back flush at close failed; the queued writes are lost",
+                         metadata: ["error": "\(failure)", "droppedWrites": "\(ops.count)"])
+        } else if let failure {
+            logger.error("write-back flush failed; will retry", metadata: ["error": "\(failure)", "writes": "\(ops.count)"])
+            // Keep the writes for the next round unless newer ones replaced them.
+            if !pendingCleared {
+                for (key, op) in inFlight where pending[key] == nil { pending[key] = op }
+                if inFlightCleared { pendingCleared = true }
+            }
+        }
+        lastFlushError = failure
+        inFlight = [:]
+        inFlightCleared = false
+        completedRounds += 1
+        if finalRound { threadExited = true }
+        cond.broadcast(.done)
+        return !finalRound
     }
 
     /// Commits what is pending, stops the thread, and closes the store. Idempotent.
     func close() {
         cond.lock()
         closing = true
-        cond.signal(.work)
+        wakeWriterThread()
         cond.broadcast(.done)  // writers waiting on back-pressure see `closing`
         while !threadExited { cond.wait(.done) }
         cond.unlock()
+        runner.stop()
         store.close()
     }
 }

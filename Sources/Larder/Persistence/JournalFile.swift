@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemPackage
 
 /// Group commit's journal: `larder.journal` in the store directory, a file of fixed size
 /// written once with zeros when created, into which each round appends one frame and
@@ -24,11 +25,9 @@ import Musl
 final class JournalFile: @unchecked Sendable {
     static let fileName = "larder.journal"
     static let capacity = 8 << 20
-    static let headerSize = 32
-    private static let magic: UInt32 = 0x3146_4A4C  // "LJF1"
 
     let path: String
-    private let fd: Int32
+    private let fd: FileDescriptor
 
     /// Whether the file is `capacity` bytes long, as `create` makes it: only such a file
     /// is appended to (a shorter one would grow, and its syncs would write metadata).
@@ -39,138 +38,109 @@ final class JournalFile: @unchecked Sendable {
     convenience init(creatingIn directory: String) throws(CacheError) {
         let path = directory + "/" + Self.fileName
         var st = stat()
+        // stat(2) by path: swift-system has no call for it.
         if stat(path, &st) != 0 || Int(st.st_size) != Self.capacity {
             try Self.create(path: path, directory: directory)
         }
-        let (fd, full) = try Self.openExisting(path)
-        guard fd >= 0 else { throw Self.failure("open", path) }
-        self.init(path: path, fd: fd, isFullSize: full)
+        guard let file = try Self.openExisting(path) else { throw Self.failure("open", path, Errno.noSuchFileOrDirectory) }
+        self.init(path: path, fd: file.fd, isFullSize: file.isFullSize)
     }
 
     /// Opens an existing journal in `directory` (for replay); nil when there is none.
     convenience init?(existingIn directory: String) throws(CacheError) {
         let path = directory + "/" + Self.fileName
-        let (fd, full) = try Self.openExisting(path)
-        guard fd >= 0 else { return nil }
-        self.init(path: path, fd: fd, isFullSize: full)
+        guard let file = try Self.openExisting(path) else { return nil }
+        self.init(path: path, fd: file.fd, isFullSize: file.isFullSize)
     }
 
-    /// The file's descriptor (-1 when it does not exist) and whether it is `capacity` long.
-    private static func openExisting(_ path: String) throws(CacheError) -> (fd: Int32, isFullSize: Bool) {
-        let fd = open(path, O_RDWR | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return (-1, false) }
-            throw failure("open", path)
+    /// The file's descriptor (nil when it does not exist) and whether it is `capacity` long.
+    private static func openExisting(_ path: String) throws(CacheError) -> (fd: FileDescriptor, isFullSize: Bool)? {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, .readWrite, options: [.closeOnExec])
+        } catch Errno.noSuchFileOrDirectory {
+            return nil
+        } catch {
+            throw failure("open", path, error)
         }
-        var st = stat()
-        return (fd, fstat(fd, &st) == 0 && Int(st.st_size) == capacity)
+        // The size is the end's offset (every read and write names its own offset).
+        return (fd, (try? fd.seek(offset: 0, from: .end)) == Int64(capacity))
     }
 
-    private init(path: String, fd: Int32, isFullSize: Bool) {
+    private init(path: String, fd: FileDescriptor, isFullSize: Bool) {
         self.path = path
         self.fd = fd
         self.isFullSize = isFullSize
     }
 
-    deinit { close(fd) }
+    deinit { try? fd.close() }
 
-    private static func failure(_ what: String, _ path: String) -> CacheError {
+    /// `error` is an `Errno` (its description is `strerror`'s text).
+    private static func failure(_ what: String, _ path: String, _ error: any Error) -> CacheError {
         CacheError(code: .storeUnavailable,
-                   message: "cannot \(what) the group-commit journal \(path): \(String(cString: strerror(errno))); check disk space and permissions")
+                   message: "cannot \(what) the group-commit journal \(path): \(error); check disk space and permissions")
     }
 
     private static func create(path: String, directory: String) throws(CacheError) {
         let temporary = path + ".new"
-        let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw failure("create", temporary) }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(temporary, .readWrite, options: [.create, .truncate, .closeOnExec],
+                                         permissions: .ownerReadWrite)
+        } catch {
+            throw failure("create", temporary, error)
+        }
         var renamed = false
         defer {
-            close(fd)
+            try? fd.close()
+            // unlink(2): swift-system has no call for it.
             if !renamed { unlink(temporary) }  // a failed creation must not keep the space it took
         }
         let zeros = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < capacity {
-            let written = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, min($0.count, capacity - offset), off_t(offset)) }
-            guard written > 0 else { throw failure("write", temporary) }
-            offset += written
+            do {
+                offset += try fd.writeAll(toAbsoluteOffset: Int64(offset), zeros[..<min(zeros.count, capacity - offset)])
+            } catch {
+                throw failure("write", temporary, error)
+            }
         }
-        guard fsync(fd) == 0, rename(temporary, path) == 0 else { throw failure("create", path) }
+        // fsync(2) and rename(2): swift-system has no call for either.
+        guard fsync(fd.rawValue) == 0, rename(temporary, path) == 0 else { throw failure("create", path, Errno(rawValue: errno)) }
         renamed = true
-        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 {
-            _ = fsync(dirFD)  // the rename itself, durable
-            close(dirFD)
+        if let directoryFD = try? FileDescriptor.open(directory, .readOnly, options: [.directory, .closeOnExec]) {
+            _ = fsync(directoryFD.rawValue)  // the rename itself, durable
+            try? directoryFD.close()
         }
-    }
-
-    static func frameSize(payload: Int) -> Int { headerSize + payload }
-
-    static func frame(generation: UInt64, sequence: UInt64, payload: [UInt8]) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(headerSize + payload.count)
-        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
-        append(magic)
-        append(UInt32(payload.count))
-        append(generation)
-        append(sequence)
-        append(payload.withUnsafeBytes { checksum($0, length: payload.count, generation: generation, sequence: sequence) })
-        out.append(contentsOf: payload)
-        return out
-    }
-
-    private static func checksum(_ payload: UnsafeRawBufferPointer, length: Int, generation: UInt64, sequence: UInt64) -> UInt64 {
-        let seed = UInt64(magic) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(length) ^ generation &* 0xC2B2_AE3D_27D4_EB4F ^ sequence
-        return XXHash64.hash(payload, seed: seed)
     }
 
     /// Writes `frame` at `offset` and syncs it: on return the round is durable.
     func append(_ frame: [UInt8], at offset: Int) throws(CacheError) {
         precondition(isFullSize && offset + frame.count <= Self.capacity, "journal frame past the end of the file")
-        var done = 0
-        while done < frame.count {
-            let written = frame.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw Self.failure("write", path) }
-            done += written
+        do {
+            try fd.writeAll(toAbsoluteOffset: Int64(offset), frame)
+        } catch {
+            throw Self.failure("write", path, error)
         }
-        guard fdatasync(fd) == 0 else { throw Self.failure("sync", path) }
+        // fdatasync(2): swift-system has no call for it.
+        guard fdatasync(fd.rawValue) == 0 else { throw Self.failure("sync", path, Errno(rawValue: errno)) }
     }
 
     /// The payloads of the replayable frames of `generation`, in order.
     func payloads(generation: UInt64) throws(CacheError) -> [[UInt8]] {
         var bytes = [UInt8](repeating: 0, count: Self.capacity)
         var done = 0
-        while done < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw Self.failure("read", path) }
-            if count == 0 { break }
-            done += count
+        do {
+            while done < bytes.count {
+                let count = try bytes.withUnsafeMutableBytes { buffer in
+                    try fd.read(fromAbsoluteOffset: Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+                }
+                if count == 0 { break }
+                done += count
+            }
+        } catch {
+            throw Self.failure("read", path, error)
         }
         return Self.payloads(in: bytes[..<done], generation: generation)
-    }
-
-    static func payloads(in bytes: ArraySlice<UInt8>, generation: UInt64) -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        var at = bytes.startIndex
-        var sequence: UInt64 = 0
-        bytes.withUnsafeBytes { raw in
-            while raw.count - (at - bytes.startIndex) >= headerSize {
-                let base = at - bytes.startIndex
-                func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
-                    T(littleEndian: raw.loadUnaligned(fromByteOffset: base + offset, as: T.self))
-                }
-                let length = Int(load(4, UInt32.self))
-                guard load(0, UInt32.self) == magic, load(8, UInt64.self) == generation,
-                      load(16, UInt64.self) == sequence, raw.count - base - headerSize >= length else { return }
-                let payload = UnsafeRawBufferPointer(rebasing: raw[(base + headerSize)..<(base + headerSize + length)])
-                guard checksum(payload, length: length, generation: generation, sequence: sequence) == load(24, UInt64.self) else { return }
-                out.append([UInt8](payload))
-                at += headerSize + length
-                sequence += 1
-            }
-        }
-        return out
     }
 }

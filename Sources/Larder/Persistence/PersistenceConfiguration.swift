@@ -15,13 +15,13 @@
 /// A write commits its record only; the recency order and the byte count on disk are
 /// derived from the records and written in batches. After a crash (the store was not
 /// closed), the next open rebuilds them from the records before restoring: the same
-/// order and deadlines, at a cost that grows with the store (about 2 s per million entries
-/// on the machine of the README's figures). Close the cache to skip that rebuild.
+/// order and deadlines, at a cost that grows with the store (about a second per million
+/// entries; docs/Performance.md has the measured figure). Close the cache to skip that rebuild.
 public struct PersistenceConfiguration: Sendable {
     /// When a write counts as done, and what a crash can lose.
     public enum Durability: Sendable, Equatable {
         /// Each `setValue` commits its own LMDB transaction and waits for the sync
-        /// (fsync of data and meta pages) before returning.
+        /// (`fdatasync` of data and meta pages) before returning.
         ///
         /// Cost: one synced commit per write, so writes per second are bounded by the
         /// disk's sync latency (and concurrent writers take turns).

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Synchronization
+import SystemPackage
 
 /// Exclusive ownership of a store directory for as long as one store is open.
 ///
@@ -18,13 +19,14 @@ final class StoreDirectoryLock: Sendable {
     private static let openDirectories = Locked<Set<String>>([])
 
     let path: String
-    private let fd: Int32
+    private let fd: FileDescriptor
 
     /// Creates `directory` (mode 0700) when missing and locks it.
     ///
     /// - Throws: `.storeUnavailable` when the directory cannot be created or used,
     ///   or is already open in this or another process.
     init(directory: String) throws(CacheError) {
+        // mkdir(2), realpath(3) and stat(2): swift-system has no call for them.
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw CacheError(code: .storeUnavailable,
                              message: "cannot create the store directory \(directory): \(String(cString: strerror(errno))); pass a directory path the process can create and write")
@@ -46,17 +48,19 @@ final class StoreDirectoryLock: Sendable {
                              message: "the store directory \(real) is already open in this process; close the other cache first or use another directory")
         }
         let lockPath = real + "/larder.lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(lockPath, .readWrite, options: [.create, .closeOnExec], permissions: .ownerReadWrite)
+        } catch {
             _ = Self.openDirectories.withLock { $0.remove(real) }
             throw CacheError(code: .storeUnavailable,
-                             message: "cannot open \(lockPath): \(reason); the store directory must be writable by this process")
+                             message: "cannot open \(lockPath): \(error); the store directory must be writable by this process")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // flock(2): swift-system has no call for it.
+        guard flock(fd.rawValue, LOCK_EX | LOCK_NB) == 0 else {
             let err = errno
             let owner = Self.readOwner(fd)
-            close(fd)
+            try? fd.close()
             _ = Self.openDirectories.withLock { $0.remove(real) }
             let who = owner.map { "process \($0)" } ?? "another process"
             throw CacheError(code: .storeUnavailable,
@@ -65,16 +69,15 @@ final class StoreDirectoryLock: Sendable {
                                  : "cannot lock \(lockPath): \(String(cString: strerror(err)))")
         }
         // Our pid, for the message a second opener gets.
-        let pid = "\(getpid())\n"
-        _ = ftruncate(fd, 0)
-        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        _ = try? fd.resize(to: 0)
+        _ = try? fd.writeAll(toAbsoluteOffset: 0, "\(getpid())\n".utf8)
         self.path = real
         self.fd = fd
     }
 
-    private static func readOwner(_ fd: Int32) -> Int32? {
+    private static func readOwner(_ fd: FileDescriptor) -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 16)
-        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 15, 0) }
+        let n = (try? buffer.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: 0, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<15])) }) ?? 0
         guard n > 0 else { return nil }
         return Int32(String(decoding: buffer[0..<n], as: UTF8.self).trimmingWhitespace)
     }
@@ -88,8 +91,8 @@ final class StoreDirectoryLock: Sendable {
             return !done
         }
         guard first else { return }
-        flock(fd, LOCK_UN)
-        close(fd)
+        flock(fd.rawValue, LOCK_UN)
+        try? fd.close()
         _ = Self.openDirectories.withLock { $0.remove(path) }
     }
 
