@@ -42,7 +42,7 @@ TSAN_FLAGS = --sanitize=thread --scratch-path .build-tsan \
 
 tsan: deps
 	swift build --build-tests $(TSAN_FLAGS)
-	swift test --skip-build $(TSAN_FLAGS) --filter $(or $(TSAN_FILTER),Cache)
+	swift test --skip-build $(TSAN_FLAGS) --filter '$(or $(TSAN_FILTER),Cache)'
 
 # The DocC catalog (Sources/Larder/Larder.docc) with the library's symbol
 # documentation, built by the toolchain's `docc`; any warning (an unresolved

@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLarderCoreTests",
-            dependencies: ["CLarderCore", "CLarderSystem", "Larder"]
+            dependencies: ["CLarderCore", "Larder"]
         ),
         .testTarget(
             name: "CLarderSystemTests",

@@ -1,12 +1,11 @@
-import CLarderCore
 import CLarderSystem
 
-/// The lock of a shard: a futex mutex from the C core's target
+/// The lock of a shard: a futex mutex from CLarderSystem
 /// (`larder_mutex`), whose uncontended lock and unlock inline to one atomic
 /// instruction each, and none at all while the mutex is biased to the thread
 /// that has been using it alone (see larder_mutex.h).
 ///
-/// Why not ``PThreadMutex`` here: a shard is locked once per operation, and
+/// Why not ``Lock`` here: a shard is locked once per operation, and
 /// pthread's calls and type checks cost about 45 instructions per lock/unlock
 /// pair on top of the same two atomic instructions (callgrind, Swift 6.3.1,
 /// glibc 2.36); on a cache hit that was about a tenth of the work.
