@@ -169,7 +169,7 @@ struct Bench: ParsableCommand {
                 heading("throughput: single thread, ns/op (lower is better)")
                 result = ThroughputSuite.run(config, sharedWorkload())
             case .threads:
-                heading("threads: mixed workload, aggregate Mops/s (higher is better)")
+                heading("threads: one cache shared by 1, 2, 4 threads, beside the private-Dictionary ceiling")
                 result = ThreadsSuite.run(config, sharedWorkload())
             case .latency:
                 heading("latency: ns per operation, HdrHistogram percentiles")

@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 
 /// A thread-safe `Int` -> `Int` cache for the threads suite.
 protocol SharedIntCache: AnyObject, Sendable {
@@ -28,48 +29,111 @@ final class SharedNSCache: SharedIntCache, @unchecked Sendable {
     func close() { peer.close() }
 }
 
-/// Multi-thread throughput of the mixed workload: each thread runs its own
-/// stretch of the same Zipf sequence against one shared cache.
+/// The machine's ceiling: a thread's own `Dictionary` (the Dictionary floor's
+/// rules), used by that thread alone, so nothing is shared between threads.
+final class PrivateDictionary: SharedIntCache, @unchecked Sendable {
+    private let peer: DictionaryPeer
+    init(capacity: Int) { peer = DictionaryPeer(capacity: capacity) }
+    func get(_ key: Int) -> Int? { peer.get(key) }
+    func set(_ key: Int, _ value: Int) { peer.set(key, value) }
+    func close() {}
+}
+
+/// Throughput and latency of one cache shared by several threads: the mixed
+/// workload (get, set on a miss) and a get-only workload (all hits), at each
+/// thread count, beside the machine's ceiling (every thread on a private
+/// `Dictionary`) measured in the same run. Each thread runs its own stretch
+/// of the sequence.
 enum ThreadsSuite {
+    enum Load: String, CaseIterable {
+        case mixed
+        case getOnly = "get-only"
+    }
+
     enum Contender: Hashable {
+        case ceiling
+        case larderDefault
         case larder(shards: Int)
         case textbook
         case nscache
 
         var label: String {
             switch self {
+            case .ceiling: "private Dictionary per thread (ceiling)"
+            case .larderDefault: "Larder Cache (default configuration)"
             case .larder(let s): LarderPeer.label(shards: s)
             case .textbook: "textbook LRU + NSLock"
             case .nscache: "NSCache"
             }
         }
+
+        /// A cache for thread `index`: the same shared instance for all but the ceiling.
+        func make(capacity: Int) -> (Int) -> any SharedIntCache {
+            switch self {
+            case .ceiling:
+                return { _ in PrivateDictionary(capacity: capacity) }
+            case .larderDefault:
+                let shared = LarderBox<Int, Int>(capacity: capacity, shards: nil)
+                return { _ in shared }
+            case .larder(let s):
+                let shared = LarderBox<Int, Int>(capacity: capacity, shards: s)
+                return { _ in shared }
+            case .textbook:
+                let shared = LockedTextbookLRU(capacity: capacity)
+                return { _ in shared }
+            case .nscache:
+                let shared = SharedNSCache(capacity: capacity)
+                return { _ in shared }
+            }
+        }
     }
 
-    /// Wall-clock nanoseconds for `threads` threads to finish `total` operations between them.
-    static func measure<C: SharedIntCache>(_ cache: C, threads: Int, total: Int, keys: [Int], prefill: [Int]) -> UInt64 {
-        for key in prefill { cache.set(key, valueFor(key)) }
+    /// One thread's share of a measurement.
+    private final class Worker: @unchecked Sendable {
+        let cache: any SharedIntCache
+        let start: Int
+        let count: Int
+        var histogram: Histogram<UInt64>? = nil
+        init(cache: any SharedIntCache, start: Int, count: Int) {
+            self.cache = cache
+            self.start = start
+            self.count = count
+        }
+    }
+
+    /// Wall-clock nanoseconds for `threads` threads to finish `total` operations
+    /// between them; with `latency`, also every get-hit's time, merged.
+    static func measure(_ cacheFor: (Int) -> any SharedIntCache, threads: Int, total: Int, keys: [Int],
+                        prefill: [Int], load: Load, latency: Bool = false)
+        -> (nanoseconds: UInt64, histogram: Histogram<UInt64>?) {
         let perThread = total / threads
+        var filled: Set<ObjectIdentifier> = []
+        let workers = (0..<threads).map { t -> Worker in
+            let cache = cacheFor(t)
+            if filled.insert(ObjectIdentifier(cache)).inserted {
+                for key in prefill { cache.set(key, valueFor(key)) }
+            }
+            return Worker(cache: cache, start: (t * perThread) % keys.count, count: perThread)
+        }
         let ready = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
-        for t in 0..<threads {
+        for worker in workers {
             done.enter()
             let thread = Thread {
                 ready.signal()
                 go.wait()
-                var acc = 0
-                keys.withUnsafeBufferPointer { buffer in
-                    var index = (t * perThread) % buffer.count
-                    for _ in 0..<perThread {
-                        let key = buffer[index]
-                        index += 1
-                        if index == buffer.count { index = 0 }
-                        if let v = cache.get(key) { acc &+= v } else { cache.set(key, valueFor(key)) }
-                    }
+                if latency {
+                    var timer = HitTimer()
+                    run(worker, keys: keys, load: load, timer: &timer)
+                    worker.histogram = timer.histogram
+                } else {
+                    var timer = Untimed()
+                    run(worker, keys: keys, load: load, timer: &timer)
                 }
-                blackHole(acc)
                 done.leave()
             }
+            thread.stackSize = 1 << 20
             thread.start()
         }
         for _ in 0..<threads { ready.wait() }
@@ -77,64 +141,189 @@ enum ThreadsSuite {
         for _ in 0..<threads { go.signal() }
         done.wait()
         let elapsed = nowNanoseconds() &- start
-        cache.close()
-        return elapsed
+        var merged: Histogram<UInt64>? = nil
+        if latency {
+            var all = LatencySuite.newHistogram()
+            for worker in workers { if let h = worker.histogram { all.add(h) } }
+            merged = all
+        }
+        var closed: Set<ObjectIdentifier> = []
+        for worker in workers where closed.insert(ObjectIdentifier(worker.cache)).inserted { worker.cache.close() }
+        return (elapsed, merged)
+    }
+
+    /// What a worker does around each get: nothing, or time it.
+    private protocol GetTimer {
+        mutating func start()
+        /// The get just made was a hit.
+        mutating func hit()
+    }
+
+    private struct Untimed: GetTimer {
+        @inline(__always) mutating func start() {}
+        @inline(__always) mutating func hit() {}
+    }
+
+    /// Records each hit's time (two clock reads around the get) in a histogram.
+    private struct HitTimer: GetTimer {
+        var histogram = LatencySuite.newHistogram()
+        var t0: UInt64 = 0
+        @inline(__always) mutating func start() { t0 = nowNanoseconds() }
+        @inline(__always) mutating func hit() {
+            let t1 = nowNanoseconds()
+            _ = histogram.record(t1 &- t0)
+        }
+    }
+
+    /// The worker's loop: a get per key, and on a miss of the mixed load a set.
+    private static func run<T: GetTimer>(_ worker: Worker, keys: [Int], load: Load, timer: inout T) {
+        let cache = worker.cache
+        var acc = 0
+        keys.withUnsafeBufferPointer { buffer in
+            var index = worker.start
+            for _ in 0..<worker.count {
+                let key = buffer[index]
+                index += 1
+                if index == buffer.count { index = 0 }
+                timer.start()
+                if let v = cache.get(key) {
+                    timer.hit()
+                    acc &+= v
+                } else if load == .mixed {
+                    cache.set(key, valueFor(key))
+                }
+            }
+        }
+        blackHole(acc)
     }
 
     static func run(_ c: BenchConfig, _ w: Workload) -> SuiteResult {
         var result = SuiteResult(name: "threads")
-        let contenders: [Contender] = c.shardCounts.map { .larder(shards: $0) } + [.textbook, .nscache]
-        var mops: [Contender: [Int: [Double]]] = [:]
-        // NSCache runs a quarter of the operations (microseconds each); Mops/s is over what it ran.
-        func total(_ contender: Contender) -> Int { contender == .nscache ? max(1, c.threadOps / 4) : c.threadOps }
+        let shared: [Contender] = [.larderDefault] + c.shardCounts.map { .larder(shards: $0) }
+        let contenders: [Contender] = [.ceiling] + shared + [.textbook, .nscache]
+        // The slow peers run a part of the operations (NSCache takes microseconds each, the
+        // locked textbook LRU a few hundred nanoseconds); Mops/s is over what each ran.
+        func total(_ contender: Contender) -> Int {
+            switch contender {
+            case .nscache: max(1, c.threadOps / 16)
+            case .textbook: max(1, c.threadOps / 4)
+            default: c.threadOps
+            }
+        }
+        func inputs(_ load: Load) -> (keys: [Int], prefill: [Int]) {
+            load == .mixed ? (w.mixed, w.mixedPrefill) : (w.hits, w.resident)
+        }
+        var mops: [Load: [Contender: [Int: [Double]]]] = [:]
         for run in 0..<c.runs {
             progress("threads run \(run + 1)/\(c.runs)")
-            for threads in c.threadCounts {
-                for contender in contenders {
-                    let ns: UInt64 = switch contender {
-                    case .larder(let s):
-                        measure(LarderBox<Int, Int>(capacity: c.capacity, shards: s), threads: threads,
-                                total: total(contender), keys: w.mixed, prefill: w.mixedPrefill)
-                    case .textbook:
-                        measure(LockedTextbookLRU(capacity: c.capacity), threads: threads,
-                                total: total(contender), keys: w.mixed, prefill: w.mixedPrefill)
-                    case .nscache:
-                        measure(SharedNSCache(capacity: c.capacity), threads: threads,
-                                total: total(contender), keys: w.mixed, prefill: w.mixedPrefill)
+            for load in Load.allCases {
+                let (keys, prefill) = inputs(load)
+                // Peers take turns within each thread count, so a burst of other work hits all alike.
+                for threads in c.threadCounts {
+                    for contender in contenders {
+                        let n = total(contender)
+                        let (ns, _) = measure(contender.make(capacity: c.capacity), threads: threads, total: n,
+                                              keys: keys, prefill: prefill, load: load)
+                        let ops = Double((n / threads) * threads)
+                        mops[load, default: [:]][contender, default: [:]][threads, default: []]
+                            .append(ops / Double(ns) * 1e3)
                     }
-                    let ops = Double((total(contender) / threads) * threads)
-                    mops[contender, default: [:]][threads, default: []].append(ops / Double(ns) * 1e3)
                 }
             }
         }
-        var table = Table(["Mops/s, median (min-max)"] + c.threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s")" })
-        for contender in contenders {
-            var cells = [contender.label]
-            for threads in c.threadCounts {
-                let s = Spread(mops[contender]![threads]!)
-                cells.append(spreadText(s, 2))
-                var row = ResultRow(group: "\(threads) threads", peer: contender.label, unit: "Mops/s", value: s)
-                row.extra["threads"] = Double(threads)
-                if case .larder(let shards) = contender { row.extra["shards"] = Double(shards) }
-                result.rows.append(row)
+        let counts = c.threadCounts
+        let one = counts.min() ?? 1
+        for load in Load.allCases {
+            print("\n  \(load.rawValue): aggregate Mops/s, median (min-max); scaling = n threads / 1 thread, "
+                  + "and that as a share of the ceiling's scaling")
+            var headers = ["Mops/s"] + counts.map { "\($0) thread\($0 == 1 ? "" : "s")" }
+            headers += counts.filter { $0 != one }.map { "\($0)t/\(one)t (of ceiling)" }
+            var table = Table(headers)
+            func median(_ x: Contender, _ t: Int) -> Double { Spread(mops[load]![x]![t]!).median }
+            for contender in contenders {
+                var cells = [contender.label]
+                for threads in counts {
+                    let s = Spread(mops[load]![contender]![threads]!)
+                    cells.append(spreadText(s, 2))
+                    var row = ResultRow(group: "\(load.rawValue) \(threads) threads", peer: contender.label,
+                                        unit: "Mops/s", value: s)
+                    row.extra["threads"] = Double(threads)
+                    if case .larder(let shards) = contender { row.extra["shards"] = Double(shards) }
+                    result.rows.append(row)
+                }
+                for threads in counts where threads != one {
+                    let scaling = median(contender, threads) / median(contender, one)
+                    let ceiling = median(.ceiling, threads) / median(.ceiling, one)
+                    cells.append("\(fmt(scaling, 2))x (\(fmt(100 * scaling / ceiling, 0)) %)")
+                }
+                table.add(cells: cells)
             }
-            table.add(cells: cells)
+            print(table.render())
+            if counts.contains(2), counts.contains(one) {
+                let scaling = median(.larderDefault, 2) / median(.larderDefault, one)
+                let ceiling = median(.ceiling, 2) / median(.ceiling, one)
+                let share = scaling / ceiling
+                let goal = load == .getOnly ? 0.9 : 0.8
+                result.targets.append(.init(
+                    name: "\(load.rawValue), default Cache: 2-thread scaling as a share of the ceiling's",
+                    goal: ">= \(Int(goal * 100)) %", measured: "\(fmt(100 * share, 0)) % (\(fmt(scaling, 2))x of \(fmt(ceiling, 2))x)",
+                    met: share >= goal))
+            }
+            if counts.contains(2), let most = counts.max(), most > 2 {
+                let two = median(.larderDefault, 2), many = median(.larderDefault, most)
+                result.targets.append(.init(
+                    name: "\(load.rawValue), default Cache: \(most) threads against 2",
+                    goal: ">= 85 % of the 2-thread aggregate", measured: "\(fmt(100 * many / two, 0)) %",
+                    met: many >= 0.85 * two))
+            }
         }
-        print(table.render())
+        latency(c, w, into: &result)
         result.notes = [
-            "\(c.threadOps) mixed operations (NSCache: \(max(1, c.threadOps / 4))) split between the threads; capacity \(c.capacity); this machine has \(ProcessInfo.processInfo.activeProcessorCount) cores, shared with other work.",
+            "\(c.threadOps) operations (textbook LRU: \(max(1, c.threadOps / 4)), NSCache: \(max(1, c.threadOps / 16))) split between the threads; capacity \(c.capacity); "
+                + "mixed: Zipf(s=\(c.zipfS)) over \(c.universe) keys, get then set on a miss; get-only: uniform draws from the resident keys.",
+            "this machine has \(ProcessInfo.processInfo.activeProcessorCount) cores; the ceiling is measured in the same run, so its scaling shows how quiet the machine was.",
         ]
         for n in result.notes { print("  note: " + n) }
-        if let most = c.threadCounts.max(), let one = contenders.first, let many = contenders.dropFirst().first(where: {
-            if case .larder = $0 { return true } else { return false }
-        }) {
-            func m(_ x: Contender) -> Double { Spread(mops[x]![most]!).median }
-            let line = "at \(most) threads: \(many.label) = \(ratioText(m(many), m(one))) \(one.label)'s throughput, "
-                + "\(ratioText(m(many), m(.textbook))) textbook LRU + NSLock, \(ratioText(m(many), m(.nscache))) NSCache"
-            result.ratios.append(line)
-            print("  " + line)
+        for t in result.targets {
+            print("  target: \(t.name): goal \(t.goal), measured \(t.measured) -> \(t.met ? "met" : "NOT met")")
         }
         return result
+    }
+
+    /// Get-hit p50/p99 of the default Cache at 1 and 2 threads (get-only, all hits), net of
+    /// nothing: the two clock reads are included, as at both thread counts alike.
+    private static func latency(_ c: BenchConfig, _ w: Workload, into result: inout SuiteResult) {
+        let counts = [1, 2].filter { $0 <= max(2, c.threadCounts.max() ?? 1) }
+        var p50: [Int: [Double]] = [:]
+        var p99: [Int: [Double]] = [:]
+        for run in 0..<c.runs {
+            progress("threads latency run \(run + 1)/\(c.runs)")
+            for threads in counts {
+                let (_, histogram) = measure(Contender.larderDefault.make(capacity: c.capacity), threads: threads,
+                                             total: c.latencyOps * threads, keys: w.hits, prefill: w.resident,
+                                             load: .getOnly, latency: true)
+                guard let histogram else { continue }
+                p50[threads, default: []].append(Double(histogram.valueAtPercentile(50)))
+                p99[threads, default: []].append(Double(histogram.valueAtPercentile(99)))
+            }
+        }
+        var table = Table(["get-hit ns (default Cache)", "p50", "p99"])
+        for threads in counts {
+            let a = Spread(p50[threads]!), b = Spread(p99[threads]!)
+            table.add(cells: ["\(threads) thread\(threads == 1 ? "" : "s")", spreadText(a, 0), spreadText(b, 0)])
+            var row = ResultRow(group: "get-hit latency \(threads) threads", peer: Contender.larderDefault.label,
+                                unit: "ns", value: b)
+            row.extra["p50"] = a.median
+            row.extra["threads"] = Double(threads)
+            result.rows.append(row)
+        }
+        print("")
+        print(table.render())
+        if counts.contains(2) {
+            let ratio = Spread(p99[2]!).median / Spread(p99[1]!).median
+            result.targets.append(.init(name: "get-hit p99, default Cache: 2 threads against 1",
+                                        goal: "<= 1.5x", measured: "\(fmt(ratio, 2))x", met: ratio <= 1.5))
+        }
     }
 }
 

@@ -14,9 +14,9 @@ struct BenchConfig: Codable, Sendable {
     var slowPeerOps = 1_000_000
     var coreCapacity = 1_000_000
     var coreOps = 2_000_000
-    var threadOps = 1_000_000
+    var threadOps = 4_000_000
     var threadCounts = [1, 2, 4]
-    var shardCounts = [1, 4]
+    var shardCounts = [1, 16]
     var latencyOps = 200_000
     var memoryIntEntries = 1_000_000
     var memoryBlobEntries = 100_000
