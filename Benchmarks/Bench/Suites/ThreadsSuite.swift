@@ -52,6 +52,7 @@ enum ThreadsSuite {
 
     enum Contender: Hashable {
         case ceiling
+        case privateLarder
         case larderDefault
         case larder(shards: Int)
         case textbook
@@ -60,6 +61,7 @@ enum ThreadsSuite {
         var label: String {
             switch self {
             case .ceiling: "private Dictionary per thread (ceiling)"
+            case .privateLarder: "private Larder Cache(1) per thread"
             case .larderDefault: "Larder Cache (default configuration)"
             case .larder(let s): LarderPeer.label(shards: s)
             case .textbook: "textbook LRU + NSLock"
@@ -72,6 +74,8 @@ enum ThreadsSuite {
             switch self {
             case .ceiling:
                 return { _ in PrivateDictionary(capacity: capacity) }
+            case .privateLarder:
+                return { _ in LarderBox<Int, Int>(capacity: capacity, shards: 1) }
             case .larderDefault:
                 let shared = LarderBox<Int, Int>(capacity: capacity, shards: nil)
                 return { _ in shared }
@@ -200,7 +204,7 @@ enum ThreadsSuite {
     static func run(_ c: BenchConfig, _ w: Workload) -> SuiteResult {
         var result = SuiteResult(name: "threads")
         let shared: [Contender] = [.larderDefault] + c.shardCounts.map { .larder(shards: $0) }
-        let contenders: [Contender] = [.ceiling] + shared + [.textbook, .nscache]
+        let contenders: [Contender] = [.ceiling, .privateLarder] + shared + [.textbook, .nscache]
         // The slow peers run a part of the operations (NSCache takes microseconds each, the
         // locked textbook LRU a few hundred nanoseconds); Mops/s is over what each ran.
         func total(_ contender: Contender) -> Int {
