@@ -22,8 +22,8 @@ let package = Package(
             path: "CSupport/CLarderCore",
             cSettings: [.define("NDEBUG", .when(configuration: .release))]
         ),
-        // OS-facing C helpers Swift cannot write itself: the futex mutex, group-commit rounds,
-        // thread-locals, huge-page blocks.
+        // C for threads and the OS, which Swift cannot write itself (variadic syscall, thread-locals,
+        // atomics on raw memory): the futex mutex, read buffers, group-commit rounds, huge-page blocks.
         .target(
             name: "CLarderSystem",
             path: "CSupport/CLarderSystem",

@@ -231,6 +231,22 @@ static inline void larder_flush_for_read(const larder_core *core)
     mutable_core->touch_count = 0;
 }
 
+void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
+{
+    larder_flush_for_read(core);  /* touches deferred earlier go first */
+    larder_node *nodes = core->nodes;
+#if defined(__GNUC__) || defined(__clang__)
+    /* All the neighbours' loads first, so that their misses overlap rather
+     * than each move waiting for its own (the nodes themselves were
+     * prefetched when the hits were recorded). */
+    for (uint32_t i = 0; i < count; i++) {
+        __builtin_prefetch(&nodes[nodes[slots[i]].prev], 1);
+        __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
+    }
+#endif
+    for (uint32_t i = 0; i < count; i++) larder_apply_touch(core, slots[i]);
+}
+
 /* ---- Entries ------------------------------------------------------------ */
 
 static larder_status larder_insert_after(larder_core *core, uint64_t hash, uint64_t weight,
@@ -280,7 +296,7 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
     /* The victim's removal, as larder_core_remove does it (the index needs
      * its old hash), without returning the slot to the free list ... */
     if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (metas[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
+    if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
     larder_index_remove(core, slot);
     /* ... and the new entry's insert into the same slot, at the front. */
     if (nodes[sentinel].next != slot) {
@@ -305,7 +321,7 @@ void larder_core_remove(larder_core *core, uint32_t slot)
     if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
     /* Only a dated entry's record needs resetting: sparing the others this
      * write spares an eviction a cache miss on the wheel records. */
-    if (metas[slot].word & LARDER_FLAG_DATED) core->wheel[slot].deadline = LARDER_NO_DEADLINE;
+    if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
     larder_index_remove(core, slot);
     larder_list_unlink(nodes, slot);
     core->total_weight -= larder_meta_weight(&metas[slot]);

@@ -28,7 +28,7 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 /* ---- Node (links, 8 bytes) and meta (hash and weight word, 16 bytes) ---- */
 
 /** Policy and state bits in the top byte of a slot's weight word. */
-#define LARDER_FLAG_LIVE  (UINT64_C(1) << 56) /* slot holds an entry */
+#define LARDER_FLAG_LIVE  (UINT64_C(1) << 56) /* slot holds an entry (larder_core_slot_matches tests this bit too) */
 #define LARDER_FLAG_FILED (UINT64_C(1) << 57) /* in a wheel bucket or the expired list */
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
@@ -59,6 +59,7 @@ typedef struct larder_wlink {
 } larder_wlink;
 
 _Static_assert(sizeof(larder_wlink) == 16, "a wheel link is 16 bytes");
+_Static_assert(offsetof(larder_wlink, deadline) == 8, "larder_core_deadline_concurrent reads the deadline at byte 8");
 
 /* Levels of 64 buckets each. Level i ticks every 2^(20 + 6 i) ns:
  * 1.05 ms, 67 ms, 4.3 s, 4.6 min, 4.9 h; level i holds deadlines fewer

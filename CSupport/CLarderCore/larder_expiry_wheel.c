@@ -49,7 +49,7 @@ void larder_wheel_reset(larder_core *core)
     for (uint32_t i = 0; i < core->capacity; i++) {
         wheel[i].prev = LARDER_NIL;
         wheel[i].next = LARDER_NIL;
-        wheel[i].deadline = LARDER_NO_DEADLINE;
+        __atomic_store_n(&wheel[i].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
     }
     for (uint32_t k = 0; k < LARDER_WHEEL_SENTINELS; k++) {
         uint32_t s = larder_wheel_sentinel(core, k);
@@ -87,7 +87,8 @@ larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_
     if (core->wheel == NULL) return LARDER_ERR_UNSUPPORTED;
     assert(larder_slot_is_live(core, slot));
     if (core->metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    core->wheel[slot].deadline = deadline;
+    /* Atomic: optimistic readers load it concurrently (larder_core_deadline_concurrent). */
+    __atomic_store_n(&core->wheel[slot].deadline, deadline, __ATOMIC_RELAXED);
     if (deadline == LARDER_NO_DEADLINE) core->metas[slot].word &= ~LARDER_FLAG_DATED;
     else core->metas[slot].word |= LARDER_FLAG_DATED;
     if (deadline != LARDER_NO_DEADLINE) {

@@ -8,15 +8,30 @@
  * deletion by backward shift, so there are no tombstones and lookups stay
  * short however the table has churned. Candidates are confirmed against the
  * node's full 64-bit hash; the caller then confirms key equality.
+ *
+ * Every bucket is written whole with one relaxed atomic store, so that a
+ * concurrent optimistic reader (larder_core_lookup_concurrent_first) reads
+ * each bucket as a consistent {tag, slot} pair; its caller's sequence check
+ * discards whatever else a concurrent write changed. On x86-64 and arm64 the
+ * store is an ordinary 8-byte move.
  */
 #include "larder_core_internal.h"
 
 #include <string.h>
 
+/* The one way a bucket is written (see the file comment). */
+static inline void larder_bucket_store(larder_bucket *bucket, uint32_t tag, uint32_t slot)
+{
+    larder_bucket value = { .tag = tag, .slot = slot };
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    __atomic_store_n((uint64_t *)(void *)bucket, bits, __ATOMIC_RELAXED);
+}
+
 void larder_index_reset(larder_core *core)
 {
     /* All bits set: slot == LARDER_NIL marks an empty bucket. */
-    memset(core->buckets, 0xff, ((size_t)core->mask + 1u) * sizeof(larder_bucket));
+    for (uint32_t i = 0; i <= core->mask; i++) larder_bucket_store(&core->buckets[i], UINT32_MAX, LARDER_NIL);
 }
 
 void larder_index_insert(larder_core *core, uint64_t hash, uint32_t slot)
@@ -25,8 +40,7 @@ void larder_index_insert(larder_core *core, uint64_t hash, uint32_t slot)
     uint32_t mask = core->mask, tag = larder_tag_of(hash);
     uint32_t i = tag & mask;
     while (buckets[i].slot != LARDER_NIL) i = (i + 1u) & mask;
-    buckets[i].tag = tag;
-    buckets[i].slot = slot;
+    larder_bucket_store(&buckets[i], tag, slot);
 }
 
 void larder_index_remove(larder_core *core, uint32_t slot)
@@ -43,12 +57,11 @@ void larder_index_remove(larder_core *core, uint32_t slot)
     for (uint32_t j = (hole + 1u) & mask; buckets[j].slot != LARDER_NIL; j = (j + 1u) & mask) {
         uint32_t home = buckets[j].tag & mask;
         if (((j - home) & mask) >= ((j - hole) & mask)) {
-            buckets[hole] = buckets[j];
+            larder_bucket_store(&buckets[hole], buckets[j].tag, buckets[j].slot);
             hole = j;
         }
     }
-    buckets[hole].slot = LARDER_NIL;
-    buckets[hole].tag = UINT32_MAX;
+    larder_bucket_store(&buckets[hole], UINT32_MAX, LARDER_NIL);
 }
 
 /* Probes from bucket `i` for a bucket whose slot has exactly `hash`. */

@@ -169,6 +169,11 @@ larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t 
  *  yet removed); debug builds assert it, release builds do not check. */
 void larder_core_touch(larder_core *core, uint32_t slot);
 
+/** Marks live entries most recent, in the order given (the last given ends
+ *  most recent): touches recorded elsewhere and applied together, with their
+ *  list neighbours' loads overlapped. Each slot must be live. */
+void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count);
+
 /** Removes a live entry from the list, the index and the wheel (or the
  *  expired list), and frees its slot for a later insert. O(1) plus the
  *  backward shift of its probe run. */

@@ -125,6 +125,97 @@ static inline uint32_t larder_core_lookup_next(const larder_core *core, larder_c
     return larder_core_probe_(core, cursor->tag, next, cursor);
 }
 
+/* ---- Optimistic reads, concurrent with one writer -----------------------
+ *
+ * The functions below may run on other threads while the core is being
+ * changed. Every value they read may be stale or belong to an entry that is
+ * being removed: the caller validates the whole read afterwards (a sequence
+ * counter its writers move around every change) and discards it on any
+ * change. What they promise is only that they terminate, read inside the
+ * core's arrays, and read each bucket and deadline with one atomic load, as
+ * the core writes them. */
+
+/* One bucket, loaded whole (the core stores each bucket with one atomic store). */
+static inline larder_bucket larder_bucket_load_(const larder_bucket *bucket)
+{
+    uint64_t bits = __atomic_load_n((const uint64_t *)(const void *)bucket, __ATOMIC_RELAXED);
+    larder_bucket value;
+    __builtin_memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* Probes from bucket `i`, at most one lap, for the next bucket carrying `tag`
+ * whose slot is within the arena. */
+static inline uint32_t larder_core_probe_concurrent_(const larder_core *core, uint32_t tag, uint32_t i,
+                                                     uint32_t steps, larder_cursor *cursor)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    uint32_t mask = view->mask;
+    for (; steps <= mask; i = (i + 1u) & mask, steps++) {
+        larder_bucket bucket = larder_bucket_load_(&view->buckets[i]);
+        if (bucket.slot == LARDER_NIL) break;
+        if (bucket.tag == tag && bucket.slot < view->capacity) {
+            cursor->bucket = i;
+            cursor->tag = steps;  /* buckets probed so far, bounding the lap */
+            return bucket.slot;
+        }
+    }
+    cursor->bucket = LARDER_NIL;
+    return LARDER_NIL;
+}
+
+/** larder_core_lookup_first for an optimistic reader (see above): a slot
+ *  whose bucket carried the tag of `hash` at some moment, or LARDER_NIL. */
+static inline uint32_t larder_core_lookup_concurrent_first(const larder_core *core, uint64_t hash,
+                                                           larder_cursor *cursor)
+{
+    uint32_t tag = (uint32_t)(hash >> 32);
+    return larder_core_probe_concurrent_(core, tag, tag & larder_core_view_of_(core)->mask, 0, cursor);
+}
+
+/** Continues larder_core_lookup_concurrent_first; `hash` as given to it. */
+static inline uint32_t larder_core_lookup_concurrent_next(const larder_core *core, uint64_t hash,
+                                                          larder_cursor *cursor)
+{
+    if (cursor->bucket == LARDER_NIL) return LARDER_NIL;
+    uint32_t next = (cursor->bucket + 1u) & larder_core_view_of_(core)->mask;
+    return larder_core_probe_concurrent_(core, (uint32_t)(hash >> 32), next, cursor->tag + 1u, cursor);
+}
+
+/** A slot's deadline for an optimistic reader (see above); LARDER_NO_DEADLINE
+ *  on a core without expiry. Wheel records are {prev, next, deadline}. */
+static inline uint64_t larder_core_deadline_concurrent(const larder_core *core, uint32_t slot)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    if (view->wheel == NULL || slot >= view->capacity) return LARDER_NO_DEADLINE;
+    const uint64_t *record = (const uint64_t *)view->wheel + 2u * (size_t)slot;
+    return __atomic_load_n(record + 1, __ATOMIC_RELAXED);
+}
+
+/** Nonzero when `slot` holds a live entry whose index tag is `tag` (the
+ *  upper 32 bits of its hash): checks a touch recorded earlier, outside the
+ *  lock, against the entry the slot holds now. Call with the core serialized. */
+static inline int larder_core_slot_matches(const larder_core *core, uint32_t slot, uint32_t tag)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    if (slot >= view->capacity) return 0;
+    const larder_meta *meta = &view->metas[slot];
+    return (meta->word & (UINT64_C(1) << 56)) != 0 && (uint32_t)(meta->hash >> 32) == tag;
+}
+
+/** Starts loading `slot`'s list node for a later move (larder_core_touch_batch);
+ *  safe from an optimistic reader (a prefetch reads nothing). */
+static inline void larder_core_prefetch_node(const larder_core *core, uint32_t slot)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const larder_core_view *view = larder_core_view_of_(core);
+    if (slot < view->capacity) __builtin_prefetch(&view->nodes[slot], 1);
+#else
+    (void)core;
+    (void)slot;
+#endif
+}
+
 /** larder_core_touch, inlined: marks a live entry most recent.
  *
  *  The move to the front of the list lags LARDER_TOUCH_LAG hits behind: the

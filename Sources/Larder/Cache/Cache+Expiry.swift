@@ -18,9 +18,9 @@ extension Cache {
             while true {
                 let removed = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: Self.batchSize) { slots in
                     withVictimBuffer(Key.self, Value.self, capacity: Self.batchSize) { victims in
-                        shard.mutex.lock()
+                        shard.lockForWrite()
                         let removed = shard.expireLocked(now: now, slots: slots.baseAddress!, victims: &victims)
-                        shard.mutex.unlock()
+                        shard.unlockAfterWrite()
                         if removed > 0 { logExpired(victims) }
                         return removed
                     }

@@ -29,7 +29,7 @@ extension Cache {
         let shard = shards[shardIndex(hash)]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
-        shard.mutex.lock()
+        shard.lockForWrite()
         if asRemoval { shard.beginRemoval() }
         let slot = shard.find(key, hash: hash)
         if slot != larderNil {
@@ -38,7 +38,7 @@ extension Cache {
             if expired { shard.bump(shard.expiredRemovals) }
             shard.publishSize()
         }
-        shard.mutex.unlock()
+        shard.unlockAfterWrite()
         if expired, let removed {
             logExpired(count: 1, firstKey: removed.key)
             return nil
@@ -69,10 +69,10 @@ extension Cache {
             var remaining = -1
             while remaining != 0 {
                 let drained = withVictimBuffer(Key.self, Value.self, capacity: Self.batchSize) { victims in
-                    shard.mutex.lock()
+                    shard.lockForWrite()
                     if remaining < 0 { remaining = Int(larder_core_count(shard.core)) }
                     let drained = shard.drainLocked(maxEntries: remaining, victims: &victims)
-                    shard.mutex.unlock()
+                    shard.unlockAfterWrite()
                     return drained
                 }
                 if drained == 0 { break }

@@ -160,7 +160,7 @@ extension Cache {
     /// Stores into one shard, a bounded batch of evictions per lock hold;
     /// evicted entries are reported and released after each hold.
     /// `countingHit`: count a hit in the first hold (a promotion from the tier).
-    @inlinable
+    @inlinable @inline(__always)
     func insert(_ value: Value, forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>,
                 weight: UInt64, deadline: UInt64, mode: StoreMode, fillSnapshot: UInt64? = nil,
                 countingHit: Bool = false) -> StoreOutcome {
@@ -169,12 +169,12 @@ extension Cache {
         var countHit = countingHit
         while true {
             let outcome = withVictimBuffer(Key.self, Value.self, capacity: batch) { victims in
-                shard.mutex.lock()
+                shard.lockForWrite()
                 if countHit { shard.bump(shard.hits) }
                 let outcome = shard.storeLocked(key: key, hash: hash, value: value, weight: weight,
                                                 deadline: deadline, mode: mode, fillSnapshot: fillSnapshot,
                                                 victims: &victims)
-                shard.mutex.unlock()
+                shard.unlockAfterWrite()
                 if victims.count > 0, hooks.onEvict != nil || logger != nil { reportEvictions(victims) }
                 return outcome
             }

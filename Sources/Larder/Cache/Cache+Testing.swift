@@ -25,6 +25,7 @@ extension Cache {
         for (index, shard) in shards.enumerated() {
             shard.mutex.lock()
             defer { shard.mutex.unlock() }
+            shard.applyAllRecordedHits()
             let code = Int(larder_core_check(shard.core))
             if code != 0 { return code }
             if shard.entryCount.load(ordering: .relaxed) != Int(larder_core_count(shard.core))
@@ -41,6 +42,7 @@ extension Cache {
             var keys: [Key] = []
             keys.reserveCapacity(Int(shard.capacity))  // no allocation under the lock
             shard.mutex.lock()
+            shard.applyAllRecordedHits()
             var slot = larder_core_lru(shard.core)
             while slot != larderNil {
                 keys.append(shard.entries[Int(slot)].key)

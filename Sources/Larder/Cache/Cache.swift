@@ -143,7 +143,26 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// an expired entry). With a tier, a miss is counted after the tier was asked.
     @inlinable
     func lookUp(_ key: Key, hash: UInt64, in shard: CacheShard<Key, Value>) -> Value? {
+        // A shard that threads share is read without its lock; one a thread uses
+        // alone is cheapest under it (biased, see ShardMutex).
+        if CacheShard<Key, Value>.readsOptimistically, shard.threadsShare.load(ordering: .relaxed) {
+            switch shard.lookUpOptimistically(key, hash: hash, countsMiss: !hasTier) {
+            case .hit(let value):
+                if hasTier { tier?.recordAccess(forKey: key) }
+                return value
+            case .miss:
+                Self.noteMiss(key, hash: hash)
+                return nil
+            case .busy:
+                break
+            }
+        }
         shard.mutex.lock()
+        // This thread's optimistic hits first, so that its touches stay in order.
+        if CacheShard<Key, Value>.readsOptimistically {
+            shard.noteLocker()
+            shard.applyRecordedHits(of: shard.stripe)
+        }
         let slot = shard.find(key, hash: hash)
         if slot != larderNil {
             if !shard.isExpired(slot) {
@@ -156,7 +175,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 if hasTier { tier?.recordAccess(forKey: key) }
                 return value
             }
+            shard.beginWrite()
             let expired = shard.take(slot)
+            shard.endWrite()
             shard.bump(shard.expiredRemovals)
             if !hasTier { shard.bump(shard.misses) }
             shard.publishSize()
@@ -200,7 +221,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             shard.mutex.unlock()
             return true
         }
+        shard.beginWrite()
         let expired = shard.take(slot)
+        shard.endWrite()
         shard.bump(shard.expiredRemovals)
         shard.publishSize()
         shard.mutex.unlock()
@@ -247,8 +270,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     public var statistics: CacheStatistics {
         var result = CacheStatistics(effectiveByteBudget: effectiveByteBudget)
         for shard in shards {
-            result.hits += shard.hits.load(ordering: .relaxed)
-            result.misses += shard.misses.load(ordering: .relaxed)
+            let recorded = shard.stripeCounts
+            result.hits += shard.hits.load(ordering: .relaxed) &+ recorded.hits
+            result.misses += shard.misses.load(ordering: .relaxed) &+ recorded.misses
             result.evictions += shard.evictions.load(ordering: .relaxed)
             result.expiredRemovals += shard.expiredRemovals.load(ordering: .relaxed)
             result.pressureEvictions += shard.pressureEvictions.load(ordering: .relaxed)

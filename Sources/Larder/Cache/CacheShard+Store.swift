@@ -87,9 +87,16 @@ extension CacheShard {
             }
             // Swapped out, not assigned over: the old value is released after
             // the lock is dropped, with the victims.
-            var replaced = value
-            swap(&entries[Int(slot)].value, &replaced)
-            victims.replaced = replaced
+            if Self.readsOptimistically {
+                // Trivial values: no release to defer; a whole-entry store that
+                // optimistic readers may copy meanwhile.
+                victims.replaced = entries[Int(slot)].value
+                writeEntry(SlotEntry(key: entries[Int(slot)].key, value: value), at: slot)
+            } else {
+                var replaced = value
+                swap(&entries[Int(slot)].value, &replaced)
+                victims.replaced = replaced
+            }
             let status = larder_core_set_weight(core, slot, weight)
             assert(status == LARDER_OK)
             if hasExpiry {
@@ -139,7 +146,7 @@ extension CacheShard {
                 if next != larderNil { larder_prefetch_for_write(entries + Int(next)) }
             }
         }
-        (entries + Int(newSlot)).initialize(to: SlotEntry(key: key, value: value))
+        writeEntry(SlotEntry(key: key, value: value), at: newSlot)
         if hasExpiry && deadline != larderNoDeadline {
             larder_core_set_deadline(core, newSlot, deadline)
             mayHaveDeadlines = true

@@ -56,6 +56,18 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
     @usableFromInline let clock: any CacheClock
 
+    /// The sequence optimistic readers validate against: odd while a writer
+    /// changes the index or the entries (see CacheShard+OptimisticReads.swift).
+    @usableFromInline let version = Atomic<UInt64>(0)
+    /// Whether more than one thread has been locking this shard lately: then
+    /// reads go optimistic; a shard one thread uses alone is cheapest under its
+    /// (biased) lock. Written only when it changes.
+    @usableFromInline let threadsShare = Atomic<Bool>(false)
+    /// Where optimistic hits record themselves: `stripeMask + 1` stripes, one per
+    /// thread token modulo their count, each on cache lines of its own.
+    @usableFromInline let stripes: UnsafeMutablePointer<larder_read_stripe>
+    @usableFromInline let stripeMask: UInt32
+
     // Lock-free readable counters, written under `mutex`.
     @usableFromInline let hits = Atomic<Int>(0)
     @usableFromInline let misses = Atomic<Int>(0)
@@ -92,7 +104,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
                 + "lower maxCount: its bookkeeping is allocated up front.")
         }
         let (bytes, overflow) = MemoryLayout<SlotEntry<Key, Value>>.stride.multipliedReportingOverflow(by: Int(capacity))
-        guard !overflow, let block = larder_block_alloc(bytes, MemoryLayout<SlotEntry<Key, Value>>.alignment) else {
+        guard !overflow, let block = larder_block_alloc(bytes, max(8, MemoryLayout<SlotEntry<Key, Value>>.alignment)) else {
             larder_block_free(coreBlock)
             throw CacheError(code: .invalidConfiguration, message:
                 "could not allocate the keys and values of a shard of capacity \(capacity); "
@@ -100,6 +112,12 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         }
         core = created
         entries = block.bindMemory(to: SlotEntry<Key, Value>.self, capacity: Int(capacity))
+        let stripeCount = Self.stripeCount
+        let stripeBlock = UnsafeMutableRawPointer.allocate(
+            byteCount: stripeCount * MemoryLayout<larder_read_stripe>.stride, alignment: ShardMutex.isolation)
+        stripes = stripeBlock.bindMemory(to: larder_read_stripe.self, capacity: stripeCount)
+        stripes.initialize(repeating: larder_read_stripe(), count: stripeCount)
+        stripeMask = UInt32(stripeCount - 1)
         self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
@@ -118,6 +136,8 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         }
         larder_block_free(UnsafeMutableRawPointer(core))  // the block larder_core_init laid the core out in
         larder_block_free(entries)
+        stripes.deinitialize(count: Int(stripeMask) + 1)
+        UnsafeMutableRawPointer(stripes).deallocate()
         mutex.destroy()
     }
 

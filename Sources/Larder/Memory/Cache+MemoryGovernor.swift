@@ -34,12 +34,12 @@ extension Cache: MemoryGovernedCache {
             while entries < maxEntries {
                 let (evicted, freed) = withVictimBuffer(Key.self, Value.self, capacity: Self.batchSize) {
                     victims -> (Int, UInt64) in
-                    shard.mutex.lock()
+                    shard.lockForWrite()
                     let before = larder_core_total_weight(shard.core)
                     let evicted = shard.evictTowardLocked(limit: shard.byteShare, maxEntries: maxEntries - entries,
                                                           victims: &victims)
                     let freed = before - larder_core_total_weight(shard.core)
-                    shard.mutex.unlock()
+                    shard.unlockAfterWrite()
                     if evicted > 0 { reportEvictions(victims) }
                     return (evicted, freed)
                 }

@@ -9,7 +9,8 @@ import Testing
 struct CacheConcurrencyTests {
     /// 8 threads, a fixed number of mixed operations each on 256 shared keys
     /// (bounded by count, not time), including removeAll, sweeps, clock
-    /// advances and get-or-compute. Afterwards: count <= maxCount, bytes <=
+    /// advances, pressure evictions and get-or-compute (the shards, shared,
+    /// read without their locks). Afterwards: count <= maxCount, bytes <=
     /// maxBytes, every read counted exactly once, the cores consistent.
     @Test("8 threads of mixed operations", arguments: [1, 4])
     func mixedOperations(shardCount: Int) throws {
@@ -49,7 +50,11 @@ struct CacheConcurrencyTests {
                     clock.advance(by: .milliseconds(1))
                 case 960..<990:
                     cache.sweepExpired()
-                case 990..<998:
+                case 990..<994:
+                    // Memory pressure, as the governor applies it.
+                    cache.setPressureBudget(random.next() % 2 == 0 ? nil : maxBytes / 2)
+                    cache.evictTowardBudget(maxEntries: 50)
+                case 994..<998:
                     _ = cache.statistics
                 default:
                     cache.removeAll()
@@ -65,6 +70,8 @@ struct CacheConcurrencyTests {
         #expect(statistics.hits + statistics.misses == statistics.totalRequests)
         #expect(statistics.totalRequests == reads.count)
         #expect(statistics.hits > 0 && statistics.misses > 0 && statistics.evictions > 0)
+        #expect(statistics.pressureEvictions > 0)
+        #expect(cache.shards.contains { $0.stripeCounts.hits > 0 }, "no read took the optimistic path")
         #expect(wrongValues.count == 0)
         #expect(cache.checkInvariants() == 0)
         // Still a working cache.

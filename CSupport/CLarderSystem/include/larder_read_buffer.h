@@ -1,0 +1,89 @@
+/*
+ * larder_read_buffer.h — where a shard's optimistic hits record themselves:
+ * one stripe per thread (by thread token), on cache lines of its own, so a
+ * hit writes only memory its own thread wrote last. The shard applies the
+ * recorded touches to its recency order under its lock: the recording
+ * thread when its stripe fills, and a writer before it changes the shard.
+ *
+ * Lossy only under concurrency: a record overwritten before it was applied,
+ * or read while its thread was still writing it, is a touch lost (the drain
+ * checks each record against the entry its slot holds now). One thread's
+ * records are applied in its order, before its next write: a cache used by
+ * one thread keeps exact LRU order.
+ */
+#ifndef LARDER_READ_BUFFER_H
+#define LARDER_READ_BUFFER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Records a stripe holds; a full stripe is applied before more are taken. */
+#define LARDER_READ_STRIPE_RECORDS 13u
+
+/** One thread's stripe: 128 bytes (two cache lines pull together on x86). */
+typedef struct larder_read_stripe {
+    uint64_t head;     /* records ever taken: also this stripe's hit count (atomic) */
+    uint64_t tail;     /* records applied (written under the shard's lock) */
+    uint64_t misses;   /* optimistic misses counted here (atomic) */
+    uint64_t records[LARDER_READ_STRIPE_RECORDS];  /* slot | tag << 32 */
+} larder_read_stripe;
+
+_Static_assert(sizeof(larder_read_stripe) == 128, "a stripe is two cache lines");
+
+/** Takes a hit on `slot` (whose index tag is `tag`). Returns nonzero when the
+ *  stripe is full: apply it (larder_read_stripe_take under the lock) now. */
+static inline int larder_read_stripe_record(larder_read_stripe *stripe, uint32_t slot, uint32_t tag)
+{
+    uint64_t n = __atomic_fetch_add(&stripe->head, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&stripe->records[n % LARDER_READ_STRIPE_RECORDS], (uint64_t)slot | ((uint64_t)tag << 32),
+                     __ATOMIC_RELAXED);
+    return n + 1 - __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED) >= LARDER_READ_STRIPE_RECORDS;
+}
+
+/** Counts an optimistic miss. */
+static inline void larder_read_stripe_miss(larder_read_stripe *stripe)
+{
+    __atomic_fetch_add(&stripe->misses, 1, __ATOMIC_RELAXED);
+}
+
+/** The records taken since the last call, oldest first, into `out` (room for
+ *  LARDER_READ_STRIPE_RECORDS); returns how many. Call under the shard's
+ *  lock. The oldest are skipped when more were taken than the stripe holds. */
+static inline uint32_t larder_read_stripe_take(larder_read_stripe *stripe, uint64_t *out)
+{
+    uint64_t head = __atomic_load_n(&stripe->head, __ATOMIC_ACQUIRE);
+    uint64_t tail = __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED);
+    if (head == tail) return 0;
+    if (head - tail > LARDER_READ_STRIPE_RECORDS) tail = head - LARDER_READ_STRIPE_RECORDS;
+    uint32_t n = 0;
+    for (uint64_t i = tail; i < head; i++)
+        out[n++] = __atomic_load_n(&stripe->records[i % LARDER_READ_STRIPE_RECORDS], __ATOMIC_RELAXED);
+    __atomic_store_n(&stripe->tail, head, __ATOMIC_RELAXED);
+    return n;
+}
+
+/** Nonzero when records wait to be applied (a cheap look before the lock's work). */
+static inline int larder_read_stripe_pending(const larder_read_stripe *stripe)
+{
+    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED) != __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED);
+}
+
+/** The stripe's hit and miss counts (relaxed; for statistics). */
+static inline uint64_t larder_read_stripe_hits(const larder_read_stripe *stripe)
+{
+    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t larder_read_stripe_misses(const larder_read_stripe *stripe)
+{
+    return __atomic_load_n(&stripe->misses, __ATOMIC_RELAXED);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LARDER_READ_BUFFER_H */

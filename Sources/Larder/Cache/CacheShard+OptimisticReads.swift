@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLarderCore
+import CLarderSystem
+import Synchronization
+
+/// What an optimistic read found.
+@usableFromInline
+enum OptimisticRead<Value> {
+    case hit(Value)
+    case miss
+    /// A writer changed the shard meanwhile, or the entry needs the lock (it
+    /// has expired): read under the lock instead.
+    case busy
+}
+
+/// Reads that take no lock and write nothing another thread wrote last.
+///
+/// Why: a hit that locks the shard, moves the entry to the front of the
+/// recency list and counts itself writes the lock's, the list head's and the
+/// counter's cache lines. When two threads use one cache, each such line was
+/// last written by the other thread about half the time, however many shards
+/// there are, and fetching it from the other core costs more than the whole
+/// hit (docs/Performance.md has the measurements). So, for keys and values of
+/// trivial types (whose bytes can be copied while a writer changes them, and
+/// checked afterwards):
+/// - a writer marks the shard's `version` odd before it changes the index or
+///   the entries and even after (under the mutex, so writers never overlap);
+/// - a reader reads the version, looks the key up with atomic loads, copies
+///   the entry's bytes, and keeps the result only if the version is the same
+///   even number afterwards; else it reads under the lock;
+/// - a hit records its slot in its thread's stripe (`larder_read_buffer.h`),
+///   and counts itself there; the touches are applied under the lock when the
+///   stripe fills, and before the thread's next write, so one thread's hits
+///   reach the recency order in its order and before its next eviction.
+extension CacheShard {
+    /// Whether this shard's reads take the optimistic path: trivial keys and
+    /// values, whose slot fills whole 8-byte words.
+    @inlinable
+    static var readsOptimistically: Bool {
+        _isPOD(Key.self) && _isPOD(Value.self)
+            && MemoryLayout<SlotEntry<Key, Value>>.stride % 8 == 0 && MemoryLayout<SlotEntry<Key, Value>>.stride > 0
+    }
+
+    /// Stripes per shard: a power of two, at least twice the cores (fewer
+    /// threads sharing a stripe), at most 64.
+    static var stripeCount: Int {
+        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        var count = 2
+        while count < 2 * cores && count < 64 { count <<= 1 }
+        return count
+    }
+
+    /// The calling thread's stripe.
+    @inlinable @inline(__always)
+    var stripe: UnsafeMutablePointer<larder_read_stripe> {
+        stripes + Int(larder_thread_token() & stripeMask)
+    }
+
+    // MARK: Writers (call with `mutex` held)
+
+    /// Marks the start of a change to the index or the entries.
+    @inlinable @inline(__always)
+    func beginWrite() {
+        let current = version.load(ordering: .relaxed)
+        version.store(current &+ 1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .releasing)
+    }
+
+    /// Marks the end of the change begun by ``beginWrite()``.
+    @inlinable @inline(__always)
+    func endWrite() {
+        version.store(version.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+    }
+
+    /// Locks for a change: applies this thread's recorded hits first (so a
+    /// thread's hits count before its own evictions), then begins the write.
+    @inlinable @inline(__always)
+    func lockForWrite() {
+        mutex.lock()
+        noteLocker()
+        applyRecordedHits(of: stripe)
+        beginWrite()
+    }
+
+    /// Updates ``threadsShare`` from the mutex's record of its holders (call with
+    /// `mutex` held): a new holder means threads share the shard; this many
+    /// acquisitions in a row by one thread, that it is used alone again.
+    @inlinable @inline(__always)
+    func noteLocker() {
+        let streak = mutex.pointer.pointee.streak
+        if streak == 1 {
+            if !threadsShare.load(ordering: .relaxed) { threadsShare.store(true, ordering: .relaxed) }
+        } else if streak >= Self.soloStreak, threadsShare.load(ordering: .relaxed) {
+            threadsShare.store(false, ordering: .relaxed)
+        }
+    }
+
+    /// Acquisitions in a row by one thread after which a shard counts as used alone.
+    @inlinable static var soloStreak: UInt32 { 1024 }
+
+    @inlinable @inline(__always)
+    func unlockAfterWrite() {
+        endWrite()
+        mutex.unlock()
+    }
+
+    /// Stores an entry into a free slot: with word-sized atomic stores when
+    /// optimistic readers may copy it meanwhile.
+    @inlinable @inline(__always)
+    func writeEntry(_ entry: SlotEntry<Key, Value>, at slot: UInt32) {
+        if Self.readsOptimistically {
+            withUnsafePointer(to: entry) { source in
+                larder_store_words_relaxed(entries + Int(slot), source, MemoryLayout<SlotEntry<Key, Value>>.stride / 8)
+            }
+        } else {
+            (entries + Int(slot)).initialize(to: entry)
+        }
+    }
+
+    /// Applies the touches recorded in `stripe`, if any (call with `mutex` held).
+    @inlinable @inline(__always)
+    func applyRecordedHits(of stripe: UnsafeMutablePointer<larder_read_stripe>) {
+        if larder_read_stripe_pending(stripe) != 0 { applyPendingHits(of: stripe) }
+    }
+
+    @usableFromInline @inline(never)
+    func applyPendingHits(of stripe: UnsafeMutablePointer<larder_read_stripe>) {
+        let capacity = Int(LARDER_READ_STRIPE_RECORDS)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { records in
+            let count = Int(larder_read_stripe_take(stripe, records.baseAddress!))
+            guard count > 0 else { return }
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: capacity) { slots in
+                var live = 0
+                for index in 0..<count {
+                    let record = records[index]
+                    let slot = UInt32(truncatingIfNeeded: record)
+                    if larder_core_slot_matches(core, slot, UInt32(truncatingIfNeeded: record >> 32)) != 0 {
+                        slots[live] = slot
+                        live += 1
+                    }
+                }
+                larder_core_touch_batch(core, slots.baseAddress!, UInt32(live))
+            }
+        }
+    }
+
+    /// Applies every thread's recorded touches (call with `mutex` held): before
+    /// the recency order is read.
+    func applyAllRecordedHits() {
+        for index in 0...Int(stripeMask) { applyRecordedHits(of: stripes + index) }
+    }
+
+    /// The recorded hits and misses of every stripe.
+    var stripeCounts: (hits: Int, misses: Int) {
+        var hits: UInt64 = 0, misses: UInt64 = 0
+        for index in 0...Int(stripeMask) {
+            hits &+= larder_read_stripe_hits(stripes + index)
+            misses &+= larder_read_stripe_misses(stripes + index)
+        }
+        return (Int(truncatingIfNeeded: hits), Int(truncatingIfNeeded: misses))
+    }
+
+    // MARK: Readers
+
+    /// An optimistic lookup of `key` (only where ``readsOptimistically``). A hit
+    /// is recorded and counted; a miss is counted when `countsMiss`.
+    @inlinable @inline(__always)
+    func lookUpOptimistically(_ key: Key, hash: UInt64, countsMiss: Bool) -> OptimisticRead<Value> {
+        let before = version.load(ordering: .acquiring)
+        if before & 1 != 0 { return .busy }
+        var cursor = larder_cursor()
+        var slot = larder_core_lookup_concurrent_first(core, hash, &cursor)
+        return withUnsafeTemporaryAllocation(of: SlotEntry<Key, Value>.self, capacity: 1) { copy in
+            let words = MemoryLayout<SlotEntry<Key, Value>>.stride / 8
+            while slot != larderNil {
+                larder_load_words_relaxed(copy.baseAddress!, entries + Int(slot), words)
+                if copy[0].key == key { break }
+                slot = larder_core_lookup_concurrent_next(core, hash, &cursor)
+            }
+            var expired = false
+            if slot != larderNil, hasExpiry, mayHaveDeadlines {
+                let deadline = larder_core_deadline_concurrent(core, slot)
+                expired = deadline != larderNoDeadline && clock.monotonicNanoseconds() >= deadline
+            }
+            larder_fence_acquire()
+            guard version.load(ordering: .relaxed) == before, !expired else { return .busy }
+            let stripe = self.stripe
+            if slot == larderNil {
+                if countsMiss { larder_read_stripe_miss(stripe) }
+                return .miss
+            }
+            larder_core_prefetch_node(core, slot)  // warm for the move, when the stripe is applied
+            if larder_read_stripe_record(stripe, slot, UInt32(truncatingIfNeeded: hash >> 32)) != 0 {
+                mutex.lock()
+                noteLocker()
+                applyRecordedHits(of: stripe)
+                mutex.unlock()
+            }
+            return .hit(copy[0].value)
+        }
+    }
+}

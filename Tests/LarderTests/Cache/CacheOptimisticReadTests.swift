@@ -1,0 +1,108 @@
+import Synchronization
+import Testing
+@testable import Larder
+
+/// Reads without the lock (CacheShard+OptimisticReads.swift): taken by shards that
+/// threads share, for trivial keys and values; validated by the shard's sequence.
+@Suite("Cache: optimistic reads of shared shards")
+struct CacheOptimisticReadTests {
+    /// Two words that a torn copy would tell apart.
+    struct Pair: Hashable, Sendable {
+        var a: Int
+        var b: Int
+    }
+
+    /// A one-shard cache whose shard counts as shared from the start.
+    func sharedCache<K: Hashable & Sendable, V: Sendable>(_ k: K.Type, _ v: V.Type, maxCount: Int) throws -> Cache<K, V> {
+        let cache = try Cache<K, V>(configuration: .init(maxCount: maxCount, sweepInterval: nil))
+        cache.shards[0].threadsShare.store(true, ordering: .relaxed)
+        return cache
+    }
+
+    @Test("trivial keys and values read optimistically, others do not")
+    func eligibility() {
+        #expect(CacheShard<Int, Int>.readsOptimistically)
+        #expect(CacheShard<Int, Pair>.readsOptimistically)
+        #expect(!CacheShard<String, Int>.readsOptimistically)
+        #expect(!CacheShard<Int, [UInt8]>.readsOptimistically)
+    }
+
+    @Test("a hit recorded without the lock counts before the same thread's next eviction")
+    func recordedHitsApplyBeforeTheNextWrite() throws {
+        let cache = try sharedCache(Int.self, Int.self, maxCount: 3)
+        for key in 1...3 { try cache.setValue(key * 10, forKey: key) }
+        #expect(cache.value(forKey: 1) == 10)
+        // The hit went through the stripe, not the lock ...
+        #expect(cache.shards[0].stripeCounts.hits == 1)
+        #expect(cache.statistics.hits == 1)
+        // ... and still made 1 more recent than 2 before this set evicts.
+        try cache.setValue(40, forKey: 4)
+        #expect(cache.contains(1))
+        #expect(!cache.contains(2))
+        #expect(cache.keysByRecency() == [[3, 1, 4]])
+        #expect(cache.checkInvariants() == 0)
+    }
+
+    @Test("optimistic misses are counted, and an expired entry is read under the lock and removed")
+    func missesAndExpiry() throws {
+        let clock = ManualCacheClock()
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 10, sweepInterval: nil), clock: clock)
+        cache.shards[0].threadsShare.store(true, ordering: .relaxed)
+        try cache.setValue(1, forKey: 1, ttl: .seconds(1))
+        #expect(cache.value(forKey: 2) == nil)
+        #expect(cache.shards[0].stripeCounts.misses == 1)
+        clock.advance(by: .seconds(1))
+        #expect(cache.value(forKey: 1) == nil)
+        let statistics = cache.statistics
+        #expect(statistics.misses == 2 && statistics.hits == 0)
+        #expect(statistics.expiredRemovals == 1 && cache.count == 0)
+    }
+
+    @Test("a shard one thread locks alone reads under its lock; a second thread makes it shared")
+    func sharingFollowsTheLockers() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, sweepInterval: nil))
+        let shard = cache.shards[0]
+        for key in 0..<2048 { try cache.setValue(key, forKey: key) }
+        let aloneAfterSets = shard.threadsShare.load(ordering: .relaxed)
+        #expect(!aloneAfterSets)
+        for key in 0..<100 { #expect(cache.value(forKey: key) == key) }
+        #expect(shard.stripeCounts.hits == 0, "a lone thread's hits took the optimistic path")
+        try runOnThreads(1) { _ in try cache.setValue(-1, forKey: -1) }
+        try cache.setValue(-2, forKey: -2)
+        let sharedAfterSecondThread = shard.threadsShare.load(ordering: .relaxed)
+        #expect(sharedAfterSecondThread)
+        #expect(cache.value(forKey: 5) == 5)
+        #expect(shard.stripeCounts.hits == 1)
+        #expect(cache.statistics.hits == 101)
+    }
+
+    /// Writers keep replacing values whose two words are equal; readers on other
+    /// threads must never see two different words (a copy torn by a write that
+    /// the sequence check let through), nor a value of another key.
+    @Test("readers racing writers never see a torn or foreign value")
+    func noTornReads() throws {
+        let cache = try sharedCache(Int.self, Pair.self, maxCount: 64)
+        let torn = Counter()
+        let reads = Counter()
+        try runOnThreads(4) { thread in
+            var random = SplitMix64(seed: UInt64(thread) &+ 77)
+            var myReads = 0
+            for _ in 0..<50_000 {
+                let key = Int(random.next() % 96)
+                if thread < 2 {
+                    let x = Int(truncatingIfNeeded: random.next() >> 8) * 128 + key
+                    try cache.setValue(Pair(a: x, b: x), forKey: key)
+                } else {
+                    myReads += 1
+                    if let pair = cache.value(forKey: key), pair.a != pair.b || pair.a % 128 != key { torn.add() }
+                }
+            }
+            reads.add(myReads)
+        }
+        #expect(torn.count == 0)
+        let statistics = cache.statistics
+        #expect(statistics.hits + statistics.misses == reads.count)
+        #expect(statistics.hits > 0 && statistics.misses > 0)
+        #expect(cache.checkInvariants() == 0)
+    }
+}
