@@ -34,15 +34,6 @@ static inline void larder_store_words_relaxed(void *destination, const void *sou
     for (size_t i = 0; i < words; i++) __atomic_store_n(&to[i], from[i], __ATOMIC_RELAXED);
 }
 
-/** A full acquire fence: orders the loads before it before the loads after it
- *  (the reader's side of a sequence lock, between its data and its re-check). */
-static inline void larder_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
-
-/** A release fence: orders the stores before it before the stores after it
- *  (the writer's side, between marking the sequence odd and its data). */
-static inline void larder_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
-
-
 #ifdef __cplusplus
 }
 #endif

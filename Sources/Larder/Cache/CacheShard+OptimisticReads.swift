@@ -186,7 +186,7 @@ extension CacheShard {
                 let deadline = larder_core_deadline_concurrent(core, slot)
                 expired = deadline != larderNoDeadline && clock.monotonicNanoseconds() >= deadline
             }
-            larder_fence_acquire()
+            atomicMemoryFence(ordering: .acquiring)
             guard version.load(ordering: .relaxed) == before, !expired else { return .busy }
             let stripe = self.stripe
             if slot == larderNil {

@@ -26,8 +26,10 @@ struct SlotEntry<Key, Value> {
 /// values in slot-indexed storage beside it, behind one mutex.
 ///
 /// Everything marked "guarded" is touched only with `mutex` held. Counters are
-/// atomics so that statistics can be read without the lock; they are written
-/// only under the lock, with a relaxed load and store (no read-modify-write).
+/// atomics so that statistics can be read without the lock; the shard's own are
+/// written only under the lock, with a relaxed load and store (no
+/// read-modify-write); hits and misses of optimistic reads are counted in the
+/// reading thread's stripe (see CacheShard+OptimisticReads.swift).
 @usableFromInline
 final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
     @usableFromInline let mutex: ShardMutex
