@@ -85,14 +85,13 @@ extension CacheShard {
                 evictLRU(into: &victims)
                 evicted += 1
             }
-            // Swapped out, not assigned over: the old value is released after
-            // the lock is dropped, with the victims.
             if Self.readsOptimistically {
                 // Trivial values: no release to defer; a whole-entry store that
                 // optimistic readers may copy meanwhile.
-                victims.replaced = entries[Int(slot)].value
                 writeEntry(SlotEntry(key: entries[Int(slot)].key, value: value), at: slot)
             } else {
+                // Swapped out, not assigned over: the old value is released after
+                // the lock is dropped, with the victims.
                 var replaced = value
                 swap(&entries[Int(slot)].value, &replaced)
                 victims.replaced = replaced
