@@ -16,10 +16,10 @@ struct Bench: ParsableCommand {
             """)
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case core, throughput, threads, latency, memory, alloc, hitratio, durability
+        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier
     }
 
-    @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability (default: all).")
+    @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability, tier (default: all).")
     var suite: String?
 
     @Flag(help: "Small sizes and 2 runs: the whole run takes seconds (used by the smoke test).")
@@ -186,6 +186,9 @@ struct Bench: ParsableCommand {
             case .durability:
                 heading("durability: the LMDB tier (sets per second, disk reads, reopening)")
                 result = try DurabilitySuite.run(config)
+            case .tier:
+                heading("tier: memory hits with and without the LMDB tier, one thread")
+                result = try TierHitSuite.run(config)
             }
             result.seconds = Double(nowNanoseconds() - t0) / 1e9
             report.suites[s.rawValue] = result

@@ -5,7 +5,7 @@ import Synchronization
 
 /// The LMDB tier: puts per second under each durability mode with 1, 4 and 16
 /// writers next to raw LMDB (one transaction per put, synced and `MDB_NOSYNC`),
-/// a memory miss served from disk, memory hits with a disk tier, and reopening a
+/// a memory miss served from disk, and reopening a
 /// large store. Every store lives in a fresh temporary directory removed afterwards;
 /// values are 100-byte `[UInt8]` under `Int` keys.
 enum DurabilitySuite {
@@ -19,7 +19,6 @@ enum DurabilitySuite {
         /// Memory tier (maxCount) of the reopened cache: what a reopen restores.
         var memoryEntries: Int
         var diskReads: Int
-        var hitReads: Int
 
         init(_ c: BenchConfig) {
             let quick = c.quick
@@ -28,12 +27,6 @@ enum DurabilitySuite {
             storeEntries = quick ? 20_000 : 1_000_000
             memoryEntries = quick ? 1_000 : 10_000
             diskReads = quick ? 500 : 20_000
-            #if DEBUG
-            let quickHits = 20_000
-            #else
-            let quickHits = 300_000  // a release --quick run still gives stable hit costs
-            #endif
-            hitReads = quick ? quickHits : 2_000_000
         }
     }
 
@@ -340,7 +333,6 @@ enum DurabilitySuite {
         let readsPerRun = min(sizes.diskReads, candidates.count / runs)
 
         var reopenMs: [Double] = [], diskMedian: [Double] = [], diskP99: [Double] = [], diskHitRatio: [Double] = []
-        var hotHit: [Double] = [], residentHit: [Double] = [], hotHitNoTier: [Double] = [], residentHitNoTier: [Double] = []
         var timings = [UInt64](repeating: 0, count: readsPerRun)
         for run in 0..<runs {
             progress("durability reopen and reads, run \(run + 1)/\(runs)")
@@ -360,20 +352,7 @@ enum DurabilitySuite {
             timings.sort()
             diskMedian.append(Double(timings[timings.count / 2]))
             diskP99.append(Double(timings[min(timings.count - 1, timings.count * 99 / 100)]))
-
-            // Memory hits on the same cache: one hot key, then a rotation over resident keys
-            // (each hit records its access for the disk's recency order).
-            let resident = Array(candidates[(run * readsPerRun)..<(run * readsPerRun + min(readsPerRun, 1_000))])
-            hotHit.append(hitNanoseconds(cache, hot: resident[0], resident: nil, reads: sizes.hitReads))
-            residentHit.append(hitNanoseconds(cache, hot: 0, resident: resident, reads: sizes.hitReads))
             cache.close()
-
-            // The same hits without a disk tier.
-            let plain = try Cache<Int, [UInt8]>(configuration: CacheConfiguration(maxCount: sizes.memoryEntries))
-            for k in resident { try plain.setValue(value, forKey: k) }
-            hotHitNoTier.append(hitNanoseconds(plain, hot: resident[0], resident: nil, reads: sizes.hitReads))
-            residentHitNoTier.append(hitNanoseconds(plain, hot: 0, resident: resident, reads: sizes.hitReads))
-            plain.close()
         }
 
         // Reopening after a crash: the store is marked as still open (what a killed process
@@ -400,10 +379,6 @@ enum DurabilitySuite {
         addRow("disk get (memory miss served by LMDB)", "median ns", "ns", diskMedian, 0,
                extra: ["p99_ns_median": Spread(diskP99).median, "served_from_disk": Spread(diskHitRatio).median])
         addRow("disk get (memory miss served by LMDB)", "p99 ns", "ns", diskP99, 0)
-        addRow("memory get-hit, LMDB tier", "one hot key, ns/op", "ns/op", hotHit, 1)
-        addRow("memory get-hit, LMDB tier", "1000 resident keys in turn, ns/op", "ns/op", residentHit, 1)
-        addRow("memory get-hit, no tier", "one hot key, ns/op", "ns/op", hotHitNoTier, 1)
-        addRow("memory get-hit, no tier", "1000 resident keys in turn, ns/op", "ns/op", residentHitNoTier, 1)
         addRow("reopen", "open + restore \(sizes.memoryEntries) of \(storeLabel) entries, ms", "ms", reopenMs, 1)
         addRow("reopen after an unclean close", "rebuild index + restore \(sizes.memoryEntries) of \(storeLabel) entries, ms", "ms", crashReopenMs, 1)
         print(other.render())
@@ -472,30 +447,5 @@ enum DurabilitySuite {
         if rc != 0 { mdb_txn_abort(txn) }
         try RawLMDBPeer.check(rc, "marking the store open")
         try RawLMDBPeer.check(mdb_txn_commit(txn), "mdb_txn_commit")
-    }
-
-    /// ns per get-hit: `reads` gets of `hot`, or of `resident` keys in turn.
-    static func hitNanoseconds(_ cache: Cache<Int, [UInt8]>, hot: Int, resident: [Int]?, reads: Int) -> Double {
-        var found = 0
-        if let resident {
-            for k in resident { if cache.value(forKey: k) != nil { found += 1 } }  // promote (warm-up)
-            let n = resident.count
-            let t0 = nowNanoseconds()
-            var j = 0
-            for _ in 0..<reads {
-                if cache.value(forKey: resident[j]) != nil { found += 1 }
-                j += 1
-                if j == n { j = 0 }
-            }
-            let elapsed = nowNanoseconds() - t0
-            sink &+= found
-            return Double(elapsed) / Double(reads)
-        }
-        _ = cache.value(forKey: hot)
-        let t0 = nowNanoseconds()
-        for _ in 0..<reads { if cache.value(forKey: hot) != nil { found += 1 } }
-        let elapsed = nowNanoseconds() - t0
-        sink &+= found
-        return Double(elapsed) / Double(reads)
     }
 }

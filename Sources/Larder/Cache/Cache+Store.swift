@@ -137,6 +137,9 @@ extension Cache {
             // A removal between the tier's write and memory's must not leave a
             // memory copy the tier lacks.
             if fillSnapshot == nil { fillSnapshot = shards[index].fillSnapshot() }
+            // This thread's hits still waiting in the shard's read buffer are
+            // stamped now, before this write takes its stamp: they came first.
+            if CacheShard<Key, Value>.readsOptimistically { withShard(index) { $0.applyOwnRecordedHits() } }
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
         let outcome = withShard(index) { shard in
@@ -174,6 +177,11 @@ extension Cache {
                 let outcome = shard.storeLocked(key: key, hash: hash, value: value, weight: weight,
                                                 deadline: deadline, mode: mode, fillSnapshot: fillSnapshot,
                                                 victims: &victims)
+                // A promotion is an access: the tier's recency order hears of it.
+                if countHit, case .stored = outcome, let log = shard.accessLog {
+                    let slot = shard.find(key, hash: hash)
+                    if slot != larderNil { log.record(slot) }
+                }
                 shard.unlockAfterWrite()
                 if victims.count > 0, hooks.onEvict != nil || logger != nil { reportEvictions(victims) }
                 return outcome

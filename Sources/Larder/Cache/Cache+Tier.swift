@@ -37,6 +37,41 @@ extension Cache {
         return found
     }
 
+    /// Asks the tier to take recorded accesses when `shard`'s log filled a batch.
+    @inlinable @inline(__always)
+    func askForAccessDrainIfWanted(_ shard: CacheShard<Key, Value>) {
+        if let log = shard.accessLogRef, log._withUnsafeGuaranteedRef({ $0.takeDrainRequest() }) {
+            tier?.requestAccessDrain()
+        }
+    }
+
+    /// The tier's source of recorded accesses: every shard's log, taken under its
+    /// lock after the hits still waiting in read-buffer stripes are applied (so
+    /// that a close records the latest ones too). Keys are copied under the lock
+    /// (a slot may be reused after it), into room reserved before it.
+    static func accessDrain(_ shards: [CacheShard<Key, Value>]) -> @Sendable () -> [(key: Key, stamp: UInt64)] {
+        { [shards] in
+            var taken: [(key: Key, stamp: UInt64)] = []
+            for shard in shards {
+                guard let log = shard.accessLog else { continue }
+                while true {
+                    shard.mutex.lock()
+                    shard.applyAllRecordedHits()
+                    let pending = log.pendingCount
+                    guard taken.capacity - taken.count >= pending else {
+                        shard.mutex.unlock()
+                        taken.reserveCapacity(taken.count + pending + pending / 4 + 16)
+                        continue
+                    }
+                    log.drain { slot, stamp in taken.append((shard.entries[Int(slot)].key, stamp)) }
+                    shard.mutex.unlock()
+                    break
+                }
+            }
+            return taken
+        }
+    }
+
     /// Inserts recovered entries, given most recent first, at the least-recent
     /// end of their shards, without storing them in the tier again. Skips
     /// expired entries, keys already present, and entries that do not fit a

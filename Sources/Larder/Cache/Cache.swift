@@ -90,11 +90,13 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         for index in 0..<shardCount {
             let capacity = UInt32(base + (index < extra ? 1 : 0))
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
-            shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock))
+            shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock,
+                                         accessRecording: tier?.accessRecording))
         }
         let largest = UInt32(base + (extra > 0 ? 1 : 0))
         let footprint = UInt64(larder_core_footprint(largest, flags))
-        self.slotOverhead = (footprint + UInt64(largest) - 1) / UInt64(largest)
+        let accessLogBytes = tier?.accessRecording == nil ? 0 : UInt64(ShardAccessLog.bytesPerSlot)
+        self.slotOverhead = (footprint + UInt64(largest) - 1) / UInt64(largest) + accessLogBytes
         // The weigher classifies a type once; `.none` means it reports 0 heap
         // bytes for every value of that type.
         let heapFree = WeighingKind.of(Key.self) == .none && WeighingKind.of(Value.self) == .none
@@ -109,6 +111,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.tier = tier
         self.hasTier = tier != nil
         self.hooks = hooks
+        if let tier, tier.accessRecording != nil { tier.setAccessSource(Self.accessDrain(shards)) }
         if configuration.supportsExpiry, let interval = configuration.sweepInterval {
             sweeper.start(interval: interval, tickAtStart: false) { [weak self] in
                 // The strong reference lives for one run, so releasing the cache ends the thread.
@@ -148,7 +151,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         if CacheShard<Key, Value>.readsOptimistically, shard.threadsShare.load(ordering: .relaxed) {
             switch shard.lookUpOptimistically(key, hash: hash, countsMiss: !hasTier) {
             case .hit(let value):
-                if hasTier { tier?.recordAccess(forKey: key) }
+                if hasTier { askForAccessDrainIfWanted(shard) }
                 return value
             case .miss:
                 Self.noteMiss(key, hash: hash)
@@ -171,8 +174,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 let value = shard.entries[Int(slot)].value
                 larder_core_touch_inline(shard.core, slot)
                 shard.bump(shard.hits)
+                if hasTier, let log = shard.accessLogRef { log._withUnsafeGuaranteedRef { $0.record(slot) } }
                 shard.mutex.unlock()
-                if hasTier { tier?.recordAccess(forKey: key) }
+                if hasTier { askForAccessDrainIfWanted(shard) }
                 return value
             }
             shard.beginWrite()

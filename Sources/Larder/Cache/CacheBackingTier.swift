@@ -15,6 +15,15 @@ protocol CacheBackingTier<Key, Value>: Sendable {
     func remove(forKey key: Key)
     /// Called by `removeAll()`.
     func removeAll()
-    /// Called on memory hits; the tier records recency coarsely, in batches.
-    func recordAccess(forKey key: Key)
+    /// The clock the cache stamps memory hits and promotions with, and how many
+    /// distinct entries a shard records before it asks for a drain; nil when the
+    /// tier keeps no recency order.
+    var accessRecording: (clock: AccessStampClock, batchSize: Int)? { get }
+    /// Installs where the tier takes the accesses the cache recorded since it last
+    /// asked (each key with the stamp of its latest access). Called once, by the
+    /// cache's initializer; the tier calls `source` from its own writes, outside
+    /// any shard lock.
+    func setAccessSource(_ source: @escaping @Sendable () -> [(key: Key, stamp: UInt64)])
+    /// A shard recorded a batch of accesses: take them soon.
+    func requestAccessDrain()
 }

@@ -127,6 +127,17 @@ extension CacheShard {
         if larder_read_stripe_pending(stripe) != 0 { applyPendingHits(of: stripe) }
     }
 
+    /// Applies this thread's recorded hits now, if it has any (takes the lock).
+    @inlinable @inline(__always)
+    func applyOwnRecordedHits() {
+        let stripe = self.stripe
+        guard larder_read_stripe_pending(stripe) != 0 else { return }
+        mutex.lock()
+        noteLocker()
+        applyRecordedHits(of: stripe)
+        mutex.unlock()
+    }
+
     @usableFromInline @inline(never)
     func applyPendingHits(of stripe: UnsafeMutablePointer<larder_read_stripe>) {
         let capacity = Int(LARDER_READ_STRIPE_RECORDS)
@@ -144,6 +155,9 @@ extension CacheShard {
                     }
                 }
                 larder_core_touch_batch(core, slots.baseAddress!, UInt32(live))
+                if let accessLog {
+                    for index in 0..<live { accessLog.record(slots[index]) }
+                }
             }
         }
     }

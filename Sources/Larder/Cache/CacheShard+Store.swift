@@ -120,6 +120,7 @@ extension CacheShard {
             if larder_core_count(core) == capacity, !victims.isFull,
                larder_core_replace_lru(core, hash, weight, byteShare, &newSlot) == LARDER_OK {
                 let victim = (entries + Int(newSlot)).move()
+                accessLog?.forget(newSlot)
                 victims.append(key: victim.key, value: victim.value)
                 evicted = 1
             }

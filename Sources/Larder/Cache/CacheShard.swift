@@ -69,6 +69,12 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// thread token modulo their count, each on cache lines of its own.
     @usableFromInline let stripes: UnsafeMutablePointer<larder_read_stripe>
     @usableFromInline let stripeMask: UInt32
+    /// Accesses recorded for the lower tier's recency order; nil without a tier
+    /// that keeps one. Guarded.
+    @usableFromInline let accessLog: ShardAccessLog?
+    /// `accessLog` unretained, for hits (owned by `accessLog`): a hit neither
+    /// retains nor releases it.
+    @usableFromInline let accessLogRef: Unmanaged<ShardAccessLog>?
 
     // Lock-free readable counters, written under `mutex`.
     @usableFromInline let hits = Atomic<Int>(0)
@@ -89,7 +95,8 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// `mutex`, never the other way round.
     let flights = Locked<[Key: Flight<Value>]>([:])
 
-    init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock) throws(CacheError) {
+    init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock,
+         accessRecording: (clock: AccessStampClock, batchSize: Int)? = nil) throws(CacheError) {
         // The core goes in a block of our own, so that a large one is huge-page backed like the entries.
         let footprint = larder_core_footprint(capacity, flags)
         guard footprint > 0, let coreBlock = larder_block_alloc(footprint, 16) else {
@@ -124,6 +131,8 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
         self.clock = clock
+        accessLog = accessRecording.map { ShardAccessLog(capacity: capacity, clock: $0.clock, batchSize: $0.batchSize) }
+        accessLogRef = accessLog.map { .passUnretained($0) }
         mutex = .make()
         // Start the timer wheel at the cache clock's time, so that deadlines
         // are filed relative to it (correct either way, cheaper this way).
@@ -186,6 +195,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     func take(_ slot: UInt32) -> (key: Key, value: Value) {
         let entry = (entries + Int(slot)).move()
         larder_core_remove(core, slot)
+        accessLog?.forget(slot)
         return (entry.key, entry.value)
     }
 

@@ -132,7 +132,7 @@ extension DiskStore {
                 highest = max(highest, header.stamp)
             }
         }
-        if highest >= stampCounter.load(ordering: .relaxed) { stampCounter.store(highest + 1, ordering: .relaxed) }
+        stamps.advance(past: highest)
         logger.notice("applying journaled writes left by the last process", metadata: ["count": "\(ops.count)"])
         try writer.withLock { (state: inout WriterState) throws(CacheError) in
             try applyLocked(ops: ops, extra: [], state: &state, flushIndex: true, clearingJournal: true)

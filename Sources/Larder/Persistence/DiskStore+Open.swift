@@ -21,7 +21,7 @@ extension DiskStore {
         let bytes: Int
         let mapSize: Int
         /// The logical clock continues after the highest stamp on disk.
-        let nextStamp: UInt64
+        let highestStamp: UInt64
         let journalGeneration: UInt64
         /// The journal file left by an earlier process, if any (replayed by `replayJournal`).
         let journalFile: JournalFile?
@@ -120,7 +120,7 @@ extension DiskStore {
             committed = true
             let info = try env.info()
             return OpenedStore(lock: lock, env: env, entries: entries, recency: recency, meta: meta,
-                               bytes: bytes!, mapSize: info.me_mapsize, nextStamp: highest + 1,
+                               bytes: bytes!, mapSize: info.me_mapsize, highestStamp: highest,
                                journalGeneration: generation, journalFile: existingJournal)
         } catch let error as CacheError {
             lock.release()

@@ -137,9 +137,10 @@ final class DiskStore: @unchecked Sendable {
     let queued = Locked<[WriteOp]>([])
     /// Tests: a journal append writes its frame, then fails as if `fdatasync` had.
     let journalSyncFailsForTesting = Atomic<Bool>(false)
-    let stampCounter: Atomic<UInt64>
+    /// Orders writes and recorded accesses (see ``AccessStampClock``).
+    let stamps: AccessStampClock
     let counters = Locked<Statistics>(Statistics())
-    /// Supplies batched access stamps (the generic tier's touch log) to each write transaction.
+    /// Supplies the accesses recorded in memory (the cache's shard logs) to each write transaction.
     ///
     /// Held in a class box: reading a closure out of a `Mutex` with `withLock { $0 }` goes
     /// through `inout`, and the compiler re-abstracts the closure on the way out and on the
@@ -193,7 +194,7 @@ final class DiskStore: @unchecked Sendable {
         entries = opened.entries
         recency = opened.recency
         meta = opened.meta
-        stampCounter = Atomic(opened.nextStamp)
+        stamps = AccessStampClock(after: opened.highestStamp)
         writer.withLock {
             $0.bytes = opened.bytes
             $0.mapSize = opened.mapSize
@@ -214,18 +215,12 @@ final class DiskStore: @unchecked Sendable {
 
     // MARK: Public-in-module surface
 
-    /// The next access stamp of the store's logical clock (monotonic across restarts).
+    /// The next write stamp of the store's logical clock (monotonic across restarts).
     func nextStamp() -> UInt64 {
-        stampCounter.add(1, ordering: .relaxed).oldValue
+        stamps.takeWriteStamp()
     }
 
-    /// The stamp `nextStamp()` will hand out next (taking none): equal to a stamp + 1
-    /// exactly when no stamp was taken since that one.
-    func peekNextStamp() -> UInt64 {
-        stampCounter.load(ordering: .relaxed)
-    }
-
-    /// Installs the source of batched access stamps; drained at the start of every write.
+    /// Installs the source of recorded access stamps; drained at the start of every write and on close.
     func setTouchSource(_ source: @escaping @Sendable () -> [WriteOp]) {
         let box = TouchSourceBox(source)
         touchSource.withLock { $0 = box }

@@ -56,7 +56,8 @@ public struct PersistenceConfiguration: Sendable {
     /// Test hooks: initial and soft-limit map sizes (nil = derived from maxBytes).
     var initialMapSize: Int?
     var mapSizeLimit: Int?
-    /// Accesses batched in memory before their stamps are written out.
+    /// Distinct entries a memory shard lists as accessed before it asks the tier
+    /// to write their stamps out.
     var accessBatchSize: Int = 1024
 
     /// An LMDB store in `directory` (created with mode 0700 when missing; its files are 0600).

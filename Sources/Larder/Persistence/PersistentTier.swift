@@ -1,58 +1,6 @@
 import Logging
 import Synchronization
 
-/// Access stamps recorded on memory hits, kept by key (no encoding on the hit path)
-/// until a write transaction takes them.
-///
-/// A hit on the key whose access was recorded last, when no stamp has been taken since
-/// (no other access, set or promotion anywhere in the store), changes no order: it is
-/// skipped without touching the table, so a hot key costs a lock and a comparison.
-final class TouchLog<Key: Hashable & Sendable & ByteCodable>: Sendable {
-    private struct State {
-        var pending: [Key: UInt64] = [:]
-        /// The latest recorded access: its key and stamp.
-        var lastKey: Key? = nil
-        var lastStamp: UInt64 = 0
-    }
-
-    private let state = Locked<State>(State())
-
-    /// Records an access with a stamp from `store`; returns how many distinct keys are
-    /// pending, or 0 when the access changed nothing (a repeat of the latest one).
-    @_specialize(where Key == Int)
-    @_specialize(where Key == String)
-    @_specialize(where Key == UInt64)
-    @_specialize(where Key == [UInt8])
-    func record(_ key: Key, in store: DiskStore) -> Int {
-        state.withLock { s in
-            if s.lastStamp != 0, s.lastKey == key, store.peekNextStamp() == s.lastStamp &+ 1 { return 0 }
-            let stamp = store.nextStamp()
-            s.pending[key] = stamp
-            s.lastKey = key
-            s.lastStamp = stamp
-            return s.pending.count
-        }
-    }
-
-    func clear() {
-        state.withLock {
-            $0.pending.removeAll()
-            $0.lastKey = nil
-            $0.lastStamp = 0
-        }
-    }
-
-    /// Takes everything pending as touch operations.
-    func drain() -> [DiskStore.WriteOp] {
-        let taken = state.withLock { s -> [Key: UInt64] in
-            let taken = s.pending
-            s.pending = Dictionary(minimumCapacity: taken.count)
-            return taken
-        }
-        return taken.map { .touch(storageKey: StorageKey.make($0.key.encodedBytes), stamp: $0.value) }
-    }
-}
-
 /// Counters of a cache's durable tier.
 public struct PersistenceStatistics: Sendable, Equatable {
     /// Records on disk and the sum of their sizes (header + key + value).
@@ -81,13 +29,13 @@ protocol CacheClosableTier: Sendable {
 
 /// The LMDB durable tier of a `Cache`: encodes keys and values with `ByteCodable`,
 /// converts deadlines between the cache's monotonic clock and wall time on disk,
-/// batches access stamps, and hands writes to the durability mode's writer.
+/// writes the access stamps the cache records, and hands writes to the durability
+/// mode's writer.
 final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendable & ByteCodable>: CacheBackingTier, CacheClosableTier, Sendable {
     let store: DiskStore
     let writer: DiskWriter
     let clock: any CacheClock
     let logger: Logger
-    let touches = TouchLog<Key>()
     let accessBatchSize: Int
 
     init(persistence: PersistenceConfiguration, clock: any CacheClock, logger: Logger) throws(CacheError) {
@@ -109,8 +57,6 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
         options.initialMapSize = persistence.initialMapSize
         options.mapSizeLimit = persistence.mapSizeLimit
         let store = try DiskStore(options: options, logger: logger, wallClock: { clock.wallNanoseconds() })
-        let touches = self.touches
-        store.setTouchSource { touches.drain() }
         self.store = store
         self.clock = clock
         self.logger = logger
@@ -180,8 +126,6 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
             }
         }
         guard let (value, wall) = found else { return nil }
-        // Promotion makes it most recent in memory; record that on disk too.
-        recordAccess(forKey: key)
         return (value, wall.map(monotonicDeadline))
     }
 
@@ -194,7 +138,6 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
     }
 
     func removeAll() {
-        touches.clear()
         do {
             try writer.submit(.removeAll)
         } catch {
@@ -202,11 +145,19 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
         }
     }
 
-    func recordAccess(forKey key: Key) {
-        guard !store.isClosed else { return }
-        if touches.record(key, in: store) >= accessBatchSize {
-            writer.requestMaintenance()
+    var accessRecording: (clock: AccessStampClock, batchSize: Int)? {
+        (store.stamps, accessBatchSize)
+    }
+
+    func setAccessSource(_ source: @escaping @Sendable () -> [(key: Key, stamp: UInt64)]) {
+        store.setTouchSource {
+            source().map { .touch(storageKey: StorageKey.make($0.key.encodedBytes), stamp: $0.stamp) }
         }
+    }
+
+    func requestAccessDrain() {
+        guard !store.isClosed else { return }
+        writer.requestMaintenance()
     }
 
     // MARK: Restart and inspection

@@ -171,7 +171,11 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
         func load(forKey key: String) -> (value: String, deadline: UInt64?)? { real.load(forKey: key) }
         func remove(forKey key: String) { real.remove(forKey: key) }
         func removeAll() { real.removeAll() }
-        func recordAccess(forKey key: String) { real.recordAccess(forKey: key) }
+        var accessRecording: (clock: AccessStampClock, batchSize: Int)? { real.accessRecording }
+        func setAccessSource(_ source: @escaping @Sendable () -> [(key: String, stamp: UInt64)]) {
+            real.setAccessSource(source)
+        }
+        func requestAccessDrain() { real.requestAccessDrain() }
     }
 
     /// A set whose disk write lands before a removeAll and whose memory insert lands

@@ -55,7 +55,16 @@ final class FakeTier: CacheBackingTier, Sendable {
         calls.append("removeAll")
         entries.withLock { $0.removeAll() }
     }
-    func recordAccess(forKey key: String) {
-        calls.append("access \(key)")
+    let accessClock = AccessStampClock(after: 0)
+    private let accessSource = TestLock<(@Sendable () -> [(key: String, stamp: UInt64)])?>(nil)
+    var accessRecording: (clock: AccessStampClock, batchSize: Int)? { (accessClock, 1024) }
+    func setAccessSource(_ source: @escaping @Sendable () -> [(key: String, stamp: UInt64)]) {
+        accessSource.withLock { $0 = source }
+    }
+    func requestAccessDrain() {}
+    /// The keys accessed since the last call, from least to most recent (as a tier takes them).
+    func takeAccesses() -> [String] {
+        guard let source = accessSource.withLock({ $0 }) else { return [] }
+        return source().sorted { $0.stamp < $1.stamp }.map(\.key)
     }
 }
