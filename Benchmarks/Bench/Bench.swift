@@ -61,6 +61,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Folder holding the *.keys.gz traces (default: Benchmarks/Traces found from the current directory or the executable).")
     var traces: String?
 
+    @Option(name: .customLong("trace"), help: "hitratio: replay this access log instead of the bundled traces (one unsigned decimal key per line, plain or gzip); repeatable.")
+    var traceFiles: [String] = []
+
+    @Option(name: .customLong("size"), help: "hitratio: a cache size (entries) to replay --trace at; repeatable (default: 1, 2, 5, 10, 20 and 50 % of the trace's distinct keys).")
+    var sizes: [Int] = []
+
+    @Option(help: "hitratio: also write each policy's hit ratio against cache size to this SVG file.")
+    var plot: String?
+
     @Option(help: "Write machine-readable results to this file.")
     var json: String?
 
@@ -80,11 +89,15 @@ struct Bench: ParsableCommand {
             throw ValidationError("--universe (\(universe)) must be at least --capacity (\(capacity))")
         }
         if let zipf, !(zipf > 0 && zipf < 1) { throw ValidationError("--zipf must be in (0, 1), got \(zipf)") }
+        if let bad = sizes.first(where: { $0 < 1 }) { throw ValidationError("--size must be at least 1, got \(bad)") }
+        if !sizes.isEmpty && traceFiles.isEmpty { throw ValidationError("--size applies to --trace: name the trace file to replay") }
         _ = try parseList(threadCounts, "threads")
         _ = try parseList(shardCounts, "shards")
     }
 
     private func chosenSuites() throws -> [Suite] {
+        // A trace to replay asks for the hit-ratio suite alone unless suites are named.
+        if suite == nil, !traceFiles.isEmpty { return [.hitratio] }
         guard let suite else { return Suite.allCases }
         var chosen: Set<Suite> = []
         for part in suite.split(separator: ",") {
@@ -182,7 +195,7 @@ struct Bench: ParsableCommand {
                 result = AllocSuite.run(config, sharedWorkload())
             case .hitratio:
                 heading("hitratio: hit ratio % on the traces, get then set on a miss")
-                result = try HitRatioSuite.run(config, tracesOption: traces)
+                result = try HitRatioSuite.run(config, tracesOption: traces, traceFiles: traceFiles, sizes: sizes, plot: plot)
             case .durability:
                 heading("durability: the LMDB tier (sets per second, disk reads, reopening)")
                 result = try DurabilitySuite.run(config)

@@ -18,11 +18,13 @@ final class LarderBox<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     ///   - capacity: `maxCount`, over all shards.
     ///   - shards: `shardCount`; 1 keeps exact global LRU order; `nil`, the configuration's default.
     ///   - supportsExpiry: the configuration's `supportsExpiry`.
-    init(capacity: Int, shards: Int?, supportsExpiry: Bool = true) {
+    ///   - policy: the eviction policy (the configuration's default when omitted).
+    init(capacity: Int, shards: Int?, supportsExpiry: Bool = true, policy: BenchPolicy = .configurationDefault) {
         do {
             let shardCount = shards ?? CacheConfiguration(maxCount: capacity).shardCount
-            cache = try Cache(configuration: CacheConfiguration(
-                maxCount: capacity, shardCount: shardCount, supportsExpiry: supportsExpiry))
+            var configuration = CacheConfiguration(maxCount: capacity, shardCount: shardCount, supportsExpiry: supportsExpiry)
+            policy.apply(&configuration)
+            cache = try Cache(configuration: configuration)
         } catch {
             fatalError("Bench: Cache(maxCount: \(capacity), shardCount: \(shards.map(String.init) ?? "default")) refused: \(error)")
         }
@@ -42,6 +44,21 @@ final class LarderBox<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     var totalBytes: Int { cache.totalBytes }
 
     func close() { cache.close() }
+}
+
+/// An eviction policy as the suites name and configure it.
+struct BenchPolicy: Sendable {
+    /// The configuration's name for it.
+    let name: String
+    /// Whether a configuration that names no policy gets this one.
+    let isDefault: Bool
+    let apply: @Sendable (inout CacheConfiguration) -> Void
+
+    static let lru = BenchPolicy(name: "lru", isDefault: true) { _ in }
+    /// What a configuration that names no policy runs.
+    static var configurationDefault: BenchPolicy { all.first { $0.isDefault }! }
+    /// Every policy the cache offers, the default first.
+    static let all: [BenchPolicy] = [.lru]
 }
 
 /// Larder's `Cache<Int, Int>` as an `IntCachePeer`.

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Hit ratio on public traces: Larder's Cache (1 shard, exact LRU, get then set
-/// on a miss) next to the reference columns of Benchmarks/Traces/README.md.
+/// Hit ratio on public traces and synthetic ones, or on a user's own access log:
+/// Larder's Cache (1 shard, get then set on a miss) under every eviction policy,
+/// next to the reference columns of Benchmarks/Traces/README.md.
 enum HitRatioSuite {
     struct Reference {
         let trace: String
@@ -55,77 +56,18 @@ enum HitRatioSuite {
         .init(trace: "arc_oltp", size: 2000, lru: 42.47, caffeine: 42.05, opt: 60.40),
     ]
 
-    struct TraceError: Error, CustomStringConvertible {
-        let description: String
+    /// One trace replayed at several sizes, with the reference figures where the
+    /// README has them.
+    struct Job {
+        let name: String
+        let keys: [Int]
+        let sizes: [Int]
+        var references: [Int: Reference] = [:]
     }
 
-    /// The traces folder: `--traces`, else Benchmarks/Traces found by walking up
-    /// from the current directory and from the executable (.build/<config>/Bench).
-    static func tracesFolder(_ option: String?) throws -> URL {
-        let fm = FileManager.default
-        func isFolder(_ url: URL) -> Bool {
-            var dir: ObjCBool = false
-            return fm.fileExists(atPath: url.path, isDirectory: &dir) && dir.boolValue
-        }
-        if let option {
-            let url = URL(fileURLWithPath: option)
-            guard isFolder(url) else {
-                throw TraceError(description: "--traces \(option): no such folder; pass the folder holding the *.keys.gz files")
-            }
-            return url
-        }
-        var starts = [URL(fileURLWithPath: fm.currentDirectoryPath)]
-        if let exe = Bundle.main.executableURL { starts.append(exe.deletingLastPathComponent()) }
-        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        for start in starts {
-            var dir = start.standardizedFileURL
-            for _ in 0..<8 {
-                let candidate = dir.appendingPathComponent("Benchmarks/Traces")
-                if isFolder(candidate) { return candidate }
-                if dir.path == "/" { break }
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        throw TraceError(description: "no Benchmarks/Traces folder above \(fm.currentDirectoryPath): run from the package root or pass --traces PATH")
-    }
-
-    /// One key per line, decompressed by `gzip -dc`.
-    static func load(_ url: URL) throws -> [Int] {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw TraceError(description: "missing trace \(url.path): copy it from the project's Benchmarks/Traces")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["gzip", "-dc", url.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TraceError(description: "gzip -dc \(url.path) failed with status \(process.terminationStatus)")
-        }
-        var keys: [Int] = []
-        keys.reserveCapacity(data.count / 4)
-        var current = 0
-        var inNumber = false
-        for byte in data {
-            if byte >= 48 && byte <= 57 {
-                current = current &* 10 &+ Int(byte - 48)
-                inNumber = true
-            } else if inNumber {
-                keys.append(current)
-                current = 0
-                inNumber = false
-            }
-        }
-        if inNumber { keys.append(current) }
-        return keys
-    }
-
-    /// Hits in percent for a get-then-set-on-miss loop.
-    static func larderHitRatio(_ keys: [Int], size: Int) -> Double {
-        let cache = LarderBox<Int, Int>(capacity: size, shards: 1, supportsExpiry: false)
+    /// Hits in percent for a get-then-set-on-miss loop on a one-shard cache.
+    static func larderHitRatio(_ keys: [Int], size: Int, policy: BenchPolicy) -> Double {
+        let cache = LarderBox<Int, Int>(capacity: size, shards: 1, supportsExpiry: false, policy: policy)
         var hits = 0
         for key in keys {
             if cache.get(key) != nil { hits += 1 } else { cache.set(key, key) }
@@ -143,48 +85,149 @@ enum HitRatioSuite {
         return 100 * Double(hits) / Double(max(keys.count, 1))
     }
 
-    static func run(_ c: BenchConfig, tracesOption: String?) throws -> SuiteResult {
-        var result = SuiteResult(name: "hitratio")
-        let folder = try tracesFolder(tracesOption)
-        var loaded: [String: [Int]] = [:]
-        var table = Table("trace", "size", "Larder LRU", "ref LRU", "match", "textbook LRU", "Caffeine", "OPT")
-        var mismatches = 0
-        var compared = 0
+    /// Sizes for a user's trace given no `--size`: shares of its distinct keys.
+    static func defaultSizes(_ keys: [Int]) -> [Int] {
+        let distinct = Set(keys).count
+        let sizes = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5].map { max(1, Int(Double(distinct) * $0)) }
+        return Array(Set(sizes)).sorted()
+    }
+
+    /// The bundled traces at the README's sizes, plus the synthetic recency-heavy ones.
+    static func bundledJobs(_ c: BenchConfig, folder: URL) throws -> (jobs: [Job], skipped: Int) {
+        var jobs: [Job] = []
         var skipped = 0
-        for ref in references {
-            if c.traceRequestLimit > 0, (requests[ref.trace] ?? .max) > c.traceRequestLimit {
-                skipped += 1
+        var order: [String] = []
+        for ref in references where !order.contains(ref.trace) { order.append(ref.trace) }
+        for trace in order {
+            let refs = references.filter { $0.trace == trace }
+            if c.traceRequestLimit > 0, (requests[trace] ?? .max) > c.traceRequestLimit {
+                skipped += refs.count
                 continue
             }
-            if loaded[ref.trace] == nil {
-                progress("loading \(ref.trace)")
-                loaded[ref.trace] = try load(folder.appendingPathComponent(ref.trace + ".keys.gz"))
+            progress("loading \(trace)")
+            let keys = try TraceFile.load(folder.appendingPathComponent(trace + ".keys.gz"))
+            jobs.append(Job(name: trace, keys: keys, sizes: refs.map(\.size),
+                            references: Dictionary(uniqueKeysWithValues: refs.map { ($0.size, $0) })))
+        }
+        for synthetic in SyntheticTraces.all(seed: c.seed) {
+            let keys = c.quick ? Array(synthetic.keys.prefix(40_000)) : synthetic.keys
+            jobs.append(Job(name: synthetic.name, keys: keys, sizes: synthetic.sizes))
+        }
+        return (jobs, skipped)
+    }
+
+    /// - Parameters:
+    ///   - traceFiles: users' traces (`--trace`); when empty, the bundled and synthetic ones.
+    ///   - sizes: cache sizes for the users' traces (`--size`).
+    ///   - plot: where to write the SVG of hit ratio against size (`--plot`).
+    static func run(_ c: BenchConfig, tracesOption: String?, traceFiles: [String] = [], sizes: [Int] = [],
+                    plot: String? = nil) throws -> SuiteResult {
+        var result = SuiteResult(name: "hitratio")
+        var jobs: [Job] = []
+        var skipped = 0
+        if traceFiles.isEmpty {
+            let folder = try TraceFile.folder(tracesOption)
+            (jobs, skipped) = try bundledJobs(c, folder: folder)
+            result.notes.append("traces from \(folder.path) and two synthetic recency-heavy ones (Benchmarks/Bench/Support/SyntheticTraces.swift); reference LRU, Caffeine 2.6.2 and OPT columns from Benchmarks/Traces/README.md; the textbook LRU column is this process's own check of the trace reading.")
+        } else {
+            for file in traceFiles {
+                let url = URL(fileURLWithPath: file)
+                progress("loading \(file)")
+                let keys = try TraceFile.load(url)
+                jobs.append(Job(name: TraceFile.name(of: url), keys: keys, sizes: sizes.isEmpty ? defaultSizes(keys) : sizes))
             }
-            let keys = loaded[ref.trace]!
-            let larder = larderHitRatio(keys, size: ref.size)
-            let textbook = textbookHitRatio(keys, size: ref.size)
-            let same = fmt(larder, 2) == fmt(ref.lru, 2)
-            compared += 1
-            if !same { mismatches += 1 }
-            var row = ResultRow(group: "\(ref.trace)@\(ref.size)", peer: LarderPeer.label(shards: 1), unit: "%",
-                                value: Spread([larder]))
-            row.extra = ["referenceLRU": ref.lru, "caffeine": ref.caffeine, "opt": ref.opt,
-                         "textbookLRU": textbook, "requests": Double(keys.count), "matchesReference": same ? 1 : 0]
-            result.rows.append(row)
-            table.add(ref.trace, "\(ref.size)", fmt(larder, 2), fmt(ref.lru, 2), same ? "=" : "DIFFERS",
-                      fmt(textbook, 2), fmt(ref.caffeine, 2), fmt(ref.opt, 2))
+            if sizes.isEmpty { result.notes.append("no --size given: sizes are 1, 2, 5, 10, 20 and 50 % of each trace's distinct keys.") }
+        }
+        let policies = BenchPolicy.all
+        var headers = ["trace", "size"] + policies.map { $0.name + ($0.isDefault ? " (default)" : "") }
+        let withReferences = jobs.contains { !$0.references.isEmpty }
+        if withReferences { headers += ["ref LRU", "LRU = ref", "textbook LRU", "Caffeine", "OPT"] }
+        var table = Table(headers: headers)
+        var plotted = HitRatioPlot()
+        // Per policy: every figure, its differences from LRU, and from Caffeine where known.
+        var figures: [String: [Double]] = [:], versusLRU: [String: [(Double, String)]] = [:]
+        var versusCaffeine: [String: [(Double, String)]] = [:]
+        var caffeineFigures: [Double] = [], referencedFigures: [String: [Double]] = [:]
+        var mismatches = 0, compared = 0
+        for job in jobs {
+            var series: [String: [(size: Int, hit: Double)]] = [:]
+            for size in job.sizes {
+                progress("\(job.name) at \(size)")
+                var cells = [job.name, "\(size)"]
+                var hits: [String: Double] = [:]
+                for policy in policies {
+                    let hit = larderHitRatio(job.keys, size: size, policy: policy)
+                    hits[policy.name] = hit
+                    cells.append(fmt(hit, 2))
+                    series[policy.name, default: []].append((size, hit))
+                    var row = ResultRow(group: "\(job.name)@\(size)", peer: "Larder \(policy.name)", unit: "%", value: Spread([hit]))
+                    row.labels = ["policy": policy.name]
+                    row.extra = ["default": policy.isDefault ? 1 : 0, "requests": Double(job.keys.count)]
+                    if let ref = job.references[size] {
+                        row.extra["referenceLRU"] = ref.lru
+                        row.extra["caffeine"] = ref.caffeine
+                        row.extra["opt"] = ref.opt
+                    }
+                    result.rows.append(row)
+                    figures[policy.name, default: []].append(hit)
+                }
+                let lru = hits["lru"] ?? 0
+                for policy in policies {
+                    versusLRU[policy.name, default: []].append((hits[policy.name]! - lru, "\(job.name)@\(size)"))
+                }
+                if let ref = job.references[size] {
+                    let same = fmt(lru, 2) == fmt(ref.lru, 2)
+                    compared += 1
+                    if !same { mismatches += 1 }
+                    caffeineFigures.append(ref.caffeine)
+                    for policy in policies {
+                        referencedFigures[policy.name, default: []].append(hits[policy.name]!)
+                        versusCaffeine[policy.name, default: []].append((hits[policy.name]! - ref.caffeine, "\(job.name)@\(size)"))
+                    }
+                    cells += [fmt(ref.lru, 2), same ? "=" : "DIFFERS", fmt(textbookHitRatio(job.keys, size: size), 2),
+                              fmt(ref.caffeine, 2), fmt(ref.opt, 2)]
+                } else if withReferences {
+                    cells += ["", "", "", "", ""]
+                }
+                table.add(cells: cells)
+            }
+            plotted.panels.append(.init(title: job.name, series: policies.map { .init(label: $0.name, points: series[$0.name] ?? []) }))
         }
         print(table.render())
-        result.notes = [
-            "traces from \(folder.path); reference LRU, Caffeine 2.6.2 and OPT columns from Benchmarks/Traces/README.md; the textbook LRU column is this process's own check of the trace reading.",
-        ]
+        var summary = Table("policy", "mean hit %", "mean, referenced pairs", "worst against LRU", "worst against Caffeine 2.6.2")
+        for policy in policies {
+            let mean = (figures[policy.name] ?? []).reduce(0, +) / Double(max(1, figures[policy.name]?.count ?? 0))
+            let referenced = referencedFigures[policy.name] ?? []
+            let referencedMean = referenced.isEmpty ? nil : referenced.reduce(0, +) / Double(referenced.count)
+            let worstLRU = versusLRU[policy.name]?.min { $0.0 < $1.0 }
+            let worstCaffeine = versusCaffeine[policy.name]?.min { $0.0 < $1.0 }
+            summary.add(policy.name, fmt(mean, 2), referencedMean.map { fmt($0, 2) } ?? "",
+                        worstLRU.map { "\(fmt($0.0, 2)) (\($0.1))" } ?? "",
+                        worstCaffeine.map { "\(fmt($0.0, 2)) (\($0.1))" } ?? "")
+            var row = ResultRow(group: "mean over all trace@size pairs", peer: "Larder \(policy.name)", unit: "%", value: Spread([mean]))
+            row.labels = ["policy": policy.name]
+            row.extra = ["default": policy.isDefault ? 1 : 0, "worstAgainstLRU": worstLRU?.0 ?? 0]
+            if let worstCaffeine { row.extra["worstAgainstCaffeine"] = worstCaffeine.0 }
+            if let referencedMean { row.extra["meanOverReferencedPairs"] = referencedMean }
+            result.rows.append(row)
+        }
+        print(summary.render())
+        if !caffeineFigures.isEmpty {
+            print("  Caffeine 2.6.2 mean over the \(caffeineFigures.count) pairs with a reference: \(fmt(caffeineFigures.reduce(0, +) / Double(caffeineFigures.count), 2))")
+        }
+        if let plot {
+            try plotted.write(to: plot)
+            result.notes.append("plot of hit ratio against cache size written to \(plot)")
+        }
         if skipped > 0 { result.notes.append("--quick: \(skipped) trace/size pairs of long traces skipped.") }
         for n in result.notes { print("  note: " + n) }
-        result.targets = [
-            .init(name: "Larder LRU equals the reference LRU to the second decimal", goal: "every trace and size",
-                  measured: "\(compared - mismatches)/\(compared) equal", met: mismatches == 0 && compared > 0),
-        ]
-        printTargets(result.targets)
+        if withReferences {
+            result.targets = [
+                .init(name: "Larder LRU equals the reference LRU to the second decimal", goal: "every trace and size",
+                      measured: "\(compared - mismatches)/\(compared) equal", met: mismatches == 0 && compared > 0),
+            ]
+            printTargets(result.targets)
+        }
         return result
     }
 }

@@ -1,5 +1,5 @@
 /// One line of a suite's results, as printed and as written to `--json`.
-struct ResultRow: Codable, Sendable {
+struct ResultRow: Encodable, Sendable {
     /// What was measured ("mixed", "get-hit", "lirs_gli@250", ...).
     var group: String
     /// Who was measured ("Larder Cache(1)", "textbook LRU", ...).
@@ -10,11 +10,34 @@ struct ResultRow: Codable, Sendable {
     var value: Spread
     /// Further figures of the row (percentiles, hit ratios, reference columns).
     var extra: [String: Double] = [:]
+    /// Further names of the row (a policy's name); written into `extra` beside the figures.
+    var labels: [String: String] = [:]
     var note: String? = nil
+
+    private enum Keys: String, CodingKey { case group, peer, unit, value, extra, note }
+
+    private struct ExtraKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(group, forKey: .group)
+        try c.encode(peer, forKey: .peer)
+        try c.encode(unit, forKey: .unit)
+        try c.encode(value, forKey: .value)
+        try c.encodeIfPresent(note, forKey: .note)
+        var e = c.nestedContainer(keyedBy: ExtraKey.self, forKey: .extra)
+        for (key, value) in extra { try e.encode(value, forKey: ExtraKey(stringValue: key)) }
+        for (key, value) in labels { try e.encode(value, forKey: ExtraKey(stringValue: key)) }
+    }
 }
 
 /// A suite's rows plus its headline comparisons.
-struct SuiteResult: Codable, Sendable {
+struct SuiteResult: Encodable, Sendable {
     var name: String
     var rows: [ResultRow] = []
     /// Human-readable ratios such as "Cache(1) = 1.6x Dictionary's time".
@@ -45,7 +68,7 @@ struct MachineInfo: Codable, Sendable {
     var loadAverageAtEnd: Double? = nil
 }
 
-struct BenchReport: Codable, Sendable {
+struct BenchReport: Encodable, Sendable {
     var machine: MachineInfo
     var configuration: BenchConfig
     var suites: [String: SuiteResult] = [:]
@@ -58,6 +81,7 @@ struct Table {
     var rows: [[String]] = []
 
     init(_ headers: String...) { self.headers = headers }
+    init(headers: [String]) { self.headers = headers }
 
     mutating func add(_ cells: String...) { rows.append(cells) }
     mutating func add(cells: [String]) { rows.append(cells) }

@@ -5,7 +5,7 @@ import Testing
 /// exits cleanly and writes JSON holding every suite with rows. Speed is not
 /// checked here: the figures belong to Bench itself.
 @Suite struct BenchSmokeTests {
-    static let suites = ["core", "throughput", "threads", "latency", "memory", "alloc", "hitratio", "durability"]
+    static let suites = ["core", "throughput", "threads", "latency", "memory", "alloc", "hitratio", "durability", "tier"]
 
     /// The Bench binary: `LARDER_BENCH` when set, else next to this test
     /// binary in the build folder (`swift build --build-tests` builds both).
@@ -32,23 +32,11 @@ import Testing
     }
 
     @Test func quickRunWritesEverySuite() throws {
-        let bench = try #require(Self.benchExecutable(),
-                                 "Bench binary not found next to the tests: run `swift build --build-tests` (or set LARDER_BENCH)")
         let output = FileManager.default.temporaryDirectory
             .appendingPathComponent("larder-bench-smoke-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: output) }
-
-        let process = Process()
-        process.executableURL = bench
-        process.arguments = ["--quick", "--json", output.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        // Drain before waiting: a full pipe would block the child.
-        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "Bench --quick failed:\n\(log)")
+        let (status, log) = try Self.runBench(["--quick", "--json", output.path])
+        #expect(status == 0, "Bench --quick failed:\n\(log)")
 
         let data = try Data(contentsOf: output)
         let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -65,5 +53,74 @@ import Testing
                 #expect(value?["median"] is Double || value?["median"] is Int, "a row of \(name) has no median")
             }
         }
+    }
+
+    /// Runs Bench with `arguments`; returns its exit status and output.
+    static func runBench(_ arguments: [String]) throws -> (status: Int32, log: String) {
+        let bench = try #require(benchExecutable(),
+                                 "Bench binary not found next to the tests: run `swift build --build-tests` (or set LARDER_BENCH)")
+        let process = Process()
+        process.executableURL = bench
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let log = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, log)
+    }
+
+    @Test("--trace replays a user's log, plain or gzip, at each --size, with JSON rows and an SVG plot",
+          arguments: [false, true])
+    func replaysAUsersTrace(gzipped: Bool) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("larder-trace-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A loop of 6 keys: LRU at size 5 never hits; at size 6 it hits all but the first round.
+        let lines = (0..<60).map { "\($0 % 6)" }.joined(separator: "\n") + "\n"
+        var trace = dir.appendingPathComponent("loop.keys")
+        try lines.write(to: trace, atomically: true, encoding: .utf8)
+        if gzipped {
+            let gzip = Process()
+            gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            gzip.arguments = ["gzip", trace.path]
+            try gzip.run()
+            gzip.waitUntilExit()
+            trace = dir.appendingPathComponent("loop.keys.gz")
+        }
+        let json = dir.appendingPathComponent("out.json"), svg = dir.appendingPathComponent("out.svg")
+        let (status, log) = try Self.runBench(["--trace", trace.path, "--size", "5", "--size", "6",
+                                               "--plot", svg.path, "--json", json.path])
+        #expect(status == 0, "Bench --trace failed:\n\(log)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let suites = try #require(report["suites"] as? [String: Any])
+        #expect(suites.keys.sorted() == ["hitratio"], "a trace replay runs the hit-ratio suite alone")
+        let rows = try #require((suites["hitratio"] as? [String: Any])?["rows"] as? [[String: Any]])
+        func hit(_ group: String, _ policy: String) -> Double? {
+            rows.first { $0["group"] as? String == group && ($0["extra"] as? [String: Any])?["policy"] as? String == policy }
+                .flatMap { ($0["value"] as? [String: Any])?["median"] as? Double }
+        }
+        #expect(hit("loop@5", "lru") == 0)
+        #expect(hit("loop@6", "lru") == 90)
+        for row in rows where (row["group"] as? String)?.hasPrefix("loop@") == true {
+            #expect(row["unit"] as? String == "%")
+            let extra = try #require(row["extra"] as? [String: Any])
+            #expect(extra["default"] as? Int == 0 || extra["default"] as? Int == 1)
+        }
+        let drawn = try String(contentsOf: svg, encoding: .utf8)
+        #expect(drawn.hasPrefix("<svg") && drawn.contains("<polyline"))
+    }
+
+    @Test("a trace that is not one key per line is a clear error")
+    func aBadTraceIsAnError() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("larder-bad-\(UUID().uuidString).keys")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "1\n2\nkey3\n".write(to: file, atomically: true, encoding: .utf8)
+        let (status, log) = try Self.runBench(["--trace", file.path, "--size", "2"])
+        #expect(status != 0)
+        #expect(log.contains("line 3"), "names the line: \(log)")
+        let (sizeStatus, sizeLog) = try Self.runBench(["--size", "10"])
+        #expect(sizeStatus != 0 && sizeLog.contains("--trace"), "a size without a trace says what is missing: \(sizeLog)")
     }
 }
