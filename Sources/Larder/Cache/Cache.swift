@@ -280,6 +280,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             result.evictions += shard.evictions.load(ordering: .relaxed)
             result.expiredRemovals += shard.expiredRemovals.load(ordering: .relaxed)
             result.pressureEvictions += shard.pressureEvictions.load(ordering: .relaxed)
+            result.byteEvictions += shard.byteEvictions.load(ordering: .relaxed)
             result.currentSize += shard.entryCount.load(ordering: .relaxed)
             result.totalBytes &+= shard.totalWeight.load(ordering: .relaxed)
         }

@@ -49,10 +49,15 @@ public struct CacheConfiguration: Sendable {
     /// ``CacheError/Code/expiryNotSupported``.
     public var supportsExpiry: Bool
 
+    /// The cache's name in metrics (the `cache` label of ``CacheMetrics``) and
+    /// wherever several caches of a service must be told apart: not empty.
+    public var name: String
+
     /// Creates a configuration; see each property for its allowed range.
     public init(maxCount: Int, maxBytes: Int? = nil, defaultTTL: Duration? = nil,
                 shardCount: Int = 1, sweepInterval: Duration? = .seconds(1),
-                supportsExpiry: Bool = true) {
+                supportsExpiry: Bool = true, name: String = "default") {
+        self.name = name
         self.maxCount = maxCount
         self.maxBytes = maxBytes
         self.defaultTTL = defaultTTL
@@ -89,6 +94,9 @@ public struct CacheConfiguration: Sendable {
         if let sweepInterval, sweepInterval <= .zero {
             throw .invalidConfiguration(
                 "sweepInterval is \(sweepInterval); it must be > 0, or nil for no background sweeper.")
+        }
+        if name.isEmpty {
+            throw .invalidConfiguration("name is empty; give the cache a name (it labels its metrics), or keep the default \"default\".")
         }
         if defaultTTL != nil, !supportsExpiry {
             throw CacheError(code: .expiryNotSupported, message:

@@ -79,6 +79,7 @@ extension CacheShard {
                 if lru == slot { break }  // unreachable: weight <= byteShare
                 if victims.isFull {
                     bump(evictions, by: evicted)
+                    bump(byteEvictions, by: evicted)
                     publishSize()
                     return .needsMoreRoom
                 }
@@ -103,6 +104,7 @@ extension CacheShard {
                 if deadline != larderNoDeadline { mayHaveDeadlines = true }
             }
             bump(evictions, by: evicted)
+            bump(byteEvictions, by: evicted)
             publishSize()
             return .stored
         }
@@ -124,17 +126,21 @@ extension CacheShard {
                 victims.append(key: victim.key, value: victim.value)
                 evicted = 1
             }
+            var evictedForBytes = 0
             while newSlot == larderNil,
                   larder_core_count(core) == capacity || exceedsShare(larder_core_total_weight(core), plus: weight) {
                 if victims.isFull {
                     bump(evictions, by: evicted)
+                    bump(byteEvictions, by: evictedForBytes)
                     publishSize()
                     return .needsMoreRoom
                 }
+                if larder_core_count(core) < capacity { evictedForBytes += 1 }
                 evictLRU(into: &victims)
                 evicted += 1
             }
             bump(evictions, by: evicted)
+            bump(byteEvictions, by: evictedForBytes)
             if newSlot == larderNil {
                 let status = larder_core_insert(core, hash, weight, &newSlot)
                 precondition(status == LARDER_OK, "larder_core_insert failed after making room: \(status.rawValue)")

@@ -80,6 +80,8 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let hits = Atomic<Int>(0)
     @usableFromInline let misses = Atomic<Int>(0)
     @usableFromInline let evictions = Atomic<Int>(0)
+    /// The part of `evictions` made for the byte share (not the count, not pressure).
+    @usableFromInline let byteEvictions = Atomic<Int>(0)
     @usableFromInline let expiredRemovals = Atomic<Int>(0)
     @usableFromInline let pressureEvictions = Atomic<Int>(0)
     @usableFromInline let entryCount = Atomic<Int>(0)

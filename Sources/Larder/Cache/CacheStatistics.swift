@@ -3,7 +3,7 @@
 /// Counters are read one after another while other threads may keep working,
 /// so a snapshot taken during traffic is approximate across fields, but
 /// `totalRequests` is always exactly `hits + misses`.
-public struct CacheStatistics: Sendable, Equatable {
+public struct CacheStatistics: Sendable, Equatable, Codable {
     /// Reads that found a live entry (including entries promoted from a lower tier).
     public var hits: Int
     /// Reads that found no live entry (an expired entry counts as a miss).
@@ -23,6 +23,11 @@ public struct CacheStatistics: Sendable, Equatable {
     /// Evictions forced by the memory governor lowering the budget.
     public var pressureEvictions: Int
 
+    /// Evictions that made room for bytes (`maxBytes`) rather than for a slot
+    /// (`maxCount`); pressure evictions are not among them. The evictions for
+    /// `maxCount` are `evictions - byteEvictions - pressureEvictions`.
+    public var byteEvictions: Int
+
     /// `hits + misses`.
     public var totalRequests: Int { hits + misses }
 
@@ -35,7 +40,7 @@ public struct CacheStatistics: Sendable, Equatable {
     /// Creates a snapshot with the given counters.
     public init(hits: Int = 0, misses: Int = 0, evictions: Int = 0, expiredRemovals: Int = 0,
                 currentSize: Int = 0, totalBytes: Int = 0, effectiveByteBudget: Int? = nil,
-                pressureEvictions: Int = 0) {
+                pressureEvictions: Int = 0, byteEvictions: Int = 0) {
         self.hits = hits
         self.misses = misses
         self.evictions = evictions
@@ -44,5 +49,6 @@ public struct CacheStatistics: Sendable, Equatable {
         self.totalBytes = totalBytes
         self.effectiveByteBudget = effectiveByteBudget
         self.pressureEvictions = pressureEvictions
+        self.byteEvictions = byteEvictions
     }
 }

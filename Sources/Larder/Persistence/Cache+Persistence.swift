@@ -31,13 +31,17 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
     }
 
     /// The durable tier's counters, or nil for a cache without persistence.
-    public var persistenceStatistics: PersistenceStatistics? {
-        (tier as? PersistentTier<Key, Value>)?.statistics
-    }
+    public var persistenceStatistics: PersistenceStatistics? { tierStatistics }
 
     /// Commits everything written so far (write-back's queue) and the batched access order,
     /// synced, before returning. Useful before a planned shutdown in `.writeBack` mode.
-    public func flushPersistence() throws(CacheError) {
-        try (tier as? PersistentTier<Key, Value>)?.writer.flush()
-    }
+    public func flushPersistence() throws(CacheError) { try flushTier() }
+}
+
+extension Cache {
+    /// The durable tier's counters, for any key and value types (metrics).
+    var tierStatistics: PersistenceStatistics? { (tier as? any CacheClosableTier)?.statistics }
+
+    /// Commits what the durable tier has pending; nothing without one.
+    func flushTier() throws(CacheError) { try (tier as? any CacheClosableTier)?.flush() }
 }

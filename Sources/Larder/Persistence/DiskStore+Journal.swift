@@ -71,6 +71,10 @@ extension DiskStore {
     ///   the journal, or the journal file cannot be created: apply the journal (with these
     ///   ops) instead.
     func journal(_ ops: [WriteOp]) throws(CacheError) -> Bool {
+        try countingWriteErrors { () throws(CacheError) -> Bool in try journalUncounted(ops) }
+    }
+
+    private func journalUncounted(_ ops: [WriteOp]) throws(CacheError) -> Bool {
         try writer.withLock { (state: inout WriterState) throws(CacheError) -> Bool in
             guard !state.closed else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")

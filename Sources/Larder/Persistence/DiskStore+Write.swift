@@ -14,6 +14,10 @@ extension DiskStore {
     /// grow past twice its limit (see `makeRoom`).
     /// - Parameter clearingJournal: see `applyLocked`.
     func apply(_ ops: [WriteOp], clearingJournal: Bool = false) throws(CacheError) {
+        try countingWriteErrors { () throws(CacheError) in try applyUncounted(ops, clearingJournal: clearingJournal) }
+    }
+
+    private func applyUncounted(_ ops: [WriteOp], clearingJournal: Bool) throws(CacheError) {
         try writer.withLock { (state: inout WriterState) throws(CacheError) in
             guard !state.closed else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")

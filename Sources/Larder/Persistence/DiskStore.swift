@@ -82,6 +82,18 @@ final class DiskStore: @unchecked Sendable {
         var mapResizes = 0
         var commits = 0
         var mapSize = 0
+        /// Write transactions and journal appends that failed (disk full, I/O error).
+        var writeErrors = 0
+    }
+
+    /// Counts a failed write (not one refused because the store is closed) and passes it on.
+    func countingWriteErrors<T>(_ body: () throws(CacheError) -> T) throws(CacheError) -> T {
+        do {
+            return try body()
+        } catch {
+            if error.code != .closed { counters.withLock { $0.writeErrors += 1 } }
+            throw error
+        }
     }
 
     let options: Options

@@ -2,7 +2,7 @@ import Logging
 import Synchronization
 
 /// Counters of a cache's durable tier.
-public struct PersistenceStatistics: Sendable, Equatable {
+public struct PersistenceStatistics: Sendable, Equatable, Codable {
     /// Records on disk and the sum of their sizes (header + key + value).
     public var entries: Int
     public var bytes: Int
@@ -20,11 +20,17 @@ public struct PersistenceStatistics: Sendable, Equatable {
     public var mapResizes: Int
     /// The LMDB map size in bytes.
     public var mapSize: Int
+    /// Writes that failed (a full disk or map, an I/O error): a set that got the
+    /// error, or a write-back flush that will be retried.
+    public var writeErrors: Int = 0
 }
 
-/// A lower tier holding resources (threads, files) that `Cache.close()` should release.
+/// A lower tier holding resources (threads, files) that `Cache.close()` should release,
+/// with counters and a flush that need no knowledge of the cache's key and value types.
 protocol CacheClosableTier: Sendable {
     func close()
+    var statistics: PersistenceStatistics { get }
+    func flush() throws(CacheError)
 }
 
 /// The LMDB durable tier of a `Cache`: encodes keys and values with `ByteCodable`,
@@ -68,6 +74,9 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
 
     /// Commits pending writes and access stamps, stops the writer thread, releases the directory.
     func close() { writer.close() }
+
+    /// Commits pending writes and access stamps, synced.
+    func flush() throws(CacheError) { try writer.flush() }
 
     // MARK: Clocks
 
@@ -186,6 +195,6 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
         return PersistenceStatistics(entries: s.entries, bytes: s.bytes, diskReads: s.diskReads, diskHits: s.diskHits,
                                      damagedRecords: s.damagedRecords, evictions: s.evictions,
                                      expiredRemovals: s.expiredPurged, commits: s.commits,
-                                     mapResizes: s.mapResizes, mapSize: s.mapSize)
+                                     mapResizes: s.mapResizes, mapSize: s.mapSize, writeErrors: s.writeErrors)
     }
 }
