@@ -1,14 +1,22 @@
 # `make test` and `make bench` are the README's two set-up commands: each
 # installs the Debian packages Larder needs when they are missing, then runs.
 SHELL := /bin/bash
-DEB_PACKAGES := libjemalloc-dev liblmdb-dev lmdb-utils
+DEB_PACKAGES := libjemalloc-dev liblmdb-dev lmdb-utils curl
+# What the benchmarks use besides: wrk drives the example service (make example-load).
+BENCH_PACKAGES := wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CC ?= cc
 
-.PHONY: deps test bench tsan core-warnings docs clean
+.PHONY: deps bench-deps install-packages test bench tsan core-warnings docs clean example example-smoke example-load
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES) $(BENCH_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -29,8 +37,19 @@ test: deps core-warnings
 	$(MAKE) --no-print-directory docs
 	swift test --skip-build
 
-bench: deps
+bench: bench-deps
 	swift run -c release Bench $(BENCH_ARGS)
+
+# The example service (Examples/CachedService): run it on PORT (default 8080),
+# smoke-test it as CI does, or measure it under wrk with and without the cache.
+example: deps
+	cd Examples/CachedService && swift run CachedService
+
+example-smoke: deps
+	Examples/CachedService/smoke-test.sh
+
+example-load: bench-deps
+	Examples/CachedService/load.sh
 
 # ThreadSanitizer over the cache's tests. swiftc links TSan without its C++
 # interceptors, but Debian's jemalloc exports operator new/delete: add them,

@@ -46,6 +46,22 @@ public struct CacheService: Service {
         interval = metricsInterval
     }
 
+    /// - Parameters:
+    ///   - cache: the cache to flush and close.
+    ///   - metrics: the cache's metrics, brought up to date every `metricsInterval`
+    ///     (also yours to update at scrape time); `nil` reports none.
+    ///   - metricsInterval: `> 0`.
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` for an interval that is not positive.
+    public init<Key, Value>(_ cache: Cache<Key, Value>, metrics: CacheMetrics?,
+                            metricsInterval: Duration = .seconds(10)) throws(CacheError) {
+        guard metricsInterval > .zero else {
+            throw .invalidConfiguration("metricsInterval is \(metricsInterval); it must be > 0.")
+        }
+        self.cache = CacheObservation(cache)
+        self.metrics = metrics
+        interval = metricsInterval
+    }
+
     /// Reports metrics every interval until graceful shutdown or cancellation,
     /// then flushes and closes the cache.
     /// - Throws: the flush's error (a full disk, say) after closing: the
