@@ -1,20 +1,21 @@
 /*
- * larder_core.c — lifetime, the arena and its recency list, entries, and the
- * top of larder_core_check. The index is in larder_index.c, the timer wheel
- * in larder_expiry_wheel.c.
+ * larder_core.c — lifetime and layout, entries, the policy's order walks and
+ * the top of larder_core_check: what every policy shares, dispatching to
+ * the policy's file where they differ (larder_policy_lru.c,
+ * larder_policy_wtinylfu.c, larder_policy_s3fifo.c). The index is in
+ * larder_index.c, the timer wheel in larder_expiry_wheel.c.
  *
- * Recency list: circular through the sentinel node nodes[capacity], whose
- * `next` is the most recent entry and whose `prev` is the least recent; an
- * entry's `next` is the next older one. The sentinel removes every
- * first/last branch from touch, insert and unlink.
+ * Lists: circular through sentinel nodes after the slots (see
+ * larder_core_internal.h). Under LRU there is one, the recency list, whose
+ * sentinel nodes[capacity] has the most recent entry as `next` and the least
+ * recent as `prev`; the sentinels remove every first/last branch from touch,
+ * insert and unlink.
  * Free list: singly linked through `next` from free_head, ending in LARDER_NIL.
  */
 #include "larder_core_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static inline void larder_flush_for_read(const larder_core *core);  /* deferred touches, below */
 
 /* ---- Layout ------------------------------------------------------------- */
 
@@ -23,31 +24,65 @@ typedef struct larder_layout {
     uint64_t metas_offset;
     uint64_t buckets_offset;
     uint64_t touches_offset;
-    uint64_t wheel_offset;  /* == total when there is no wheel */
+    uint64_t wheel_offset;   /* == policy_offset when there is no wheel */
+    uint64_t policy_offset;  /* the policy's state and arrays; == total under LRU */
     uint64_t total;
     uint32_t bucket_count;
+    uint32_t lists;
+    uint32_t sketch_blocks;  /* W-TinyLFU */
+    uint32_t ghost_ring;     /* S3-FIFO */
+    uint32_t ghost_table;
 } larder_layout;
 
-/* One block holds the header, the nodes, their meta records, the buckets, the deferred-touch
- * buffer and the wheel records,
- * in that order; every part is a multiple of 8 bytes, so each stays aligned. */
+static uint64_t larder_round8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
+
+/* The main queue's count under S3-FIFO, which bounds its ghost: capacity
+ * less the small queue's 10 % (at least one entry). */
+static uint32_t larder_s3fifo_main_count(uint32_t capacity)
+{
+    uint32_t small = capacity / 10u > 0 ? capacity / 10u : 1u;
+    return capacity - small;
+}
+
+/* One block holds the header, the nodes, their meta records, the buckets,
+ * the deferred-touch buffer, the wheel records and the policy's state and
+ * arrays, in that order; every part is a multiple of 8 bytes, so each stays
+ * aligned. */
 static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *layout)
 {
     if (capacity == 0 || capacity > LARDER_MAX_CAPACITY) return LARDER_ERR_CAPACITY;
-    if ((flags & ~(uint32_t)LARDER_CORE_EXPIRY) != 0) return LARDER_ERR_UNSUPPORTED;
+    uint32_t known = (uint32_t)LARDER_CORE_EXPIRY | (uint32_t)LARDER_CORE_POLICY_MASK | (uint32_t)LARDER_CORE_FIXED_WINDOW;
+    uint32_t policy = flags & (uint32_t)LARDER_CORE_POLICY_MASK;
+    if ((flags & ~known) != 0) return LARDER_ERR_UNSUPPORTED;
+    if (policy != LARDER_CORE_LRU && policy != LARDER_CORE_WTINYLFU && policy != LARDER_CORE_S3FIFO)
+        return LARDER_ERR_UNSUPPORTED;
+    if ((flags & LARDER_CORE_FIXED_WINDOW) && policy != LARDER_CORE_WTINYLFU) return LARDER_ERR_UNSUPPORTED;
     /* Load at most 1/2: the smallest power of two >= 2 * capacity (<= 2^31). */
     uint64_t buckets = 2;
     while (buckets < 2 * (uint64_t)capacity) buckets <<= 1;
-    uint64_t header = (sizeof(struct larder_core) + 7u) & ~(uint64_t)7u;
+    uint64_t header = larder_round8(sizeof(struct larder_core));
+    uint32_t lists = policy == LARDER_CORE_WTINYLFU ? 3u : policy == LARDER_CORE_S3FIFO ? 2u : 1u;
     layout->bucket_count = (uint32_t)buckets;
+    layout->lists = lists;
     layout->nodes_offset = header;
-    layout->metas_offset = header + ((uint64_t)capacity + 1u) * sizeof(larder_node);
-    layout->buckets_offset = layout->metas_offset + ((uint64_t)capacity + 1u) * sizeof(larder_meta);
+    layout->metas_offset = header + ((uint64_t)capacity + lists) * sizeof(larder_node);
+    layout->buckets_offset = layout->metas_offset + ((uint64_t)capacity + lists) * sizeof(larder_meta);
     layout->touches_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
     layout->wheel_offset = layout->touches_offset + LARDER_TOUCH_RING * sizeof(uint32_t);
-    layout->total = layout->wheel_offset;
+    layout->policy_offset = layout->wheel_offset;
     if (flags & LARDER_CORE_EXPIRY)
-        layout->total += ((uint64_t)capacity + LARDER_WHEEL_SENTINELS) * sizeof(larder_wlink);
+        layout->policy_offset += ((uint64_t)capacity + LARDER_WHEEL_SENTINELS) * sizeof(larder_wlink);
+    layout->total = layout->policy_offset;
+    layout->sketch_blocks = layout->ghost_ring = layout->ghost_table = 0;
+    if (policy == LARDER_CORE_WTINYLFU) {
+        layout->sketch_blocks = larder_sketch_blocks_for(capacity);
+        layout->total += larder_round8(sizeof(larder_wtinylfu)) + (uint64_t)layout->sketch_blocks * 64u;
+    } else if (policy == LARDER_CORE_S3FIFO) {
+        layout->ghost_ring = larder_s3fifo_main_count(capacity);
+        larder_ghost_sizes(capacity, layout->ghost_ring, &layout->ghost_table);
+        layout->total += larder_round8(sizeof(larder_s3fifo)) +
+                         larder_round8(((uint64_t)layout->ghost_ring + layout->ghost_table) * sizeof(uint32_t));
+    }
     if (layout->total > SIZE_MAX) return LARDER_ERR_NOMEM;
     return LARDER_OK;
 }
@@ -60,7 +95,7 @@ size_t larder_core_footprint(uint32_t capacity, uint32_t flags)
 }
 
 /* Empties the arena: every slot free, in slot order, so a fresh core hands
- * out slots 0, 1, 2, ... */
+ * out slots 0, 1, 2, ...; every list empty. */
 static void larder_arena_reset(larder_core *core)
 {
     larder_node *nodes = core->nodes;
@@ -72,10 +107,13 @@ static void larder_arena_reset(larder_core *core)
         metas[i].hash = 0;
         metas[i].word = 0;
     }
-    nodes[capacity].prev = capacity;
-    nodes[capacity].next = capacity;
-    metas[capacity].hash = 0;
-    metas[capacity].word = 0;
+    for (uint32_t k = 0; k < core->lists; k++) {
+        uint32_t sentinel = capacity + k;
+        nodes[sentinel].prev = sentinel;
+        nodes[sentinel].next = sentinel;
+        metas[sentinel].hash = 0;
+        metas[sentinel].word = 0;
+    }
     core->free_head = 0;
     core->count = 0;
     core->total_weight = 0;
@@ -98,10 +136,27 @@ static larder_core *larder_core_place(unsigned char *block, const larder_layout 
     core->mask = layout->bucket_count - 1u;
     core->flags = flags;
     core->owns_block = owns_block;
+    core->lists = (uint8_t)layout->lists;
+    core->max_weight = UINT64_MAX;
     core->wheel_time = 0;
+    core->policy = (flags & LARDER_CORE_POLICY_MASK) >> 8;
     larder_arena_reset(core);
     larder_index_reset(core);
     if (core->wheel) larder_wheel_reset(core);
+    unsigned char *policy = block + layout->policy_offset;
+    if (core->policy == LARDER_POLICY_WTINYLFU) {
+        core->state.wtinylfu = (larder_wtinylfu *)(void *)policy;
+        memset(core->state.wtinylfu, 0, sizeof(larder_wtinylfu));
+        uint64_t *table = (uint64_t *)(void *)(policy + larder_round8(sizeof(larder_wtinylfu)));
+        larder_wtinylfu_init(core, table, layout->sketch_blocks, !(flags & LARDER_CORE_FIXED_WINDOW));
+    } else if (core->policy == LARDER_POLICY_S3FIFO) {
+        core->state.s3fifo = (larder_s3fifo *)(void *)policy;
+        memset(core->state.s3fifo, 0, sizeof(larder_s3fifo));
+        uint32_t *ring = (uint32_t *)(void *)(policy + larder_round8(sizeof(larder_s3fifo)));
+        larder_ghost_init(&core->state.s3fifo->ghost, ring, ring + layout->ghost_ring, layout->ghost_ring,
+                          layout->ghost_table);
+        larder_s3fifo_init(core, ring, ring + layout->ghost_ring);
+    }
     return core;
 }
 
@@ -128,44 +183,65 @@ larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uin
 
 void larder_core_destroy(larder_core *core)
 {
-    /* One block: header, arena, index, wheel. A caller's block stays the caller's. */
+    /* One block: header, arena, index, wheel, policy. A caller's block stays the caller's. */
     if (core != NULL && core->owns_block) free(core);
 }
 
 uint32_t larder_core_capacity(const larder_core *core) { return core->capacity; }
 int larder_core_has_expiry(const larder_core *core) { return core->wheel != NULL; }
+uint32_t larder_core_policy(const larder_core *core) { return core->policy << 8; }
 
-/* ---- Recency list ------------------------------------------------------- */
-
-static inline void larder_list_unlink(larder_node *nodes, uint32_t slot)
+void larder_core_set_maximum(larder_core *core, uint64_t max_total_weight)
 {
-    uint32_t prev = nodes[slot].prev, next = nodes[slot].next;
-    nodes[prev].next = next;
-    nodes[next].prev = prev;
+    core->max_weight = max_total_weight;
+    if (core->policy == LARDER_POLICY_WTINYLFU) {
+        larder_wtinylfu_set_maximum(core);
+    } else if (core->policy == LARDER_POLICY_S3FIFO) {
+        larder_s3fifo_size(core);
+    }
 }
 
-/* Links `slot` just older than `at` (at == sentinel: as the most recent). */
-static inline void larder_list_link_after(larder_node *nodes, uint32_t at, uint32_t slot)
+/* ---- The policy's order ------------------------------------------------- */
+
+/* The lists from most to least valuable, per policy (see larder_core.h). */
+static const uint8_t larder_chain[3][LARDER_MAX_LISTS] = {
+    { 0, 0, 0 },
+    { LARDER_PROTECTED, LARDER_WINDOW, LARDER_PROBATION },
+    { LARDER_MAIN, LARDER_SMALL, 0 },
+};
+
+/* The first entry of the lists after (direction > 0) or before position
+ * `at` of the policy's chain, at the end facing the walk; LARDER_NIL. */
+static uint32_t larder_chain_step(const larder_core *core, int at, int direction)
 {
-    uint32_t next = nodes[at].next;
-    nodes[slot].prev = at;
-    nodes[slot].next = next;
-    nodes[next].prev = slot;
-    nodes[at].next = slot;
+    const uint8_t *chain = larder_chain[core->policy];
+    for (int i = at + direction; i >= 0 && i < (int)core->lists; i += direction) {
+        uint32_t sentinel = larder_sentinel(core, chain[i]);
+        uint32_t s = direction > 0 ? core->nodes[sentinel].next : core->nodes[sentinel].prev;
+        if (s < core->capacity) return s;
+    }
+    return LARDER_NIL;
+}
+
+/* Where list `list` sits in the policy's chain. */
+static int larder_chain_position(const larder_core *core, uint32_t list)
+{
+    const uint8_t *chain = larder_chain[core->policy];
+    int i = 0;
+    while (chain[i] != list) i++;
+    return i;
 }
 
 uint32_t larder_core_lru(const larder_core *core)
 {
     larder_flush_for_read(core);
-    uint32_t s = core->nodes[core->capacity].prev;
-    return s == core->capacity ? LARDER_NIL : s;
+    return larder_chain_step(core, (int)core->lists, -1);
 }
 
 uint32_t larder_core_mru(const larder_core *core)
 {
     larder_flush_for_read(core);
-    uint32_t s = core->nodes[core->capacity].next;
-    return s == core->capacity ? LARDER_NIL : s;
+    return larder_chain_step(core, -1, 1);
 }
 
 uint32_t larder_core_older(const larder_core *core, uint32_t slot)
@@ -173,7 +249,8 @@ uint32_t larder_core_older(const larder_core *core, uint32_t slot)
     assert(larder_slot_is_live(core, slot));
     larder_flush_for_read(core);
     uint32_t s = core->nodes[slot].next;
-    return s == core->capacity ? LARDER_NIL : s;
+    if (s < core->capacity) return s;
+    return larder_chain_step(core, larder_chain_position(core, s - core->capacity), 1);
 }
 
 uint32_t larder_core_newer(const larder_core *core, uint32_t slot)
@@ -181,76 +258,14 @@ uint32_t larder_core_newer(const larder_core *core, uint32_t slot)
     assert(larder_slot_is_live(core, slot));
     larder_flush_for_read(core);
     uint32_t s = core->nodes[slot].prev;
-    return s == core->capacity ? LARDER_NIL : s;
-}
-
-void larder_core_touch(larder_core *core, uint32_t slot)
-{
-    assert(larder_slot_is_live(core, slot));
-    larder_core_touch_inline(core, slot);
-}
-
-/* Moves one deferred touch's slot to the front (its hit found it live, and
- * nothing removes a slot without flushing first). */
-static inline void larder_apply_touch(larder_core *core, uint32_t slot)
-{
-    larder_node *nodes = core->nodes;
-    uint32_t sentinel = core->capacity;
-    assert(larder_slot_is_live(core, slot));
-    if (nodes[sentinel].next == slot) return;
-    larder_list_unlink(nodes, slot);
-    larder_list_link_after(nodes, sentinel, slot);
-}
-
-void larder_core_apply_oldest_touch(larder_core *core)
-{
-    if (core->touch_count == 0) return;
-    uint32_t slot = core->touches[core->touch_head];
-    core->touch_head = (core->touch_head + 1u) % LARDER_TOUCH_RING;
-    core->touch_count--;
-    larder_apply_touch(core, slot);
-}
-
-/* Applies every deferred touch, in order (their neighbours were prefetched
- * by their hits). Every function that reads or changes the recency list
- * calls it first, so no caller can observe the deferral. The const readers
- * (lru, mru, older, newer) flush through a cast: a core is never a const
- * object (it is allocated), and a flush changes no order a caller can see. */
-static inline void larder_flush_for_read(const larder_core *core)
-{
-    larder_core *mutable_core = (larder_core *)(uintptr_t)core;
-    uint32_t count = mutable_core->touch_count;
-    if (count == 0) return;
-    /* One loop rather than a call per touch: a set pays for up to
-     * LARDER_TOUCH_LAG of them. */
-    uint32_t head = mutable_core->touch_head;
-    for (uint32_t i = 0; i < count; i++) {
-        larder_apply_touch(mutable_core, mutable_core->touches[(head + i) % LARDER_TOUCH_RING]);
-    }
-    mutable_core->touch_head = (head + count) % LARDER_TOUCH_RING;
-    mutable_core->touch_count = 0;
-}
-
-void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
-{
-    larder_flush_for_read(core);  /* touches deferred earlier go first */
-    larder_node *nodes = core->nodes;
-#if defined(__GNUC__) || defined(__clang__)
-    /* All the neighbours' loads first, so that their misses overlap rather
-     * than each move waiting for its own (the nodes themselves were
-     * prefetched when the hits were recorded). */
-    for (uint32_t i = 0; i < count; i++) {
-        __builtin_prefetch(&nodes[nodes[slots[i]].prev], 1);
-        __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
-    }
-#endif
-    for (uint32_t i = 0; i < count; i++) larder_apply_touch(core, slots[i]);
+    if (s < core->capacity) return s;
+    return larder_chain_step(core, larder_chain_position(core, s - core->capacity), -1);
 }
 
 /* ---- Entries ------------------------------------------------------------ */
 
-static larder_status larder_insert_after(larder_core *core, uint64_t hash, uint64_t weight,
-                                         int at_lru, uint32_t *slot_out)
+static larder_status larder_insert_at(larder_core *core, uint64_t hash, uint64_t weight,
+                                      int at_back, uint32_t *slot_out)
 {
     larder_flush_for_read(core);
     if (core->count == core->capacity) return LARDER_ERR_FULL;
@@ -262,8 +277,14 @@ static larder_status larder_insert_after(larder_core *core, uint64_t hash, uint6
     core->free_head = nodes[slot].next;
     metas[slot].hash = hash;
     metas[slot].word = weight | LARDER_FLAG_LIVE;
-    uint32_t sentinel = core->capacity;
-    larder_list_link_after(nodes, at_lru ? nodes[sentinel].prev : sentinel, slot);
+    switch (core->policy) {
+    case LARDER_POLICY_WTINYLFU: larder_wtinylfu_insert(core, slot, at_back); break;
+    case LARDER_POLICY_S3FIFO: larder_s3fifo_insert(core, slot, at_back); break;
+    default: {
+        uint32_t sentinel = core->capacity;
+        larder_list_link_after(nodes, at_back ? nodes[sentinel].prev : sentinel, slot);
+    }
+    }
     larder_index_insert(core, hash, slot);
     core->count++;
     core->total_weight += weight;
@@ -273,42 +294,52 @@ static larder_status larder_insert_after(larder_core *core, uint64_t hash, uint6
 
 larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out)
 {
-    return larder_insert_after(core, hash, weight, 0, slot_out);
+    return larder_insert_at(core, hash, weight, 0, slot_out);
 }
 
 larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out)
 {
-    return larder_insert_after(core, hash, weight, 1, slot_out);
+    return larder_insert_at(core, hash, weight, 1, slot_out);
+}
+
+uint32_t larder_core_victim(larder_core *core)
+{
+    uint32_t victim = LARDER_NIL;
+    switch (core->policy) {
+    case LARDER_POLICY_WTINYLFU: (void)larder_wtinylfu_victim(core, 0, 0, 0, &victim); return victim;
+    case LARDER_POLICY_S3FIFO: return larder_s3fifo_victim(core);
+    default: return larder_core_lru(core);
+    }
+}
+
+larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *victim_out)
+{
+    uint32_t victim;
+    if (core->policy == LARDER_POLICY_WTINYLFU) return larder_wtinylfu_victim(core, 1, hash, weight, victim_out);
+    victim = core->policy == LARDER_POLICY_S3FIFO ? larder_s3fifo_victim(core) : larder_core_lru(core);
+    if (victim == LARDER_NIL) return LARDER_REJECTED;
+    *victim_out = victim;
+    return LARDER_OK;
 }
 
 larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t weight,
                                      uint64_t max_total_weight, uint32_t *slot_out)
 {
+    if (core->policy == LARDER_POLICY_LRU) return larder_lru_replace(core, hash, weight, max_total_weight, slot_out);
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
-    larder_flush_for_read(core);
-    larder_node *nodes = core->nodes;
-    larder_meta *metas = core->metas;
-    uint32_t sentinel = core->capacity;
-    uint32_t slot = nodes[sentinel].prev;
-    if (slot == sentinel) return LARDER_ERR_FULL;  /* empty: nothing to evict */
-    uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
+    if (core->count == 0) return LARDER_ERR_FULL;
+    uint32_t victim;
+    larder_status status = larder_core_victim_for(core, hash, weight, &victim);
+    if (status != LARDER_OK) return status;
+    uint64_t rest = core->total_weight - larder_meta_weight(&core->metas[victim]);
+    /* Too tight for one eviction: the victim stays named, so the caller's
+     * loop of larder_core_victim_for continues this same round. */
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
-    /* The victim's removal, as larder_core_remove does it (the index needs
-     * its old hash), without returning the slot to the free list ... */
-    if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
-    larder_index_remove(core, slot);
-    /* ... and the new entry's insert into the same slot, at the front. */
-    if (nodes[sentinel].next != slot) {
-        larder_list_unlink(nodes, slot);
-        larder_list_link_after(nodes, sentinel, slot);
-    }
-    metas[slot].hash = hash;
-    metas[slot].word = weight | LARDER_FLAG_LIVE;
-    larder_index_insert(core, hash, slot);
-    core->total_weight = rest + weight;
-    *slot_out = slot;
-    return LARDER_OK;
+    /* The freed slot heads the free list, so the insert takes it back. */
+    larder_core_remove(core, victim);
+    status = larder_insert_at(core, hash, weight, 0, slot_out);
+    assert(status == LARDER_OK && *slot_out == victim);
+    return status;
 }
 
 void larder_core_remove(larder_core *core, uint32_t slot)
@@ -323,7 +354,11 @@ void larder_core_remove(larder_core *core, uint32_t slot)
      * write spares an eviction a cache miss on the wheel records. */
     if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
     larder_index_remove(core, slot);
-    larder_list_unlink(nodes, slot);
+    switch (core->policy) {
+    case LARDER_POLICY_WTINYLFU: larder_wtinylfu_remove(core, slot); break;
+    case LARDER_POLICY_S3FIFO: larder_s3fifo_remove(core, slot); break;
+    default: larder_list_unlink(nodes, slot);
+    }
     core->total_weight -= larder_meta_weight(&metas[slot]);
     core->count--;
     nodes[slot].prev = LARDER_NIL;
@@ -338,6 +373,8 @@ void larder_core_clear(larder_core *core)
     larder_arena_reset(core);
     larder_index_reset(core);
     if (core->wheel) larder_wheel_reset(core);  /* keeps wheel_time: the clock is monotonic */
+    if (core->policy == LARDER_POLICY_WTINYLFU) larder_wtinylfu_clear(core);
+    else if (core->policy == LARDER_POLICY_S3FIFO) larder_s3fifo_clear(core);
 }
 
 uint64_t larder_core_hash(const larder_core *core, uint32_t slot)
@@ -357,73 +394,10 @@ larder_status larder_core_set_weight(larder_core *core, uint32_t slot, uint64_t 
     assert(larder_slot_is_live(core, slot));
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     larder_meta *node = &core->metas[slot];
-    core->total_weight = core->total_weight - larder_meta_weight(node) + weight;
+    uint64_t old = larder_meta_weight(node);
+    if (core->policy == LARDER_POLICY_WTINYLFU) larder_wtinylfu_reweigh(core, slot, old, weight);
+    else if (core->policy == LARDER_POLICY_S3FIFO) larder_s3fifo_reweigh(core, slot, old, weight);
+    core->total_weight = core->total_weight - old + weight;
     node->word = (node->word & ~LARDER_MAX_WEIGHT) | weight;
     return LARDER_OK;
-}
-
-/* ---- Check -------------------------------------------------------------- */
-
-static int larder_list_check(const larder_core *core)
-{
-    const larder_node *nodes = core->nodes;
-    const larder_meta *metas = core->metas;
-    uint32_t capacity = core->capacity, sentinel = capacity;
-
-    /* Recency list, from the sentinel through `next`, at most count + 1 steps.
-     * Links agreeing both ways along a walk that starts and ends at the
-     * sentinel visit no slot twice. */
-    uint32_t at = sentinel, steps = 0;
-    for (;;) {
-        uint32_t next = nodes[at].next;
-        if (next > capacity || nodes[next].prev != at) return LARDER_CHECK_LIST_LINK;
-        if (next == sentinel) break;
-        if (!(metas[next].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_LIST_NOT_LIVE;
-        if (++steps > core->count) return LARDER_CHECK_LIST_LENGTH;
-        at = next;
-    }
-    if (steps != core->count) return LARDER_CHECK_LIST_LENGTH;
-
-    uint32_t live = 0;
-    uint64_t weight = 0;
-    for (uint32_t i = 0; i < capacity; i++) {
-        if (metas[i].word & LARDER_FLAG_LIVE) {
-            live++;
-            weight += larder_meta_weight(&metas[i]);
-        }
-    }
-    if (live != core->count) return LARDER_CHECK_LIVE_COUNT;
-    if (weight != core->total_weight) return LARDER_CHECK_WEIGHT;
-
-    /* Free list: free slots only, exactly capacity - count of them (a list
-     * that ends in LARDER_NIL cannot repeat a slot). */
-    uint32_t free_count = 0;
-    for (uint32_t s = core->free_head; s != LARDER_NIL; s = nodes[s].next) {
-        if (s >= capacity || (metas[s].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_FREE_LIST;
-        if (++free_count > capacity - core->count) return LARDER_CHECK_FREE_LENGTH;
-        if (metas[s].word != 0) return LARDER_CHECK_FREE_STATE;
-        if (core->wheel && core->wheel[s].deadline != LARDER_NO_DEADLINE) return LARDER_CHECK_FREE_STATE;
-    }
-    if (free_count != capacity - core->count) return LARDER_CHECK_FREE_LENGTH;
-    return 0;
-}
-
-int larder_core_check(const larder_core *core)
-{
-    if (core->count > core->capacity) return LARDER_CHECK_HEADER;
-    if (core->mask < 1 || (core->mask & (core->mask + 1u)) != 0 ||
-        (uint64_t)core->mask + 1u < 2 * (uint64_t)core->capacity)
-        return LARDER_CHECK_HEADER;
-    if (core->touch_count > LARDER_TOUCH_LAG || core->touch_head >= LARDER_TOUCH_RING) return LARDER_CHECK_TOUCHES;
-    for (uint32_t i = 0; i < core->touch_count; i++)
-        if (!larder_slot_is_live(core, core->touches[(core->touch_head + i) % LARDER_TOUCH_RING]))
-            return LARDER_CHECK_TOUCHES;
-    int code = larder_list_check(core);
-    if (code) return code;
-    code = larder_index_check(core);
-    if (code) return code;
-    if (core->wheel) return larder_wheel_check(core);
-    for (uint32_t i = 0; i < core->capacity; i++)
-        if (core->metas[i].word & LARDER_FLAG_FILED) return LARDER_CHECK_NO_WHEEL_STATE;
-    return 0;
 }

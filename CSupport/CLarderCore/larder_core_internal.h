@@ -32,6 +32,12 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_FILED (UINT64_C(1) << 57) /* in a wheel bucket or the expired list */
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
+/* Bits 60-63 belong to the policy: W-TinyLFU keeps the entry's region in 60-61,
+ * S3-FIFO its access counter in 60-61 and its queue in 62 (see their files).
+ * Every new entry starts with them clear; LRU never sets them. */
+#define LARDER_FLAG_POLICY_SHIFT 60u
+#define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
+_Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inlined S3-FIFO hit bumps bits 60-61");
 
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
 _Static_assert(sizeof(larder_node) == 8, "a node is 8 bytes");
@@ -79,19 +85,128 @@ _Static_assert(LARDER_WHEEL_SENTINELS <= LARDER_WHEEL_SENTINELS_MAX, "sentinel b
 
 static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_SHIFT0 + level * LARDER_WHEEL_BITS; }
 
+/* ---- Lists -------------------------------------------------------------
+ *
+ * Every policy's queues are circular doubly linked lists through the nodes,
+ * each closed by a sentinel node after the slots: nodes[capacity + k] is the
+ * sentinel of list k. A sentinel's `next` is the list's front (most recent,
+ * or newest) and its `prev` its back (least recent, or oldest); an entry's
+ * `next` is the next one toward the back. LRU has one list; W-TinyLFU three
+ * (window, probation, protected); S3-FIFO two (small, main). */
+
+#define LARDER_MAX_LISTS 3u
+
+static inline void larder_list_unlink(larder_node *nodes, uint32_t slot)
+{
+    uint32_t prev = nodes[slot].prev, next = nodes[slot].next;
+    nodes[prev].next = next;
+    nodes[next].prev = prev;
+}
+
+/* Links `slot` just behind `at` (at == a sentinel: at that list's front). */
+static inline void larder_list_link_after(larder_node *nodes, uint32_t at, uint32_t slot)
+{
+    uint32_t next = nodes[at].next;
+    nodes[slot].prev = at;
+    nodes[slot].next = next;
+    nodes[next].prev = slot;
+    nodes[at].next = slot;
+}
+
+/* ---- Policy state (not for LRU, whose whole state is its list) ----------- */
+
+/** A region's population and limits. A region is over its limit when either
+ *  its count or its weight is: the core has a hard count (its capacity) and
+ *  the caller a weight budget (larder_core_set_maximum), and whichever binds
+ *  must size the regions. Without a budget the weight limits are UINT64_MAX. */
+typedef struct larder_region {
+    uint64_t weight;
+    uint64_t max_weight;
+    uint32_t count;
+    uint32_t max_count;
+} larder_region;
+
+static inline int larder_region_over(const larder_region *r, uint32_t count, uint64_t weight)
+{
+    return r->count + (uint64_t)count > r->max_count || weight > r->max_weight || r->weight > r->max_weight - weight;
+}
+
+/** The 4-bit count-min frequency sketch (larder_sketch.c). */
+typedef struct larder_sketch {
+    uint64_t *table;     /* blocks * 8 words of sixteen 4-bit counters */
+    uint32_t blocks;     /* 64-byte blocks; an item's four counters share one */
+    uint32_t population; /* entries the sketch sizes its sample for */
+    uint64_t sample;     /* increments between halvings: 10 * population */
+    uint64_t size;       /* increments since the last halving (decayed by it) */
+} larder_sketch;
+
+/** The ghost of S3-FIFO (larder_ghost.c): a FIFO of 32-bit fingerprints of
+ *  the hashes evicted from the small queue, with an open-addressing multiset
+ *  of the same fingerprints for membership. */
+typedef struct larder_ghost {
+    uint32_t *ring;      /* ring_size fingerprints, oldest at `tail` */
+    uint32_t *table;     /* table_size buckets; 0 is empty */
+    uint32_t ring_size;  /* the most fingerprints it holds (main's count) */
+    uint32_t table_size; /* > ring_size, so a probe always meets an empty bucket */
+    uint32_t tail;
+    uint32_t count;
+} larder_ghost;
+
+/* Regions of W-TinyLFU, which are also its list numbers. */
+enum { LARDER_WINDOW = 0, LARDER_PROBATION = 1, LARDER_PROTECTED = 2 };
+/* Queues of S3-FIFO, likewise. */
+enum { LARDER_SMALL = 0, LARDER_MAIN = 1 };
+
+/** W-TinyLFU (larder_policy_wtinylfu.c, larder_policy_climber.c). */
+typedef struct larder_wtinylfu {
+    larder_region region[3];   /* window, probation (limits unused), protected */
+    larder_sketch sketch;
+    uint64_t rng;              /* xorshift64 state for the random admission */
+    /* The eviction round (see larder_core_victim_for): the next candidate to
+     * judge and where it comes from, and the victim last named (with the
+     * round's state once it is removed), so that asking again is idempotent. */
+    uint32_t candidate;
+    uint32_t pending;
+    uint32_t pending_candidate;
+    uint8_t phase;
+    uint8_t pending_phase;
+    uint8_t climbs;            /* 0: the window stays at its initial 1 % */
+    uint8_t rebalance;         /* a climb's transfers were cut short: go on at the next insert */
+    uint8_t counting;          /* the sketch counts requests (from the first time the cache is half full) */
+    /* The hill climber, in parts per million of the maximum. */
+    uint32_t window_ppm;
+    int32_t step_ppm;
+    uint32_t previous_rate_ppm;
+    uint64_t sample_hits;
+    uint64_t sample_misses;
+    uint64_t sample_window_hits;
+} larder_wtinylfu;
+
+/** S3-FIFO (larder_policy_s3fifo.c). */
+typedef struct larder_s3fifo {
+    larder_region region[2];   /* small (limits used), main (limits used) */
+    larder_ghost ghost;
+    uint32_t pending;          /* victim last named, not yet removed, or LARDER_NIL */
+    uint8_t pending_ghost;     /* its hash joins the ghost when it is removed */
+} larder_s3fifo;
+
 /* ---- The core ----------------------------------------------------------- */
+
+/* The policy numbers kept in the core (the creation flags' policy field). */
+enum { LARDER_POLICY_LRU = 0, LARDER_POLICY_WTINYLFU = 1, LARDER_POLICY_S3FIFO = 2 };
 
 struct larder_core {
     /* These first, in this order, down to `count`: larder_core_view
      * (larder_core_inline.h) reads them from the inlined paths. */
-    larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
-    larder_meta *metas;      /* capacity + 1 */
+    larder_node *nodes;      /* capacity + lists; nodes[capacity + k] is list k's sentinel */
+    larder_meta *metas;      /* capacity + lists */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
-    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches */
-    uint32_t touch_head;     /* the oldest deferred touch (ring index) */
-    uint32_t touch_count;
+    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches (LRU only) */
+    uint16_t touch_head;     /* the oldest deferred touch (ring index) */
+    uint16_t touch_count;
+    uint32_t policy;         /* LARDER_POLICY_* */
     larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
     uint64_t total_weight;
     uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
@@ -99,6 +214,12 @@ struct larder_core {
     uint32_t free_head;      /* first free slot, LARDER_NIL when full */
     uint32_t flags;
     uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */
+    uint8_t lists;           /* 1 (LRU), 3 (W-TinyLFU) or 2 (S3-FIFO) */
+    uint64_t max_weight;     /* larder_core_set_maximum; UINT64_MAX: none */
+    union {
+        larder_wtinylfu *wtinylfu;
+        larder_s3fifo *s3fifo;
+    } state;                 /* in the core's block; NULL for LRU */
 };
 
 _Static_assert(offsetof(struct larder_core, nodes) == offsetof(larder_core_view, nodes), "view: nodes");
@@ -109,12 +230,16 @@ _Static_assert(offsetof(struct larder_core, mask) == offsetof(larder_core_view, 
 _Static_assert(offsetof(struct larder_core, touches) == offsetof(larder_core_view, touches), "view: touches");
 _Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_view, touch_head), "view: touch_head");
 _Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
+_Static_assert(offsetof(struct larder_core, policy) == offsetof(larder_core_view, policy), "view: policy");
 _Static_assert(offsetof(struct larder_core, wheel) == offsetof(larder_core_view, wheel), "view: wheel");
 _Static_assert(offsetof(struct larder_core, total_weight) == offsetof(larder_core_view, total_weight), "view: total_weight");
 _Static_assert(offsetof(struct larder_core, wheel_time) == offsetof(larder_core_view, wheel_time), "view: wheel_time");
 _Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view, count), "view: count");
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
+_Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined hit tells S3-FIFO by this number");
 
+/* The sentinel of list k. */
+static inline uint32_t larder_sentinel(const larder_core *core, uint32_t list) { return core->capacity + list; }
 
 static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 {
@@ -128,6 +253,41 @@ static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 #define LARDER_INTERNAL
 #endif
 
+/* ---- LRU's deferred touches (larder_core_touch_inline) -------------------- */
+
+/* Moves one deferred touch's slot to the front (its hit found it live, and
+ * nothing removes a slot without flushing first). */
+static inline void larder_apply_touch(larder_core *core, uint32_t slot)
+{
+    larder_node *nodes = core->nodes;
+    uint32_t sentinel = core->capacity;
+    assert(larder_slot_is_live(core, slot));
+    if (nodes[sentinel].next == slot) return;
+    larder_list_unlink(nodes, slot);
+    larder_list_link_after(nodes, sentinel, slot);
+}
+
+/* Applies every deferred touch, in order (their neighbours were prefetched
+ * by their hits). Every function that reads or changes the lists calls it
+ * first, so no caller can observe the deferral. The const readers (lru,
+ * mru, older, newer) flush through a cast: a core is never a const object
+ * (it is allocated), and a flush changes no order a caller can see. Only
+ * LRU defers; the ring of the other policies stays empty. */
+static inline void larder_flush_for_read(const larder_core *core)
+{
+    larder_core *mutable_core = (larder_core *)(uintptr_t)core;
+    uint32_t count = mutable_core->touch_count;
+    if (count == 0) return;
+    /* One loop rather than a call per touch: a set pays for up to
+     * LARDER_TOUCH_LAG of them. */
+    uint32_t head = mutable_core->touch_head;
+    for (uint32_t i = 0; i < count; i++) {
+        larder_apply_touch(mutable_core, mutable_core->touches[(head + i) % LARDER_TOUCH_RING]);
+    }
+    mutable_core->touch_head = (uint16_t)((head + count) % LARDER_TOUCH_RING);
+    mutable_core->touch_count = 0;
+}
+
 /* Index (larder_index.c). */
 LARDER_INTERNAL void larder_index_reset(larder_core *core);
 LARDER_INTERNAL void larder_index_insert(larder_core *core, uint64_t hash, uint32_t slot);
@@ -139,12 +299,69 @@ LARDER_INTERNAL void larder_wheel_reset(larder_core *core);
 LARDER_INTERNAL void larder_wheel_unfile(larder_core *core, uint32_t slot);
 LARDER_INTERNAL int larder_wheel_check(const larder_core *core);
 
+/* Per-policy pieces, called by larder_core.c with a policy's own core.
+ * `insert` links a slot whose meta record is set (live, hash, weight) and
+ * accounts it; `remove` unlinks and unaccounts one (its meta still set). */
+
+/* Exact LRU (larder_policy_lru.c). */
+LARDER_INTERNAL larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
+                                                 uint64_t max_total_weight, uint32_t *slot_out);
+
+/* W-TinyLFU (larder_policy_wtinylfu.c; its window sizing in larder_policy_climber.c). */
+LARDER_INTERNAL void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks, int climbs);
+LARDER_INTERNAL void larder_wtinylfu_clear(larder_core *core);
+LARDER_INTERNAL void larder_wtinylfu_set_maximum(larder_core *core);
+LARDER_INTERNAL void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back);
+LARDER_INTERNAL void larder_wtinylfu_remove(larder_core *core, uint32_t slot);
+LARDER_INTERNAL void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
+LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
+                                                     uint32_t *victim_out);
+LARDER_INTERNAL int larder_wtinylfu_check(const larder_core *core);
+LARDER_INTERNAL void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_back);
+LARDER_INTERNAL void larder_climber_size(larder_core *core);
+LARDER_INTERNAL void larder_climber_climb(larder_core *core);
+LARDER_INTERNAL void larder_climber_rebalance(larder_core *core);
+LARDER_INTERNAL int larder_climber_check(const larder_core *core);
+
+/* S3-FIFO (larder_policy_s3fifo.c). */
+LARDER_INTERNAL void larder_s3fifo_init(larder_core *core, uint32_t *ghost_ring, uint32_t *ghost_table);
+LARDER_INTERNAL void larder_s3fifo_size(larder_core *core);
+LARDER_INTERNAL void larder_s3fifo_clear(larder_core *core);
+LARDER_INTERNAL void larder_s3fifo_insert(larder_core *core, uint32_t slot, int at_back);
+LARDER_INTERNAL void larder_s3fifo_remove(larder_core *core, uint32_t slot);
+LARDER_INTERNAL void larder_s3fifo_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
+LARDER_INTERNAL uint32_t larder_s3fifo_victim(larder_core *core);
+LARDER_INTERNAL int larder_s3fifo_check(const larder_core *core);
+
+/* Frequency sketch (larder_sketch.c). */
+LARDER_INTERNAL uint32_t larder_sketch_blocks_for(uint32_t capacity);
+LARDER_INTERNAL void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks, uint32_t population);
+LARDER_INTERNAL void larder_sketch_set_population(larder_sketch *sketch, uint32_t population);
+LARDER_INTERNAL uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash);
+LARDER_INTERNAL void larder_sketch_increment(larder_sketch *sketch, uint64_t hash);
+LARDER_INTERNAL void larder_sketch_age(larder_sketch *sketch);
+LARDER_INTERNAL int larder_sketch_check(const larder_sketch *sketch);
+
+/* Ghost of evicted hashes (larder_ghost.c). */
+LARDER_INTERNAL void larder_ghost_sizes(uint32_t capacity, uint32_t ring_size, uint32_t *table_size);
+LARDER_INTERNAL void larder_ghost_init(larder_ghost *ghost, uint32_t *ring, uint32_t *table, uint32_t ring_size,
+                                       uint32_t table_size);
+LARDER_INTERNAL int larder_ghost_take(larder_ghost *ghost, uint64_t hash);
+LARDER_INTERNAL void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit);
+LARDER_INTERNAL int larder_ghost_check(const larder_ghost *ghost);
+
+/* The part `ppm` parts per million of `total`, rounded down, without overflow. */
+static inline uint64_t larder_part(uint64_t total, uint32_t ppm)
+{
+    return total / 1000000u * ppm + total % 1000000u * ppm / 1000000u;
+}
+
 /* larder_core_check codes, in the order the checks run. */
 enum {
     LARDER_CHECK_HEADER = 1,          /* count > capacity, or a bad bucket mask */
-    LARDER_CHECK_LIST_LINK = 2,       /* recency list: prev/next disagree, or a slot out of range */
-    LARDER_CHECK_LIST_NOT_LIVE = 3,   /* recency list reaches a free slot */
-    LARDER_CHECK_LIST_LENGTH = 4,     /* recency list length != count */
+    LARDER_CHECK_LIST_LINK = 2,       /* a policy list: prev/next disagree, or a slot out of range */
+    LARDER_CHECK_LIST_NOT_LIVE = 3,   /* a policy list reaches a free slot */
+    LARDER_CHECK_LIST_LENGTH = 4,     /* the lists' lengths do not add up to count */
     LARDER_CHECK_LIVE_COUNT = 5,      /* number of live slots != count */
     LARDER_CHECK_WEIGHT = 6,          /* sum of live weights != total weight */
     LARDER_CHECK_FREE_LIST = 7,       /* free list reaches a live slot or leaves the arena */
@@ -161,6 +378,12 @@ enum {
     LARDER_CHECK_WHEEL_COUNT = 18,    /* filed slots != wheel list members */
     LARDER_CHECK_NO_WHEEL_STATE = 19, /* a core without expiry has a filed slot */
     LARDER_CHECK_TOUCHES = 20,        /* a deferred touch names a free slot, or too many */
+    LARDER_CHECK_LIST_REGION = 21,    /* an entry's policy bits do not name the list it is in */
+    LARDER_CHECK_REGION = 22,         /* a region's count or weight is not that of its list */
+    LARDER_CHECK_ROUND = 23,          /* the eviction round names a slot it cannot */
+    LARDER_CHECK_LIMITS = 24,         /* region limits disagree with the window share or maximum */
+    LARDER_CHECK_SKETCH = 25,         /* the sketch's counters of increments are inconsistent */
+    LARDER_CHECK_GHOST = 26,          /* the ghost's ring and table disagree */
 };
 
 #endif /* LARDER_CORE_INTERNAL_H */

@@ -9,6 +9,12 @@
  * slot-indexed storage, and confirms key equality for the candidate slots the
  * index yields for a hash.
  *
+ * Which entry leaves when room is needed is the eviction policy's choice,
+ * fixed at creation (see "Policies" below): exact LRU (the default),
+ * an adaptive W-TinyLFU, or S3-FIFO. All three share the arena, the index,
+ * the weights and the wheel; only the lists and the per-entry policy bits
+ * differ.
+ *
  * Single-threaded: the caller serializes all calls on one core. No threads,
  * no system calls; memory is allocated once, at creation (or brought by the
  * caller, larder_core_init).
@@ -50,15 +56,44 @@ typedef enum larder_status {
     LARDER_ERR_FULL = 3,
     /** A weight over LARDER_MAX_WEIGHT. */
     LARDER_ERR_WEIGHT = 4,
-    /** A deadline on a core created without LARDER_CORE_EXPIRY, or unknown flags. */
+    /** A deadline on a core created without LARDER_CORE_EXPIRY, or unknown
+     *  or contradictory flags (an unknown policy, LARDER_CORE_FIXED_WINDOW
+     *  with a policy other than W-TinyLFU). */
     LARDER_ERR_UNSUPPORTED = 5,
+    /** The policy declines the new entry (W-TinyLFU's admission: it is rarer
+     *  than what it would displace), or nothing is left to evict: do not
+     *  insert it. Nothing was evicted or inserted; the request was counted
+     *  (see larder_core_victim_for). */
+    LARDER_REJECTED = 6,
 } larder_status;
 
-/** Creation flags. */
+/** Creation flags: LARDER_CORE_EXPIRY, one policy, and its options. */
 enum {
     /** Allocate deadlines and the timer wheel (16 more bytes per slot).
      *  A core without it costs less per entry and rejects deadlines. */
     LARDER_CORE_EXPIRY = 1u << 0,
+
+    /** Policies (bits 8-11; one of them, 0 when none is named):
+     *  exact LRU, the default: the least recently used entry leaves. */
+    LARDER_CORE_LRU = 0u << 8,
+    /** Adaptive W-TinyLFU: new entries enter an LRU window (1 % of the
+     *  maximum at first); the window's overflow is admitted into a segmented
+     *  LRU main region (probation, protected at 80 %) only when a 4-bit
+     *  count-min sketch of recent requests says it is asked for more often
+     *  than main's victim. A hill climber resizes the window from the
+     *  sampled hit rate. Per slot: 8 bytes of sketch. */
+    LARDER_CORE_WTINYLFU = 1u << 8,
+    /** S3-FIFO: new entries enter a small FIFO (10 %); those hit again
+     *  before they reach its end move to the main FIFO, the others leave
+     *  and their hashes join a ghost queue, which sends them straight to
+     *  main when they return. A hit sets a 2-bit counter and moves nothing.
+     *  Per slot: 8 bytes of ghost. */
+    LARDER_CORE_S3FIFO = 2u << 8,
+    /** The policy field of the flags. */
+    LARDER_CORE_POLICY_MASK = 0xFu << 8,
+    /** With LARDER_CORE_WTINYLFU only: keep the window at 1 % (no hill
+     *  climbing), Caffeine 2.6's static W-TinyLFU, for comparisons. */
+    LARDER_CORE_FIXED_WINDOW = 1u << 12,
 };
 
 /** One shard's bookkeeping. Opaque: only these functions touch it. */
@@ -100,15 +135,34 @@ void larder_core_destroy(larder_core *core);
 larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uint32_t flags, larder_core **out);
 
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
- *  wheel, header), in one block; 0 when the arguments are invalid.
+ *  wheel, policy, header), in one block; 0 when the arguments are invalid.
  *  Per slot: an 8-byte node (links) and a 16-byte record (hash, weight), 8-byte buckets numbering the power of two
  *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), and with
  *  LARDER_CORE_EXPIRY 16 bytes of wheel links and deadline, plus about 5 KiB
- *  of wheel sentinels per core. */
+ *  of wheel sentinels per core. W-TinyLFU adds 8 bytes per slot of
+ *  frequency sketch (64 bytes at least), S3-FIFO 8 bytes per slot of ghost;
+ *  either adds a few hundred bytes of state and list sentinels per core. */
 size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
 
 /** The capacity the core was created with. */
 uint32_t larder_core_capacity(const larder_core *core);
+
+/** The policy the core was created with: LARDER_CORE_LRU,
+ *  LARDER_CORE_WTINYLFU or LARDER_CORE_S3FIFO. */
+uint32_t larder_core_policy(const larder_core *core);
+
+/**
+ * Tells the policy the largest total weight the caller keeps (its byte
+ * budget), so that it sizes its regions in weight as well as in count:
+ * W-TinyLFU's window and protected region, S3-FIFO's small queue, and the
+ * weights the ghost's length and the sketch's sample follow. A region is
+ * full when either its count or its weight share is. UINT64_MAX (the
+ * default) sizes them by count only. The core does not enforce the maximum
+ * (the caller evicts until it fits); lowering it evicts nothing by itself.
+ * No effect on LRU. O(1), plus W-TinyLFU's bounded move of entries between
+ * its regions.
+ */
+void larder_core_set_maximum(larder_core *core, uint64_t max_total_weight);
 
 /* larder_core_count (live entries) and larder_core_total_weight (the sum of
  * their weights) are inline, in larder_core_inline.h. */
@@ -135,7 +189,10 @@ uint32_t larder_core_find_next(const larder_core *core, larder_cursor *cursor);
 /* ---- Entries ----------------------------------------------------------- */
 
 /**
- * Inserts a new entry at the most-recent end and indexes it under `hash`.
+ * Inserts a new entry and indexes it under `hash`: at the most-recent end
+ * (LRU), into the window (W-TinyLFU; into probation when it weighs more than
+ * the window), or into the small queue (S3-FIFO; into main when its hash is
+ * in the ghost). W-TinyLFU also counts the request in its sketch.
  * The caller has made sure no live entry has an equal key.
  * @param slot_out receives the new entry's slot on LARDER_OK.
  * @return LARDER_OK, LARDER_ERR_FULL (count == capacity: evict first) or
@@ -144,42 +201,56 @@ uint32_t larder_core_find_next(const larder_core *core, larder_cursor *cursor);
 larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
 
 /**
- * Evicts the least-recent entry and inserts a new one, as most recent, into
- * the slot it frees: larder_core_lru, larder_core_remove and
- * larder_core_insert in one pass, for the steady state of a full cache (the
- * slot skips the free list, the count stays, deferred touches are applied
- * once). The caller's record of the victim is still at *slot_out in its own
- * storage: move it out before storing the new entry's there.
+ * Evicts the policy's victim for a new entry and inserts the new one into the
+ * slot it frees: larder_core_victim_for, larder_core_remove and
+ * larder_core_insert in one call, for the steady state of a full cache
+ * (under LRU in one pass: the least-recent entry's slot skips the free list,
+ * the count stays, deferred touches are applied once). The caller's record
+ * of the victim is still at *slot_out in its own storage: move it out before
+ * storing the new entry's there.
  * @param max_total_weight the largest total weight the core may carry after
  *        the swap (UINT64_MAX: no limit).
- * @return LARDER_OK; LARDER_ERR_FULL, changing nothing, when the core is
- *         empty or one eviction does not make room under max_total_weight
- *         (evict with larder_core_remove until it does); LARDER_ERR_WEIGHT.
+ * @return LARDER_OK; LARDER_ERR_FULL, evicting and inserting nothing, when
+ *         the core is empty or one eviction does not make room under
+ *         max_total_weight (evict with larder_core_victim_for and
+ *         larder_core_remove until it does); LARDER_REJECTED (W-TinyLFU:
+ *         the new entry is declined; drop it); LARDER_ERR_WEIGHT.
  */
 larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t weight,
                                      uint64_t max_total_weight, uint32_t *slot_out);
 
-/** Like larder_core_insert, but at the least-recent end: for rebuilding a
- *  recency order from most recent to least recent (recovery from disk). */
+/** Like larder_core_insert, but at the least valuable end of the policy's
+ *  order (see larder_core_mru): for rebuilding an order from most to least
+ *  valuable (recovery from disk). Under W-TinyLFU the entry joins probation's
+ *  least-recent end, under S3-FIFO the small queue's oldest end; no policy
+ *  counts it as a request. */
 larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *slot_out);
 
-/** Marks a live entry most recent. O(1). The move itself may be deferred
- *  (see larder_core_touch_inline); no function of this API can tell.
+/** Records a hit on a live entry. O(1). LRU marks it most recent (the move
+ *  itself may be deferred, see larder_core_touch_inline; no function of this
+ *  API can tell); W-TinyLFU counts it in its sketch and moves it to the
+ *  front of its region (from probation into protected); S3-FIFO bumps its
+ *  2-bit counter and moves nothing.
  *  Functions taking a `slot` require a live one (from insert or a lookup, not
  *  yet removed); debug builds assert it, release builds do not check. */
 void larder_core_touch(larder_core *core, uint32_t slot);
 
-/** Marks live entries most recent, in the order given (the last given ends
- *  most recent): touches recorded elsewhere and applied together, with their
- *  list neighbours' loads overlapped. Each slot must be live. */
+/** Records hits on live entries, in the order given, as larder_core_touch
+ *  does for each (under LRU the last given ends most recent): touches
+ *  recorded elsewhere and applied together, with their list neighbours'
+ *  loads overlapped. Each slot must be live. */
 void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count);
 
-/** Removes a live entry from the list, the index and the wheel (or the
+/** Removes a live entry from its list, the index and the wheel (or the
  *  expired list), and frees its slot for a later insert. O(1) plus the
- *  backward shift of its probe run. */
+ *  backward shift of its probe run. Removing the victim the policy named
+ *  last (larder_core_victim, larder_core_victim_for) is an eviction: S3-FIFO
+ *  then remembers its hash in the ghost. Any other removal is not. */
 void larder_core_remove(larder_core *core, uint32_t slot);
 
-/** Removes every entry (the timer wheel keeps its time). O(capacity + buckets). */
+/** Removes every entry (the timer wheel keeps its time; W-TinyLFU keeps its
+ *  sketch and window size, S3-FIFO its ghost: the history of requests stays
+ *  valid). O(capacity + buckets). */
 void larder_core_clear(larder_core *core);
 
 /** The stored hash of a live entry. */
@@ -192,18 +263,61 @@ uint64_t larder_core_weight(const larder_core *core, uint32_t slot);
  *  @return LARDER_OK or LARDER_ERR_WEIGHT (nothing changed). */
 larder_status larder_core_set_weight(larder_core *core, uint32_t slot, uint64_t weight);
 
-/* ---- Recency order ----------------------------------------------------- */
+/* ---- Eviction ----------------------------------------------------------- */
 
-/** The least recent entry (the eviction victim of exact LRU), or LARDER_NIL. */
+/**
+ * The entry the policy evicts next when no new entry is waiting (pressure
+ * eviction, draining): LRU's least recent; W-TinyLFU's probation victim or
+ * window candidate, whichever its sketch ranks lower (then protected, then
+ * window entries); S3-FIFO's small or main victim. LARDER_NIL when empty.
+ * The caller removes it with larder_core_remove (asking again before that
+ * names the same entry). It may rearrange the policy's queues (S3-FIFO
+ * moves entries hit in small to main and gives main's a second round).
+ */
+uint32_t larder_core_victim(larder_core *core);
+
+/**
+ * The entry to evict so that a new entry with this hash and weight can be
+ * inserted: call it while the core is full (count == capacity) or the new
+ * entry does not fit the caller's weight budget, remove the victim with
+ * larder_core_remove, and repeat until it fits; then larder_core_insert.
+ * Asking again before removing names the same victim.
+ *
+ * W-TinyLFU decides admission here, as Caffeine does after an insert: the
+ * window's overflow (as if the new entry had joined it) moves to probation
+ * as candidates, each compared with probation's least-recent victim by
+ * sketch frequency; the rarer leaves (the candidate on a tie; a warm
+ * candidate wins one time in 128 against hash flooding). An entry heavier
+ * than the window is itself such a candidate, and may lose: then the call
+ * returns LARDER_REJECTED and counts it as requested, and the caller drops
+ * it (entries evicted before for it stay evicted, as in Caffeine).
+ * LRU and S3-FIFO ignore hash and weight (their victim does not depend on
+ * the newcomer) and reject only when the core is empty.
+ * @return LARDER_OK with *victim_out set; LARDER_REJECTED (nothing to evict,
+ *         or the new entry declined: do not insert it).
+ */
+larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *victim_out);
+
+/* ---- Order ---------------------------------------------------------------
+ *
+ * Every policy orders its entries from most to least valuable: LRU by
+ * recency; W-TinyLFU protected, then window, then probation, each from
+ * most to least recent; S3-FIFO main, then small, each from newest to
+ * oldest. The walks below follow that order (to persist it and restore it
+ * with larder_core_insert_lru, or to list entries). Under LRU the least
+ * valuable is the next victim; under the others larder_core_victim decides. */
+
+/** The least valuable entry (under LRU the least recent, the eviction
+ *  victim), or LARDER_NIL. */
 uint32_t larder_core_lru(const larder_core *core);
 
-/** The most recent entry, or LARDER_NIL. */
+/** The most valuable entry (under LRU the most recent), or LARDER_NIL. */
 uint32_t larder_core_mru(const larder_core *core);
 
-/** The next older entry after `slot`, or LARDER_NIL at the least recent. */
+/** The next less valuable entry after `slot`, or LARDER_NIL at the least. */
 uint32_t larder_core_older(const larder_core *core, uint32_t slot);
 
-/** The next newer entry after `slot`, or LARDER_NIL at the most recent. */
+/** The next more valuable entry after `slot`, or LARDER_NIL at the most. */
 uint32_t larder_core_newer(const larder_core *core, uint32_t slot);
 
 /* ---- Expiry (cores created with LARDER_CORE_EXPIRY) -------------------- */
@@ -245,11 +359,16 @@ uint32_t larder_core_expire(larder_core *core, uint64_t now, uint32_t *out, uint
 /* ---- Diagnostics ------------------------------------------------------- */
 
 /**
- * Verifies every invariant: list links agree both ways and reach `count`
- * entries, every live entry is indexed exactly once at a reachable probe
+ * Verifies every invariant: list links agree both ways and the policy's
+ * lists together reach `count` entries, each in the list its policy bits
+ * name, every live entry is indexed exactly once at a reachable probe
  * position, no bucket points at a free slot, the free list holds exactly the
  * other slots, total weight adds up, and every entry with a deadline is in
- * exactly one wheel bucket or the expired list. O(capacity + buckets).
+ * exactly one wheel bucket or the expired list. Per policy: each region's
+ * count and weight are its list's, its limits follow the window share and
+ * the maximum, the eviction round names live entries where it may, the
+ * sketch's and the ghost's bookkeeping agree. O(capacity + buckets + sketch
+ * + ghost).
  * Logically const, but borrows a scratch bit in each node while it runs:
  * do not call it concurrently with any other call on the same core.
  * @return 0 when consistent, otherwise a positive code naming the first

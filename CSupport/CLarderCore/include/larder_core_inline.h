@@ -42,16 +42,24 @@ typedef struct larder_bucket {
 #define LARDER_TOUCH_RING 16u
 #define LARDER_TOUCH_LAG 8u
 
+/* The policy numbers the inlined hit tells apart (0 is exact LRU). */
+#define LARDER_VIEW_POLICY_S3FIFO 2u
+
+/* S3-FIFO's 2-bit access counter: bits 60-61 of a slot's weight word. */
+#define LARDER_S3FIFO_FREQ_SHIFT 60u
+#define LARDER_S3FIFO_FREQ_MASK (UINT64_C(3) << LARDER_S3FIFO_FREQ_SHIFT)
+
 /* The first fields of struct larder_core (larder_core_internal.h pins them). */
 typedef struct larder_core_view {
-    larder_node *nodes;      /* capacity + 1; nodes[capacity] is the recency sentinel */
-    larder_meta *metas;      /* capacity + 1, beside nodes */
+    larder_node *nodes;      /* capacity + lists; nodes[capacity] is the first list's sentinel */
+    larder_meta *metas;      /* capacity + lists, beside nodes */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
-    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches */
-    uint32_t touch_head;     /* the oldest deferred touch (ring index) */
-    uint32_t touch_count;    /* deferred touches */
+    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches (LRU only) */
+    uint16_t touch_head;     /* the oldest deferred touch (ring index) */
+    uint16_t touch_count;    /* deferred touches */
+    uint32_t policy;         /* 0: exact LRU; else the policy's number (beside the ring's fields) */
     void *wheel;             /* (the timer wheel; not read here) */
     uint64_t total_weight;   /* sum of the live entries' weights */
     uint64_t wheel_time;     /* (not read here) */
@@ -74,6 +82,10 @@ static inline uint64_t larder_core_total_weight(const larder_core *core)
 
 /** Applies the oldest deferred touch (larder_core.c). */
 void larder_core_apply_oldest_touch(larder_core *core);
+
+/** A hit under W-TinyLFU: counts it in the frequency sketch and the climber's
+ *  sample and moves the entry in its region (larder_policy_wtinylfu.c). */
+void larder_core_wtinylfu_touch(larder_core *core, uint32_t slot);
 
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
 static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag, uint32_t i, larder_cursor *cursor)
@@ -216,7 +228,13 @@ static inline void larder_core_prefetch_node(const larder_core *core, uint32_t s
 #endif
 }
 
-/** larder_core_touch, inlined: marks a live entry most recent.
+/** larder_core_touch, inlined: records a hit on a live entry.
+ *
+ *  Under S3-FIFO the hit only bumps the entry's 2-bit counter in its meta
+ *  word; under W-TinyLFU it calls larder_core_wtinylfu_touch (sketch, then
+ *  the move within its region). Under LRU, which the one test of the view's
+ *  policy field (in the ring's cache line) leaves as cheap as before, it
+ *  marks the entry most recent, as follows.
  *
  *  The move to the front of the list lags LARDER_TOUCH_LAG hits behind: the
  *  slot joins a small ring, its list neighbours are prefetched, and the hit
@@ -231,6 +249,18 @@ static inline void larder_core_prefetch_node(const larder_core *core, uint32_t s
 static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
 {
     larder_core_view *view = (larder_core_view *)(void *)core;
+    if (view->policy != 0) {
+        /* S3-FIFO: a hit bumps the entry's 2-bit counter (saturating at 3)
+         * and moves nothing. W-TinyLFU: counted and moved at once, out of line. */
+        if (view->policy == LARDER_VIEW_POLICY_S3FIFO) {
+            uint64_t word = view->metas[slot].word;
+            if ((word & LARDER_S3FIFO_FREQ_MASK) != LARDER_S3FIFO_FREQ_MASK)
+                view->metas[slot].word = word + (UINT64_C(1) << LARDER_S3FIFO_FREQ_SHIFT);
+        } else {
+            larder_core_wtinylfu_touch(core, slot);
+        }
+        return;
+    }
     larder_node *nodes = view->nodes;
     uint32_t n = view->touch_count;
     uint32_t latest = n ? view->touches[(view->touch_head + n - 1u) % LARDER_TOUCH_RING]
@@ -246,8 +276,9 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
 }
 
 /** Starts loading what evicting the least-recent entry will read: its node
- *  and its index bucket (and `extra`, the caller's record for that slot,
- *  when not NULL). Returns the least-recent slot, or LARDER_NIL when empty.
+ *  and its index bucket. Returns the least-recent slot (under W-TinyLFU
+ *  probation's, under S3-FIFO the small queue's oldest: the likely next
+ *  victim, a hint only), or LARDER_NIL when that list is empty.
  *
  *  Call after an eviction, while the cache is full: the next miss evicts that
  *  entry unless it is read first, and its node, bucket and record are cold
@@ -259,9 +290,12 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
 {
     const larder_core_view *view = larder_core_view_of_(core);
     /* Before deferred touches are applied this may name an entry just read:
-     * then the loads are wasted, never wrong. */
-    uint32_t lru = view->nodes[view->capacity].prev;
-    if (lru == view->capacity) return LARDER_NIL;
+     * then the loads are wasted, never wrong. Under W-TinyLFU the likely
+     * victim is probation's (list 1) least recent, under S3-FIFO the small
+     * queue's oldest: a hint for the loads only (larder_core_victim decides). */
+    uint32_t sentinel = view->capacity + (view->policy == 1u ? 1u : 0u);
+    uint32_t lru = view->nodes[sentinel].prev;
+    if (lru >= view->capacity) return LARDER_NIL;
 #if defined(__GNUC__) || defined(__clang__)
     uint32_t tag = (uint32_t)(view->metas[lru].hash >> 32);
     __builtin_prefetch(&view->buckets[tag & view->mask], 1);

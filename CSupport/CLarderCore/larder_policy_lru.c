@@ -1,0 +1,111 @@
+/*
+ * larder_policy_lru.c — exact LRU, the default policy, and the hit paths
+ * every policy enters through (larder_core_touch, larder_core_touch_batch).
+ *
+ * LRU's whole state is one recency list (sentinel nodes[capacity]): a hit
+ * moves the entry to the front, an insert links it there, the victim is the
+ * back. Its hits are deferred a few at a time in a small ring so that each
+ * move finds its neighbours' cache lines already loaded (see
+ * larder_core_touch_inline); larder_flush_for_read (larder_core_internal.h)
+ * applies them before anything reads or changes the list. The other policies
+ * never defer: W-TinyLFU's hit must count in its sketch at once, S3-FIFO's
+ * hit moves nothing.
+ */
+#include "larder_core_internal.h"
+
+void larder_core_touch(larder_core *core, uint32_t slot)
+{
+    assert(larder_slot_is_live(core, slot));
+    larder_core_touch_inline(core, slot);
+}
+
+void larder_core_apply_oldest_touch(larder_core *core)
+{
+    if (core->touch_count == 0) return;
+    uint32_t slot = core->touches[core->touch_head];
+    core->touch_head = (uint16_t)((core->touch_head + 1u) % LARDER_TOUCH_RING);
+    core->touch_count--;
+    larder_apply_touch(core, slot);
+}
+
+/* S3-FIFO's hits: each bumps its entry's 2-bit counter, as the inlined hit does. */
+static void larder_s3fifo_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        assert(larder_slot_is_live(core, slots[i]));
+        larder_core_touch_inline(core, slots[i]);
+    }
+}
+
+/* W-TinyLFU's hits: the sketch's blocks and the list neighbours are loaded
+ * first, so that their misses overlap. */
+static void larder_wtinylfu_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
+{
+    larder_node *nodes = core->nodes;
+#if defined(__GNUC__) || defined(__clang__)
+    for (uint32_t i = 0; i < count; i++) {
+        __builtin_prefetch(&nodes[nodes[slots[i]].prev], 1);
+        __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
+    }
+#endif
+    for (uint32_t i = 0; i < count; i++) {
+        assert(larder_slot_is_live(core, slots[i]));
+        larder_core_wtinylfu_touch(core, slots[i]);
+    }
+}
+
+void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
+{
+    if (core->policy == LARDER_POLICY_S3FIFO) {
+        larder_s3fifo_touch_batch(core, slots, count);
+        return;
+    }
+    if (core->policy == LARDER_POLICY_WTINYLFU) {
+        larder_wtinylfu_touch_batch(core, slots, count);
+        return;
+    }
+    larder_flush_for_read(core);  /* touches deferred earlier go first */
+    larder_node *nodes = core->nodes;
+#if defined(__GNUC__) || defined(__clang__)
+    /* All the neighbours' loads first, so that their misses overlap rather
+     * than each move waiting for its own (the nodes themselves were
+     * prefetched when the hits were recorded). */
+    for (uint32_t i = 0; i < count; i++) {
+        __builtin_prefetch(&nodes[nodes[slots[i]].prev], 1);
+        __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
+    }
+#endif
+    for (uint32_t i = 0; i < count; i++) larder_apply_touch(core, slots[i]);
+}
+
+/* larder_core_replace_lru under LRU: the least-recent entry's removal and the
+ * new entry's insert fused into one pass over the same slot. */
+larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
+                                 uint64_t max_total_weight, uint32_t *slot_out)
+{
+    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
+    larder_flush_for_read(core);
+    larder_node *nodes = core->nodes;
+    larder_meta *metas = core->metas;
+    uint32_t sentinel = core->capacity;
+    uint32_t slot = nodes[sentinel].prev;
+    if (slot == sentinel) return LARDER_ERR_FULL;  /* empty: nothing to evict */
+    uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
+    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
+    /* The victim's removal, as larder_core_remove does it (the index needs
+     * its old hash), without returning the slot to the free list ... */
+    if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
+    larder_index_remove(core, slot);
+    /* ... and the new entry's insert into the same slot, at the front. */
+    if (nodes[sentinel].next != slot) {
+        larder_list_unlink(nodes, slot);
+        larder_list_link_after(nodes, sentinel, slot);
+    }
+    metas[slot].hash = hash;
+    metas[slot].word = weight | LARDER_FLAG_LIVE;
+    larder_index_insert(core, hash, slot);
+    core->total_weight = rest + weight;
+    *slot_out = slot;
+    return LARDER_OK;
+}

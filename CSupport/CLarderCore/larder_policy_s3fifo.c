@@ -1,0 +1,205 @@
+/*
+ * larder_policy_s3fifo.c — S3-FIFO (Yang et al., "FIFO queues are all you
+ * need for cache eviction", SOSP 2023).
+ *
+ * Two FIFO queues over the arena's lists: small (list 0, 10 % of the cache)
+ * and main (list 1, the rest), and a ghost of hashes recently evicted from
+ * small (larder_ghost.c). Most new keys are requested once and never again;
+ * small lets them go quickly, after one short pass, while the keys hit
+ * during that pass move to main, where they stay as long as they keep being
+ * hit. A returning key found in the ghost skips small.
+ *
+ * A hit only sets the entry's 2-bit counter (bits 60-61 of its weight word,
+ * saturating at 3; larder_core_touch_inline) and moves nothing: no list
+ * write, no lock-hungry reordering. Eviction does the sorting lazily:
+ *  - small is evicted while it holds at least its share (or main is empty):
+ *    its oldest entry moves to main's front with its counter cleared when
+ *    it was hit more than once (Caffeine's simulator's threshold; measured
+ *    better than "at least once" on the traces), and otherwise leaves, its
+ *    hash into the ghost;
+ *  - main is a CLOCK with a 2-bit counter: its oldest entry, if hit, goes
+ *    back to the front with the counter decremented, else it leaves.
+ * The queues' shares are in count and, given a maximum
+ * (larder_core_set_maximum), in weight: small is at its share when either
+ * is. Bit 62 tells which queue an entry is in.
+ */
+#include "larder_core_internal.h"
+
+#define LARDER_S3FIFO_FREQ_ONE (UINT64_C(1) << LARDER_S3FIFO_FREQ_SHIFT)
+#define LARDER_S3FIFO_IN_MAIN (UINT64_C(1) << (LARDER_FLAG_POLICY_SHIFT + 2u))
+/* Small's oldest moves to main when its counter is above this. */
+#define LARDER_S3FIFO_MOVE_THRESHOLD 0u
+
+static inline uint32_t larder_s3fifo_freq(uint64_t word)
+{
+    return (uint32_t)((word & LARDER_S3FIFO_FREQ_MASK) >> LARDER_S3FIFO_FREQ_SHIFT);
+}
+
+static inline uint32_t larder_s3fifo_queue(uint64_t word) { return (word & LARDER_S3FIFO_IN_MAIN) ? LARDER_MAIN : LARDER_SMALL; }
+
+void larder_s3fifo_size(larder_core *core)
+{
+    larder_s3fifo *s = core->state.s3fifo;
+    uint32_t small = core->capacity / 10u > 0 ? core->capacity / 10u : 1u;
+    s->region[LARDER_SMALL].max_count = small;
+    s->region[LARDER_MAIN].max_count = core->capacity - small;
+    if (core->max_weight == UINT64_MAX) {
+        s->region[LARDER_SMALL].max_weight = UINT64_MAX;
+        s->region[LARDER_MAIN].max_weight = UINT64_MAX;
+    } else {
+        uint64_t small_weight = core->max_weight / 10u > 0 ? core->max_weight / 10u : 1u;
+        s->region[LARDER_SMALL].max_weight = small_weight;
+        s->region[LARDER_MAIN].max_weight = core->max_weight > small_weight ? core->max_weight - small_weight : 0;
+    }
+    s->pending = LARDER_NIL;
+}
+
+void larder_s3fifo_init(larder_core *core, uint32_t *ghost_ring, uint32_t *ghost_table)
+{
+    (void)ghost_ring;
+    (void)ghost_table;  /* the ghost is placed by the caller */
+    larder_s3fifo_clear(core);
+    larder_s3fifo_size(core);
+}
+
+void larder_s3fifo_clear(larder_core *core)
+{
+    larder_s3fifo *s = core->state.s3fifo;
+    for (uint32_t k = 0; k < 2; k++) {
+        s->region[k].count = 0;
+        s->region[k].weight = 0;
+    }
+    s->pending = LARDER_NIL;
+    s->pending_ghost = 0;
+}
+
+static inline void larder_s3fifo_account(larder_s3fifo *s, uint32_t queue, uint64_t weight, int sign)
+{
+    if (sign > 0) {
+        s->region[queue].count++;
+        s->region[queue].weight += weight;
+    } else {
+        s->region[queue].count--;
+        s->region[queue].weight -= weight;
+    }
+}
+
+void larder_s3fifo_insert(larder_core *core, uint32_t slot, int at_back)
+{
+    larder_s3fifo *s = core->state.s3fifo;
+    larder_meta *meta = &core->metas[slot];
+    uint32_t queue = LARDER_SMALL;
+    /* A restored entry (at_back) was no eviction's victim: no ghost lookup. */
+    if (!at_back && larder_ghost_take(&s->ghost, meta->hash)) {
+        queue = LARDER_MAIN;
+        meta->word |= LARDER_S3FIFO_IN_MAIN;
+    }
+    uint32_t sentinel = larder_sentinel(core, queue);
+    larder_list_link_after(core->nodes, at_back ? core->nodes[sentinel].prev : sentinel, slot);
+    larder_s3fifo_account(s, queue, larder_meta_weight(meta), 1);
+    s->pending = LARDER_NIL;
+}
+
+/* How many hashes the ghost keeps: as many as main holds entries. Given a
+ * maximum weight, main's count is estimated from the mean entry's weight,
+ * so that a byte-bound cache does not remember far more than it could hold. */
+static uint32_t larder_s3fifo_ghost_limit(const larder_core *core)
+{
+    const larder_s3fifo *s = core->state.s3fifo;
+    uint32_t limit = s->ghost.ring_size;
+    if (core->max_weight != UINT64_MAX && core->count > 0) {
+        uint64_t mean = core->total_weight / core->count;
+        if (mean > 0 && s->region[LARDER_MAIN].max_weight / mean < limit)
+            limit = (uint32_t)(s->region[LARDER_MAIN].max_weight / mean);
+    }
+    return limit;
+}
+
+void larder_s3fifo_remove(larder_core *core, uint32_t slot)
+{
+    larder_s3fifo *s = core->state.s3fifo;
+    const larder_meta *meta = &core->metas[slot];
+    if (slot == s->pending && s->pending_ghost) {
+        /* Evicted from small: remember it (before the count drops, so the
+         * estimate of main's count includes the victim's weight). */
+        larder_ghost_add(&s->ghost, meta->hash, larder_s3fifo_ghost_limit(core));
+    }
+    s->pending = LARDER_NIL;
+    larder_list_unlink(core->nodes, slot);
+    larder_s3fifo_account(s, larder_s3fifo_queue(meta->word), larder_meta_weight(meta), -1);
+}
+
+void larder_s3fifo_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)
+{
+    larder_region *r = &core->state.s3fifo->region[larder_s3fifo_queue(core->metas[slot].word)];
+    r->weight = r->weight - old_weight + weight;
+}
+
+/* Moves `slot` from wherever it is to main's front. */
+static void larder_s3fifo_to_main_front(larder_core *core, uint32_t slot)
+{
+    larder_list_unlink(core->nodes, slot);
+    larder_list_link_after(core->nodes, larder_sentinel(core, LARDER_MAIN), slot);
+}
+
+/* Main's CLOCK: the oldest entry not hit since its last pass. */
+static uint32_t larder_s3fifo_main_victim(larder_core *core)
+{
+    larder_node *nodes = core->nodes;
+    uint32_t sentinel = larder_sentinel(core, LARDER_MAIN);
+    for (;;) {
+        uint32_t t = nodes[sentinel].prev;
+        assert(t < core->capacity);
+        uint64_t word = core->metas[t].word;
+        if (larder_s3fifo_freq(word) == 0) return t;
+        core->metas[t].word = word - LARDER_S3FIFO_FREQ_ONE;
+        larder_s3fifo_to_main_front(core, t);
+    }
+}
+
+uint32_t larder_s3fifo_victim(larder_core *core)
+{
+    larder_s3fifo *s = core->state.s3fifo;
+    larder_region *small = &s->region[LARDER_SMALL], *main = &s->region[LARDER_MAIN];
+    if (s->pending != LARDER_NIL) return s->pending;
+    larder_node *nodes = core->nodes;
+    uint32_t small_sentinel = larder_sentinel(core, LARDER_SMALL);
+    while (small->count > 0 &&
+           (small->count >= small->max_count || small->weight >= small->max_weight || main->count == 0)) {
+        uint32_t t = nodes[small_sentinel].prev;
+        uint64_t word = core->metas[t].word;
+        if (larder_s3fifo_freq(word) <= LARDER_S3FIFO_MOVE_THRESHOLD) {
+            s->pending = t;
+            s->pending_ghost = 1;
+            return t;
+        }
+        uint64_t weight = larder_meta_weight(&core->metas[t]);
+        core->metas[t].word = (word & ~LARDER_S3FIFO_FREQ_MASK) | LARDER_S3FIFO_IN_MAIN;
+        larder_s3fifo_to_main_front(core, t);
+        larder_s3fifo_account(s, LARDER_SMALL, weight, -1);
+        larder_s3fifo_account(s, LARDER_MAIN, weight, 1);
+        if (larder_region_over(main, 0, 0)) break;  /* main overflows: its victim leaves */
+    }
+    if (main->count == 0) return LARDER_NIL;
+    s->pending = larder_s3fifo_main_victim(core);
+    s->pending_ghost = 0;
+    return s->pending;
+}
+
+int larder_s3fifo_check(const larder_core *core)
+{
+    const larder_s3fifo *s = core->state.s3fifo;
+    if (s->pending != LARDER_NIL && !larder_slot_is_live(core, s->pending)) return LARDER_CHECK_ROUND;
+    if (s->pending != LARDER_NIL && s->pending_ghost && larder_s3fifo_queue(core->metas[s->pending].word) != LARDER_SMALL)
+        return LARDER_CHECK_ROUND;
+    const larder_region *small = &s->region[LARDER_SMALL], *main = &s->region[LARDER_MAIN];
+    uint32_t small_count = core->capacity / 10u > 0 ? core->capacity / 10u : 1u;
+    if (small->max_count != small_count || main->max_count != core->capacity - small_count) return LARDER_CHECK_LIMITS;
+    if ((core->max_weight == UINT64_MAX) != (small->max_weight == UINT64_MAX)) return LARDER_CHECK_LIMITS;
+    for (uint32_t i = 0; i < core->capacity; i++) {
+        uint64_t word = core->metas[i].word;
+        /* Only bits 60-62 are S3-FIFO's. */
+        if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(1) << 63))) return LARDER_CHECK_LIST_REGION;
+    }
+    return larder_ghost_check(&s->ghost);
+}

@@ -1,0 +1,391 @@
+/*
+ * larder_policy_wtinylfu.c — W-TinyLFU (Einziger, Friedman, Manes, "TinyLFU:
+ * A Highly Efficient Cache Admission Policy"), as Caffeine runs it.
+ *
+ * Three LRU lists over the arena: the window (list 0), and the main region's
+ * probation (1) and protected (2) segments. New entries enter the window,
+ * which gives every key a short stay on recency alone. The window's overflow
+ * moves to probation as candidates for main, each compared with main's
+ * victim (probation's least recent) by the frequency sketch
+ * (larder_sketch.c): the one asked for less often leaves. A probation entry
+ * hit again is promoted to protected; protected's overflow is demoted back
+ * to probation's front. So main keeps what is asked for often, and a burst
+ * of one-off keys (a scan) passes through the window without flushing it.
+ *
+ * Admission follows Caffeine's BoundedLocalCache.evictFromMain: candidates
+ * in the order they left the window, then the window's own least recent;
+ * victims from probation, then protected, then the window; a tie keeps the
+ * victim; a candidate asked for at least 6 times (of 15) still wins one time
+ * in 128, so that an attacker who floods a victim's counters cannot lock out
+ * every newcomer. An entry heavier than the window passes straight to
+ * probation as a candidate; one heavier than the maximum leaves first.
+ * Caffeine evicts after inserting; here the caller evicts before inserting
+ * (the arena's count is a hard limit), so larder_core_victim_for moves the
+ * window's overflow as if the new entry had already joined, and judges the
+ * new entry itself when it bypasses the window. Each call names one victim
+ * and remembers the round (the next candidate, its source) until the caller
+ * removes that victim; any other change ends the round.
+ *
+ * The window's size adapts (larder_policy_climber.c). Regions are limited
+ * in count and, given a maximum, in weight; an entry's region is in bits
+ * 60-61 of its weight word.
+ */
+#include "larder_core_internal.h"
+
+#define LARDER_REGION_SHIFT LARDER_FLAG_POLICY_SHIFT
+#define LARDER_REGION_BITS (UINT64_C(3) << LARDER_REGION_SHIFT)
+/* A candidate asked for at least this often may win a tie-or-worse at random. */
+#define LARDER_ADMIT_HASHDOS_THRESHOLD 6u
+
+/* Where the next candidate comes from, in Caffeine's order. */
+enum {
+    LARDER_ROUND_NONE = 0,      /* no round open */
+    LARDER_ROUND_MOVED = 1,     /* the window's overflow moved to probation */
+    LARDER_ROUND_NEWCOMER = 2,  /* the new entry, heavier than the window */
+    LARDER_ROUND_WINDOW = 3,    /* the window's least recent (candidate not yet taken) */
+    LARDER_ROUND_WINDOW_ON = 4, /* the window, from `candidate` toward its front */
+    LARDER_ROUND_DONE = 5,      /* no candidates left: victims leave unjudged */
+};
+
+static inline uint32_t larder_region_of(const larder_core *core, uint32_t slot)
+{
+    return (uint32_t)((core->metas[slot].word & LARDER_REGION_BITS) >> LARDER_REGION_SHIFT);
+}
+
+static inline uint32_t larder_back(const larder_core *core, uint32_t list)
+{
+    uint32_t s = core->nodes[larder_sentinel(core, list)].prev;
+    return s < core->capacity ? s : LARDER_NIL;
+}
+
+/* The next entry toward the front of `slot`'s list, or LARDER_NIL. */
+static inline uint32_t larder_toward_front(const larder_core *core, uint32_t slot)
+{
+    uint32_t s = core->nodes[slot].prev;
+    return s < core->capacity ? s : LARDER_NIL;
+}
+
+static inline void larder_round_end(larder_wtinylfu *w)
+{
+    w->phase = LARDER_ROUND_NONE;
+    w->candidate = LARDER_NIL;
+    w->pending = LARDER_NIL;
+}
+
+void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks, int climbs)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    larder_sketch_init(&w->sketch, sketch_table, sketch_blocks, core->capacity);
+    w->rng = UINT64_C(0x9E3779B97F4A7C15) ^ core->capacity;
+    w->climbs = (uint8_t)(climbs ? 1 : 0);
+    w->rebalance = 0;
+    w->counting = 0;
+    w->window_ppm = 10000;  /* Caffeine's initial 1 % */
+    w->step_ppm = -62500;   /* its first step shrinks the window by 6.25 % */
+    w->previous_rate_ppm = 0;
+    w->sample_hits = 0;
+    w->sample_misses = 0;
+    w->sample_window_hits = 0;
+    larder_wtinylfu_clear(core);
+    larder_climber_size(core);
+}
+
+void larder_wtinylfu_set_maximum(larder_core *core)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    /* Without a maximum the sketch samples 10 requests per slot, as Caffeine
+     * (per entry of its maximum size); with one, per entry the cache holds,
+     * followed upward as it fills (larder_wtinylfu_insert). */
+    larder_sketch_set_population(&w->sketch, core->max_weight == UINT64_MAX ? core->capacity
+                                             : core->count > 0 ? core->count : 1u);
+    larder_climber_size(core);
+    larder_climber_rebalance(core);
+}
+
+void larder_wtinylfu_clear(larder_core *core)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    for (uint32_t k = 0; k < 3; k++) {
+        w->region[k].count = 0;
+        w->region[k].weight = 0;
+    }
+    w->rebalance = 0;
+    larder_round_end(w);
+}
+
+/* Links `slot` (unlinked) into region `to`, at its front or back, and accounts it. */
+static void larder_wtinylfu_link(larder_core *core, uint32_t slot, uint32_t to, int at_back)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    larder_meta *meta = &core->metas[slot];
+    uint32_t sentinel = larder_sentinel(core, to);
+    larder_list_link_after(core->nodes, at_back ? core->nodes[sentinel].prev : sentinel, slot);
+    meta->word = (meta->word & ~LARDER_REGION_BITS) | ((uint64_t)to << LARDER_REGION_SHIFT);
+    w->region[to].count++;
+    w->region[to].weight += larder_meta_weight(meta);
+}
+
+static void larder_wtinylfu_unlink(larder_core *core, uint32_t slot)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    larder_region *r = &w->region[larder_region_of(core, slot)];
+    larder_list_unlink(core->nodes, slot);
+    r->count--;
+    r->weight -= larder_meta_weight(&core->metas[slot]);
+}
+
+void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_back)
+{
+    larder_wtinylfu_unlink(core, slot);
+    larder_wtinylfu_link(core, slot, to, at_back);
+}
+
+/* Moves the window's least recent entries to probation's front while the
+ * window, with `count` entries of `weight` more, would exceed its limits.
+ * Returns the first entry moved, or LARDER_NIL. */
+static uint32_t larder_window_overflow(larder_core *core, uint32_t count, uint64_t weight)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    uint32_t first = LARDER_NIL;
+    while (larder_region_over(&w->region[LARDER_WINDOW], count, weight)) {
+        uint32_t s = larder_back(core, LARDER_WINDOW);
+        if (s == LARDER_NIL) break;
+        larder_wtinylfu_move(core, s, LARDER_PROBATION, 0);
+        if (first == LARDER_NIL) first = s;
+    }
+    return first;
+}
+
+/* Demotes protected's least recent entries to probation's front while
+ * protected exceeds its limits. */
+static void larder_protected_overflow(larder_core *core)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    while (larder_region_over(&w->region[LARDER_PROTECTED], 0, 0)) {
+        uint32_t s = larder_back(core, LARDER_PROTECTED);
+        if (s == LARDER_NIL) break;
+        larder_wtinylfu_move(core, s, LARDER_PROBATION, 0);
+    }
+}
+
+/* Caffeine's lazy start: the sketch counts nothing until the cache is half
+ * full (in count, or in weight given a maximum), and from then on always.
+ * While a cache fills, nothing competes for room, so the counts of the fill
+ * would only make its first residents look more valuable than the keys that
+ * come after them (on the LIRS traces an eager sketch loses 1-2 points at
+ * small sizes for it). `count` and `weight` are the core's with the entry
+ * being inserted. */
+static void larder_wtinylfu_start_counting(larder_core *core, uint32_t count, uint64_t weight)
+{
+    if (count >= core->capacity / 2u || (core->max_weight != UINT64_MAX && weight >= core->max_weight / 2u))
+        core->state.wtinylfu->counting = 1;
+}
+
+void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    const larder_meta *meta = &core->metas[slot];
+    uint64_t weight = larder_meta_weight(meta);
+    larder_round_end(w);
+    if (at_back) {  /* a restored entry: probation's least recent, not a request */
+        larder_wtinylfu_link(core, slot, LARDER_PROBATION, 1);
+        return;
+    }
+    /* The window takes any entry it can hold at all (count limit >= 1). */
+    int fits = weight <= w->region[LARDER_WINDOW].max_weight;
+    larder_wtinylfu_link(core, slot, fits ? LARDER_WINDOW : LARDER_PROBATION, 0);
+    (void)larder_window_overflow(core, 0, 0);
+    if (!w->counting) larder_wtinylfu_start_counting(core, core->count + 1u, core->total_weight + weight);
+    if (w->counting) {
+        larder_sketch_increment(&w->sketch, meta->hash);
+        w->sample_misses++;
+    }
+    /* With a maximum weight the sample follows the entries the cache holds. */
+    if (core->max_weight != UINT64_MAX && core->count + 1u > w->sketch.population)
+        larder_sketch_set_population(&w->sketch, core->count + 1u);
+    if (w->rebalance) larder_climber_rebalance(core);
+    larder_climber_climb(core);
+}
+
+void larder_core_wtinylfu_touch(larder_core *core, uint32_t slot)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    assert(larder_slot_is_live(core, slot));
+    uint32_t region = larder_region_of(core, slot);
+    if (w->counting) {
+        larder_sketch_increment(&w->sketch, core->metas[slot].hash);
+        w->sample_hits++;
+        if (region == LARDER_WINDOW) w->sample_window_hits++;
+    }
+    larder_round_end(w);
+    if (region == LARDER_PROBATION) {
+        /* Promoted unless it could never fit protected (Caffeine's reorderProbation). */
+        uint64_t weight = larder_meta_weight(&core->metas[slot]);
+        const larder_region *p = &w->region[LARDER_PROTECTED];
+        if (p->max_count >= 1u && weight <= p->max_weight) {
+            larder_wtinylfu_move(core, slot, LARDER_PROTECTED, 0);
+            larder_protected_overflow(core);
+            return;
+        }
+    }
+    uint32_t sentinel = larder_sentinel(core, region);
+    if (core->nodes[sentinel].next == slot) return;
+    larder_list_unlink(core->nodes, slot);
+    larder_list_link_after(core->nodes, sentinel, slot);
+}
+
+void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    if (slot == w->pending) {
+        /* The victim named last: the round goes on where it said. */
+        w->candidate = w->pending_candidate;
+        w->phase = w->pending_phase;
+        w->pending = LARDER_NIL;
+    } else {
+        w->pending = LARDER_NIL;
+        if (slot == w->candidate) w->candidate = larder_toward_front(core, slot);
+    }
+    larder_wtinylfu_unlink(core, slot);
+}
+
+void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)
+{
+    larder_region *r = &core->state.wtinylfu->region[larder_region_of(core, slot)];
+    r->weight = r->weight - old_weight + weight;
+}
+
+static uint64_t larder_xorshift(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+/* Whether the candidate replaces the victim (Caffeine's admit). */
+static int larder_admit(larder_wtinylfu *w, uint64_t candidate_hash, uint64_t victim_hash)
+{
+    uint32_t candidate = larder_sketch_frequency(&w->sketch, candidate_hash);
+    uint32_t victim = larder_sketch_frequency(&w->sketch, victim_hash);
+    if (candidate > victim) return 1;
+    if (candidate >= LARDER_ADMIT_HASHDOS_THRESHOLD) return (larder_xorshift(&w->rng) & 127u) == 0;
+    return 0;
+}
+
+/* Names `victim` and how the round goes on once it is removed. */
+static larder_status larder_name(larder_wtinylfu *w, uint32_t victim, uint32_t next_candidate, uint8_t next_phase,
+                                 uint32_t *victim_out)
+{
+    w->pending = victim;
+    w->pending_candidate = next_candidate;
+    w->pending_phase = next_phase;
+    *victim_out = victim;
+    return LARDER_OK;
+}
+
+/* The new entry is declined: it still counts as requested, as in Caffeine,
+ * where it was inserted and then evicted. */
+static larder_status larder_decline(larder_core *core, uint64_t hash)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    larder_round_end(w);
+    if (w->counting) {
+        larder_sketch_increment(&w->sketch, hash);
+        w->sample_misses++;
+    }
+    return LARDER_REJECTED;
+}
+
+larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
+                                     uint32_t *victim_out)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    if (w->pending != LARDER_NIL) {
+        *victim_out = w->pending;
+        return LARDER_OK;
+    }
+    /* A new round, or one whose newcomer was judged in a call whose victim
+     * was not removed: start from the moved candidates. */
+    if (w->phase == LARDER_ROUND_NONE || w->phase == LARDER_ROUND_NEWCOMER) {
+        w->phase = LARDER_ROUND_MOVED;
+        w->candidate = LARDER_NIL;
+    }
+    /* The window's overflow, as if the new entry had joined it. */
+    int in_window = newcomer && weight <= w->region[LARDER_WINDOW].max_weight;
+    uint32_t moved = larder_window_overflow(core, in_window ? 1u : 0u, in_window ? weight : 0u);
+    /* Entries just moved are the next candidates (as each Caffeine maintenance
+     * pass starts with them), unless earlier moved ones are still waiting:
+     * those lead to these, toward probation's front. */
+    if (moved != LARDER_NIL && (w->phase != LARDER_ROUND_MOVED || w->candidate == LARDER_NIL)) {
+        w->phase = LARDER_ROUND_MOVED;
+        w->candidate = moved;
+    }
+
+    /* The candidate, and where the next one comes from. */
+    if (w->phase == LARDER_ROUND_MOVED && w->candidate == LARDER_NIL)
+        w->phase = newcomer && !in_window ? LARDER_ROUND_NEWCOMER : LARDER_ROUND_WINDOW;
+    if (w->phase == LARDER_ROUND_WINDOW) {
+        w->candidate = larder_back(core, LARDER_WINDOW);
+        w->phase = LARDER_ROUND_WINDOW_ON;
+    }
+    if (w->phase == LARDER_ROUND_WINDOW_ON && w->candidate == LARDER_NIL) w->phase = LARDER_ROUND_DONE;
+    int judging_newcomer = w->phase == LARDER_ROUND_NEWCOMER;
+    uint32_t candidate = judging_newcomer ? LARDER_NIL : w->candidate;
+    uint8_t phase = w->phase;
+
+    /* The victim: probation's least recent, else protected's, else the window's. */
+    uint32_t victim = larder_back(core, LARDER_PROBATION);
+    if (victim == LARDER_NIL) victim = larder_back(core, LARDER_PROTECTED);
+    if (victim == LARDER_NIL) victim = larder_back(core, LARDER_WINDOW);
+
+    if (victim == LARDER_NIL) {  /* empty: the new entry cannot be made room for */
+        larder_round_end(w);
+        return newcomer ? larder_decline(core, hash) : LARDER_REJECTED;
+    }
+    if (!judging_newcomer && candidate == LARDER_NIL)  /* no candidate: the victim leaves */
+        return larder_name(w, victim, LARDER_NIL, phase, victim_out);
+    if (candidate == victim) {  /* both name the same entry: it leaves, candidates start over */
+        return larder_name(w, victim, LARDER_NIL,
+                           phase == LARDER_ROUND_MOVED ? LARDER_ROUND_MOVED : LARDER_ROUND_DONE, victim_out);
+    }
+    uint64_t candidate_hash = judging_newcomer ? hash : core->metas[candidate].hash;
+    uint64_t candidate_weight = judging_newcomer ? weight : larder_meta_weight(&core->metas[candidate]);
+    int admitted = candidate_weight <= core->max_weight &&
+                   larder_admit(w, candidate_hash, core->metas[victim].hash);
+    if (judging_newcomer) {
+        if (!admitted) return larder_decline(core, hash);
+        return larder_name(w, victim, LARDER_NIL, LARDER_ROUND_WINDOW, victim_out);
+    }
+    uint32_t next = larder_toward_front(core, candidate);
+    if (phase == LARDER_ROUND_WINDOW_ON && next == LARDER_NIL) phase = LARDER_ROUND_DONE;
+    if (admitted) return larder_name(w, victim, next, phase, victim_out);
+    return larder_name(w, candidate, next, phase, victim_out);
+}
+
+int larder_wtinylfu_check(const larder_core *core)
+{
+    const larder_wtinylfu *w = core->state.wtinylfu;
+    if (w->phase > LARDER_ROUND_DONE) return LARDER_CHECK_ROUND;
+    if (w->pending != LARDER_NIL && w->pending_phase > LARDER_ROUND_DONE) return LARDER_CHECK_ROUND;
+    if (w->pending != LARDER_NIL && !larder_slot_is_live(core, w->pending)) return LARDER_CHECK_ROUND;
+    /* A candidate is in probation (moved) or the window (window phase). */
+    if (w->candidate != LARDER_NIL) {
+        if (!larder_slot_is_live(core, w->candidate)) return LARDER_CHECK_ROUND;
+        uint32_t region = larder_region_of(core, w->candidate);
+        if (w->phase == LARDER_ROUND_MOVED ? region != LARDER_PROBATION
+                                           : (w->phase != LARDER_ROUND_WINDOW_ON || region != LARDER_WINDOW))
+            return LARDER_CHECK_ROUND;
+    }
+    if (w->pending != LARDER_NIL && w->pending_candidate != LARDER_NIL &&
+        (w->pending_candidate == w->pending || !larder_slot_is_live(core, w->pending_candidate)))
+        return LARDER_CHECK_ROUND;
+    for (uint32_t i = 0; i < core->capacity; i++) {
+        uint64_t word = core->metas[i].word;
+        /* Regions 0-2 only; bits 62-63 are not W-TinyLFU's. */
+        if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(3) << 62))) return LARDER_CHECK_LIST_REGION;
+    }
+    int code = larder_sketch_check(&w->sketch);
+    return code ? code : larder_climber_check(core);
+}

@@ -1,0 +1,144 @@
+/*
+ * larder_sketch.c — W-TinyLFU's frequency sketch: how often each hash was
+ * requested lately, in 8 bytes per slot.
+ *
+ * A count-min sketch of 4-bit counters, after Caffeine's FrequencySketch:
+ * each hash picks one 64-byte block (8 words of sixteen counters) and in it
+ * four counters, one in each pair of words, so that an increment or an
+ * estimate touches one cache line. The estimate is the smallest of the four
+ * (collisions only ever add). Counters saturate at 15.
+ *
+ * Aging: after `sample` increments (10 per entry of population, Caffeine's
+ * period) every counter is halved, so that old popularity fades and a key
+ * asked for often long ago does not outrank today's. The increments that
+ * moved a counter are the sample; halving also halves the sample's count
+ * (less the odd counters' lost halves, as Caffeine does), so that the next
+ * period starts from the history that remains.
+ *
+ * Why no doorkeeper: TinyLFU's doorkeeper (a Bloom filter that absorbs each
+ * key's first request) lets the counters be fewer for the same accuracy.
+ * Here the budget is fixed at 8 bytes a slot, and a doorkeeper must remember
+ * every distinct key of a sample period (up to 10 per slot) to be useful:
+ * carved out of the same 8 bytes it would saturate. Its job, keeping
+ * one-hit wonders out of main, is done by the admission rule (a candidate
+ * must be asked for strictly more often than main's victim) on counters
+ * that do not saturate until 15. The measurements in the branch's report
+ * compare the variants.
+ */
+#include "larder_core_internal.h"
+
+#define LARDER_SKETCH_ONE_MASK UINT64_C(0x1111111111111111)
+#define LARDER_SKETCH_RESET_MASK UINT64_C(0x7777777777777777)
+
+uint32_t larder_sketch_blocks_for(uint32_t capacity)
+{
+    /* 8 bytes per slot: a block per 8 slots, at least one (64 bytes). */
+    return capacity / 8u > 0 ? capacity / 8u : 1u;
+}
+
+static void larder_sketch_halve(larder_sketch *sketch);
+
+void larder_sketch_set_population(larder_sketch *sketch, uint32_t population)
+{
+    sketch->population = population > 0 ? population : 1u;
+    sketch->sample = 10u * (uint64_t)sketch->population;
+    /* A shorter period that has already passed ends now. */
+    while (sketch->size >= sketch->sample) larder_sketch_halve(sketch);
+}
+
+void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks, uint32_t population)
+{
+    sketch->table = table;
+    sketch->blocks = blocks;
+    sketch->size = 0;
+    larder_sketch_set_population(sketch, population);
+    for (uint64_t i = 0; i < (uint64_t)blocks * 8u; i++) table[i] = 0;
+}
+
+/* The block (upper half of a mixed hash, scaled to the block count) and the
+ * counter selector (lower half, remixed as Caffeine's rehash) of a hash. */
+static inline uint64_t larder_sketch_mix(uint64_t hash)
+{
+    uint64_t h = (hash ^ (hash >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    return h ^ (h >> 27);
+}
+
+static inline uint32_t larder_sketch_block(const larder_sketch *sketch, uint64_t mixed)
+{
+    return (uint32_t)(((mixed >> 32) * (uint64_t)sketch->blocks) >> 32);
+}
+
+static inline uint32_t larder_sketch_selector(uint64_t mixed)
+{
+    uint32_t x = (uint32_t)mixed * 0x31848BABu;
+    return x ^ (x >> 14);
+}
+
+static inline uint64_t larder_popcount(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (uint64_t)__builtin_popcountll(x);
+#else
+    uint64_t n = 0;
+    for (; x; x &= x - 1u) n++;
+    return n;
+#endif
+}
+
+/* Halves every counter (see the file comment). */
+static void larder_sketch_halve(larder_sketch *sketch)
+{
+    uint64_t odd = 0;
+    for (uint64_t i = 0; i < (uint64_t)sketch->blocks * 8u; i++) {
+        uint64_t word = sketch->table[i];
+        odd += larder_popcount(word & LARDER_SKETCH_ONE_MASK);
+        sketch->table[i] = (word >> 1) & LARDER_SKETCH_RESET_MASK;
+    }
+    uint64_t lost = odd >> 2;
+    sketch->size = (sketch->size > lost ? sketch->size - lost : 0) >> 1;
+}
+
+uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash)
+{
+    uint64_t mixed = larder_sketch_mix(hash);
+    const uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
+    uint32_t selector = larder_sketch_selector(mixed), frequency = 15;
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t h = selector >> (i << 3);
+        uint32_t shift = ((h >> 1) & 15u) << 2;
+        uint32_t count = (uint32_t)(block[(h & 1u) + (i << 1)] >> shift) & 15u;
+        if (count < frequency) frequency = count;
+    }
+    return frequency;
+}
+
+void larder_sketch_increment(larder_sketch *sketch, uint64_t hash)
+{
+    uint64_t mixed = larder_sketch_mix(hash);
+    uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
+    uint32_t selector = larder_sketch_selector(mixed);
+    int added = 0;
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t h = selector >> (i << 3);
+        uint32_t shift = ((h >> 1) & 15u) << 2;
+        uint64_t *word = &block[(h & 1u) + (i << 1)];
+        if (((*word >> shift) & 15u) != 15u) {
+            *word += UINT64_C(1) << shift;
+            added = 1;
+        }
+    }
+    if (added && ++sketch->size >= sketch->sample) larder_sketch_halve(sketch);
+}
+
+void larder_sketch_age(larder_sketch *sketch)
+{
+    larder_sketch_halve(sketch);
+}
+
+int larder_sketch_check(const larder_sketch *sketch)
+{
+    if (sketch->blocks == 0 || sketch->population == 0) return LARDER_CHECK_SKETCH;
+    if (sketch->sample != 10u * (uint64_t)sketch->population || sketch->size >= sketch->sample)
+        return LARDER_CHECK_SKETCH;
+    return 0;
+}
