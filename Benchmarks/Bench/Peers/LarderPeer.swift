@@ -48,17 +48,22 @@ final class LarderBox<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
 /// An eviction policy as the suites name and configure it.
 struct BenchPolicy: Sendable {
+    let policy: EvictionPolicy
     /// The configuration's name for it.
-    let name: String
+    var name: String { policy.name }
     /// Whether a configuration that names no policy gets this one.
-    let isDefault: Bool
-    let apply: @Sendable (inout CacheConfiguration) -> Void
+    var isDefault: Bool { policy == CacheConfiguration(maxCount: 1).policy }
+    func apply(_ configuration: inout CacheConfiguration) { configuration.policy = policy }
 
-    static let lru = BenchPolicy(name: "lru", isDefault: true) { _ in }
     /// What a configuration that names no policy runs.
-    static var configurationDefault: BenchPolicy { all.first { $0.isDefault }! }
+    static var configurationDefault: BenchPolicy { BenchPolicy(policy: CacheConfiguration(maxCount: 1).policy) }
     /// Every policy the cache offers, the default first.
-    static let all: [BenchPolicy] = [.lru]
+    static var all: [BenchPolicy] {
+        let offered = EvictionPolicy.all.map { BenchPolicy(policy: $0) }
+        return offered.filter(\.isDefault) + offered.filter { !$0.isDefault }
+    }
+    /// The offered ones plus W-TinyLFU with a fixed 1 % window (Caffeine 2.6's), for comparisons.
+    static var withFixedWindow: [BenchPolicy] { all + [BenchPolicy(policy: .fixedWindowTinyLFU)] }
 }
 
 /// Larder's `Cache<Int, Int>` as an `IntCachePeer`.

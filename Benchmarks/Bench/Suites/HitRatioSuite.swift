@@ -138,7 +138,7 @@ enum HitRatioSuite {
             }
             if sizes.isEmpty { result.notes.append("no --size given: sizes are 1, 2, 5, 10, 20 and 50 % of each trace's distinct keys.") }
         }
-        let policies = BenchPolicy.all
+        let policies = BenchPolicy.withFixedWindow
         var headers = ["trace", "size"] + policies.map { $0.name + ($0.isDefault ? " (default)" : "") }
         let withReferences = jobs.contains { !$0.references.isEmpty }
         if withReferences { headers += ["ref LRU", "LRU = ref", "textbook LRU", "Caffeine", "OPT"] }

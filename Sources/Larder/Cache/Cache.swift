@@ -81,7 +81,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
          hooks: CacheHooks<Key> = CacheHooks()) throws(CacheError) {
         try configuration.validate()
         let shardCount = configuration.shardCount
-        let flags: UInt32 = configuration.supportsExpiry ? UInt32(LARDER_CORE_EXPIRY) : 0
+        let flags: UInt32 = (configuration.supportsExpiry ? UInt32(LARDER_CORE_EXPIRY) : 0) | configuration.policy.flags
         var shards: [CacheShard<Key, Value>] = []
         shards.reserveCapacity(shardCount)
         // Capacities add up to exactly maxCount, so count never exceeds it.

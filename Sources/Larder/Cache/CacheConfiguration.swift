@@ -49,6 +49,12 @@ public struct CacheConfiguration: Sendable {
     /// ``CacheError/Code/expiryNotSupported``.
     public var supportsExpiry: Bool
 
+    /// Which entry leaves when the cache is full or over its byte budget:
+    /// ``EvictionPolicy/lru`` unless set. See ``EvictionPolicy`` for when to
+    /// pick which. With several shards, each shard runs the policy over its
+    /// own entries.
+    public var policy: EvictionPolicy
+
     /// The cache's name in metrics (the `cache` label of ``CacheMetrics``) and
     /// wherever several caches of a service must be told apart: not empty.
     public var name: String
@@ -56,8 +62,9 @@ public struct CacheConfiguration: Sendable {
     /// Creates a configuration; see each property for its allowed range.
     public init(maxCount: Int, maxBytes: Int? = nil, defaultTTL: Duration? = nil,
                 shardCount: Int = 1, sweepInterval: Duration? = .seconds(1),
-                supportsExpiry: Bool = true, name: String = "default") {
+                supportsExpiry: Bool = true, policy: EvictionPolicy = .default, name: String = "default") {
         self.name = name
+        self.policy = policy
         self.maxCount = maxCount
         self.maxBytes = maxBytes
         self.defaultTTL = defaultTTL

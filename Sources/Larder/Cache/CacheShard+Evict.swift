@@ -1,24 +1,23 @@
 import CLarderCore
 
-/// Moving entries out under the lock: least-recent victims, pressure, removeAll, expiry.
+/// Moving entries out under the lock: the policy's victims, pressure, removeAll, expiry.
 /// Call with `mutex` held; the victims are released after it is dropped.
 extension CacheShard {
-    /// Moves the least-recent entry into `victims`. The caller checked that
-    /// the core is not empty and the buffer not full.
+    /// Moves the entry in `slot` (a victim the policy named) into `victims`.
+    /// The caller checked that the buffer is not full.
     @inlinable
-    func evictLRU(into victims: inout VictimBuffer<Key, Value>) {
-        let victim = larder_core_lru(core)
-        let (key, value) = take(victim)
+    func evictSlot(_ slot: UInt32, into victims: inout VictimBuffer<Key, Value>) {
+        let (key, value) = take(slot)
         victims.append(key: key, value: value)
     }
 
-    /// Moves up to `victims.capacity` least-recent entries out while the shard
-    /// is heavier than `limit`. Returns how many were evicted.
+    /// Moves up to `victims.capacity` of the policy's victims out while the
+    /// shard is heavier than `limit`. Returns how many were evicted.
     func evictTowardLocked(limit: UInt64, maxEntries: Int, victims: inout VictimBuffer<Key, Value>) -> Int {
         var evicted = 0
         while evicted < maxEntries, !victims.isFull, larder_core_total_weight(core) > limit,
               larder_core_count(core) > 0 {
-            evictLRU(into: &victims)
+            evictSlot(larder_core_victim(core), into: &victims)
             evicted += 1
         }
         bump(evictions, by: evicted)
@@ -27,11 +26,12 @@ extension CacheShard {
         return evicted
     }
 
-    /// Moves up to `victims.capacity` least-recent entries out (for removeAll).
+    /// Moves up to `victims.capacity` entries out, least valuable first (for
+    /// removeAll: removals, not evictions, so no policy remembers them).
     func drainLocked(maxEntries: Int, victims: inout VictimBuffer<Key, Value>) -> Int {
         var drained = 0
         while drained < maxEntries, !victims.isFull, larder_core_count(core) > 0 {
-            evictLRU(into: &victims)
+            evictSlot(larder_core_lru(core), into: &victims)
             drained += 1
         }
         if larder_core_count(core) == 0 { mayHaveDeadlines = false }

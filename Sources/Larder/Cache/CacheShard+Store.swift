@@ -25,6 +25,10 @@ enum StoreOutcome {
     case needsMoreRoom
     /// `restoreAtLRU` found no room.
     case full
+    /// The eviction policy declined the new entry (W-TinyLFU's admission: it
+    /// is asked for less often than what it would displace). Nothing stored
+    /// in memory; counted as an eviction. A set still succeeds.
+    case rejected
     /// A removal overlapped the fill or tiered set (see
     /// ``CacheShard/fillSnapshot()``): nothing stored, and for a set the key's
     /// memory copy was dropped (the lower tier holds the value).
@@ -69,23 +73,9 @@ extension CacheShard {
         }
         if slot != larderNil {
             if mode != .overwrite && (mode == .restoreAtLRU || !isExpired(slot)) { return .existing }
-            // An update marks the entry most recent first, so that the
-            // evictions below never pick it.
+            // An update is a hit for the policy (under LRU: most recent, so the
+            // evictions below never pick it while anything else is left).
             larder_core_touch_inline(core, slot)
-            let oldWeight = larder_core_weight(core, slot)
-            var evicted = 0
-            while exceedsShare(larder_core_total_weight(core) - oldWeight, plus: weight) {
-                let lru = larder_core_lru(core)
-                if lru == slot { break }  // unreachable: weight <= byteShare
-                if victims.isFull {
-                    bump(evictions, by: evicted)
-                    bump(byteEvictions, by: evicted)
-                    publishSize()
-                    return .needsMoreRoom
-                }
-                evictLRU(into: &victims)
-                evicted += 1
-            }
             if Self.readsOptimistically {
                 // Trivial values: no release to defer; a whole-entry store that
                 // optimistic readers may copy meanwhile.
@@ -103,6 +93,21 @@ extension CacheShard {
                 larder_core_set_deadline(core, slot, deadline)
                 if deadline != larderNoDeadline { mayHaveDeadlines = true }
             }
+            // A heavier value may pass the share: the policy's victims leave, and
+            // under a frequency policy that may be the updated entry itself.
+            var evicted = 0
+            while larder_core_total_weight(core) > byteShare, larder_core_count(core) > 0 {
+                if victims.isFull {
+                    bump(evictions, by: evicted)
+                    bump(byteEvictions, by: evicted)
+                    publishSize()
+                    return .needsMoreRoom  // the retry finds the update done and evicts on
+                }
+                let victim = larder_core_victim(core)
+                evictSlot(victim, into: &victims)
+                evicted += 1
+                if victim == slot { break }
+            }
             bump(evictions, by: evicted)
             bump(byteEvictions, by: evicted)
             publishSize()
@@ -119,12 +124,22 @@ extension CacheShard {
             var evicted = 0
             // A full cache's usual set: one eviction makes room, and the new
             // entry takes the victim's slot in one core call.
-            if larder_core_count(core) == capacity, !victims.isFull,
-               larder_core_replace_lru(core, hash, weight, byteShare, &newSlot) == LARDER_OK {
-                let victim = (entries + Int(newSlot)).move()
-                accessLog?.forget(newSlot)
-                victims.append(key: victim.key, value: victim.value)
-                evicted = 1
+            if larder_core_count(core) == capacity, !victims.isFull {
+                switch larder_core_replace_lru(core, hash, weight, byteShare, &newSlot) {
+                case LARDER_OK:
+                    let victim = (entries + Int(newSlot)).move()
+                    accessLog?.forget(newSlot)
+                    victims.append(key: victim.key, value: victim.value)
+                    evicted = 1
+                case LARDER_REJECTED:
+                    // The policy declined the newcomer (rarer than what it would
+                    // displace): counted as its eviction, as Caffeine does.
+                    bump(evictions)
+                    publishSize()
+                    return .rejected
+                default:
+                    newSlot = larderNil
+                }
             }
             var evictedForBytes = 0
             while newSlot == larderNil,
@@ -135,8 +150,16 @@ extension CacheShard {
                     publishSize()
                     return .needsMoreRoom
                 }
-                if larder_core_count(core) < capacity { evictedForBytes += 1 }
-                evictLRU(into: &victims)
+                let forBytes = larder_core_count(core) < capacity
+                var victim: UInt32 = larderNil
+                guard larder_core_victim_for(core, hash, weight, &victim) == LARDER_OK else {
+                    bump(evictions, by: evicted + 1)
+                    bump(byteEvictions, by: evictedForBytes + (forBytes ? 1 : 0))
+                    publishSize()
+                    return .rejected
+                }
+                if forBytes { evictedForBytes += 1 }
+                evictSlot(victim, into: &victims)
                 evicted += 1
             }
             bump(evictions, by: evicted)

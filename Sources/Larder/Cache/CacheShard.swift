@@ -40,7 +40,11 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
     @usableFromInline var byteShare: UInt64 {
         get { byteShareStorage.load(ordering: .relaxed) }
-        set { byteShareStorage.store(newValue, ordering: .relaxed) }
+        set {
+            byteShareStorage.store(newValue, ordering: .relaxed)
+            // The policy sizes its regions (window, small queue) in bytes too.
+            larder_core_set_maximum(core, newValue)
+        }
     }
     // Mutable fields read on hot paths are atomics (written under the lock,
     // relaxed) rather than stored `var`s: a class's stored `var` costs a
@@ -139,6 +143,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         // Start the timer wheel at the cache clock's time, so that deadlines
         // are filed relative to it (correct either way, cheaper this way).
         if hasExpiry { _ = larder_core_expire(created, clock.monotonicNanoseconds(), nil, 0) }
+        larder_core_set_maximum(created, byteShare)
     }
 
     deinit {

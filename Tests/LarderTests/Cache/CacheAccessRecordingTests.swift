@@ -100,7 +100,7 @@ struct CacheAccessRecordingTests {
         let tier = RecordingTier<Int, Int>()
         let cache = try makeCache(maxCount: 1_000, tier: tier)
         for key in 0..<1_000 { try cache.setValue(key, forKey: key) }
-        try runOnThreads(4) { thread in
+        runOnThreads(4) { thread in
             for round in 0..<50 {
                 for key in stride(from: thread, to: 1_000, by: 4) { #expect(cache.value(forKey: key) == key, "round \(round)") }
             }
