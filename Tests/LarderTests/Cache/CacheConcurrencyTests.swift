@@ -12,14 +12,14 @@ struct CacheConcurrencyTests {
     /// advances, pressure evictions and get-or-compute (the shards, shared,
     /// read without their locks). Afterwards: count <= maxCount, bytes <=
     /// maxBytes, every read counted exactly once, the cores consistent.
-    @Test("8 threads of mixed operations", arguments: [1, 4])
-    func mixedOperations(shardCount: Int) throws {
+    @Test("8 threads of mixed operations", arguments: [1, 4], EvictionPolicy.all)
+    func mixedOperations(shardCount: Int, policy: EvictionPolicy) throws {
         let clock = ManualCacheClock()
         let maxCount = 100
         let maxBytes = 100 * 120
         let cache = try Cache<Int, Int>(
             configuration: .init(maxCount: maxCount, maxBytes: maxBytes, shardCount: shardCount,
-                                 sweepInterval: .milliseconds(1)),
+                                 sweepInterval: .milliseconds(1), policy: policy),
             clock: clock)
         let reads = Counter()
         let wrongValues = Counter()
