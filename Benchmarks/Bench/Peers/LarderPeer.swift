@@ -70,12 +70,15 @@ struct BenchPolicy: Sendable {
 final class LarderPeer: IntCachePeer {
     let box: LarderBox<Int, Int>
 
-    static func label(shards: Int) -> String {
-        "Larder Cache(\(shards))" + (larderIsStandIn ? " (stand-in)" : "")
+    /// "Larder Cache(1)", with the policy's name when it is not the default.
+    static func label(shards: Int, policy: EvictionPolicy? = nil) -> String {
+        let named = policy.map { $0 == BenchPolicy.configurationDefault.policy ? "" : " \($0.name)" } ?? ""
+        return "Larder Cache(\(shards))" + named + (larderIsStandIn ? " (stand-in)" : "")
     }
 
-    init(capacity: Int, shards: Int) {
-        box = LarderBox(capacity: capacity, shards: shards)
+    init(capacity: Int, shards: Int, policy: EvictionPolicy? = nil) {
+        box = LarderBox(capacity: capacity, shards: shards,
+                        policy: policy.map { BenchPolicy(policy: $0) } ?? .configurationDefault)
     }
 
     @inline(__always) func get(_ key: Int) -> Int? { box.get(key) }

@@ -16,7 +16,7 @@ extension IntCachePeer {
 
 /// The peers a suite can run, in table order.
 enum PeerKind: String, CaseIterable, Codable, Sendable {
-    case dictionary, textbook, ordered, nscache, larder1, larder4
+    case dictionary, textbook, ordered, nscache, larder1, larder4, larderTinyLFU, larderS3FIFO
 
     var label: String {
         switch self {
@@ -26,6 +26,8 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
         case .nscache: "NSCache"
         case .larder1: LarderPeer.label(shards: 1)
         case .larder4: LarderPeer.label(shards: 4)
+        case .larderTinyLFU: LarderPeer.label(shards: 1, policy: .tinyLFU)
+        case .larderS3FIFO: LarderPeer.label(shards: 1, policy: .s3FIFO)
         }
     }
 
@@ -38,6 +40,8 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
         case .nscache: "NSCache"
         case .larder1: "Cache(1)"
         case .larder4: "Cache(4)"
+        case .larderTinyLFU: "Cache(1) tinyLFU"
+        case .larderS3FIFO: "Cache(1) s3FIFO"
         }
     }
 
@@ -57,6 +61,10 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
             return visitor.visit(LarderPeer(capacity: capacity, shards: 1))
         case .larder4:
             return visitor.visit(LarderPeer(capacity: capacity, shards: 4))
+        case .larderTinyLFU:
+            return visitor.visit(LarderPeer(capacity: capacity, shards: 1, policy: .tinyLFU))
+        case .larderS3FIFO:
+            return visitor.visit(LarderPeer(capacity: capacity, shards: 1, policy: .s3FIFO))
         }
     }
 }

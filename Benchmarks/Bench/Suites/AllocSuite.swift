@@ -69,6 +69,11 @@ enum AllocSuite {
             .init(name: "Cache(4) bytes allocated per get-hit / set existing", goal: "0",
                   measured: "\(fmt(g4, 2)) / \(fmt(s4, 2))", met: g4 == 0 && s4 == 0),
         ]
+        for peer in [PeerKind.larderTinyLFU, .larderS3FIFO] {
+            let g = Spread(gets[peer]!).median, s = Spread(sets[peer]!).median
+            result.targets.append(.init(name: "\(peer.shortName) bytes allocated per get-hit / set existing", goal: "0",
+                                        measured: "\(fmt(g, 2)) / \(fmt(s, 2))", met: g == 0 && s == 0))
+        }
         printTargets(result.targets)
         return result
     }

@@ -178,6 +178,12 @@ enum ThroughputSuite {
             .init(name: "mixed, Cache(1) faster than NSCache", goal: ">= 25x",
                   measured: ratioText(nscache, cache), met: nscache >= 25 * cache),
         ]
+        // The policies against exact LRU in the same run (issue targets).
+        let tinyLFU = median(.mixed, .larderTinyLFU), s3FIFO = median(.mixed, .larderS3FIFO)
+        result.targets.append(.init(name: "mixed, adaptive W-TinyLFU time vs exact LRU (Cache(1))", goal: "<= 1.3x",
+                                    measured: ratioText(tinyLFU, cache), met: tinyLFU <= 1.3 * cache))
+        result.targets.append(.init(name: "mixed, S3-FIFO time vs exact LRU (Cache(1))", goal: "<= 1x",
+                                    measured: ratioText(s3FIFO, cache), met: s3FIFO <= cache))
         // On a shared machine the fastest run is the least disturbed: shown beside the medians.
         func best(_ peer: PeerKind) -> Double { Spread(times[.mixed]![peer]!).min }
         let bestLine = "mixed, fastest run of each: " + comparisonLine(subject: .larder1, against: [.dictionary, .textbook, .nscache], best)
