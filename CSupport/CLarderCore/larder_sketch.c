@@ -135,6 +135,16 @@ void larder_sketch_age(larder_sketch *sketch)
     larder_sketch_halve(sketch);
 }
 
+void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(sketch->table + (size_t)larder_sketch_block(sketch, larder_sketch_mix(hash)) * 8u, 1);
+#else
+    (void)sketch;
+    (void)hash;
+#endif
+}
+
 int larder_sketch_check(const larder_sketch *sketch)
 {
     if (sketch->blocks == 0 || sketch->population == 0) return LARDER_CHECK_SKETCH;
