@@ -91,7 +91,7 @@ int larder_core_check(const larder_core *core)
         (uint64_t)core->mask + 1u < 2 * (uint64_t)core->capacity)
         return LARDER_CHECK_HEADER;
     if (core->touch_count > LARDER_TOUCH_LAG || core->touch_head >= LARDER_TOUCH_RING) return LARDER_CHECK_TOUCHES;
-    if (core->policy != LARDER_POLICY_LRU && core->touch_count != 0) return LARDER_CHECK_TOUCHES;
+    if (core->policy == LARDER_POLICY_S3FIFO && core->touch_count != 0) return LARDER_CHECK_TOUCHES;
     for (uint32_t i = 0; i < core->touch_count; i++)
         if (!larder_slot_is_live(core, core->touches[(core->touch_head + i) % LARDER_TOUCH_RING]))
             return LARDER_CHECK_TOUCHES;
@@ -113,4 +113,33 @@ int larder_core_check(const larder_core *core)
     for (uint32_t i = 0; i < core->capacity; i++)
         if (core->metas[i].word & LARDER_FLAG_FILED) return LARDER_CHECK_NO_WHEEL_STATE;
     return 0;
+}
+
+/* W-TinyLFU's own state: the eviction round names live entries where it may
+ * (a candidate in probation or the window, by phase), no entry carries bits
+ * beyond its region, the sketch's and the climber's bookkeeping agree. */
+int larder_wtinylfu_check(const larder_core *core)
+{
+    const larder_wtinylfu *w = core->state.wtinylfu;
+    if (w->phase > LARDER_ROUND_DONE) return LARDER_CHECK_ROUND;
+    if (w->pending != LARDER_NIL && w->pending_phase > LARDER_ROUND_DONE) return LARDER_CHECK_ROUND;
+    if (w->pending != LARDER_NIL && !larder_slot_is_live(core, w->pending)) return LARDER_CHECK_ROUND;
+    /* A candidate is in probation (moved) or the window (window phase). */
+    if (w->candidate != LARDER_NIL) {
+        if (!larder_slot_is_live(core, w->candidate)) return LARDER_CHECK_ROUND;
+        uint32_t region = larder_wtinylfu_region_of(core, w->candidate);
+        if (w->phase == LARDER_ROUND_MOVED ? region != LARDER_PROBATION
+                                           : (w->phase != LARDER_ROUND_WINDOW_ON || region != LARDER_WINDOW))
+            return LARDER_CHECK_ROUND;
+    }
+    if (w->pending != LARDER_NIL && w->pending_candidate != LARDER_NIL &&
+        (w->pending_candidate == w->pending || !larder_slot_is_live(core, w->pending_candidate)))
+        return LARDER_CHECK_ROUND;
+    for (uint32_t i = 0; i < core->capacity; i++) {
+        uint64_t word = core->metas[i].word;
+        /* Regions 0-2 only; bits 62-63 are not W-TinyLFU's. */
+        if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(3) << 62))) return LARDER_CHECK_LIST_REGION;
+    }
+    int code = larder_sketch_check(&w->sketch);
+    return code ? code : larder_climber_check(core);
 }

@@ -182,6 +182,19 @@ typedef struct larder_wtinylfu {
     uint64_t sample_window_hits;
 } larder_wtinylfu;
 
+/* Where the next candidate comes from, in Caffeine's order. */
+enum {
+    LARDER_ROUND_NONE = 0,      /* no round open */
+    LARDER_ROUND_MOVED = 1,     /* the window's overflow moved to probation */
+    LARDER_ROUND_NEWCOMER = 2,  /* the new entry, heavier than the window */
+    LARDER_ROUND_WINDOW = 3,    /* the window's least recent (candidate not yet taken) */
+    LARDER_ROUND_WINDOW_ON = 4, /* the window, from `candidate` toward its front */
+    LARDER_ROUND_DONE = 5,      /* no candidates left: victims leave unjudged */
+};
+
+/* A W-TinyLFU entry's region (bits 60-61 of its weight word). */
+static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot);
+
 /** S3-FIFO (larder_policy_s3fifo.c). */
 typedef struct larder_s3fifo {
     larder_region region[2];   /* small (limits used), main (limits used) */
@@ -238,6 +251,11 @@ _Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view,
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
 _Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined hit tells S3-FIFO by this number");
 
+static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot)
+{
+    return (uint32_t)((core->metas[slot].word >> LARDER_FLAG_POLICY_SHIFT) & 3u);
+}
+
 /* The sentinel of list k. */
 static inline uint32_t larder_sentinel(const larder_core *core, uint32_t list) { return core->capacity + list; }
 
@@ -271,13 +289,20 @@ static inline void larder_apply_touch(larder_core *core, uint32_t slot)
  * by their hits). Every function that reads or changes the lists calls it
  * first, so no caller can observe the deferral. The const readers (lru,
  * mru, older, newer) flush through a cast: a core is never a const object
- * (it is allocated), and a flush changes no order a caller can see. Only
- * LRU defers; the ring of the other policies stays empty. */
+ * (it is allocated), and a flush changes no order a caller can see. LRU
+ * and W-TinyLFU defer (W-TinyLFU's hits also count in its sketch, so its
+ * eviction decisions flush first too); S3-FIFO's ring stays empty. */
+LARDER_INTERNAL void larder_wtinylfu_flush(larder_core *core);
+
 static inline void larder_flush_for_read(const larder_core *core)
 {
     larder_core *mutable_core = (larder_core *)(uintptr_t)core;
     uint32_t count = mutable_core->touch_count;
     if (count == 0) return;
+    if (mutable_core->policy == LARDER_POLICY_WTINYLFU) {
+        larder_wtinylfu_flush(mutable_core);
+        return;
+    }
     /* One loop rather than a call per touch: a set pays for up to
      * LARDER_TOUCH_LAG of them. */
     uint32_t head = mutable_core->touch_head;
@@ -318,6 +343,7 @@ LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newc
                                                      uint32_t *victim_out);
 LARDER_INTERNAL int larder_wtinylfu_check(const larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_back);
+LARDER_INTERNAL void larder_wtinylfu_touch_now(larder_core *core, uint32_t slot);
 LARDER_INTERNAL void larder_climber_size(larder_core *core);
 LARDER_INTERNAL void larder_climber_climb(larder_core *core);
 LARDER_INTERNAL void larder_climber_rebalance(larder_core *core);
@@ -341,6 +367,7 @@ LARDER_INTERNAL uint32_t larder_sketch_frequency(const larder_sketch *sketch, ui
 LARDER_INTERNAL void larder_sketch_increment(larder_sketch *sketch, uint64_t hash);
 LARDER_INTERNAL void larder_sketch_age(larder_sketch *sketch);
 LARDER_INTERNAL int larder_sketch_check(const larder_sketch *sketch);
+LARDER_INTERNAL void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash);
 
 /* Ghost of evicted hashes (larder_ghost.c). */
 LARDER_INTERNAL void larder_ghost_sizes(uint32_t capacity, uint32_t ring_size, uint32_t *table_size);

@@ -8,10 +8,15 @@
  *  - a ring of fingerprints in eviction order, `ring_size` of them at most
  *    (the main queue's count: the paper's bound), whose oldest is forgotten
  *    when a new one arrives at the limit;
- *  - an open-addressing table of the same fingerprints (linear probing from
- *    a home bucket scaled from the fingerprint, backward-shift deletion, no
- *    tombstones) for membership, with more buckets than the ring has
- *    fingerprints, so that a probe always meets an empty bucket.
+ *  - an open-addressing table of the same fingerprints for membership,
+ *    with more buckets than the ring has fingerprints, so that a probe
+ *    always meets an empty bucket. Robin Hood linear probing from a home
+ *    bucket scaled from the fingerprint: each fingerprint gives its own home,
+ *    so its distance from home is known without the ring; a probe stops at
+ *    the first entry nearer its home than the probe has come, and deletion
+ *    shifts back only the entries that are away from home. At the table's
+ *    load (up to about 82 %) plain linear probing's clusters made an
+ *    eviction's ghost work cost more than the rest of the eviction.
  * The table is a multiset: a fingerprint evicted twice is in it twice.
  *
  * A returning hash is taken out of the table (one copy) but its ring record
@@ -64,29 +69,53 @@ static inline uint32_t larder_ghost_next(const larder_ghost *ghost, uint32_t i)
     return i + 1u == ghost->table_size ? 0u : i + 1u;
 }
 
+/* How far bucket `i`, holding `f`, lies from f's home. */
+static inline uint32_t larder_ghost_distance(const larder_ghost *ghost, uint32_t f, uint32_t i)
+{
+    uint32_t home = larder_ghost_home(ghost, f);
+    return i >= home ? i - home : i + ghost->table_size - home;
+}
+
 /* The bucket holding a copy of `f`, or LARDER_NIL. */
 static uint32_t larder_ghost_find(const larder_ghost *ghost, uint32_t f)
 {
-    for (uint32_t i = larder_ghost_home(ghost, f); ghost->table[i] != 0; i = larder_ghost_next(ghost, i))
-        if (ghost->table[i] == f) return i;
-    return LARDER_NIL;
+    uint32_t i = larder_ghost_home(ghost, f);
+    for (uint32_t distance = 0;; distance++, i = larder_ghost_next(ghost, i)) {
+        uint32_t g = ghost->table[i];
+        if (g == f) return i;
+        if (g == 0 || larder_ghost_distance(ghost, g, i) < distance) return LARDER_NIL;
+    }
 }
 
-/* Empties bucket `hole`, pulling later buckets of its run back into it when
- * the hole lies on their probe path (between their home and them). */
+/* Empties bucket `hole`, shifting the rest of its run back one bucket until
+ * an empty bucket or an entry at its home. */
 static void larder_ghost_delete(larder_ghost *ghost, uint32_t hole)
 {
-    uint32_t size = ghost->table_size;
     for (uint32_t j = larder_ghost_next(ghost, hole); ghost->table[j] != 0; j = larder_ghost_next(ghost, j)) {
-        uint32_t home = larder_ghost_home(ghost, ghost->table[j]);
-        uint32_t from_home = j >= home ? j - home : j + size - home;
-        uint32_t from_hole = j >= hole ? j - hole : j + size - hole;
-        if (from_home >= from_hole) {
-            ghost->table[hole] = ghost->table[j];
-            hole = j;
-        }
+        if (larder_ghost_distance(ghost, ghost->table[j], j) == 0) break;
+        ghost->table[hole] = ghost->table[j];
+        hole = j;
     }
     ghost->table[hole] = 0;
+}
+
+/* Files `f`, displacing any entry nearer its home than `f` has come. */
+static void larder_ghost_file(larder_ghost *ghost, uint32_t f)
+{
+    uint32_t i = larder_ghost_home(ghost, f);
+    for (uint32_t distance = 0;; distance++, i = larder_ghost_next(ghost, i)) {
+        uint32_t g = ghost->table[i];
+        if (g == 0) {
+            ghost->table[i] = f;
+            return;
+        }
+        uint32_t theirs = larder_ghost_distance(ghost, g, i);
+        if (theirs < distance) {
+            ghost->table[i] = f;
+            f = g;
+            distance = theirs;
+        }
+    }
 }
 
 int larder_ghost_take(larder_ghost *ghost, uint64_t hash)
@@ -119,14 +148,13 @@ void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit)
     if (at >= ghost->ring_size) at -= ghost->ring_size;
     ghost->ring[at] = f;
     ghost->count++;
-    uint32_t i = larder_ghost_home(ghost, f);
-    while (ghost->table[i] != 0) i = larder_ghost_next(ghost, i);
-    ghost->table[i] = f;
+    larder_ghost_file(ghost, f);
 }
 
 /* Ring: `count` records from `tail`, none zero, the rest zero. Table: no
  * more copies than ring records, each reachable from its home (no empty
- * bucket between them). */
+ * bucket between them), and Robin Hood's order: along a run, an entry is at
+ * most one bucket further from its home than the entry before it. */
 int larder_ghost_check(const larder_ghost *ghost)
 {
     if (ghost->count > ghost->ring_size || (ghost->ring_size && ghost->tail >= ghost->ring_size))
@@ -145,6 +173,9 @@ int larder_ghost_check(const larder_ghost *ghost)
         copies++;
         for (uint32_t j = larder_ghost_home(ghost, f); j != i; j = larder_ghost_next(ghost, j))
             if (ghost->table[j] == 0) return LARDER_CHECK_GHOST;
+        uint32_t before = i == 0 ? ghost->table_size - 1u : i - 1u;
+        uint32_t limit = ghost->table[before] == 0 ? 0 : larder_ghost_distance(ghost, ghost->table[before], before) + 1u;
+        if (larder_ghost_distance(ghost, f, i) > limit) return LARDER_CHECK_GHOST;
     }
     if (copies > ghost->count) return LARDER_CHECK_GHOST;
     return 0;

@@ -18,12 +18,13 @@
  *
  * Four changes, each measured on the LIRS/ARC traces and two recency-heavy
  * synthetic ones (the branch's report has the tables):
- *  - a density guard: the window does not grow while its entries earn fewer
- *    hits each than main's during the sample, nor shrink while they earn
- *    more. Hit-rate differences between samples are noisy at small sizes;
- *    the guard stops the climber from wandering into a large window on
- *    loops and scans (it cost up to 2.4 points there) and needs no extra
- *    sample, as it compares the two regions within the same one;
+ *  - a density guard: the window grows only while its entries earn more
+ *    hits each than main's during the sample, and shrinks only while they
+ *    earn fewer; otherwise (equal, as when a scan leaves both regions
+ *    without hits) it stays. Hit-rate differences between samples are noisy
+ *    at small sizes; the guard stops the climber from wandering into a large
+ *    window on loops and scans (it cost up to 2.4 points there) and needs no
+ *    extra sample, as it compares the two regions within the same one;
  *  - a bolder step: when a step improved the hit rate by more than three
  *    standard deviations of the sampling noise and the densities agree with
  *    its direction, the next step is 20 % longer (at most 25 %), so that a
@@ -173,7 +174,7 @@ void larder_climber_climb(larder_core *core)
     w->sample_hits = 0;
     w->sample_misses = 0;
     w->sample_window_hits = 0;
-    if (direction != 0 && density == -direction) return;  /* the density guard holds the window */
+    if (direction != 0 && density != direction) return;  /* the density guard holds the window */
 
     int64_t target = (int64_t)w->window_ppm + amount;
     if (target < 0) target = 0;

@@ -7,9 +7,9 @@
  * back. Its hits are deferred a few at a time in a small ring so that each
  * move finds its neighbours' cache lines already loaded (see
  * larder_core_touch_inline); larder_flush_for_read (larder_core_internal.h)
- * applies them before anything reads or changes the list. The other policies
- * never defer: W-TinyLFU's hit must count in its sketch at once, S3-FIFO's
- * hit moves nothing.
+ * applies them before anything reads or changes the list. W-TinyLFU defers its
+ * hits through the same ring (larder_policy_wtinylfu.c); S3-FIFO's hit moves
+ * nothing, so it never defers.
  */
 #include "larder_core_internal.h"
 
@@ -37,20 +37,24 @@ static void larder_s3fifo_touch_batch(larder_core *core, const uint32_t *slots, 
     }
 }
 
-/* W-TinyLFU's hits: the sketch's blocks and the list neighbours are loaded
- * first, so that their misses overlap. */
+/* W-TinyLFU's hits, in three passes so that each kind of miss overlaps
+ * across the batch: the meta records (hashes) and list neighbours, then the
+ * sketch blocks the hashes name, then the hits themselves. */
 static void larder_wtinylfu_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
 {
-    larder_node *nodes = core->nodes;
+    larder_flush_for_read(core);  /* hits deferred earlier go first */
 #if defined(__GNUC__) || defined(__clang__)
+    larder_node *nodes = core->nodes;
     for (uint32_t i = 0; i < count; i++) {
+        __builtin_prefetch(&core->metas[slots[i]], 0);
         __builtin_prefetch(&nodes[nodes[slots[i]].prev], 1);
         __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
     }
 #endif
+    for (uint32_t i = 0; i < count; i++) larder_sketch_prefetch(&core->state.wtinylfu->sketch, core->metas[slots[i]].hash);
     for (uint32_t i = 0; i < count; i++) {
         assert(larder_slot_is_live(core, slots[i]));
-        larder_core_wtinylfu_touch(core, slots[i]);
+        larder_wtinylfu_touch_now(core, slots[i]);
     }
 }
 

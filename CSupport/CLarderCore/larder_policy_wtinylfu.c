@@ -37,19 +37,9 @@
 /* A candidate asked for at least this often may win a tie-or-worse at random. */
 #define LARDER_ADMIT_HASHDOS_THRESHOLD 6u
 
-/* Where the next candidate comes from, in Caffeine's order. */
-enum {
-    LARDER_ROUND_NONE = 0,      /* no round open */
-    LARDER_ROUND_MOVED = 1,     /* the window's overflow moved to probation */
-    LARDER_ROUND_NEWCOMER = 2,  /* the new entry, heavier than the window */
-    LARDER_ROUND_WINDOW = 3,    /* the window's least recent (candidate not yet taken) */
-    LARDER_ROUND_WINDOW_ON = 4, /* the window, from `candidate` toward its front */
-    LARDER_ROUND_DONE = 5,      /* no candidates left: victims leave unjudged */
-};
-
 static inline uint32_t larder_region_of(const larder_core *core, uint32_t slot)
 {
-    return (uint32_t)((core->metas[slot].word & LARDER_REGION_BITS) >> LARDER_REGION_SHIFT);
+    return larder_wtinylfu_region_of(core, slot);
 }
 
 static inline uint32_t larder_back(const larder_core *core, uint32_t list)
@@ -93,6 +83,7 @@ void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sk
 void larder_wtinylfu_set_maximum(larder_core *core)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
+    larder_flush_for_read(core);
     /* Without a maximum the sketch samples 10 requests per slot, as Caffeine
      * (per entry of its maximum size); with one, per entry the cache holds,
      * followed upward as it fills (larder_wtinylfu_insert). */
@@ -207,7 +198,35 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     larder_climber_climb(core);
 }
 
-void larder_core_wtinylfu_touch(larder_core *core, uint32_t slot)
+/* Hits are deferred (larder_core_touch_inline): the ring's oldest is
+ * applied when it overflows, and every call that reads or decides on the
+ * policy's state flushes it first (larder_flush_for_read). */
+void larder_core_wtinylfu_apply_oldest(larder_core *core)
+{
+    if (core->touch_count == 0) return;
+    /* The pipeline's middle stage: the hit four places on had its meta record
+     * loading since it was recorded; start on its sketch block. */
+    if (core->touch_count > LARDER_TOUCH_LAG / 2u) {
+        uint32_t mid = core->touches[(core->touch_head + LARDER_TOUCH_LAG / 2u) % LARDER_TOUCH_RING];
+        larder_sketch_prefetch(&core->state.wtinylfu->sketch, core->metas[mid].hash);
+    }
+    uint32_t slot = core->touches[core->touch_head];
+    core->touch_head = (uint16_t)((core->touch_head + 1u) % LARDER_TOUCH_RING);
+    core->touch_count--;
+    larder_wtinylfu_touch_now(core, slot);
+}
+
+void larder_wtinylfu_flush(larder_core *core)
+{
+    uint32_t count = core->touch_count, head = core->touch_head;
+    core->touch_count = 0;
+    core->touch_head = (uint16_t)((head + count) % LARDER_TOUCH_RING);
+    for (uint32_t i = 0; i < count; i++)
+        larder_sketch_prefetch(&core->state.wtinylfu->sketch, core->metas[core->touches[(head + i) % LARDER_TOUCH_RING]].hash);
+    for (uint32_t i = 0; i < count; i++) larder_wtinylfu_touch_now(core, core->touches[(head + i) % LARDER_TOUCH_RING]);
+}
+
+void larder_wtinylfu_touch_now(larder_core *core, uint32_t slot)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     assert(larder_slot_is_live(core, slot));
@@ -251,6 +270,7 @@ void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
 
 void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)
 {
+    larder_flush_for_read(core);  /* a deferred promotion depends on the weight */
     larder_region *r = &core->state.wtinylfu->region[larder_region_of(core, slot)];
     r->weight = r->weight - old_weight + weight;
 }
@@ -302,6 +322,8 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
                                      uint32_t *victim_out)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
+    if (newcomer) larder_sketch_prefetch(&w->sketch, hash);  /* judged or counted soon */
+    larder_flush_for_read(core);  /* deferred hits count before any decision */
     if (w->pending != LARDER_NIL) {
         *victim_out = w->pending;
         return LARDER_OK;
@@ -362,30 +384,4 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
     if (phase == LARDER_ROUND_WINDOW_ON && next == LARDER_NIL) phase = LARDER_ROUND_DONE;
     if (admitted) return larder_name(w, victim, next, phase, victim_out);
     return larder_name(w, candidate, next, phase, victim_out);
-}
-
-int larder_wtinylfu_check(const larder_core *core)
-{
-    const larder_wtinylfu *w = core->state.wtinylfu;
-    if (w->phase > LARDER_ROUND_DONE) return LARDER_CHECK_ROUND;
-    if (w->pending != LARDER_NIL && w->pending_phase > LARDER_ROUND_DONE) return LARDER_CHECK_ROUND;
-    if (w->pending != LARDER_NIL && !larder_slot_is_live(core, w->pending)) return LARDER_CHECK_ROUND;
-    /* A candidate is in probation (moved) or the window (window phase). */
-    if (w->candidate != LARDER_NIL) {
-        if (!larder_slot_is_live(core, w->candidate)) return LARDER_CHECK_ROUND;
-        uint32_t region = larder_region_of(core, w->candidate);
-        if (w->phase == LARDER_ROUND_MOVED ? region != LARDER_PROBATION
-                                           : (w->phase != LARDER_ROUND_WINDOW_ON || region != LARDER_WINDOW))
-            return LARDER_CHECK_ROUND;
-    }
-    if (w->pending != LARDER_NIL && w->pending_candidate != LARDER_NIL &&
-        (w->pending_candidate == w->pending || !larder_slot_is_live(core, w->pending_candidate)))
-        return LARDER_CHECK_ROUND;
-    for (uint32_t i = 0; i < core->capacity; i++) {
-        uint64_t word = core->metas[i].word;
-        /* Regions 0-2 only; bits 62-63 are not W-TinyLFU's. */
-        if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(3) << 62))) return LARDER_CHECK_LIST_REGION;
-    }
-    int code = larder_sketch_check(&w->sketch);
-    return code ? code : larder_climber_check(core);
 }

@@ -83,9 +83,11 @@ static inline uint64_t larder_core_total_weight(const larder_core *core)
 /** Applies the oldest deferred touch (larder_core.c). */
 void larder_core_apply_oldest_touch(larder_core *core);
 
-/** A hit under W-TinyLFU: counts it in the frequency sketch and the climber's
- *  sample and moves the entry in its region (larder_policy_wtinylfu.c). */
-void larder_core_wtinylfu_touch(larder_core *core, uint32_t slot);
+/** Applies the oldest deferred W-TinyLFU hit: counts it in the frequency
+ *  sketch and the climber's sample and moves the entry in its region; starts
+ *  loading the sketch block of the hit four places behind it
+ *  (larder_policy_wtinylfu.c). */
+void larder_core_wtinylfu_apply_oldest(larder_core *core);
 
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
 static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag, uint32_t i, larder_cursor *cursor)
@@ -231,10 +233,10 @@ static inline void larder_core_prefetch_node(const larder_core *core, uint32_t s
 /** larder_core_touch, inlined: records a hit on a live entry.
  *
  *  Under S3-FIFO the hit only bumps the entry's 2-bit counter in its meta
- *  word; under W-TinyLFU it calls larder_core_wtinylfu_touch (sketch, then
- *  the move within its region). Under LRU, which the one test of the view's
- *  policy field (in the ring's cache line) leaves as cheap as before, it
- *  marks the entry most recent, as follows.
+ *  word; under W-TinyLFU it is deferred like LRU's, through a three-stage
+ *  pipeline (below). Under LRU, which the one test of the view's policy
+ *  field (in the ring's cache line) leaves as cheap as before, it marks the
+ *  entry most recent, as follows.
  *
  *  The move to the front of the list lags LARDER_TOUCH_LAG hits behind: the
  *  slot joins a small ring, its list neighbours are prefetched, and the hit
@@ -249,25 +251,38 @@ static inline void larder_core_prefetch_node(const larder_core *core, uint32_t s
 static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
 {
     larder_core_view *view = (larder_core_view *)(void *)core;
+    larder_node *nodes = view->nodes;
     if (view->policy != 0) {
         /* S3-FIFO: a hit bumps the entry's 2-bit counter (saturating at 3)
-         * and moves nothing. W-TinyLFU: counted and moved at once, out of line. */
+         * and moves nothing. */
         if (view->policy == LARDER_VIEW_POLICY_S3FIFO) {
             uint64_t word = view->metas[slot].word;
             if ((word & LARDER_S3FIFO_FREQ_MASK) != LARDER_S3FIFO_FREQ_MASK)
                 view->metas[slot].word = word + (UINT64_C(1) << LARDER_S3FIFO_FREQ_SHIFT);
-        } else {
-            larder_core_wtinylfu_touch(core, slot);
+            return;
         }
+        /* W-TinyLFU: deferred through the same ring, in a pipeline: now the
+         * entry's meta record (its hash, for the sketch) and its neighbours
+         * start loading; four hits later its sketch block; eight hits later
+         * the hit is applied with all three warm. Never skipped: every hit
+         * counts in the sketch. */
+        uint32_t pending = view->touch_count;
+        view->touches[(view->touch_head + pending) % LARDER_TOUCH_RING] = slot;
+        view->touch_count = (uint16_t)(pending + 1u);
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(&view->metas[slot], 0);
+        __builtin_prefetch(&nodes[nodes[slot].prev], 1);
+        __builtin_prefetch(&nodes[nodes[slot].next], 1);
+#endif
+        if (pending + 1u > LARDER_TOUCH_LAG) larder_core_wtinylfu_apply_oldest(core);
         return;
     }
-    larder_node *nodes = view->nodes;
     uint32_t n = view->touch_count;
     uint32_t latest = n ? view->touches[(view->touch_head + n - 1u) % LARDER_TOUCH_RING]
                         : nodes[view->capacity].next;
     if (latest == slot) return;
     view->touches[(view->touch_head + n) % LARDER_TOUCH_RING] = slot;
-    view->touch_count = n + 1u;
+    view->touch_count = (uint16_t)(n + 1u);
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(&nodes[nodes[slot].prev], 1);
     __builtin_prefetch(&nodes[nodes[slot].next], 1);

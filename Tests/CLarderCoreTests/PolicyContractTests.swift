@@ -1,0 +1,194 @@
+import CLarderCore
+import Testing
+
+/// The policy layer's contract (larder_core.h, "Policies" and "Eviction"),
+/// case by case; PolicyDifferentialTests checks every decision at random.
+@Suite struct PolicyContractTests {
+    static let wtinylfu = UInt32(LARDER_CORE_WTINYLFU), s3fifo = UInt32(LARDER_CORE_S3FIFO)
+    static let fixed = UInt32(LARDER_CORE_FIXED_WINDOW)
+
+    func make(_ capacity: UInt32, _ flags: UInt32) -> OpaquePointer {
+        var out: OpaquePointer?
+        let status = larder_core_create(capacity, flags, &out)
+        precondition(status == LARDER_OK)
+        return out!
+    }
+
+    func insert(_ core: OpaquePointer, _ key: Int, weight: UInt64 = 1) -> UInt32 {
+        var slot = LARDER_NIL
+        precondition(larder_core_insert(core, mix64(UInt64(key)), weight, &slot) == LARDER_OK)
+        return slot
+    }
+
+    @Test func unknownOrContradictoryPoliciesAreRejected() {
+        var out: OpaquePointer? = nil
+        for flags in [UInt32(3) << 8, 0xF << 8, Self.fixed, Self.s3fifo | Self.fixed, 1 << 13] {
+            #expect(larder_core_create(16, flags, &out) == LARDER_ERR_UNSUPPORTED)
+            #expect(larder_core_footprint(16, flags) == 0)
+        }
+        #expect(out == nil)
+        for flags in [UInt32(0), Self.wtinylfu, Self.wtinylfu | Self.fixed, Self.s3fifo] {
+            let core = make(16, flags | UInt32(LARDER_CORE_EXPIRY))
+            #expect(larder_core_policy(core) == flags & UInt32(LARDER_CORE_POLICY_MASK))
+            #expect(larder_core_check(core) == 0)
+            larder_core_destroy(core)
+        }
+    }
+
+    /// The sketch and the ghost each cost at most 8 bytes per slot, plus the
+    /// policy's fixed state and two list sentinels.
+    @Test(arguments: [UInt32(8), 1000, 1 << 20])
+    func sketchAndGhostCostAtMostEightBytesPerSlot(capacity: UInt32) {
+        let lru = larder_core_footprint(capacity, 0)
+        for flags in [Self.wtinylfu, Self.s3fifo] {
+            let extra = larder_core_footprint(capacity, flags) - lru
+            #expect(extra >= 8 * Int(capacity) && extra <= 8 * Int(capacity) + 512, "flags \(flags): \(extra) bytes")
+        }
+    }
+
+    @Test func everyPolicyRunsInCallerMemory() {
+        for flags in [Self.wtinylfu, Self.s3fifo] {
+            let bytes = larder_core_footprint(500, flags)
+            let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+            defer { block.deallocate() }
+            block.initializeMemory(as: UInt8.self, repeating: 0xA5, count: bytes)  // no reliance on zeroed memory
+            var out: OpaquePointer?
+            #expect(larder_core_init(block, bytes, 500, flags, &out) == LARDER_OK)
+            #expect(larder_core_init(block, bytes - 1, 500, flags, &out) == LARDER_ERR_NOMEM)
+            let core = out!
+            for key in 0..<2000 {
+                if larder_core_count(core) == 500 {
+                    var victim = LARDER_NIL
+                    if larder_core_victim_for(core, mix64(UInt64(key)), 1, &victim) == LARDER_REJECTED { continue }
+                    larder_core_remove(core, victim)
+                }
+                _ = insert(core, key)
+            }
+            #expect(larder_core_count(core) == 500)
+            #expect(larder_core_check(core) == 0)
+            larder_core_destroy(core)  // leaves the caller's block alone
+        }
+    }
+
+    /// A hot set requested often survives a long scan of one-off keys under
+    /// W-TinyLFU and S3-FIFO; under LRU the scan flushes it.
+    @Test func aScanDoesNotFlushTheHotSet() {
+        for flags in [UInt32(0), Self.wtinylfu, Self.wtinylfu | Self.fixed, Self.s3fifo] {
+            let core = make(100, flags)
+            var slotOf: [Int: UInt32] = [:]
+            var keyOf: [UInt32: Int] = [:]
+            func request(_ key: Int) {
+                if let slot = slotOf[key] { return larder_core_touch(core, slot) }
+                if larder_core_count(core) == 100 {
+                    var victim = LARDER_NIL
+                    guard larder_core_victim_for(core, mix64(UInt64(key)), 1, &victim) == LARDER_OK else { return }
+                    slotOf[keyOf.removeValue(forKey: victim)!] = nil
+                    larder_core_remove(core, victim)
+                }
+                let slot = insert(core, key)
+                slotOf[key] = slot
+                keyOf[slot] = key
+            }
+            for _ in 0..<20 { for key in 0..<50 { request(key) } }
+            for key in 1000..<6000 { request(key) }
+            let hotLeft = (0..<50).filter { slotOf[$0] != nil }.count
+            if flags == 0 { #expect(hotLeft == 0) } else { #expect(hotLeft >= 45, "flags \(flags): \(hotLeft) of 50 hot keys left") }
+            #expect(larder_core_check(core) == 0)
+            larder_core_destroy(core)
+        }
+    }
+
+    @Test func anS3FIFOHitMovesNothing() {
+        let core = make(10, Self.s3fifo)
+        let slots = (0..<10).map { insert(core, $0) }
+        let before = TestCoreOrder.walk(core)
+        for slot in slots.reversed() { larder_core_touch(core, slot); larder_core_touch_inline(core, slot) }
+        slots.withUnsafeBufferPointer { larder_core_touch_batch(core, $0.baseAddress, 10) }
+        #expect(TestCoreOrder.walk(core) == before)
+        larder_core_clear(core)
+        let fresh = (0..<10).map { insert(core, $0) }
+        for slot in fresh.prefix(5) { larder_core_touch(core, slot) }
+        // Small's oldest five were hit: they move to main; the sixth, never hit, leaves.
+        var victim = LARDER_NIL
+        #expect(larder_core_victim_for(core, 99, 1, &victim) == LARDER_OK)
+        #expect(victim == fresh[5])
+        #expect(TestCoreOrder.walk(core) == Array(fresh.prefix(5).reversed()) + Array(fresh.suffix(5).reversed()))
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
+    /// A cold newcomer heavier than the window is judged against main's
+    /// victim, loses, and is declined; nothing is evicted for it.
+    @Test func aColdHeavyNewcomerIsDeclined() {
+        let core = make(100, Self.wtinylfu)
+        larder_core_set_maximum(core, 1000)
+        let slots = (0..<100).map { insert(core, $0, weight: 10) }
+        for _ in 0..<5 { for slot in slots { larder_core_touch(core, slot) } }
+        let order = TestCoreOrder.walk(core)
+        var victim: UInt32 = 77
+        #expect(larder_core_victim_for(core, mix64(12345), 500, &victim) == LARDER_REJECTED)
+        #expect(victim == 77)
+        var slot: UInt32 = 77
+        #expect(larder_core_replace_lru(core, mix64(12345), 500, 1000, &slot) == LARDER_REJECTED)
+        #expect(slot == 77 && larder_core_count(core) == 100 && larder_core_total_weight(core) == 1000)
+        #expect(TestCoreOrder.walk(core) == order)
+        // A light newcomer enters the window; the window's overflow competes instead.
+        #expect(larder_core_victim_for(core, mix64(54321), 10, &victim) == LARDER_OK)
+        var again = LARDER_NIL
+        #expect(larder_core_victim_for(core, mix64(54321), 10, &again) == LARDER_OK && again == victim)
+        #expect(larder_core_victim(core) == victim)
+        larder_core_remove(core, victim)
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
+    /// Pressure eviction and draining empty any policy; removeAll keeps working.
+    @Test func victimsDrainEveryPolicy() {
+        for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {
+            let core = make(64, flags | UInt32(LARDER_CORE_EXPIRY))
+            for key in 0..<64 { _ = insert(core, key, weight: UInt64(key)) }
+            var drained = 0
+            while case let victim = larder_core_victim(core), victim != LARDER_NIL {
+                larder_core_remove(core, victim)
+                drained += 1
+                #expect(larder_core_check(core) == 0)
+            }
+            #expect(drained == 64 && larder_core_count(core) == 0 && larder_core_total_weight(core) == 0)
+            var victim = LARDER_NIL
+            #expect(larder_core_victim_for(core, 1, 1, &victim) == LARDER_REJECTED)
+            for key in 0..<10 { _ = insert(core, key) }
+            larder_core_clear(core)
+            #expect(larder_core_count(core) == 0 && larder_core_victim(core) == LARDER_NIL && larder_core_check(core) == 0)
+            larder_core_destroy(core)
+        }
+    }
+
+    /// insert_lru rebuilds a persisted order, most valuable first, under every policy.
+    @Test func restoringAnOrderKeepsIt() {
+        for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {
+            let core = make(32, flags)
+            var slots: [UInt32] = []
+            for key in 0..<32 {
+                var slot = LARDER_NIL
+                #expect(larder_core_insert_lru(core, mix64(UInt64(key)), 1, &slot) == LARDER_OK)
+                slots.append(slot)
+            }
+            #expect(TestCoreOrder.walk(core) == slots)
+            #expect(larder_core_check(core) == 0)
+            larder_core_destroy(core)
+        }
+    }
+}
+
+enum TestCoreOrder {
+    /// Slots from most to least valuable.
+    static func walk(_ core: OpaquePointer) -> [UInt32] {
+        var result: [UInt32] = []
+        var slot = larder_core_mru(core)
+        while slot != LARDER_NIL {
+            result.append(slot)
+            slot = larder_core_older(core, slot)
+        }
+        return result
+    }
+}

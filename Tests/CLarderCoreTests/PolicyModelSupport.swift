@@ -1,0 +1,222 @@
+import CLarderCore
+
+/// Pieces the policy models share: an ordered list of keys, and plain-Swift
+/// versions of the C core's frequency sketch and ghost, bit for bit (the
+/// models must choose the same victims as the core, collisions included).
+
+/// A doubly linked list over small integer keys with a front (newest) and a
+/// back (oldest): O(1) push, remove and neighbour queries.
+struct KeyList {
+    private var newer: [Int]
+    private var older: [Int]
+    private(set) var front: Int?
+    private(set) var back: Int?
+    private(set) var count = 0
+
+    init(keyCount: Int) {
+        newer = [Int](repeating: -1, count: keyCount)
+        older = [Int](repeating: -1, count: keyCount)
+    }
+
+    mutating func pushFront(_ key: Int) {
+        newer[key] = -1
+        older[key] = front ?? -1
+        if let front { newer[front] = key } else { back = key }
+        front = key
+        count += 1
+    }
+
+    mutating func pushBack(_ key: Int) {
+        older[key] = -1
+        newer[key] = back ?? -1
+        if let back { older[back] = key } else { front = key }
+        back = key
+        count += 1
+    }
+
+    mutating func remove(_ key: Int) {
+        let n = newer[key], o = older[key]
+        if n >= 0 { older[n] = o } else { front = o >= 0 ? o : nil }
+        if o >= 0 { newer[o] = n } else { back = n >= 0 ? n : nil }
+        count -= 1
+    }
+
+    /// The next key toward the front (newer), or nil at the front.
+    func towardFront(_ key: Int) -> Int? { newer[key] >= 0 ? newer[key] : nil }
+
+    /// Front to back.
+    func keys() -> [Int] {
+        var result: [Int] = []
+        result.reserveCapacity(count)
+        var key = front ?? -1
+        while key >= 0 {
+            result.append(key)
+            key = older[key]
+        }
+        return result
+    }
+}
+
+/// A region's population and limits (larder_region).
+struct ModelRegion {
+    var count: UInt32 = 0
+    var weight: UInt64 = 0
+    var maxCount: UInt32 = 0
+    var maxWeight: UInt64 = .max
+
+    /// larder_region_over: over either limit with `count` entries of `weight` more.
+    func over(adding count: UInt32 = 0, weight: UInt64 = 0) -> Bool {
+        UInt64(self.count) + UInt64(count) > UInt64(maxCount) || weight > maxWeight || self.weight > maxWeight - weight
+    }
+}
+
+/// larder_part: `ppm` parts per million of `total`, rounded down.
+func modelPart(_ total: UInt64, _ ppm: UInt32) -> UInt64 {
+    total / 1_000_000 * UInt64(ppm) + total % 1_000_000 * UInt64(ppm) / 1_000_000
+}
+
+/// larder_sketch.c: a 4-bit count-min sketch in 64-byte blocks, halved every `sample` increments.
+struct ModelSketch {
+    var table: [UInt64]
+    let blocks: UInt32
+    private(set) var population: UInt32 = 1
+    private(set) var sample: UInt64 = 10
+    private(set) var size: UInt64 = 0
+
+    static func blocks(forCapacity capacity: UInt32) -> UInt32 { max(1, capacity / 8) }
+
+    init(capacity: UInt32) {
+        blocks = Self.blocks(forCapacity: capacity)
+        table = [UInt64](repeating: 0, count: Int(blocks) * 8)
+        setPopulation(capacity)
+    }
+
+    mutating func setPopulation(_ population: UInt32) {
+        self.population = max(1, population)
+        sample = 10 * UInt64(self.population)
+        while size >= sample { halve() }
+    }
+
+    private static func mix(_ hash: UInt64) -> UInt64 {
+        let h = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 27)
+    }
+
+    /// The block and the counter selector of a hash.
+    private func place(_ hash: UInt64) -> (block: Int, selector: UInt32) {
+        let mixed = Self.mix(hash)
+        var x = UInt32(truncatingIfNeeded: mixed) &* 0x3184_8BAB
+        x ^= x >> 14
+        return (Int(((mixed >> 32) &* UInt64(blocks)) >> 32), x)
+    }
+
+    /// Counter `i` (0-3) of a hash: its word and bit shift.
+    @inline(__always)
+    private static func counter(_ i: Int, _ block: Int, _ selector: UInt32) -> (word: Int, shift: UInt64) {
+        let h = selector >> (UInt32(i) << 3)
+        return (block * 8 + Int(h & 1) + (i << 1), UInt64((h >> 1) & 15) << 2)
+    }
+
+    func frequency(_ hash: UInt64) -> UInt32 {
+        let (block, selector) = place(hash)
+        var frequency: UInt32 = 15
+        for i in 0..<4 {
+            let (word, shift) = Self.counter(i, block, selector)
+            frequency = min(frequency, UInt32((table[word] >> shift) & 15))
+        }
+        return frequency
+    }
+
+    mutating func increment(_ hash: UInt64) {
+        let (block, selector) = place(hash)
+        var added = false
+        for i in 0..<4 {
+            let (word, shift) = Self.counter(i, block, selector)
+            if (table[word] >> shift) & 15 != 15 {
+                table[word] &+= 1 << shift
+                added = true
+            }
+        }
+        if added {
+            size += 1
+            if size >= sample { halve() }
+        }
+    }
+
+    mutating func halve() {
+        var odd: UInt64 = 0
+        for i in table.indices {
+            odd += UInt64((table[i] & 0x1111_1111_1111_1111).nonzeroBitCount)
+            table[i] = (table[i] >> 1) & 0x7777_7777_7777_7777
+        }
+        let lost = odd >> 2
+        size = (size > lost ? size - lost : 0) >> 1
+    }
+}
+
+/// larder_ghost.c's semantics: a FIFO of at most `ringSize` fingerprints and a
+/// multiset of them; taking one removes a copy from the multiset only, and
+/// forgetting the oldest record removes a copy of its fingerprint if one is left.
+struct ModelGhost {
+    let ringSize: UInt32
+    private var ring: [UInt32] = []
+    private var head = 0
+    private var copies: [UInt32: Int] = [:]
+
+    init(ringSize: UInt32) { self.ringSize = ringSize }
+
+    var count: Int { ring.count - head }
+
+    static func fingerprint(_ hash: UInt64) -> UInt32 {
+        var z = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        let f = UInt32(truncatingIfNeeded: (z ^ (z >> 31)) >> 32)
+        return f != 0 ? f : 1
+    }
+
+    mutating func take(_ hash: UInt64) -> Bool {
+        guard ringSize > 0 else { return false }
+        let f = Self.fingerprint(hash)
+        guard let n = copies[f], n > 0 else { return false }
+        copies[f] = n - 1
+        return true
+    }
+
+    mutating func add(_ hash: UInt64, limit: UInt32) {
+        let limit = min(limit, ringSize)
+        guard limit > 0 else { return }
+        while count >= Int(limit) {
+            let f = ring[head]
+            head += 1
+            if let n = copies[f], n > 0 { copies[f] = n - 1 }
+        }
+        if head > 4096 && head * 2 > ring.count {
+            ring.removeFirst(head)
+            head = 0
+        }
+        let f = Self.fingerprint(hash)
+        ring.append(f)
+        copies[f, default: 0] += 1
+    }
+}
+
+/// The core's xorshift64 (larder_xorshift).
+struct ModelXorshift {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        var x = state
+        x ^= x << 13
+        x ^= x >> 7
+        x ^= x << 17
+        state = x
+        return x
+    }
+}
+
+/// What a policy answers when asked for a victim.
+enum ModelVictim: Equatable {
+    case key(Int)
+    /// The newcomer is declined, or nothing is left to evict.
+    case rejected
+}

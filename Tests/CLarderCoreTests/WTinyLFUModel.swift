@@ -1,0 +1,343 @@
+import CLarderCore
+
+/// A plain model of the core's W-TinyLFU (larder_policy_wtinylfu.c and
+/// larder_policy_climber.c): three key lists, the regions' counts, weights
+/// and limits, the sketch, the eviction round and the hill climber, written
+/// for clarity rather than speed. Keys are small integers; the driver owns
+/// their hashes and weights and passes them in.
+struct WTinyLFUModel {
+    static let window = 0, probation = 1, protected = 2
+
+    enum Phase: Equatable { case none, moved, newcomer, window, windowOn, done }
+
+    let capacity: UInt32
+    let climbs: Bool
+    var maxWeight: UInt64 = .max
+    var lists: [KeyList]
+    var regions = [ModelRegion](repeating: ModelRegion(), count: 3)
+    var regionOf: [Int]
+    var hashOf: [UInt64]
+    var weightOf: [UInt64]
+    var count: UInt32 = 0
+    var totalWeight: UInt64 = 0
+    var sketch: ModelSketch
+    var rng: ModelXorshift
+    var counting = false
+    var rebalancePending = false
+    var windowPPM: UInt32 = 10_000
+    var stepPPM: Int64 = -62_500
+    var previousRatePPM: Int64 = 0
+    var sampleHits: UInt64 = 0
+    var sampleMisses: UInt64 = 0
+    var sampleWindowHits: UInt64 = 0
+    // The eviction round.
+    var phase = Phase.none
+    var candidate: Int?
+    var pending: Int?
+    var pendingCandidate: Int?
+    var pendingPhase = Phase.none
+
+    init(capacity: UInt32, keyCount: Int, climbs: Bool) {
+        self.capacity = capacity
+        self.climbs = climbs
+        lists = [KeyList](repeating: KeyList(keyCount: keyCount), count: 3)
+        regionOf = [Int](repeating: -1, count: keyCount)
+        hashOf = [UInt64](repeating: 0, count: keyCount)
+        weightOf = [UInt64](repeating: 0, count: keyCount)
+        sketch = ModelSketch(capacity: capacity)
+        rng = ModelXorshift(state: 0x9E37_79B9_7F4A_7C15 ^ UInt64(capacity))
+        size()
+    }
+
+    // MARK: Regions and limits (larder_climber_size, larder_split)
+
+    static func split(_ total: UInt64, _ windowPPM: UInt32) -> (window: UInt64, protected: UInt64) {
+        let window0 = total - modelPart(total, 1_000_000 - 10_000)
+        let protected0 = modelPart(total - window0, 800_000)
+        let window = max(1, total - modelPart(total, 1_000_000 - windowPPM))
+        return (window, window0 + protected0 > window ? window0 + protected0 - window : 0)
+    }
+
+    mutating func size() {
+        let counts = Self.split(UInt64(capacity), windowPPM)
+        regions[Self.window].maxCount = UInt32(counts.window)
+        regions[Self.protected].maxCount = UInt32(counts.protected)
+        regions[Self.probation].maxCount = capacity
+        regions[Self.probation].maxWeight = .max
+        if maxWeight == .max {
+            regions[Self.window].maxWeight = .max
+            regions[Self.protected].maxWeight = .max
+        } else {
+            let weights = Self.split(maxWeight, windowPPM)
+            regions[Self.window].maxWeight = weights.window
+            regions[Self.protected].maxWeight = weights.protected
+        }
+    }
+
+    mutating func endRound() {
+        phase = .none
+        candidate = nil
+        pending = nil
+    }
+
+    private mutating func link(_ key: Int, to region: Int, atBack: Bool) {
+        if atBack { lists[region].pushBack(key) } else { lists[region].pushFront(key) }
+        regionOf[key] = region
+        regions[region].count += 1
+        regions[region].weight += weightOf[key]
+    }
+
+    private mutating func unlink(_ key: Int) {
+        let region = regionOf[key]
+        lists[region].remove(key)
+        regions[region].count -= 1
+        regions[region].weight -= weightOf[key]
+    }
+
+    private mutating func move(_ key: Int, to region: Int, atBack: Bool = false) {
+        unlink(key)
+        link(key, to: region, atBack: atBack)
+    }
+
+    /// Moves the window's least recent to probation's front while the window,
+    /// with `count` entries of `weight` more, would be over; the first moved.
+    private mutating func windowOverflow(count: UInt32, weight: UInt64) -> Int? {
+        var first: Int?
+        while regions[Self.window].over(adding: count, weight: weight), let key = lists[Self.window].back {
+            move(key, to: Self.probation)
+            if first == nil { first = key }
+        }
+        return first
+    }
+
+    private mutating func protectedOverflow() {
+        while regions[Self.protected].over(), let key = lists[Self.protected].back {
+            move(key, to: Self.probation)
+        }
+    }
+
+    // MARK: Operations
+
+    mutating func insert(_ key: Int, hash: UInt64, weight: UInt64, atBack: Bool) {
+        hashOf[key] = hash
+        weightOf[key] = weight
+        endRound()
+        defer {
+            count += 1
+            totalWeight += weight
+        }
+        if atBack {
+            link(key, to: Self.probation, atBack: true)
+            return
+        }
+        link(key, to: weight <= regions[Self.window].maxWeight ? Self.window : Self.probation, atBack: false)
+        _ = windowOverflow(count: 0, weight: 0)
+        if !counting && (count + 1 >= capacity / 2 || (maxWeight != .max && totalWeight + weight >= maxWeight / 2)) {
+            counting = true
+        }
+        if counting {
+            sketch.increment(hash)
+            sampleMisses += 1
+        }
+        if maxWeight != .max && count + 1 > sketch.population { sketch.setPopulation(count + 1) }
+        if rebalancePending { rebalance() }
+        climb()
+    }
+
+    mutating func touch(_ key: Int) {
+        let region = regionOf[key]
+        if counting {
+            sketch.increment(hashOf[key])
+            sampleHits += 1
+            if region == Self.window { sampleWindowHits += 1 }
+        }
+        endRound()
+        if region == Self.probation && regions[Self.protected].maxCount >= 1
+            && weightOf[key] <= regions[Self.protected].maxWeight {
+            move(key, to: Self.protected)
+            protectedOverflow()
+            return
+        }
+        if lists[region].front != key { move(key, to: region) }
+    }
+
+    mutating func remove(_ key: Int) {
+        if key == pending {
+            candidate = pendingCandidate
+            phase = pendingPhase
+            pending = nil
+        } else {
+            pending = nil
+            if key == candidate { candidate = lists[regionOf[key]].towardFront(key) }
+        }
+        unlink(key)
+        regionOf[key] = -1
+        count -= 1
+        totalWeight -= weightOf[key]
+    }
+
+    mutating func setWeight(_ key: Int, _ weight: UInt64) {
+        regions[regionOf[key]].weight = regions[regionOf[key]].weight - weightOf[key] + weight
+        totalWeight = totalWeight - weightOf[key] + weight
+        weightOf[key] = weight
+    }
+
+    mutating func clear() {
+        for key in lists.flatMap({ $0.keys() }) { regionOf[key] = -1 }
+        lists = [KeyList](repeating: KeyList(keyCount: regionOf.count), count: 3)
+        for k in 0..<3 {
+            regions[k].count = 0
+            regions[k].weight = 0
+        }
+        count = 0
+        totalWeight = 0
+        rebalancePending = false
+        endRound()
+    }
+
+    mutating func setMaximum(_ maximum: UInt64) {
+        maxWeight = maximum
+        sketch.setPopulation(maximum == .max ? capacity : max(count, 1))
+        size()
+        rebalance()
+    }
+
+    private mutating func admit(candidate: UInt64, victim: UInt64) -> Bool {
+        let c = sketch.frequency(candidate), v = sketch.frequency(victim)
+        if c > v { return true }
+        if c >= 6 { return rng.next() & 127 == 0 }
+        return false
+    }
+
+    private mutating func name(_ victim: Int, next: Int?, phase: Phase) -> ModelVictim {
+        pending = victim
+        pendingCandidate = next
+        pendingPhase = phase
+        return .key(victim)
+    }
+
+    private mutating func decline(_ hash: UInt64) -> ModelVictim {
+        endRound()
+        if counting {
+            sketch.increment(hash)
+            sampleMisses += 1
+        }
+        return .rejected
+    }
+
+    /// larder_wtinylfu_victim: `newcomer` is the new entry's (hash, weight), or nil.
+    mutating func victim(newcomer: (hash: UInt64, weight: UInt64)?) -> ModelVictim {
+        if let pending { return .key(pending) }
+        if phase == .none || phase == .newcomer {
+            phase = .moved
+            candidate = nil
+        }
+        let inWindow = newcomer.map { $0.weight <= regions[Self.window].maxWeight } ?? false
+        let moved = windowOverflow(count: inWindow ? 1 : 0, weight: inWindow ? newcomer!.weight : 0)
+        if let moved, phase != .moved || candidate == nil {
+            phase = .moved
+            candidate = moved
+        }
+        if phase == .moved && candidate == nil { phase = newcomer != nil && !inWindow ? .newcomer : .window }
+        if phase == .window {
+            candidate = lists[Self.window].back
+            phase = .windowOn
+        }
+        if phase == .windowOn && candidate == nil { phase = .done }
+        let judgingNewcomer = phase == .newcomer
+        let candidate = judgingNewcomer ? nil : self.candidate
+        var phase = self.phase
+
+        guard let victim = lists[Self.probation].back ?? lists[Self.protected].back ?? lists[Self.window].back else {
+            endRound()
+            return newcomer.map { decline($0.hash) } ?? .rejected
+        }
+        if !judgingNewcomer && candidate == nil { return name(victim, next: nil, phase: phase) }
+        if candidate == victim { return name(victim, next: nil, phase: phase == .moved ? .moved : .done) }
+        let candidateHash = judgingNewcomer ? newcomer!.hash : hashOf[candidate!]
+        let candidateWeight = judgingNewcomer ? newcomer!.weight : weightOf[candidate!]
+        let admitted = candidateWeight <= maxWeight && admit(candidate: candidateHash, victim: hashOf[victim])
+        if judgingNewcomer {
+            return admitted ? name(victim, next: nil, phase: .window) : decline(newcomer!.hash)
+        }
+        let next = lists[regionOf[candidate!]].towardFront(candidate!)
+        if phase == .windowOn && next == nil { phase = .done }
+        return name(admitted ? victim : candidate!, next: next, phase: phase)
+    }
+
+    // MARK: The climber (larder_policy_climber.c)
+
+    mutating func rebalance() {
+        var moves = 0
+        phase = .none
+        candidate = nil
+        pending = nil
+        while moves < 1000, regions[Self.window].over(), let key = lists[Self.window].back {
+            move(key, to: Self.probation)
+            moves += 1
+        }
+        func takes(_ key: Int?) -> Bool {
+            key.map { !regions[Self.window].over(adding: 1, weight: weightOf[$0]) } ?? false
+        }
+        while moves < 1000 {
+            var key = lists[Self.probation].back
+            if !takes(key) { key = lists[Self.protected].back }
+            guard takes(key) else { break }
+            move(key!, to: Self.window)
+            moves += 1
+        }
+        while moves < 1000, regions[Self.protected].over(), let key = lists[Self.protected].back {
+            move(key, to: Self.probation)
+            moves += 1
+        }
+        rebalancePending = moves == 1000
+    }
+
+    mutating func climb() {
+        var hits = sampleHits, windowHits = sampleWindowHits, requests = sampleHits + sampleMisses
+        guard climbs, counting, requests >= sketch.sample else { return }
+        while requests > 1 << 32 {
+            hits >>= 1
+            windowHits >>= 1
+            requests >>= 1
+        }
+        let rate = Int64(hits * 1_000_000 / requests)
+        let change = rate - previousRatePPM
+        let amount = change >= 0 ? stepPPM : -stepPPM
+        let mainCount = UInt64(regions[Self.probation].count) + UInt64(regions[Self.protected].count)
+        let windowSide = windowHits * mainCount, mainSide = (hits - windowHits) * UInt64(regions[Self.window].count)
+        let density = windowSide > mainSide ? 1 : windowSide < mainSide ? -1 : 0
+        let direction = amount > 0 ? 1 : amount < 0 ? -1 : 0
+        let n = min(requests, 1 << 23)
+        let significant = change > 0
+            && UInt64(change * change) * n > 18 * (UInt64(rate) * UInt64(1_000_000 - rate) + 100_000_000)
+        var next = significant && density == direction ? amount * 120 / 100 : amount * 98 / 100
+        if change >= 50_000 || change <= -50_000 {
+            var magnitude = abs(next)
+            if magnitude < 62_500 || change < 0 { magnitude = 62_500 }
+            next = amount >= 0 ? magnitude : -magnitude
+            if change < 0 { sketch.halve() }
+        }
+        stepPPM = min(max(next, -250_000), 250_000)
+        previousRatePPM = rate
+        sampleHits = 0
+        sampleMisses = 0
+        sampleWindowHits = 0
+        if direction != 0 && density != direction { return }
+        let target = UInt32(min(max(Int64(windowPPM) + amount, 0), 990_000))
+        if target == windowPPM { return }
+        windowPPM = target
+        size()
+        rebalance()
+    }
+
+    // MARK: Order
+
+    /// Most to least valuable: protected, window, probation, each front to back.
+    func order() -> [Int] {
+        lists[Self.protected].keys() + lists[Self.window].keys() + lists[Self.probation].keys()
+    }
+
+    var leastValuable: Int? { lists[Self.probation].back ?? lists[Self.window].back ?? lists[Self.protected].back }
+    var mostValuable: Int? { lists[Self.protected].front ?? lists[Self.window].front ?? lists[Self.probation].front }
+}
