@@ -3,8 +3,9 @@ import CLarderSystem
 import Logging
 import Synchronization
 
-/// A thread-safe, memory-bounded, least-recently-used cache with optional
-/// per-entry expiry.
+/// A thread-safe, memory-bounded cache with optional per-entry expiry;
+/// least-recently-used unless ``CacheConfiguration/policy`` names another
+/// ``EvictionPolicy``.
 ///
 /// ```swift
 /// let cache = try Cache<String, Data>(
