@@ -312,6 +312,11 @@ uint32_t larder_core_victim(larder_core *core)
     }
 }
 
+uint32_t larder_core_prefetch_victims(const larder_core *core)
+{
+    return core->policy == LARDER_POLICY_S3FIFO ? larder_s3fifo_prefetch(core) : LARDER_NIL;
+}
+
 larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *victim_out)
 {
     uint32_t victim;
@@ -328,6 +333,9 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
     if (core->policy == LARDER_POLICY_LRU) return larder_lru_replace(core, hash, weight, max_total_weight, slot_out);
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     if (core->count == 0) return LARDER_ERR_FULL;
+    /* The insert checks the ghost for the new hash: start that load now,
+     * to overlap the eviction. */
+    if (core->policy == LARDER_POLICY_S3FIFO) larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
     uint32_t victim;
     larder_status status = larder_core_victim_for(core, hash, weight, &victim);
     if (status != LARDER_OK) return status;

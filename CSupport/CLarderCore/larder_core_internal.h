@@ -358,6 +358,7 @@ LARDER_INTERNAL void larder_s3fifo_remove(larder_core *core, uint32_t slot);
 LARDER_INTERNAL void larder_s3fifo_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
 LARDER_INTERNAL uint32_t larder_s3fifo_victim(larder_core *core);
 LARDER_INTERNAL int larder_s3fifo_check(const larder_core *core);
+LARDER_INTERNAL uint32_t larder_s3fifo_prefetch(const larder_core *core);
 
 /* Frequency sketch (larder_sketch.c). */
 LARDER_INTERNAL uint32_t larder_sketch_blocks_for(uint32_t capacity);
@@ -376,6 +377,8 @@ LARDER_INTERNAL void larder_ghost_init(larder_ghost *ghost, uint32_t *ring, uint
 LARDER_INTERNAL int larder_ghost_take(larder_ghost *ghost, uint64_t hash);
 LARDER_INTERNAL void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit);
 LARDER_INTERNAL int larder_ghost_check(const larder_ghost *ghost);
+LARDER_INTERNAL void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t hash);
+LARDER_INTERNAL void larder_ghost_prefetch_oldest(const larder_ghost *ghost);
 
 /* The part `ppm` parts per million of `total`, rounded down, without overflow. */
 static inline uint64_t larder_part(uint64_t total, uint32_t ppm)

@@ -127,6 +127,29 @@ int larder_ghost_take(larder_ghost *ghost, uint64_t hash)
     return 1;
 }
 
+/* Starts loading the home bucket of `hash`'s fingerprint: the ghost check
+ * of an insert, or the filing of a victim, a few cache misses later. */
+void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t hash)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (ghost->table_size) __builtin_prefetch(&ghost->table[larder_ghost_home(ghost, larder_ghost_fingerprint(hash))], 1);
+#else
+    (void)ghost;
+    (void)hash;
+#endif
+}
+
+/* Starts loading the home bucket of the oldest record, which the next add
+ * at the limit forgets (its fingerprint is in the ring, read sequentially). */
+void larder_ghost_prefetch_oldest(const larder_ghost *ghost)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (ghost->count) __builtin_prefetch(&ghost->table[larder_ghost_home(ghost, ghost->ring[ghost->tail])], 1);
+#else
+    (void)ghost;
+#endif
+}
+
 /* Forgets the oldest record. */
 static void larder_ghost_pop(larder_ghost *ghost)
 {
