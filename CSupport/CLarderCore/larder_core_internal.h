@@ -143,11 +143,15 @@ typedef struct larder_sketch {
 /** The ghost of S3-FIFO (larder_ghost.c): a FIFO of 32-bit fingerprints of
  *  the hashes evicted from the small queue, with an open-addressing multiset
  *  of the same fingerprints for membership. */
+/* A ghost bucket: one cache line of 16 words (see larder_ghost.c). */
+#define LARDER_GHOST_BUCKET_WORDS 16u
+
 typedef struct larder_ghost {
     uint32_t *ring;      /* ring_size fingerprints, oldest at `tail` */
-    uint32_t *table;     /* table_size buckets; 0 is empty */
+    uint32_t *table;     /* `buckets` buckets of LARDER_GHOST_BUCKET_WORDS words, 64-byte aligned */
     uint32_t ring_size;  /* the most fingerprints it holds (main's count) */
-    uint32_t table_size; /* > ring_size, so a probe always meets an empty bucket */
+    uint32_t table_size; /* words: buckets * LARDER_GHOST_BUCKET_WORDS */
+    uint32_t buckets;    /* room for more than ring_size fingerprints */
     uint32_t tail;
     uint32_t count;
 } larder_ghost;
