@@ -127,13 +127,14 @@ static inline uint32_t *larder_ghost_bucket(const larder_ghost *ghost, uint32_t 
 static inline uint32_t larder_ghost_match(const uint32_t *bucket, uint32_t f)
 {
 #if defined(__SSE2__)
+    /* Four compares of 4 words, narrowed (saturating packs keep 0 and -1)
+     * to 16 bytes for one movemask. */
     __m128i key = _mm_set1_epi32((int)f);
-    uint32_t mask = 0;
-    for (uint32_t k = 0; k < 4; k++) {
-        __m128i words = _mm_loadu_si128((const __m128i *)(const void *)(bucket + 4u * k));
-        mask |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(words, key))) << (4u * k);
-    }
-    return mask & ((1u << LARDER_GHOST_WAYS) - 1u);
+    const __m128i *line = (const __m128i *)(const void *)bucket;
+    __m128i c0 = _mm_cmpeq_epi32(_mm_load_si128(line), key), c1 = _mm_cmpeq_epi32(_mm_load_si128(line + 1), key);
+    __m128i c2 = _mm_cmpeq_epi32(_mm_load_si128(line + 2), key), c3 = _mm_cmpeq_epi32(_mm_load_si128(line + 3), key);
+    __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(c0, c1), _mm_packs_epi32(c2, c3));
+    return (uint32_t)_mm_movemask_epi8(bytes) & ((1u << LARDER_GHOST_WAYS) - 1u);
 #else
     uint32_t mask = 0;
     for (uint32_t i = 0; i < LARDER_GHOST_WAYS; i++) mask |= (uint32_t)(bucket[i] == f) << i;
