@@ -36,6 +36,16 @@ typedef struct larder_layout {
 
 static uint64_t larder_round8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
 
+/* The policy's table of 64-byte blocks (the sketch's, the ghost's buckets)
+ * starts on a cache line, so that each block is one line and not two: the
+ * layout reserves the most an 8-aligned address needs to reach one. */
+#define LARDER_LINE_SLACK 56u
+
+static unsigned char *larder_line_align(unsigned char *p)
+{
+    return p + ((64u - ((uintptr_t)p & 63u)) & 63u);
+}
+
 /* The main queue's count under S3-FIFO, which bounds its ghost: capacity
  * less the small queue's 10 % (at least one entry). */
 static uint32_t larder_s3fifo_main_count(uint32_t capacity)
@@ -76,12 +86,12 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     layout->sketch_blocks = layout->ghost_ring = layout->ghost_table = 0;
     if (policy == LARDER_CORE_WTINYLFU) {
         layout->sketch_blocks = larder_sketch_blocks_for(capacity);
-        layout->total += larder_round8(sizeof(larder_wtinylfu)) + (uint64_t)layout->sketch_blocks * 64u;
+        layout->total += larder_round8(sizeof(larder_wtinylfu)) + LARDER_LINE_SLACK + (uint64_t)layout->sketch_blocks * 64u;
     } else if (policy == LARDER_CORE_S3FIFO) {
         layout->ghost_ring = larder_s3fifo_main_count(capacity);
         larder_ghost_sizes(capacity, layout->ghost_ring, &layout->ghost_table);
-        layout->total += larder_round8(sizeof(larder_s3fifo)) +
-                         larder_round8(((uint64_t)layout->ghost_ring + layout->ghost_table) * sizeof(uint32_t));
+        layout->total += larder_round8(sizeof(larder_s3fifo)) + larder_round8((uint64_t)layout->ghost_ring * sizeof(uint32_t)) +
+                         LARDER_LINE_SLACK + (uint64_t)layout->ghost_table * sizeof(uint32_t);
     }
     if (layout->total > SIZE_MAX) return LARDER_ERR_NOMEM;
     return LARDER_OK;
@@ -147,15 +157,16 @@ static larder_core *larder_core_place(unsigned char *block, const larder_layout 
     if (core->policy == LARDER_POLICY_WTINYLFU) {
         core->state.wtinylfu = (larder_wtinylfu *)(void *)policy;
         memset(core->state.wtinylfu, 0, sizeof(larder_wtinylfu));
-        uint64_t *table = (uint64_t *)(void *)(policy + larder_round8(sizeof(larder_wtinylfu)));
+        uint64_t *table = (uint64_t *)(void *)larder_line_align(policy + larder_round8(sizeof(larder_wtinylfu)));
         larder_wtinylfu_init(core, table, layout->sketch_blocks, !(flags & LARDER_CORE_FIXED_WINDOW));
     } else if (core->policy == LARDER_POLICY_S3FIFO) {
         core->state.s3fifo = (larder_s3fifo *)(void *)policy;
         memset(core->state.s3fifo, 0, sizeof(larder_s3fifo));
-        uint32_t *ring = (uint32_t *)(void *)(policy + larder_round8(sizeof(larder_s3fifo)));
-        larder_ghost_init(&core->state.s3fifo->ghost, ring, ring + layout->ghost_ring, layout->ghost_ring,
-                          layout->ghost_table);
-        larder_s3fifo_init(core, ring, ring + layout->ghost_ring);
+        unsigned char *ring_bytes = policy + larder_round8(sizeof(larder_s3fifo));
+        uint32_t *ring = (uint32_t *)(void *)ring_bytes;
+        uint32_t *table = (uint32_t *)(void *)larder_line_align(ring_bytes + larder_round8((uint64_t)layout->ghost_ring * sizeof(uint32_t)));
+        larder_ghost_init(&core->state.s3fifo->ghost, ring, table, layout->ghost_ring, layout->ghost_table);
+        larder_s3fifo_init(core, ring, table);
     }
     return core;
 }
@@ -312,6 +323,11 @@ uint32_t larder_core_victim(larder_core *core)
     }
 }
 
+uint32_t larder_core_prefetch_victims(const larder_core *core)
+{
+    return core->policy == LARDER_POLICY_S3FIFO ? larder_s3fifo_prefetch(core) : LARDER_NIL;
+}
+
 larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *victim_out)
 {
     uint32_t victim;
@@ -328,6 +344,9 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
     if (core->policy == LARDER_POLICY_LRU) return larder_lru_replace(core, hash, weight, max_total_weight, slot_out);
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     if (core->count == 0) return LARDER_ERR_FULL;
+    /* The insert checks the ghost for the new hash: start that load now,
+     * to overlap the eviction. */
+    if (core->policy == LARDER_POLICY_S3FIFO) larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
     uint32_t victim;
     larder_status status = larder_core_victim_for(core, hash, weight, &victim);
     if (status != LARDER_OK) return status;

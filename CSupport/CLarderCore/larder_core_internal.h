@@ -143,11 +143,15 @@ typedef struct larder_sketch {
 /** The ghost of S3-FIFO (larder_ghost.c): a FIFO of 32-bit fingerprints of
  *  the hashes evicted from the small queue, with an open-addressing multiset
  *  of the same fingerprints for membership. */
+/* A ghost bucket: one cache line of 16 words (see larder_ghost.c). */
+#define LARDER_GHOST_BUCKET_WORDS 16u
+
 typedef struct larder_ghost {
     uint32_t *ring;      /* ring_size fingerprints, oldest at `tail` */
-    uint32_t *table;     /* table_size buckets; 0 is empty */
+    uint32_t *table;     /* `buckets` buckets of LARDER_GHOST_BUCKET_WORDS words, 64-byte aligned */
     uint32_t ring_size;  /* the most fingerprints it holds (main's count) */
-    uint32_t table_size; /* > ring_size, so a probe always meets an empty bucket */
+    uint32_t table_size; /* words: buckets * LARDER_GHOST_BUCKET_WORDS */
+    uint32_t buckets;    /* room for more than ring_size fingerprints */
     uint32_t tail;
     uint32_t count;
 } larder_ghost;
@@ -358,6 +362,7 @@ LARDER_INTERNAL void larder_s3fifo_remove(larder_core *core, uint32_t slot);
 LARDER_INTERNAL void larder_s3fifo_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
 LARDER_INTERNAL uint32_t larder_s3fifo_victim(larder_core *core);
 LARDER_INTERNAL int larder_s3fifo_check(const larder_core *core);
+LARDER_INTERNAL uint32_t larder_s3fifo_prefetch(const larder_core *core);
 
 /* Frequency sketch (larder_sketch.c). */
 LARDER_INTERNAL uint32_t larder_sketch_blocks_for(uint32_t capacity);
@@ -376,6 +381,8 @@ LARDER_INTERNAL void larder_ghost_init(larder_ghost *ghost, uint32_t *ring, uint
 LARDER_INTERNAL int larder_ghost_take(larder_ghost *ghost, uint64_t hash);
 LARDER_INTERNAL void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit);
 LARDER_INTERNAL int larder_ghost_check(const larder_ghost *ghost);
+LARDER_INTERNAL void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t hash);
+LARDER_INTERNAL void larder_ghost_prefetch_oldest(const larder_ghost *ghost);
 
 /* The part `ppm` parts per million of `total`, rounded down, without overflow. */
 static inline uint64_t larder_part(uint64_t total, uint32_t ppm)

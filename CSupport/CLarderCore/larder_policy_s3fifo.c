@@ -152,6 +152,13 @@ static uint32_t larder_s3fifo_main_victim(larder_core *core)
     for (;;) {
         uint32_t t = nodes[sentinel].prev;
         assert(t < core->capacity);
+#if defined(__GNUC__) || defined(__clang__)
+        /* A hit entry goes back to the front and its neighbour is judged
+         * next: start loading that one's records while this one moves. */
+        uint32_t after = nodes[t].prev;
+        __builtin_prefetch(&core->metas[after], 1);
+        __builtin_prefetch(&nodes[after], 1);
+#endif
         uint64_t word = core->metas[t].word;
         if (larder_s3fifo_freq(word) == 0) return t;
         core->metas[t].word = word - LARDER_S3FIFO_FREQ_ONE;
@@ -186,6 +193,36 @@ uint32_t larder_s3fifo_victim(larder_core *core)
     s->pending = larder_s3fifo_main_victim(core);
     s->pending_ghost = 0;
     return s->pending;
+}
+
+/* Starts loading what the next eviction will read (see
+ * larder_core_prefetch_lru): small's oldest entry's bucket, its ghost bucket
+ * and the records of the entry behind it; main's oldest entry's records;
+ * the ghost bucket its oldest record leaves. Which queue the victim comes
+ * from is not known yet: both are loaded. Returns small's oldest (or main's
+ * when small is empty), the likely victim, or LARDER_NIL. */
+uint32_t larder_s3fifo_prefetch(const larder_core *core)
+{
+    const larder_s3fifo *s = core->state.s3fifo;
+    const larder_node *nodes = core->nodes;
+    uint32_t small = nodes[larder_sentinel(core, LARDER_SMALL)].prev;
+    uint32_t main = nodes[larder_sentinel(core, LARDER_MAIN)].prev;
+#if defined(__GNUC__) || defined(__clang__)
+    if (main < core->capacity) {
+        __builtin_prefetch(&core->metas[main], 1);
+        __builtin_prefetch(&nodes[main], 1);
+    }
+    larder_ghost_prefetch_oldest(&s->ghost);
+    if (small < core->capacity) {
+        uint64_t hash = core->metas[small].hash;
+        __builtin_prefetch(&core->buckets[larder_tag_of(hash) & core->mask], 1);
+        larder_ghost_prefetch(&s->ghost, hash);
+        uint32_t after = nodes[small].prev;
+        __builtin_prefetch(&nodes[after], 1);
+        __builtin_prefetch(&core->metas[after], 1);
+    }
+#endif
+    return small < core->capacity ? small : main < core->capacity ? main : LARDER_NIL;
 }
 
 int larder_s3fifo_check(const larder_core *core)

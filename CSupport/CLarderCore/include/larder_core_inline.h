@@ -89,6 +89,11 @@ void larder_core_apply_oldest_touch(larder_core *core);
  *  (larder_policy_wtinylfu.c). */
 void larder_core_wtinylfu_apply_oldest(larder_core *core);
 
+/** larder_core_prefetch_lru for the policies whose next victim is not one
+ *  list's back: starts loading what the next eviction reads; returns the
+ *  likely victim, or LARDER_NIL (larder_core.c). */
+uint32_t larder_core_prefetch_victims(const larder_core *core);
+
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
 static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag, uint32_t i, larder_cursor *cursor)
 {
@@ -304,6 +309,7 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
 static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
 {
     const larder_core_view *view = larder_core_view_of_(core);
+    if (view->policy == LARDER_VIEW_POLICY_S3FIFO) return larder_core_prefetch_victims(core);
     /* Before deferred touches are applied this may name an entry just read:
      * then the loads are wasted, never wrong. Under W-TinyLFU the likely
      * victim is probation's (list 1) least recent, under S3-FIFO the small
