@@ -37,13 +37,9 @@ public struct CacheService: Service {
     /// - Throws: ``CacheError/Code/invalidConfiguration`` for an interval that is not positive.
     public init<Key, Value>(_ cache: Cache<Key, Value>, metricsFactory: (any MetricsFactory)? = MetricsSystem.factory,
                             metricsInterval: Duration = .seconds(10)) throws(CacheError) {
-        guard metricsInterval > .zero else {
-            throw .invalidConfiguration("metricsInterval is \(metricsInterval); it must be > 0.")
-        }
-        let observed = CacheObservation(cache)
-        self.cache = observed
-        metrics = metricsFactory.map { CacheMetrics(observed, factory: $0) }
-        interval = metricsInterval
+        try Self.validate(metricsInterval)  // before the metrics are registered
+        try self.init(cache, metrics: metricsFactory.map { CacheMetrics(cache: cache, factory: $0) },
+                      metricsInterval: metricsInterval)
     }
 
     /// - Parameters:
@@ -54,12 +50,16 @@ public struct CacheService: Service {
     /// - Throws: ``CacheError/Code/invalidConfiguration`` for an interval that is not positive.
     public init<Key, Value>(_ cache: Cache<Key, Value>, metrics: CacheMetrics?,
                             metricsInterval: Duration = .seconds(10)) throws(CacheError) {
-        guard metricsInterval > .zero else {
-            throw .invalidConfiguration("metricsInterval is \(metricsInterval); it must be > 0.")
-        }
+        try Self.validate(metricsInterval)
         self.cache = CacheObservation(cache)
         self.metrics = metrics
         interval = metricsInterval
+    }
+
+    private static func validate(_ interval: Duration) throws(CacheError) {
+        guard interval > .zero else {
+            throw .invalidConfiguration("metricsInterval is \(interval); it must be > 0.")
+        }
     }
 
     /// Reports metrics every interval until graceful shutdown or cancellation,
