@@ -142,8 +142,17 @@ extension Cache {
                 // key: the waiters, whose tasks were not cancelled, compute again
                 // rather than fail with the leader's cancellation.
                 let abandoned = Task.isCancelled && (try? outcome.get()) == nil
-                land(flight, outcome: outcome, key: key, shard: shard, ttl: ttl, fillSnapshot: snapshot,
-                     abandoned: abandoned)
+                if case .success(let value) = outcome {
+                    // Suspends, never blocks, while a durable tier syncs the write.
+                    do {
+                        let deadline = try storeDeadline(ttl)
+                        try await storeComputedAsync(value, forKey: key, shard: shard, deadline: deadline,
+                                                     fillSnapshot: snapshot)
+                    } catch {
+                        logger?.warning("Larder: computed value not cached: \(error)")
+                    }
+                }
+                endFlight(flight, outcome: outcome, key: key, shard: shard, abandoned: abandoned)
                 return try outcome.get()
             }
         }
@@ -190,41 +199,65 @@ extension Cache {
     /// and hands the outcome to its waiters.
     private func land(_ flight: Flight<Value>, outcome: Result<Value, any Error>, key: Key,
                       shard: CacheShard<Key, Value>, ttl: Duration??, fillSnapshot: UInt64,
-                      abandoned: Bool = false, measuredHeapBytes: Int? = nil) {
-        if case .success(let value) = outcome {
+                      measuredHeapBytes: Int?) {
+        if case .success(let value) = outcome, computedMayStore(key, shard: shard, fillSnapshot: fillSnapshot) {
             do {
-                let deadline: UInt64
-                if let ttl { deadline = try self.deadline(forTTL: ttl) } else { deadline = defaultDeadline() }
+                let deadline = try storeDeadline(ttl)
                 let weight = measuredHeapBytes.map {
                     UInt64(MemoryLayout<Key>.stride + MemoryLayout<Value>.stride) &+ slotOverhead &+ UInt64(max(0, $0))
                 }
-                try storeComputed(value, forKey: key, shard: shard, deadline: deadline, weight: weight,
-                                  fillSnapshot: fillSnapshot)
+                let stored = try store(value, forKey: key, deadline: deadline, weight: weight, mode: .ifAbsent,
+                                       fillSnapshot: fillSnapshot)
+                settleComputed(stored, forKey: key)
             } catch {
                 logger?.warning("Larder: computed value not cached: \(error)")
             }
         }
+        endFlight(flight, outcome: outcome, key: key, shard: shard, abandoned: false)
+    }
+
+    /// Ends a computation's flight and hands its outcome to the waiters (who
+    /// compute again when it was `abandoned`).
+    private func endFlight(_ flight: Flight<Value>, outcome: Result<Value, any Error>, key: Key,
+                           shard: CacheShard<Key, Value>, abandoned: Bool) {
         shard.flights.withLock { $0[key] = nil }
         flight.complete(abandoned ? .failure(FlightAbandoned()) : outcome)
+    }
+
+    /// The deadline of a computed value: `ttl == nil` is the default time to live.
+    private func storeDeadline(_ ttl: Duration??) throws(CacheError) -> UInt64 {
+        if let ttl { return try deadline(forTTL: ttl) }
+        return defaultDeadline()
     }
 }
 
 extension Cache {
-    /// Stores a computed value unless a set or a removal touched its key while it
-    /// was computed: `.ifAbsent` keeps a value set meanwhile (it is newer), and the
-    /// snapshot keeps out a value a removal invalidated.
-    private func storeComputed(_ value: Value, forKey key: Key, shard: CacheShard<Key, Value>,
-                               deadline: UInt64, weight: UInt64?, fillSnapshot: UInt64) throws(CacheError) {
-        // With a tier the same must hold there: nothing is written when either ran.
-        if hasTier { guard shard.fillSnapshot() == fillSnapshot, !contains(key) else { return } }
-        let outcome = try store(value, forKey: key, deadline: deadline, weight: weight, mode: .ifAbsent,
-                                fillSnapshot: fillSnapshot)
+    /// The async store of a computed value, as in `land`: the tier's write suspends.
+    private func storeComputedAsync(_ value: Value, forKey key: Key, shard: CacheShard<Key, Value>,
+                                    deadline: UInt64, fillSnapshot: UInt64) async throws(CacheError) {
+        guard computedMayStore(key, shard: shard, fillSnapshot: fillSnapshot) else { return }
+        let stored = try await storeAsync(value, forKey: key, deadline: deadline, weight: nil, mode: .ifAbsent,
+                                          fillSnapshot: fillSnapshot)
+        settleComputed(stored, forKey: key)
+    }
+
+    /// A computed value is stored unless a set or a removal touched its key while
+    /// it was computed: `.ifAbsent` keeps a value set meanwhile (it is newer), and
+    /// the snapshot keeps out a value a removal invalidated. With a tier the same
+    /// must hold there: nothing is written when either ran.
+    private func computedMayStore(_ key: Key, shard: CacheShard<Key, Value>, fillSnapshot: UInt64) -> Bool {
+        !hasTier || (shard.fillSnapshot() == fillSnapshot && !contains(key))
+    }
+
+    /// After a computed value's store: when a set or a removal ran while the tier
+    /// was written, which write the tier kept is unknown, so the key leaves both
+    /// tiers (forgetting is always safe for a cache; serving the older value after
+    /// either is not). A read that found the computed value on disk meanwhile did
+    /// not put it in memory (see `promote`), so `.existing` means a set.
+    private func settleComputed(_ outcome: StoreOutcome, forKey key: Key) {
         guard hasTier else { return }
         switch outcome {
         case .existing, .superseded:
-            // A set or a removal ran while the tier was written: which write the tier
-            // kept is unknown, so the key leaves both tiers (forgetting is always safe
-            // for a cache; serving the older value after either is not).
             _ = removeValue(forKey: key)
         default:
             break

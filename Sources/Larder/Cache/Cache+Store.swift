@@ -123,39 +123,77 @@ extension Cache {
     func store(_ value: Value, forKey key: Key, deadline: UInt64, weight explicitWeight: UInt64?,
                mode: StoreMode = .overwrite, writeThrough: Bool = true,
                fillSnapshot: UInt64? = nil) throws(CacheError) -> StoreOutcome {
+        let write = try prepareStore(value, forKey: key, weight: explicitWeight, writeThrough: writeThrough,
+                                     fillSnapshot: fillSnapshot)
+        if write.toTier, let tier {
+            try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
+        }
+        return try finishStore(value, forKey: key, deadline: deadline, mode: mode, write)
+    }
+
+    /// A write on its way: weighed, placed, and whether the lower tier takes it.
+    @usableFromInline
+    struct PreparedWrite {
+        @usableFromInline let weight: UInt64
+        @usableFromInline let hash: UInt64
+        @usableFromInline let index: Int
+        @usableFromInline let toTier: Bool
+        @usableFromInline let fillSnapshot: UInt64?
+
+        @inlinable
+        init(weight: UInt64, hash: UInt64, index: Int, toTier: Bool, fillSnapshot: UInt64?) {
+            self.weight = weight
+            self.hash = hash
+            self.index = index
+            self.toTier = toTier
+            self.fillSnapshot = fillSnapshot
+        }
+    }
+
+    /// Weighs the entry and refuses it before the tier sees it when it cannot fit
+    /// (checked again under the lock, where the share may have shrunk meanwhile
+    /// under memory pressure).
+    @inlinable @inline(__always)
+    func prepareStore(_ value: Value, forKey key: Key, weight explicitWeight: UInt64?, writeThrough: Bool,
+                      fillSnapshot: UInt64?) throws(CacheError) -> PreparedWrite {
         let weight = explicitWeight ?? naturalWeight(key: key, value: value)
         let hash = Self.hashForStore(key)
         let index = shardIndex(hash)
-        // Refused before the tier sees it; checked again under the lock, where the
-        // share may have shrunk meanwhile under memory pressure.
         let share = Self.share(of: effectiveByteBudget, shard: index, shardCount: shards.count)
         guard weight <= share, weight <= larderMaxWeight else {
             throw tooLarge(weight: weight, share: share)
         }
+        let toTier = writeThrough && hasTier
         var fillSnapshot = fillSnapshot
-        if writeThrough, hasTier, let tier {
+        if toTier {
             // A removal between the tier's write and memory's must not leave a
             // memory copy the tier lacks.
             if fillSnapshot == nil { fillSnapshot = shards[index].fillSnapshot() }
             // This thread's hits still waiting in the shard's read buffer are
             // stamped now, before this write takes its stamp: they came first.
             if CacheShard<Key, Value>.readsOptimistically { withShard(index) { $0.applyOwnRecordedHits() } }
-            try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
-        let outcome = withShard(index) { shard in
-            insert(value, forKey: key, hash: hash, shard: shard, weight: weight, deadline: deadline, mode: mode,
-                   fillSnapshot: fillSnapshot)
+        return PreparedWrite(weight: weight, hash: hash, index: index, toTier: toTier, fillSnapshot: fillSnapshot)
+    }
+
+    /// The memory half of a write, after the tier's.
+    @inlinable @inline(__always)
+    func finishStore(_ value: Value, forKey key: Key, deadline: UInt64, mode: StoreMode,
+                     _ write: PreparedWrite) throws(CacheError) -> StoreOutcome {
+        let outcome = withShard(write.index) { shard in
+            insert(value, forKey: key, hash: write.hash, shard: shard, weight: write.weight, deadline: deadline,
+                   mode: mode, fillSnapshot: write.fillSnapshot)
         }
         if case .tooLarge(let share) = outcome {
-            if writeThrough, hasTier {
+            if write.toTier {
                 // The share shrank (memory pressure) after the check above, and the
                 // tier already holds the new value: it is stored, on disk only. Drop
                 // the previous value from memory, or reads would return it until evicted.
-                _ = removeFromMemory(key, hash: hash)
-                logger?.debug("Larder: value stored in the lower tier only (memory share \(share) bytes, entry \(weight) bytes)")
+                _ = removeFromMemory(key, hash: write.hash)
+                logger?.debug("Larder: value stored in the lower tier only (memory share \(share) bytes, entry \(write.weight) bytes)")
                 return outcome
             }
-            throw tooLarge(weight: weight, share: share)
+            throw tooLarge(weight: write.weight, share: share)
         }
         return outcome
     }

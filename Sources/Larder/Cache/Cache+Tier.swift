@@ -23,7 +23,11 @@ extension Cache {
         }
         // One lock hold: the store counts the hit, or a miss takes the lock to count it.
         // The share is read unlocked; the store checks it again under the lock.
-        if let found {
+        // A get-or-compute of this key that is writing its value (to the tier, then
+        // to memory) may be what was just loaded: putting it in memory first would
+        // make that caller's memory insert find it and, unable to tell it from a
+        // concurrent set, drop the key. It is returned; the computing caller stores it.
+        if let found, !shard.flights.withLock({ $0[key] != nil }) {
             let weight = naturalWeight(key: key, value: found)
             if weight <= shard.byteShare, weight <= larderMaxWeight {
                 _ = insert(found, forKey: key, hash: hash, shard: shard, weight: weight,

@@ -8,6 +8,9 @@ protocol CacheBackingTier<Key, Value>: Sendable {
     /// here); a throw fails the set, and memory is then left unchanged.
     /// `deadline` is in monotonic nanoseconds of the cache's clock.
     func store(_ value: Value, forKey key: Key, deadline: UInt64?) throws(CacheError)
+    /// `store` for async callers: waits for durability by suspending, never by
+    /// blocking the calling thread (the default blocks: a tier that never waits).
+    func storeAsync(_ value: Value, forKey key: Key, deadline: UInt64?) async throws(CacheError)
     /// Called on a memory miss; a found entry is promoted into memory (without
     /// storing it again).
     func load(forKey key: Key) -> (value: Value, deadline: UInt64?)?
@@ -26,4 +29,10 @@ protocol CacheBackingTier<Key, Value>: Sendable {
     func setAccessSource(_ source: @escaping @Sendable () -> [(key: Key, stamp: UInt64)])
     /// A shard recorded a batch of accesses: take them soon.
     func requestAccessDrain()
+}
+
+extension CacheBackingTier {
+    func storeAsync(_ value: Value, forKey key: Key, deadline: UInt64?) async throws(CacheError) {
+        try store(value, forKey: key, deadline: deadline)
+    }
 }

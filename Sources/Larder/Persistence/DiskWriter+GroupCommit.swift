@@ -37,6 +37,7 @@ extension DiskWriter {
     }
 
     func groupCommitLoop() {
+        let journaling = durability == .groupCommit
         cond.lock()
         // Writers active in the last round: the batch committed plus those that queued
         // during its commit. All of them are expected back (each waits for one write).
@@ -73,7 +74,12 @@ extension DiskWriter {
             let writers = queue.count  // one op per waiting writer
             queue.removeAll(keepingCapacity: true)
             queuedWrites.store(0, ordering: .relaxed)
-            let toJournal = !maintenanceRequested && !closing && journals(ops)
+            // Async writers are resumed with the outcome; blocking ones read a failure.
+            let resuming = asyncWaiters
+            asyncWaiters.removeAll(keepingCapacity: true)
+            let blockingWriters = writers - resuming.count
+            // Synchronous mode (its async writers only) commits straight into the records.
+            let toJournal = journaling && !maintenanceRequested && !closing && journals(ops)
             if !toJournal && !journaled.isEmpty {
                 // Apply the journal first: older than the batch, and the journal empties with it.
                 ops = Array(journaled.values) + ops
@@ -116,8 +122,8 @@ extension DiskWriter {
                     journaled.removeAll(keepingCapacity: true)
                 }
             }
-            if let failure, writers > 0 {
-                roundFailures[startedRounds] = (failure, writers)
+            if let failure, blockingWriters > 0 {
+                roundFailures[startedRounds] = (failure, blockingWriters)
                 failedRounds.add(1, ordering: .releasing)
             }
             completedRounds += 1
@@ -132,6 +138,7 @@ extension DiskWriter {
             cond.unlock()
             // Released outside the lock, so that they do not queue for it; one wake for all.
             larder_round_publish(completedWord, UInt32(truncatingIfNeeded: completedRounds))
+            Self.resume(resuming, with: failure)
             cond.lock()
         }
         threadExited = true

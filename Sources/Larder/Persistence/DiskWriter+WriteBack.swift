@@ -13,11 +13,14 @@ extension DiskWriter {
         pendingCleared = false
         startedRounds += 1
         cond.broadcast(.done)  // writers waiting on back-pressure
+        let released = roundStartWaiters
+        roundStartWaiters.removeAll()
         var ops: [DiskStore.WriteOp] = []
         ops.reserveCapacity(inFlight.count + 1)
         if inFlightCleared { ops.append(.removeAll) }
         ops.append(contentsOf: inFlight.values)
         cond.unlock()
+        Self.resume(released, with: nil)  // their writes are in this round, visible meanwhile
         var failure: CacheError?
         do { try store.apply(ops) } catch { failure = error }
         cond.lock()

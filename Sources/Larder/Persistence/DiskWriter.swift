@@ -65,6 +65,12 @@ final class DiskWriter: @unchecked Sendable {
     /// The committer waits for any write (the first one wakes it).
     var committerIdle = false
     var gatherWindow = DiskWriter.gatherWindowNanoseconds
+    /// Async writers whose op is in `queue`, resumed (nil: committed; or the round's
+    /// error) by the committer once their round is synced (DiskWriter+Async.swift).
+    var asyncWaiters: [CheckedContinuation<CacheError?, Never>] = []
+    /// Synchronous mode: whether the committer thread that async writers hand their
+    /// writes to has been started (on the first async write).
+    var asyncCommitterStarted = false
     /// Group commit: journaled writes not yet applied to the records, latest per key.
     var journaled: [[UInt8]: DiskStore.WriteOp] = [:]
     // Write-back.
@@ -73,6 +79,8 @@ final class DiskWriter: @unchecked Sendable {
     var inFlight: [[UInt8]: DiskStore.WriteOp] = [:]
     var inFlightCleared = false
     var lastFlushError: CacheError?
+    /// Write-back: async writers held by back-pressure, resumed when the next round starts.
+    var roundStartWaiters: [CheckedContinuation<CacheError?, Never>] = []
 
     init(store: DiskStore, durability: PersistenceConfiguration.Durability, logger: Logger, maxPending: Int = 65_536) {
         self.store = store
@@ -114,13 +122,7 @@ final class DiskWriter: @unchecked Sendable {
                 cond.unlock()
                 throw closedError()
             }
-            queue.append(op)
-            queuedWrites.store(queue.count, ordering: .relaxed)
-            // The next round to start takes the whole queue, this write with it.
-            let round = startedRounds + 1
-            // Wake the committer when it is idle (this is the first write) or its batch is
-            // complete; writers in between need not wake it.
-            if (committerIdle && queue.count == 1) || queue.count >= gatherTarget { cond.signal(.work) }
+            let round = enqueueForCommit(op)
             cond.unlock()
             larder_round_wait(completedWord, UInt32(truncatingIfNeeded: round))
             if failedRounds.load(ordering: .acquiring) > 0, let error = readFailure(of: round) { throw error }
@@ -128,23 +130,41 @@ final class DiskWriter: @unchecked Sendable {
             cond.lock()
             defer { cond.unlock() }
             guard !closing else { throw closedError() }
-            switch op {
-            case .put(let key, _), .delete(let key):
-                pending[key] = op
-            case .removeAll:
-                pending.removeAll(keepingCapacity: true)
-                pendingCleared = true
-            default:
-                store.enqueue(op)
-            }
-            if pending.count >= maxPending {
+            if let target = enqueueWriteBack(op) {
                 // Back-pressure: wait for the flusher to take this batch.
-                let target = startedRounds + 1
-                maintenanceRequested = true
-                wakeWriterThread()
                 while startedRounds < target && !closing { cond.wait(.done) }
             }
         }
+    }
+
+    /// Group commit: queues `op` for the committer's next round, waking it when it is
+    /// idle (this is the first write) or its batch is complete (writers in between need
+    /// not wake it). Call with `cond` held.
+    /// - Returns: the round that will commit `op` (the next to start takes the whole queue).
+    func enqueueForCommit(_ op: DiskStore.WriteOp) -> UInt64 {
+        queue.append(op)
+        queuedWrites.store(queue.count, ordering: .relaxed)
+        if (committerIdle && queue.count == 1) || queue.count >= gatherTarget { cond.signal(.work) }
+        return startedRounds + 1
+    }
+
+    /// Write-back: puts `op` in the overlay; when the overlay is full, asks for a round
+    /// and returns the round the writer must wait to see start (back-pressure). Call
+    /// with `cond` held.
+    func enqueueWriteBack(_ op: DiskStore.WriteOp) -> UInt64? {
+        switch op {
+        case .put(let key, _), .delete(let key):
+            pending[key] = op
+        case .removeAll:
+            pending.removeAll(keepingCapacity: true)
+            pendingCleared = true
+        default:
+            store.enqueue(op)
+        }
+        guard pending.count >= maxPending else { return nil }
+        maintenanceRequested = true
+        wakeWriterThread()
+        return startedRounds + 1
     }
 
     /// What a write-back or group-commit overlay says about `storageKey` (always `.none`
@@ -239,7 +259,7 @@ final class DiskWriter: @unchecked Sendable {
         completedWord.deallocate()
     }
 
-    private func closedError() -> CacheError {
+    func closedError() -> CacheError {
         CacheError(code: .closed, message: "the cache's disk tier is closed; create a new cache to write")
     }
 

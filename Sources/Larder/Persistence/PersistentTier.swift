@@ -103,6 +103,15 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
     // MARK: CacheBackingTier
 
     func store(_ value: Value, forKey key: Key, deadline: UInt64?) throws(CacheError) {
+        try writer.submit(putOp(value, forKey: key, deadline: deadline))
+    }
+
+    func storeAsync(_ value: Value, forKey key: Key, deadline: UInt64?) async throws(CacheError) {
+        try await writer.submitAsync(putOp(value, forKey: key, deadline: deadline))
+    }
+
+    /// The write of an entry: its record, refused when it exceeds the disk budget.
+    private func putOp(_ value: Value, forKey key: Key, deadline: UInt64?) throws(CacheError) -> DiskStore.WriteOp {
         let keyBytes = key.encodedBytes
         let record = DiskRecord.make(key: keyBytes, deadline: deadline.map(wallDeadline), stamp: store.nextStamp()) {
             value.appendBytes(to: &$0)
@@ -111,7 +120,7 @@ final class PersistentTier<Key: Hashable & Sendable & ByteCodable, Value: Sendab
             throw CacheError(code: .valueTooLarge,
                              message: "the entry takes \(record.count) bytes on disk, more than the persistence maxBytes (\(store.maxRecordBytes)); raise maxBytes or store a smaller value")
         }
-        try writer.submit(.put(storageKey: StorageKey.make(keyBytes), record: record))
+        return .put(storageKey: StorageKey.make(keyBytes), record: record)
     }
 
     func load(forKey key: Key) -> (value: Value, deadline: UInt64?)? {

@@ -154,7 +154,7 @@ struct CacheComputeRaceTests {
         let cache = try Cache<String, Int>(configuration: .init(maxCount: 10, sweepInterval: nil))
         let gate = Gate()
         let leader = await startGatedComputation(of: 1, forKey: "k", in: cache, gate: gate)
-        try cache.setValue(2, forKey: "k")  // fresher data, stored explicitly
+        try await cache.setValue(2, forKey: "k")  // fresher data, stored explicitly
         gate.open()
         #expect(try await leader.value == 1)  // the caller still gets what it computed
         #expect(cache.value(forKey: "k") == 2, "the older computed value replaced the newer set")

@@ -84,12 +84,12 @@ struct CacheTierRemovalRaceTests: LoggingPersistenceSuite {
         let cache = try makeCache(tier, maxCount: 1)
         let gate = Gate()
         let leader = await startGatedComputation(of: 1, forKey: "k", in: cache, gate: gate)
-        try cache.setValue(2, forKey: "k")  // newer
+        try await cache.setValue(2, forKey: "k")  // newer
         gate.open()
         #expect(try await leader.value == 1)
         #expect(cache.value(forKey: "k") == 2)
         #expect(tier.entries.withLock { $0["k"]?.value } == 2, "the tier holds the older computed value")
-        try cache.setValue(9, forKey: "z")  // evicts "k" from memory (maxCount 1)
+        try await cache.setValue(9, forKey: "z")  // evicts "k" from memory (maxCount 1)
         #expect(cache.value(forKey: "k") == 2, "a read after eviction serves the older computed value")
     }
 

@@ -21,7 +21,7 @@ struct CacheServiceTests {
     func gracefulShutdownLosesNoWriteBackWrite() async throws {
         let dir = TemporaryDirectory()
         let cache = try writeBackCache(dir.path)
-        for i in 0..<50 { try cache.setValue("v\(i)", forKey: "k\(i)") }
+        for i in 0..<50 { try await cache.setValue("v\(i)", forKey: "k\(i)") }
         #expect(try #require(cache.persistenceStatistics).entries == 0, "queued, not yet on disk")
         let backend = TestMetrics()
         let service = try CacheService(cache, metricsFactory: backend, metricsInterval: .seconds(3600))
@@ -44,7 +44,7 @@ struct CacheServiceTests {
     func cancellationFlushes() async throws {
         let dir = TemporaryDirectory()
         let cache = try writeBackCache(dir.path)
-        try cache.setValue("v", forKey: "k")
+        try await cache.setValue("v", forKey: "k")
         let service = try CacheService(cache, metricsFactory: nil)
         let task = Task { try await service.run() }
         task.cancel()
