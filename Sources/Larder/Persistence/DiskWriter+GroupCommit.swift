@@ -88,7 +88,9 @@ extension DiskWriter {
             if closing { appliedWhileClosing = true }
             maintenanceRequested = false
             startedRounds += 1
+            let hook = beforeCommit
             cond.unlock()
+            hook?()
             var failure: CacheError?
             let commitStart = monotonicNanoseconds()
             var spilled = false

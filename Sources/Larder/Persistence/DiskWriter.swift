@@ -79,6 +79,9 @@ final class DiskWriter: @unchecked Sendable {
     var inFlight: [[UInt8]: DiskStore.WriteOp] = [:]
     var inFlightCleared = false
     var lastFlushError: CacheError?
+    /// Test hook: run by the committer thread before each round's commit (lets a test
+    /// hold a write in the middle of its sync while it checks who else runs).
+    var beforeCommit: (@Sendable () -> Void)?
     /// Write-back: async writers held by back-pressure, resumed when the next round starts.
     var roundStartWaiters: [CheckedContinuation<CacheError?, Never>] = []
 
