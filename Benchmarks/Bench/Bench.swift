@@ -16,10 +16,10 @@ struct Bench: ParsableCommand {
             """)
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier
+        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint
     }
 
-    @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability, tier (default: all).")
+    @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint (default: all).")
     var suite: String?
 
     @Flag(help: "Small sizes and 2 runs: the whole run takes seconds (used by the smoke test).")
@@ -202,6 +202,9 @@ struct Bench: ParsableCommand {
             case .tier:
                 heading("tier: memory hits with and without the LMDB tier, one thread")
                 result = try TierHitSuite.run(config)
+            case .footprint:
+                heading("footprint: data.mdb bytes on disk per record of the LMDB tier")
+                result = try FootprintSuite.run(config)
             }
             result.seconds = Double(nowNanoseconds() - t0) / 1e9
             report.suites[s.rawValue] = result

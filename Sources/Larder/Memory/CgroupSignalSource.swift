@@ -20,8 +20,17 @@ import Musl
 ///   read instead, and on a pure v1 host pressure stays nil.
 ///
 /// Both `memory.current` and `memory.usage_in_bytes` include the page cache charged to
-/// the cgroup (and every process in it), not only this process's heap: the margin must
-/// cover it. (`memory.usage_in_bytes` is also a slightly fuzzy, batched figure.)
+/// the cgroup (and every process in it), not only this process's heap: among it the
+/// mapped pages of a durable tier's `data.mdb`, which the kernel reclaims under pressure.
+/// The source therefore also reads the cgroup's inactive file pages from `memory.stat`
+/// (v2 `inactive_file`; v1 `total_inactive_file`, which counts the cgroup's descendants
+/// as `usage_in_bytes` does, else `inactive_file`) into
+/// ``MemorySample/cgroupInactiveFileBytes``, and the governor compares the limit with the
+/// working set the kubelet computes, ``MemorySample/cgroupWorkingSetBytes``: usage less
+/// inactive file pages, at least 0; the raw usage when `memory.stat` is missing or
+/// lacks the field. Active file pages, anonymous memory and the rest of the page cache
+/// stay in it, and the margin must cover what of them this process does not own.
+/// (`memory.usage_in_bytes` is also a slightly fuzzy, batched figure.)
 ///
 /// The cgroup is found once, at initialisation, from `/proc/self/cgroup` and
 /// `/proc/self/mountinfo`. The v2 hierarchy (the `0::` line and the `cgroup2` mount) is
@@ -104,6 +113,10 @@ public struct CgroupSignalSource: MemorySignalSource {
     private func sampleV2(_ directory: String, into sample: inout MemorySample) {
         sample.cgroupCurrentBytes = MemoryFiles.read(directory + "/memory.current")
             .flatMap(MemoryFiles.parseByteCount)
+        if sample.cgroupCurrentBytes != nil {
+            sample.cgroupInactiveFileBytes = MemoryFiles.read(directory + "/memory.stat")
+                .flatMap { MemoryFiles.parseMemoryStatField($0, named: "inactive_file") }
+        }
         sample.pressureSomeAvg10 = MemoryFiles.read(directory + "/memory.pressure")
             .flatMap(MemoryFiles.parsePressureSomeAvg10)
         for dir in MemoryFiles.ancestry(of: directory, within: mountPoint) {
@@ -125,10 +138,16 @@ public struct CgroupSignalSource: MemorySignalSource {
     private func sampleV1(_ directory: String, into sample: inout MemorySample) {
         sample.cgroupCurrentBytes = MemoryFiles.read(directory + "/memory.usage_in_bytes")
             .flatMap(MemoryFiles.parseByteCount)
+        let stat = MemoryFiles.read(directory + "/memory.stat")
+        if sample.cgroupCurrentBytes != nil, let stat {
+            // usage_in_bytes counts the cgroup's descendants: so does the total_ field.
+            sample.cgroupInactiveFileBytes = MemoryFiles.parseMemoryStatField(stat, named: "total_inactive_file")
+                ?? MemoryFiles.parseMemoryStatField(stat, named: "inactive_file")
+        }
         // hierarchical_memory_limit includes ancestors the process cannot see (inside a
         // container the mount point is its own cgroup); walk the visible ones only when
         // memory.stat does not say.
-        if let hierarchical = MemoryFiles.read(directory + "/memory.stat")
+        if let hierarchical = stat
             .flatMap({ MemoryFiles.parseMemoryStatField($0, named: "hierarchical_memory_limit") }) {
             sample.cgroupMaxBytes = MemoryFiles.v1Limit(hierarchical)
             return

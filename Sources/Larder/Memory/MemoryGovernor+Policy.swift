@@ -9,6 +9,10 @@ extension MemoryGovernor {
         var usage: Int
         var limit: Int
         var margin: Int
+        /// For the cgroup: the raw usage and the inactive file pages left out of ``usage``
+        /// (nil when unknown), logged beside it.
+        var rawUsage: Int? = nil
+        var inactiveFile: Int? = nil
         /// Bytes over (limit − margin); negative when there is room.
         var excess: Int { usage - (limit - margin) }
     }
@@ -32,8 +36,12 @@ extension MemoryGovernor {
         // evict everything at every tick, so it is capped at half of it.
         func discoveredMargin(_ limit: Int) -> Int { min(configuration.margin.bytes(forLimit: limit), limit / 2) }
         let cgroupLimit = [sample.cgroupMaxBytes, sample.cgroupHighBytes].compactMap { $0 }.min()
-        if let limit = cgroupLimit, let usage = sample.cgroupCurrentBytes {
-            bounds.append(Bound(name: "cgroup", usage: usage, limit: limit, margin: discoveredMargin(limit)))
+        // The working set (usage less inactive file pages, which the kernel reclaims before
+        // it would kill), as the kubelet measures it: a mapped data.mdb does not count.
+        if let limit = cgroupLimit, let usage = sample.cgroupWorkingSetBytes {
+            bounds.append(Bound(name: "cgroup working set", usage: usage, limit: limit,
+                                margin: discoveredMargin(limit), rawUsage: sample.cgroupCurrentBytes,
+                                inactiveFile: sample.cgroupInactiveFileBytes))
         } else if cgroupLimit == nil, let available = sample.availableBytes, let usage = processUsage {
             let (limit, overflow) = usage.addingReportingOverflow(available)
             if !overflow {
@@ -116,12 +124,15 @@ extension MemoryGovernor {
     }
 
     func metadata(_ bound: Bound, excess: Int) -> Logger.Metadata {
-        [
+        var meta: Logger.Metadata = [
             "signal": "\(bound.name)",
             "usage": "\(bound.usage)",
             "limit": "\(bound.limit)",
             "margin": "\(bound.margin)",
             "excess": "\(excess)",
         ]
+        if let raw = bound.rawUsage { meta["cgroupUsage"] = "\(raw)" }
+        if let inactive = bound.inactiveFile { meta["inactiveFile"] = "\(inactive)" }
+        return meta
     }
 }

@@ -21,7 +21,8 @@ extension MemoryGovernor {
         public var sample: MemorySample
         /// The limit closest to being exceeded, if any limit is known.
         public var limitBytes: Int?
-        /// The usage compared with ``limitBytes``.
+        /// The usage compared with ``limitBytes``: for the cgroup's limit, its working set
+        /// (``MemorySample/cgroupWorkingSetBytes``), not the raw usage in ``sample``.
         public var usageBytes: Int?
         /// The margin kept below ``limitBytes``.
         public var marginBytes: Int

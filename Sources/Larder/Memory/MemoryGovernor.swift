@@ -27,7 +27,10 @@ protocol MemoryGovernedCache: AnyObject, Sendable {
 /// with each limit it knows:
 /// - the configured ``MemoryGovernorConfiguration/processLimit`` against the heap's
 ///   resident bytes (jemalloc `stats.resident`);
-/// - the cgroup's limit (v2 `memory.max`/`memory.high`, the lower; v1 `hierarchical_memory_limit`) against its usage (`memory.current`, v1 `memory.usage_in_bytes`);
+/// - the cgroup's limit (v2 `memory.max`/`memory.high`, the lower; v1
+///   `hierarchical_memory_limit`) against its working set as the kubelet computes it:
+///   usage (`memory.current`, v1 `memory.usage_in_bytes`) less the inactive file pages
+///   of `memory.stat`, which the kernel reclaims before it would kill;
 /// - without a cgroup limit, the system's `MemAvailable`: usage may grow by what is
 ///   available.
 ///

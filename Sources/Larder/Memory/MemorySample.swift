@@ -9,6 +9,20 @@ public struct MemorySample: Sendable, Equatable {
     /// The cgroup's charged memory (v2 `memory.current`, v1 `memory.usage_in_bytes`),
     /// which includes page cache and every process in the cgroup.
     public var cgroupCurrentBytes: Int?
+    /// The inactive file pages charged to the cgroup (`memory.stat` v2 `inactive_file`,
+    /// v1 `total_inactive_file`, else `inactive_file`): page cache the kernel reclaims
+    /// first, such as the mapped pages of a durable tier's `data.mdb` not touched lately.
+    /// Nil when `memory.stat` is missing or lacks the field. It is read together with
+    /// ``cgroupCurrentBytes``, so the two always come from the same source.
+    public var cgroupInactiveFileBytes: Int?
+    /// The cgroup's working set as the kubelet computes it: ``cgroupCurrentBytes`` less
+    /// ``cgroupInactiveFileBytes``, at least 0; the whole of ``cgroupCurrentBytes`` when
+    /// the inactive file figure is unknown. This is the usage a ``MemoryGovernor``
+    /// compares with the cgroup's limit. Nil when the usage is unknown.
+    public var cgroupWorkingSetBytes: Int? {
+        guard let current = cgroupCurrentBytes else { return nil }
+        return max(0, current - (cgroupInactiveFileBytes ?? 0))
+    }
     /// The cgroup's hard limit (v2 `memory.max`, the lowest along the cgroup's ancestors;
     /// v1 `memory.stat` `hierarchical_memory_limit`); nil when unlimited or unknown.
     public var cgroupMaxBytes: Int?
@@ -26,12 +40,14 @@ public struct MemorySample: Sendable, Equatable {
     /// Creates a sample; fields left nil are unknown.
     public init(
         allocatedBytes: Int? = nil, residentBytes: Int? = nil,
-        cgroupCurrentBytes: Int? = nil, cgroupMaxBytes: Int? = nil, cgroupHighBytes: Int? = nil,
+        cgroupCurrentBytes: Int? = nil, cgroupInactiveFileBytes: Int? = nil,
+        cgroupMaxBytes: Int? = nil, cgroupHighBytes: Int? = nil,
         pressureSomeAvg10: Double? = nil, availableBytes: Int? = nil
     ) {
         self.allocatedBytes = allocatedBytes
         self.residentBytes = residentBytes
         self.cgroupCurrentBytes = cgroupCurrentBytes
+        self.cgroupInactiveFileBytes = cgroupInactiveFileBytes
         self.cgroupMaxBytes = cgroupMaxBytes
         self.cgroupHighBytes = cgroupHighBytes
         self.pressureSomeAvg10 = pressureSomeAvg10
@@ -39,11 +55,16 @@ public struct MemorySample: Sendable, Equatable {
     }
 
     /// Fills this sample's missing fields from `other` (the first source to report a
-    /// field wins).
+    /// field wins). The cgroup usage and its inactive file pages are one pair, taken
+    /// together from the first source that reports the usage, so a working set is never
+    /// computed from two sources' readings.
     mutating func fillMissing(from other: MemorySample) {
         allocatedBytes = allocatedBytes ?? other.allocatedBytes
         residentBytes = residentBytes ?? other.residentBytes
-        cgroupCurrentBytes = cgroupCurrentBytes ?? other.cgroupCurrentBytes
+        if cgroupCurrentBytes == nil {
+            cgroupCurrentBytes = other.cgroupCurrentBytes
+            cgroupInactiveFileBytes = other.cgroupInactiveFileBytes
+        }
         cgroupMaxBytes = cgroupMaxBytes ?? other.cgroupMaxBytes
         cgroupHighBytes = cgroupHighBytes ?? other.cgroupHighBytes
         pressureSomeAvg10 = pressureSomeAvg10 ?? other.pressureSomeAvg10

@@ -275,6 +275,182 @@ struct MemorySignalTests {
         #expect(unreadable.directory == nil)
     }
 
+    /// cgroup v2: the usage compared with the limit is the working set, memory.current
+    /// less memory.stat's inactive_file (page cache the kernel reclaims first, such as a
+    /// durable tier's mapped data.mdb). Raw usage above the governor's high-water mark
+    /// with a small working set shrinks nothing; the same usage with few inactive file
+    /// pages does.
+    @Test func cgroupV2WorkingSetLeavesOutInactiveFilePages() throws {
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let mib = 1 << 20
+        try fixture.mkdir("/app")
+        try fixture.write("/app/memory.current", "\(900 * mib)\n")
+        try fixture.write("/app/memory.max", "\(1024 * mib)\n")
+        try fixture.write("/app/memory.stat", """
+            anon 209715200
+            file 734003200
+            active_anon 0
+            inactive_anon 209715200
+            active_file 104857600
+            inactive_file \(600 * mib)
+            unevictable 0
+            """)
+        let source = CgroupSignalSource(directory: fixture.root + "/app", mountPoint: fixture.root,
+                                        meminfoPath: fixture.root + "/none")
+        let sample = source.sample()
+        #expect(sample == MemorySample(cgroupCurrentBytes: 900 * mib, cgroupInactiveFileBytes: 600 * mib,
+                                       cgroupMaxBytes: 1024 * mib))
+        #expect(sample.cgroupWorkingSetBytes == 300 * mib)
+
+        // Margin 20 %: the high-water mark is 819.2 MiB, below the raw 900 MiB.
+        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
+        let governor = try MemoryGovernor(
+            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
+        governor.register(governed: cache)
+        var report = governor.tick()
+        #expect(report.action == .none)
+        #expect(report.usageBytes == 300 * mib)
+        #expect(report.limitBytes == 1024 * mib)
+        #expect(report.excessBytes == 0)
+        #expect(cache.entries.count == 100)
+        #expect(cache.budget == nil)
+        // The log names the compared figure and the raw one beside it.
+        let meta = governor.metadata(try #require(governor.bounds(for: sample).first), excess: 0)
+        #expect(meta["signal"] == "cgroup working set")
+        #expect(meta["usage"] == "\(300 * mib)")
+        #expect(meta["cgroupUsage"] == "\(900 * mib)")
+        #expect(meta["inactiveFile"] == "\(600 * mib)")
+
+        // Most of the file pages active again: the working set passes the mark, and the
+        // governor cuts the excess (about 900 − 50 − 819.2 MiB).
+        try fixture.write("/app/memory.stat", "anon 209715200\nactive_file 681574400\ninactive_file \(50 * mib)\n")
+        report = governor.tick()
+        #expect(report.action == .evicted)
+        #expect(report.usageBytes == 850 * mib)
+        #expect(cache.entries.count < 100)
+    }
+
+    /// cgroup v1: memory.stat's total_inactive_file (the cgroup and its descendants, as
+    /// memory.usage_in_bytes counts them), else inactive_file.
+    @Test func cgroupV1WorkingSetLeavesOutTotalInactiveFile() throws {
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let mib = 1 << 20
+        try fixture.mkdir("/memory/app")
+        try fixture.write("/memory/app/memory.usage_in_bytes", "\(900 * mib)\n")
+        try fixture.write("/memory/app/memory.stat", """
+            cache 734003200
+            rss 209715200
+            inactive_file \(10 * mib)
+            hierarchical_memory_limit \(1024 * mib)
+            total_cache 734003200
+            total_inactive_file \(600 * mib)
+            """)
+        let source = CgroupSignalSource(directory: fixture.root + "/memory/app", mountPoint: fixture.root + "/memory",
+                                        meminfoPath: fixture.root + "/none", version: .v1)
+        var sample = source.sample()
+        #expect(sample == MemorySample(cgroupCurrentBytes: 900 * mib, cgroupInactiveFileBytes: 600 * mib,
+                                       cgroupMaxBytes: 1024 * mib))
+        #expect(sample.cgroupWorkingSetBytes == 300 * mib)
+
+        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
+        let governor = try MemoryGovernor(
+            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
+        governor.register(governed: cache)
+        let report = governor.tick()
+        #expect(report.action == .none)
+        #expect(report.usageBytes == 300 * mib)
+        #expect(cache.entries.count == 100)
+
+        // Without the total_ field, the cgroup's own inactive_file.
+        try fixture.write("/memory/app/memory.stat",
+                          "inactive_file \(10 * mib)\nhierarchical_memory_limit \(1024 * mib)\n")
+        sample = source.sample()
+        #expect(sample.cgroupInactiveFileBytes == 10 * mib)
+        #expect(sample.cgroupWorkingSetBytes == 890 * mib)
+    }
+
+    /// No inactive_file in memory.stat, or no memory.stat: the raw usage is compared, and
+    /// the governor evicts on it.
+    @Test func cgroupWorkingSetWithoutTheFieldIsTheRawUsage() throws {
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let mib = 1 << 20
+        try fixture.mkdir("/app")
+        try fixture.mkdir("/memory/app")
+        try fixture.write("/app/memory.current", "\(900 * mib)\n")
+        try fixture.write("/app/memory.max", "\(1024 * mib)\n")
+        try fixture.write("/app/memory.stat", "anon 209715200\nfile 734003200\n")
+        let v2 = CgroupSignalSource(directory: fixture.root + "/app", mountPoint: fixture.root,
+                                    meminfoPath: fixture.root + "/none")
+        #expect(v2.sample() == MemorySample(cgroupCurrentBytes: 900 * mib, cgroupMaxBytes: 1024 * mib))
+        #expect(v2.sample().cgroupWorkingSetBytes == 900 * mib)
+
+        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
+        let governor = try MemoryGovernor(
+            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [v2])
+        governor.register(governed: cache)
+        let report = governor.tick()
+        #expect(report.action == .evicted)
+        #expect(report.usageBytes == 900 * mib)
+        #expect(cache.entries.count < 100)
+
+        try FileManager.default.removeItem(atPath: fixture.root + "/app/memory.stat")
+        #expect(v2.sample().cgroupInactiveFileBytes == nil)
+        #expect(v2.sample().cgroupWorkingSetBytes == 900 * mib)
+
+        // v1 with neither total_inactive_file nor inactive_file.
+        try fixture.write("/memory/app/memory.usage_in_bytes", "\(900 * mib)\n")
+        try fixture.write("/memory/app/memory.stat", "cache 1\nhierarchical_memory_limit \(1024 * mib)\n")
+        let v1 = CgroupSignalSource(directory: fixture.root + "/memory/app", mountPoint: fixture.root + "/memory",
+                                    meminfoPath: fixture.root + "/none", version: .v1)
+        #expect(v1.sample() == MemorySample(cgroupCurrentBytes: 900 * mib, cgroupMaxBytes: 1024 * mib))
+        #expect(v1.sample().cgroupWorkingSetBytes == 900 * mib)
+    }
+
+    /// memory.stat and memory.current are read at slightly different moments: inactive
+    /// file pages above the usage give a working set of 0, never a negative one.
+    @Test func cgroupWorkingSetIsClampedAtZero() throws {
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let mib = 1 << 20
+        try fixture.mkdir("/app")
+        try fixture.write("/app/memory.current", "\(900 * mib)\n")
+        try fixture.write("/app/memory.max", "\(1024 * mib)\n")
+        try fixture.write("/app/memory.stat", "inactive_file \(2048 * mib)\n")
+        let source = CgroupSignalSource(directory: fixture.root + "/app", mountPoint: fixture.root,
+                                        meminfoPath: fixture.root + "/none")
+        let sample = source.sample()
+        #expect(sample.cgroupInactiveFileBytes == 2048 * mib)
+        #expect(sample.cgroupWorkingSetBytes == 0)
+
+        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
+        let governor = try MemoryGovernor(
+            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
+        governor.register(governed: cache)
+        let report = governor.tick()
+        #expect(report.usageBytes == 0)
+        #expect(report.action == .none)
+        #expect(cache.entries.count == 100)
+    }
+
+    /// Merging sources keeps the usage and its inactive file pages together: a second
+    /// source's inactive_file never joins the first source's usage.
+    @Test func mergedSamplesKeepTheCgroupPairTogether() {
+        var merged = MemorySample(cgroupCurrentBytes: 1_000)
+        merged.fillMissing(from: MemorySample(cgroupCurrentBytes: 5_000, cgroupInactiveFileBytes: 900))
+        #expect(merged.cgroupCurrentBytes == 1_000)
+        #expect(merged.cgroupInactiveFileBytes == nil)
+        #expect(merged.cgroupWorkingSetBytes == 1_000)
+
+        var empty = MemorySample(residentBytes: 7)
+        empty.fillMissing(from: MemorySample(cgroupCurrentBytes: 5_000, cgroupInactiveFileBytes: 900))
+        #expect(empty == MemorySample(residentBytes: 7, cgroupCurrentBytes: 5_000, cgroupInactiveFileBytes: 900))
+        #expect(empty.cgroupWorkingSetBytes == 4_100)
+        #expect(MemorySample().cgroupWorkingSetBytes == nil)
+    }
+
     @Test func systemSourcesReadSomething() {
         let jemalloc = JemallocSignalSource().sample()
         #expect((jemalloc.allocatedBytes ?? 0) > 0)
