@@ -24,11 +24,16 @@ struct App {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let items = try Cache<String, [UInt8]>(
-            configuration: .init(maxCount: 100_000, maxBytes: 32 << 20, defaultTTL: .seconds(3600), name: "items"),
-            persistence: .lmdb(directory: settings.cacheDirectory, maxBytes: 256 << 20,
-                               durability: .writeBack(interval: .seconds(1))),
-            logger: logger)
+        let configuration = CacheConfiguration(maxCount: 100_000, maxBytes: 32 << 20, defaultTTL: .seconds(3600),
+                                               name: "items")
+        let items = if let durability = settings.durability {
+            try Cache<String, [UInt8]>(
+                configuration: configuration,
+                persistence: .lmdb(directory: settings.cacheDirectory, maxBytes: 256 << 20, durability: durability),
+                logger: logger)
+        } else {
+            try Cache<String, [UInt8]>(configuration: configuration, logger: logger)
+        }
         let fibonacci = try AsyncMemoized(maxCount: 1_000) { (n: Int) async -> UInt64 in
             var (a, b): (UInt64, UInt64) = (0, 1)
             for _ in 0..<n { (a, b) = (b, a &+ b) }

@@ -1,4 +1,5 @@
 import Foundation
+import Larder
 
 /// The service's settings, from the environment (the smoke test and the load
 /// script set them).
@@ -11,6 +12,9 @@ struct Settings {
     var cacheEnabled = true
     /// `BACKEND_DELAY_MS`: each backend fetch's time (default 5).
     var backendDelay = Duration.milliseconds(5)
+    /// `DURABILITY`: the LMDB tier's mode, `writeBack` (default, flushed every
+    /// second), `groupCommit` or `synchronous`; `memory` runs without the tier.
+    var durability: PersistenceConfiguration.Durability? = .writeBack(interval: .seconds(1))
 
     static func fromEnvironment() throws -> Settings {
         let env = ProcessInfo.processInfo.environment
@@ -28,6 +32,14 @@ struct Settings {
                 throw SettingsError(message: "BACKEND_DELAY_MS is \(delay); use a whole number of milliseconds >= 0")
             }
             settings.backendDelay = .milliseconds(value)
+        }
+        switch env["DURABILITY"] {
+        case nil, "writeBack": break
+        case "groupCommit": settings.durability = .groupCommit
+        case "synchronous": settings.durability = .synchronous
+        case "memory": settings.durability = nil
+        case let other?:
+            throw SettingsError(message: "DURABILITY is \(other); use writeBack, groupCommit, synchronous or memory")
         }
         return settings
     }
