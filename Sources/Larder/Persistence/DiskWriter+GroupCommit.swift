@@ -90,7 +90,7 @@ extension DiskWriter {
             startedRounds += 1
             let hook = beforeCommit
             cond.unlock()
-            hook?()
+            hook?(writers)
             var failure: CacheError?
             let commitStart = monotonicNanoseconds()
             var spilled = false

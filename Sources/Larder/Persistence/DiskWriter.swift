@@ -79,9 +79,10 @@ final class DiskWriter: @unchecked Sendable {
     var inFlight: [[UInt8]: DiskStore.WriteOp] = [:]
     var inFlightCleared = false
     var lastFlushError: CacheError?
-    /// Test hook: run by the committer thread before each round's commit (lets a test
-    /// hold a write in the middle of its sync while it checks who else runs).
-    var beforeCommit: (@Sendable () -> Void)?
+    /// Test hook: run by the committer thread before each round's commit, with the
+    /// number of writes in the round (0 for a round of maintenance only); lets a test
+    /// hold a write in the middle of its sync while it checks who else runs.
+    var beforeCommit: (@Sendable (_ writes: Int) -> Void)?
     /// Write-back: async writers held by back-pressure, resumed when the next round starts.
     var roundStartWaiters: [CheckedContinuation<CacheError?, Never>] = []
 

@@ -304,10 +304,7 @@ struct MemorySignalTests {
         #expect(sample.cgroupWorkingSetBytes == 300 * mib)
 
         // Margin 20 %: the high-water mark is 819.2 MiB, below the raw 900 MiB.
-        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
-        let governor = try MemoryGovernor(
-            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
-        governor.register(governed: cache)
+        let (governor, cache) = try governedByOne(source: source)
         var report = governor.tick()
         #expect(report.action == .none)
         #expect(report.usageBytes == 300 * mib)
@@ -354,10 +351,7 @@ struct MemorySignalTests {
                                        cgroupMaxBytes: 1024 * mib))
         #expect(sample.cgroupWorkingSetBytes == 300 * mib)
 
-        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
-        let governor = try MemoryGovernor(
-            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
-        governor.register(governed: cache)
+        let (governor, cache) = try governedByOne(source: source)
         let report = governor.tick()
         #expect(report.action == .none)
         #expect(report.usageBytes == 300 * mib)
@@ -387,10 +381,7 @@ struct MemorySignalTests {
         #expect(v2.sample() == MemorySample(cgroupCurrentBytes: 900 * mib, cgroupMaxBytes: 1024 * mib))
         #expect(v2.sample().cgroupWorkingSetBytes == 900 * mib)
 
-        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
-        let governor = try MemoryGovernor(
-            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [v2])
-        governor.register(governed: cache)
+        let (governor, cache) = try governedByOne(source: v2)
         let report = governor.tick()
         #expect(report.action == .evicted)
         #expect(report.usageBytes == 900 * mib)
@@ -425,10 +416,7 @@ struct MemorySignalTests {
         #expect(sample.cgroupInactiveFileBytes == 2048 * mib)
         #expect(sample.cgroupWorkingSetBytes == 0)
 
-        let cache = FakeGovernedCache(entries: 100, bytesEach: mib)
-        let governor = try MemoryGovernor(
-            configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
-        governor.register(governed: cache)
+        let (governor, cache) = try governedByOne(source: source)
         let report = governor.tick()
         #expect(report.usageBytes == 0)
         #expect(report.action == .none)
@@ -484,4 +472,14 @@ private struct Fixture {
     func write(_ relative: String, _ text: String) throws {
         try text.write(toFile: root + relative, atomically: false, encoding: .utf8)
     }
+}
+
+/// A governor with a 20 % margin over `source` alone, governing a cache of 100
+/// entries of 1 MiB each (the working-set tests' setting).
+func governedByOne(source: CgroupSignalSource) throws -> (MemoryGovernor, FakeGovernedCache) {
+    let cache = FakeGovernedCache(entries: 100, bytesEach: 1 << 20)
+    let governor = try MemoryGovernor(
+        configuration: .init(margin: .fraction(0.2), releasesMemoryAfterEviction: false), sources: [source])
+    governor.register(governed: cache)
+    return (governor, cache)
 }

@@ -23,21 +23,28 @@ struct PersistenceAsyncWriteTests: LoggingPersistenceSuite {
         let dir = TemporaryDirectory()
         let cache: Cache<String, Int> = try makeCache(dir.path, maxCount: 100, durability: durability)
         let writer = try #require(cache.tier as? PersistentTier<String, Int>).writer
-        // The committer holds the write before its commit until the other task has run
-        // on the executor's only thread; a write that blocked that thread would keep it
-        // from running, and the hook would give up after the wait limit.
-        let committing = DispatchSemaphore(value: 0)
+        // The committer, holding the write before its commit, starts another task on
+        // the executor's only thread and waits for it to run; a write that blocked that
+        // thread would keep it from running, and the hook would give up after the wait
+        // limit. Everything the check needs runs on the committer and on the executor,
+        // not on the shared cooperative pool (which other tests may keep busy).
+        let executor = SingleThreadExecutor()
+        defer { executor.stop() }
+        let reached = DispatchSemaphore(value: 0)
         let otherTaskRan = DispatchSemaphore(value: 0)
         let heldUntilOtherTaskRan = Atomic<Bool>(false)
+        // Only the round that carries the write: rounds of maintenance (access order)
+        // may run before it.
+        let held = Atomic<Bool>(false)
         writer.cond.withLock {
-            writer.beforeCommit = {
-                committing.signal()
+            writer.beforeCommit = { writes in
+                guard writes > 0, !held.exchange(true, ordering: .relaxed) else { return }
+                reached.signal()
+                Task(executorPreference: executor) { _ = otherTaskRan.signal() }
                 let ran = otherTaskRan.wait(timeout: .now() + .seconds(Int(waitLimit.components.seconds))) == .success
                 heldUntilOtherTaskRan.store(ran, ordering: .relaxed)
             }
         }
-        let executor = SingleThreadExecutor()
-        defer { executor.stop() }
         let writing = Task(executorPreference: executor) { () async throws -> Int in
             switch write {
             case .getOrCompute:
@@ -47,9 +54,7 @@ struct PersistenceAsyncWriteTests: LoggingPersistenceSuite {
                 return 42
             }
         }
-        try #require(await waitOffThePool(committing), "the write never reached the committer")
-        let other = Task(executorPreference: executor) { _ = otherTaskRan.signal() }
-        await other.value
+        try #require(await waitOffThePool(reached), "the write never reached the committer")
         #expect(try await writing.value == 42)
         let otherRanDuringTheCommit = heldUntilOtherTaskRan.load(ordering: .relaxed)
         #expect(otherRanDuringTheCommit, "the write blocked the only thread")
