@@ -2,7 +2,7 @@
 /// instead of blocking a thread of the cooperative pool.
 extension Cache {
     /// Stores `value` for `key` with the default time to live, as
-    /// ``setValue(_:forKey:)`` does, suspending rather than blocking while a
+    /// ``setValue(_:forKey:)-4fjdq`` does, suspending rather than blocking while a
     /// durable tier makes the write durable.
     ///
     /// With a `.synchronous` or `.groupCommit` tier the synchronous flavour
@@ -11,20 +11,20 @@ extension Cache {
     /// flavour hands the write to the tier's committer thread and suspends until
     /// it is synced (or failed). Without a tier, or with `.writeBack`, it does
     /// what the synchronous flavour does.
-    /// - Throws: as ``setValue(_:forKey:)``.
+    /// - Throws: as ``setValue(_:forKey:)-4fjdq``.
     public func setValue(_ value: Value, forKey key: Key) async throws(CacheError) {
         try await storeAsync(value, forKey: key, deadline: defaultDeadline(), weight: nil)
     }
 
     /// Stores `value` for `key` with time to live `ttl`, as
-    /// ``setValue(_:forKey:ttl:)`` does, suspending rather than blocking while a
+    /// ``setValue(_:forKey:ttl:)-3g88o`` does, suspending rather than blocking while a
     /// durable tier makes the write durable; see the flavour without `ttl`.
     public func setValue(_ value: Value, forKey key: Key, ttl: Duration?) async throws(CacheError) {
         try await storeAsync(value, forKey: key, deadline: deadline(forTTL: ttl), weight: nil)
     }
 
     /// Stores `value` for `key` with time to live `ttl` and an explicit weight,
-    /// as ``setValue(_:forKey:ttl:cost:)`` does, suspending rather than blocking
+    /// as ``setValue(_:forKey:ttl:cost:)-6r6pm`` does, suspending rather than blocking
     /// while a durable tier makes the write durable.
     public func setValue(_ value: Value, forKey key: Key, ttl: Duration?, cost: Int) async throws(CacheError) {
         guard cost >= 0 else {

@@ -35,9 +35,11 @@ extension Cache {
     /// ``removeAll()`` of this key's shard ran meanwhile (an invalidation must
     /// not be undone by a computation that started before it).
     ///
-    /// A waiting caller blocks its thread. From async code use the `async`
-    /// flavour: blocking the concurrency pool's few threads while an async
-    /// computation for the same key needs one of them can deadlock.
+    /// A waiting caller blocks its thread, and so does the computing caller
+    /// while a `.synchronous` or `.groupCommit` durable tier syncs the value.
+    /// From async code use the `async` flavour: blocking the concurrency
+    /// pool's few threads while an async computation for the same key needs
+    /// one of them can deadlock, and a sync stalls every task on that thread.
     @inlinable
     public func value(forKey key: Key, orCompute compute: () throws -> Value) throws -> Value {
         if let hit = value(forKey: key) { return hit }
@@ -59,7 +61,9 @@ extension Cache {
     /// The value for `key`, computing it asynchronously and storing it (with
     /// the default time to live) on a miss; see ``value(forKey:orCompute:)``.
     ///
-    /// Waiting callers suspend rather than block. A waiting task that is
+    /// Waiting callers suspend rather than block, and so does the computing
+    /// caller while a durable tier syncs the value (the tier's committer
+    /// thread resumes it). A waiting task that is
     /// cancelled stops waiting and throws `CancellationError`; the computation
     /// goes on for the caller running it (whose task's cancellation is
     /// `compute`'s to observe) and for the other waiters, and is cached. When

@@ -26,7 +26,7 @@ extension Cache {
     ///     entry that never expires (the default time to live does not apply).
     /// - Throws: ``CacheError/Code/invalidTTL`` for a zero or negative `ttl`,
     ///   ``CacheError/Code/expiryNotSupported`` for a `ttl` on a cache without
-    ///   expiry, ``CacheError/Code/valueTooLarge`` as for ``setValue(_:forKey:)``.
+    ///   expiry, ``CacheError/Code/valueTooLarge`` as for ``setValue(_:forKey:)-4fjdq``.
     @inlinable
     public func setValue(_ value: Value, forKey key: Key, ttl: Duration?) throws(CacheError) {
         try store(value, forKey: key, deadline: deadline(forTTL: ttl), weight: nil)
@@ -38,10 +38,10 @@ extension Cache {
     ///   - value: the value to store.
     ///   - key: the key to store it under.
     ///   - ttl: how long the entry lives from now, `> 0`, or `nil` for an
-    ///     entry that never expires; as in ``setValue(_:forKey:ttl:)``.
+    ///     entry that never expires; as in ``setValue(_:forKey:ttl:)-3g88o``.
     ///   - cost: the entry's whole weight in bytes against
     ///     ``CacheConfiguration/maxBytes`` (`>= 0`), replacing the measured one.
-    /// - Throws: as ``setValue(_:forKey:ttl:)``, and
+    /// - Throws: as ``setValue(_:forKey:ttl:)-3g88o``, and
     ///   ``CacheError/Code/invalidConfiguration`` for a negative `cost`.
     @inlinable
     public func setValue(_ value: Value, forKey key: Key, ttl: Duration?, cost: Int) throws(CacheError) {

@@ -27,7 +27,7 @@ import Synchronization
 ///
 /// ## Expiry
 /// An entry's deadline is the cache clock's monotonic time at the set plus its
-/// time to live (``setValue(_:forKey:ttl:)`` or
+/// time to live (``setValue(_:forKey:ttl:)-3g88o`` or
 /// ``CacheConfiguration/defaultTTL``). An entry whose deadline has come is
 /// never returned: a call that touches it removes it, and a background sweeper
 /// removes the ones nobody touches, at a cost proportional to what expires.
@@ -239,10 +239,10 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Reads or writes the value for `key`.
     ///
     /// Reading is ``value(forKey:)``. Assigning a value is
-    /// ``setValue(_:forKey:)`` with the default time to live; assigning `nil`
+    /// ``setValue(_:forKey:)-4fjdq`` with the default time to live; assigning `nil`
     /// is ``removeValue(forKey:)``. A value that cannot be stored (heavier than
     /// the byte budget) is dropped, the previous value stays, and the error is
-    /// logged at `warning`; call ``setValue(_:forKey:)`` to handle it instead.
+    /// logged at `warning`; call ``setValue(_:forKey:)-4fjdq`` to handle it instead.
     @inlinable
     public subscript(key: Key) -> Value? {
         get { value(forKey: key) }

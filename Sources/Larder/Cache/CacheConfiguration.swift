@@ -24,7 +24,7 @@ public struct CacheConfiguration: Sendable {
     ///
     /// An entry weighs its key's and value's inline sizes, the C core's per-slot
     /// bookkeeping, and the heap bytes the key and value hold (or the explicit
-    /// `cost` given to ``Cache/setValue(_:forKey:ttl:cost:)``). Like `maxCount`,
+    /// `cost` given to ``Cache/setValue(_:forKey:ttl:cost:)-6r6pm``). Like `maxCount`,
     /// the budget is split among the shards; an entry heavier than its shard's
     /// share is refused with ``CacheError/Code/valueTooLarge``.
     public var maxBytes: Int?
