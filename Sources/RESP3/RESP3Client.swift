@@ -250,14 +250,24 @@ package final class RESP3Client: @unchecked Sendable {
         state = .waiting(attempt: attempt, task: task)
     }
 
-    /// `initial * 2^attempt`, capped at the maximum, less a random part of up to `jitter` of it.
     private func backoff(attempt: Int) -> TimeAmount {
-        let initial = max(configuration.reconnectInitialDelay.nanoseconds, 1)
-        let cap = max(configuration.reconnectMaxDelay.nanoseconds, initial)
-        let shift = min(attempt, 40)
+        Self.backoffDelay(
+            attempt: attempt, initial: configuration.reconnectInitialDelay,
+            maximum: configuration.reconnectMaxDelay, jitter: configuration.reconnectJitter,
+            random: Double.random(in: 0..<1))
+    }
+
+    /// The wait before reconnection attempt `attempt` (0 for the first): `initial * 2^attempt`,
+    /// capped at `maximum`, less `jitter * random` of it (`random` in `0..<1`), so that the wait is
+    /// never longer than the cap and never shorter than `(1 - jitter)` of the uncapped-by-jitter wait.
+    static func backoffDelay(
+        attempt: Int, initial: TimeAmount, maximum: TimeAmount, jitter: Double, random: Double
+    ) -> TimeAmount {
+        let initial = max(initial.nanoseconds, 1)
+        let cap = max(maximum.nanoseconds, initial)
+        let shift = min(max(attempt, 0), 62)
         let base = initial > cap >> shift ? cap : min(cap, initial << shift)
-        let jitter = min(max(configuration.reconnectJitter, 0), 1)
-        let cut = Int64(Double(base) * jitter * Double.random(in: 0..<1))
-        return .nanoseconds(base - cut)
+        let fraction = min(max(jitter, 0), 1) * min(max(random, 0), 1)
+        return .nanoseconds(base - Int64(Double(base) * fraction))
     }
 }

@@ -40,9 +40,9 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         /// A `PING` is sent this often while the connection is open, so a dead peer (a paused or
         /// unreachable server that TCP would only notice much later) shows up as a missed reply.
         package var heartbeatInterval: TimeAmount?
-        /// While a request is pending, a reply must arrive within this long of the previous reply
-        /// (or of the request, when nothing was pending), or the connection is closed with
-        /// ``RESP3Error/timeout``.
+        /// While a request is pending, a reply (or at least some bytes of one) must arrive within
+        /// this long of the previous one (or of the request, when nothing was pending), or the
+        /// connection is closed with ``RESP3Error/timeout``.
         package var replyTimeout: TimeAmount?
 
         package init(heartbeatInterval: TimeAmount? = nil, replyTimeout: TimeAmount? = nil) {
@@ -142,6 +142,13 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
             let done = pending.removeFirst()
             done.promise.succeed(done.replies)
         }
+    }
+
+    /// Bytes arrived (the decoder passes every read's end on, whole value or not): a server that is
+    /// still streaming a large reply is alive, so this counts as progress for the reply deadline.
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        if state == .active && !pending.isEmpty { lastProgress = context.eventLoop.now }
+        context.fireChannelReadComplete()
     }
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

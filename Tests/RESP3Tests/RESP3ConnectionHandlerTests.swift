@@ -148,6 +148,13 @@ struct RESP3ConnectionHandlerTests {
             try channel.writeInbound(buffer(reply))
         }
         #expect(try completedResult(batch)?.get().count == 3)
+        // A reply streaming in slowly (bytes every 80 ms, 160 ms in all) is progress too.
+        let slow = connection.sendFuture([RESP3Command("GET", "big")])
+        for part in ["$10\r\n01234", "56789\r\n"] {
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(80))
+            try channel.writeInbound(buffer(part))
+        }
+        #expect(try completedResult(slow)?.get() == [blob("0123456789")])
         // Idle (nothing pending): no deadline.
         channel.embeddedEventLoop.advanceTime(by: .seconds(10))
         #expect(channel.isActive)
@@ -160,4 +167,22 @@ struct RESP3ConnectionHandlerTests {
 func failure<T>(_ result: Result<T, any Error>?) -> RESP3Error? {
     guard case .failure(let error)? = result else { return nil }
     return error as? RESP3Error
+}
+
+@Suite("RESP3Client backoff")
+struct RESP3ClientBackoffTests {
+    @Test func theWaitDoublesUpToTheCapAndJitterOnlyShortensIt() {
+        func delay(_ attempt: Int, jitter: Double = 0, random: Double = 0) -> TimeAmount {
+            RESP3Client.backoffDelay(
+                attempt: attempt, initial: .milliseconds(100), maximum: .seconds(2), jitter: jitter, random: random)
+        }
+        #expect((0..<7).map { delay($0) } == [
+            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+            .milliseconds(1600), .seconds(2), .seconds(2),
+        ])
+        #expect(delay(1_000) == .seconds(2), "no overflow for a long outage")
+        #expect(delay(2, jitter: 0.5, random: 0.999) > .milliseconds(200))
+        #expect(delay(2, jitter: 0.5, random: 0.5) == .milliseconds(300))
+        #expect(delay(9, jitter: 1, random: 0.25) == .milliseconds(1500))
+    }
 }
