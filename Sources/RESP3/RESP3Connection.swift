@@ -7,7 +7,7 @@ import NIOPosix
 ///
 /// ``connect(configuration:eventLoop:logger:onPush:onClose:)`` returns only once the connection is
 /// usable, so a caller never sends on a half-configured connection (for the shared tier: one whose
-/// `CLIENT TRACKING` is not on yet, which could miss invalidations). ``send(_:)-([RESP3Command])``
+/// `CLIENT TRACKING` is not on yet, which could miss invalidations). ``sendFuture(_:)``
 /// pipelines a batch and returns its replies in order; error replies are values, transport and
 /// protocol failures throw ``RESP3Error``.
 ///

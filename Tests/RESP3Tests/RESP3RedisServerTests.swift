@@ -75,6 +75,34 @@ struct RESP3RedisServerTests {
         await writer.close()
     }
 
+    @Test func aFullTrackingTableInvalidatesTheKeysItEvicts() async throws {
+        // The shared tier must treat these like any invalidation: the server forgot it told us.
+        let server = try RedisTestServer(extraArguments: ["--tracking-table-max-keys", "10"])
+        defer { server.stop() }
+        let pushes = EventStream<RESP3Value>()
+        let tracked = try await RESP3Connection.connect(
+            configuration: configuration(server, setup: [RESP3Command("CLIENT", "TRACKING", "on")]),
+            eventLoop: eventLoop, onPush: { pushes.yield($0) })
+        let keys = (0..<30).map { "key\($0)" }
+        let replies = try await tracked.send(keys.map { RESP3Command("GET", $0) })
+        #expect(replies == Array(repeating: .null, count: 30))
+        // Redis evicts from the table before running later commands (and in its cron).
+        var invalidated = Set<String>()
+        while invalidated.count < 20 {
+            _ = try await tracked.send(RESP3Command("PING"))
+            let push = try await pushes.next(within: 10, "invalidations of evicted keys (have \(invalidated.count))")
+            guard case .push(let items) = push, items.first == blob("invalidate"),
+                let evicted = items.last?.elements
+            else {
+                Issue.record("not an invalidation: \(push)")
+                break
+            }
+            invalidated.formUnion(evicted.compactMap(\.string))
+        }
+        #expect(invalidated.isSubset(of: Set(keys)))
+        await tracked.close()
+    }
+
     enum ClientEvent: Sendable, Equatable, CustomStringConvertible {
         case connected(UInt64)
         case lost(UInt64, String)
