@@ -231,8 +231,9 @@ package final class RESP3Client: @unchecked Sendable {
         switch state {
         case .ready(_, let epoch, let current) where current == token:
             logger.debug("RESP3 connection lost", metadata: ["epoch": "\(epoch)", "error": "\(error)"])
-            callbacks.onLost(epoch, error)
+            // Not ready any more before the caller hears of it: a send from onLost fails fast.
             scheduleReconnect(attempt: 0)
+            callbacks.onLost(epoch, error)
         case .connecting(_, let current) where current == token:
             closedDuringConnect = token
         default:
