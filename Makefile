@@ -1,7 +1,7 @@
 # `make test` and `make bench` are the README's two set-up commands: each
 # installs the Debian packages Larder needs when they are missing, then runs.
 SHELL := /bin/bash
-DEB_PACKAGES := libjemalloc-dev liblmdb-dev lmdb-utils curl
+DEB_PACKAGES := libjemalloc-dev liblmdb-dev lmdb-utils curl redis-server
 # What the benchmarks use besides: wrk drives the example service (make example-load).
 BENCH_PACKAGES := wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -11,6 +11,7 @@ CC ?= cc
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+	@command -v redis-cli >/dev/null || { echo "redis-cli is missing after installing redis-server"; exit 1; }
 
 bench-deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES) $(BENCH_PACKAGES)"

@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.65.0"),
     ],
     targets: [
         // The single-threaded bookkeeping core: arena, lists, index, timer wheel. C11, no
@@ -70,6 +71,31 @@ let package = Package(
             ],
             path: "Benchmarks/Bench",
             exclude: ["README.md"]
+        ),
+        // A small RESP3 client on swift-nio, the transport of the Redis shared tier. Internal: not a
+        // product, and free of Larder types (the Larder side adapts it).
+        .target(
+            name: "RESP3",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Starts and controls a private redis-server on a loopback port; used by test targets only.
+        .target(
+            name: "RedisTestSupport",
+            path: "Tests/RedisTestSupport"
+        ),
+        .testTarget(
+            name: "RESP3Tests",
+            dependencies: [
+                "RESP3",
+                "RedisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "CLarderCoreTests",

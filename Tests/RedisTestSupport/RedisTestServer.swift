@@ -1,0 +1,182 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private `redis-server` for tests: Debian's binary, on a free port of 127.0.0.1, with its own
+/// temporary directory and no persistence.
+///
+/// Tests of the Redis tier need a server they can break on purpose (kill, pause, restart), so
+/// they never touch a system instance or any other address. The server is stopped and its
+/// directory removed by ``stop()`` or, at the latest, when the object is released.
+public final class RedisTestServer: @unchecked Sendable {
+    /// Why the server could not be run.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The loopback address the server binds (and the only one it binds).
+    public let host = "127.0.0.1"
+    /// The port, kept across ``restart()``.
+    public let port: Int
+    /// The server's working directory (removed by ``stop()``).
+    public let directory: URL
+    private let extraArguments: [String]
+    private let lock = NSLock()
+    private var process: Process?
+    private var stopped = false
+
+    /// Starts a server and waits until it answers PING.
+    ///
+    /// - Parameter extraArguments: more `redis-server` options, e.g. `["--requirepass", "x"]` or
+    ///   `["--tracking-table-max-keys", "10"]`.
+    public init(extraArguments: [String] = []) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
+            throw Failure(description: "\(Self.executable) is missing: run `make deps` (Debian package redis-server)")
+        }
+        self.extraArguments = extraArguments
+        self.port = try Self.freeLoopbackPort()
+        self.directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("larder-redis-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            try launch()
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    /// Debian's redis-server.
+    public static let executable = "/usr/bin/redis-server"
+
+    /// The server's process id while it runs.
+    public var pid: Int32? {
+        lock.lock(); defer { lock.unlock() }
+        return process?.processIdentifier
+    }
+
+    /// Stops the process (SIGSTOP): it keeps its sockets but answers nothing, like a hung server.
+    public func pause() { signal(SIGSTOP) }
+
+    /// Lets a paused process run again (SIGCONT).
+    public func resume() { signal(SIGCONT) }
+
+    /// Kills the server (SIGKILL) and waits for it to exit; its clients see their connections drop.
+    public func kill() {
+        lock.lock()
+        let p = process
+        process = nil
+        lock.unlock()
+        guard let p else { return }
+        Glibc.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// Starts the server again on the same port and directory (killing it first if it runs).
+    public func restart() throws {
+        kill()
+        try launch()
+    }
+
+    /// Kills the server and removes its directory. Safe to call more than once.
+    public func stop() {
+        lock.lock()
+        let already = stopped
+        stopped = true
+        lock.unlock()
+        if already { return }
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The server's log, for a test failure's message.
+    public func log() -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
+    }
+
+    private func signal(_ sig: Int32) {
+        guard let pid else { return }
+        Glibc.kill(pid, sig)
+    }
+
+    private func launch() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.executable)
+        p.arguments = [
+            "--bind", host, "--port", String(port), "--dir", directory.path,
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+            "--logfile", directory.appendingPathComponent("redis.log").path,
+        ] + extraArguments
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        lock.lock()
+        process = p
+        lock.unlock()
+        // Poll until it answers (a start-up, not a synchronisation with the code under test).
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if !p.isRunning {
+                throw Failure(description: "redis-server exited with \(p.terminationStatus): \(log())")
+            }
+            if Self.answersPing(host: host, port: port) { return }
+            usleep(20_000)
+        }
+        throw Failure(description: "redis-server on \(host):\(port) did not answer PING in 15 s: \(log())")
+    }
+
+    /// Whether something on host:port answers an inline PING like Redis (PONG, or NOAUTH when a
+    /// password is required).
+    static func answersPing(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard send(fd, ping, ping.count, 0) == ping.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 64)
+        let n = recv(fd, &reply, reply.count, 0)
+        guard n > 0 else { return false }
+        let text = String(decoding: reply[0..<n], as: UTF8.self)
+        return text.hasPrefix("+PONG") || text.hasPrefix("-NOAUTH")
+    }
+
+    /// A port that was free on 127.0.0.1 a moment ago (bound to port 0 and released).
+    public static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { throw Failure(description: "bind() failed: \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw Failure(description: "getsockname() failed: \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
