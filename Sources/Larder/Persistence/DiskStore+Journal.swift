@@ -75,36 +75,38 @@ extension DiskStore {
     }
 
     private func journalUncounted(_ ops: [WriteOp]) throws(CacheError) -> Bool {
-        try writer.withLock { (state: inout WriterState) throws(CacheError) -> Bool in
+        // The journal's own lock, not the writer's: a transaction of recorded accesses may
+        // be running meanwhile (its `keepingJournal` leaves the journal alone).
+        try journal.withLock { (state: inout JournalState) throws(CacheError) -> Bool in
             guard !state.closed else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
             }
             guard let payload = Self.journalValue(ops) else { return true }
-            guard state.journalOffset + JournalFile.frameSize(payload: payload.count) <= JournalFile.capacity else { return false }
-            if state.journalFile?.isFullSize != true {
+            guard state.offset + JournalFile.frameSize(payload: payload.count) <= JournalFile.capacity else { return false }
+            if state.file?.isFullSize != true {
                 // Creating it failed before (a full disk): each round goes to LMDB instead.
-                guard !state.journalUnavailable else { return false }
+                guard !state.unavailable else { return false }
                 // All of an existing file's frames were applied at open: replace it freely.
                 do {
-                    state.journalFile = try JournalFile(creatingIn: lock.path)
+                    state.file = try JournalFile(creatingIn: lock.path)
                 } catch {
                     // A synced LMDB commit per round is as durable, only slower: better than
                     // failing every write, and than writing 8 MiB again for every round.
-                    state.journalUnavailable = true
+                    state.unavailable = true
                     logger.warning("cannot create the group-commit journal; committing each round to LMDB directly until the store is reopened",
                                    metadata: ["error": "\(error)"])
                     return false
                 }
             }
-            let frame = JournalFile.frame(generation: state.journalGeneration, sequence: state.journalSequence, payload: payload)
-            state.journalUnacknowledged = true
-            try state.journalFile!.append(frame, at: state.journalOffset)
+            let frame = JournalFile.frame(generation: state.generation, sequence: state.sequence, payload: payload)
+            state.unacknowledged = true
+            try state.file!.append(frame, at: state.offset)
             if journalSyncFailsForTesting.load(ordering: .relaxed) {
                 throw CacheError(code: .storeUnavailable, message: "test: the journal's sync failed after its write")
             }
-            state.journalUnacknowledged = false
-            state.journalOffset += frame.count
-            state.journalSequence += 1
+            state.unacknowledged = false
+            state.offset += frame.count
+            state.sequence += 1
             counters.withLock { $0.commits += 1 }
             return true
         }
@@ -115,7 +117,7 @@ extension DiskStore {
     /// transactions (one, unless the records pass the budget: see `applyLocked`).
     /// A record that does not decode is dropped, counted and logged.
     func replayJournal() throws(CacheError) {
-        let (generation, file) = writer.withLock { ($0.journalGeneration, $0.journalFile) }
+        let (generation, file) = journal.withLock { ($0.generation, $0.file) }
         guard let file else { return }
         var ops: [WriteOp] = []
         var damaged = 0

@@ -13,11 +13,16 @@ extension DiskStore {
     /// and retries; a write fails for lack of map space only once the map would have to
     /// grow past twice its limit (see `makeRoom`).
     /// - Parameter clearingJournal: see `applyLocked`.
-    func apply(_ ops: [WriteOp], clearingJournal: Bool = false) throws(CacheError) {
-        try countingWriteErrors { () throws(CacheError) in try applyUncounted(ops, clearingJournal: clearingJournal) }
+    /// - Parameter keepingJournal: leaves the journal's generation alone whatever its
+    ///   state, for a transaction run off the committer thread while it appends (group
+    ///   commit's recorded accesses); see `applyLocked`.
+    func apply(_ ops: [WriteOp], clearingJournal: Bool = false, keepingJournal: Bool = false) throws(CacheError) {
+        try countingWriteErrors { () throws(CacheError) in
+            try applyUncounted(ops, clearingJournal: clearingJournal, keepingJournal: keepingJournal)
+        }
     }
 
-    private func applyUncounted(_ ops: [WriteOp], clearingJournal: Bool) throws(CacheError) {
+    private func applyUncounted(_ ops: [WriteOp], clearingJournal: Bool, keepingJournal: Bool) throws(CacheError) {
         try writer.withLock { (state: inout WriterState) throws(CacheError) in
             guard !state.closed else {
                 throw CacheError(code: .closed, message: "the disk store in \(lock.path) is closed")
@@ -27,7 +32,8 @@ extension DiskStore {
                 return q
             }
             let touches = drainTouches()
-            try applyLocked(ops: ops, extra: extra + touches, state: &state, clearingJournal: clearingJournal)
+            try applyLocked(ops: ops, extra: extra + touches, state: &state, clearingJournal: clearingJournal,
+                            keepingJournal: keepingJournal)
         }
     }
 
@@ -53,6 +59,10 @@ extension DiskStore {
     /// - Parameter closing: also marks the store closed cleanly (`open` = 0) in this transaction.
     /// - Parameter clearingJournal: empties the journal in the same transaction; `ops` must
     ///   then hold every journaled write not superseded by a later op.
+    /// - Parameter keepingJournal: never starts a new journal generation (which a
+    ///   transaction otherwise does when a failed append left an unacknowledged frame
+    ///   alone in the file): a transaction off the committer thread, which may be
+    ///   appending an acknowledged frame at that moment.
     ///
     /// A transaction keeps every page it writes or frees until it commits, and evicts at its
     /// end: a batch far larger than the budget (a write-back interval of heavy writes) would
@@ -61,7 +71,7 @@ extension DiskStore {
     /// stay committed (a retry rewrites the same records; journal replay is idempotent).
     func applyLocked(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
                      flushIndex forced: Bool = false, closing: Bool = false,
-                     clearingJournal: Bool = false) throws(CacheError) {
+                     clearingJournal: Bool = false, keepingJournal: Bool = false) throws(CacheError) {
         let chunkBytes = max(1, min(options.maxBytes, state.budgetCap ?? .max, mapLimit / 4))
         var chunks: [Range<Int>] = []
         var start = 0
@@ -76,7 +86,7 @@ extension DiskStore {
         }
         guard !chunks.isEmpty else {
             try applyTransaction(ops: ops, extra: extra, state: &state, flushIndex: forced,
-                                 closing: closing, clearingJournal: clearingJournal)
+                                 closing: closing, clearingJournal: clearingJournal, keepingJournal: keepingJournal)
             return
         }
         chunks.append(start..<ops.count)
@@ -84,15 +94,20 @@ extension DiskStore {
             let last = n == chunks.count - 1
             try applyTransaction(ops: Array(ops[range]), extra: n == 0 ? extra : [], state: &state,
                                  flushIndex: forced && last, closing: closing && last,
-                                 clearingJournal: clearingJournal && last)
+                                 clearingJournal: clearingJournal && last, keepingJournal: keepingJournal)
         }
     }
 
     private func applyTransaction(ops: [WriteOp], extra: [WriteOp], state: inout WriterState,
-                                  flushIndex forced: Bool, closing: Bool, clearingJournal: Bool) throws(CacheError) {
+                                  flushIndex forced: Bool, closing: Bool, clearingJournal: Bool,
+                                  keepingJournal: Bool) throws(CacheError) {
         var attempts = 0
         var loweredBudget = false
-        let newGeneration = clearingJournal || (state.journalUnacknowledged && state.journalOffset == 0)
+        // Read here, not under the journal lock for the whole transaction: appends and the
+        // transactions that may bump the generation run on one thread (the committer's);
+        // another thread's transaction (`keepingJournal`) never bumps it.
+        let (unacknowledgedAlone, generation) = journal.withLock { ($0.unacknowledged && $0.offset == 0, $0.generation) }
+        let newGeneration = clearingJournal || (!keepingJournal && unacknowledgedAlone)
         while true {
             attempts += 1
             let budget = min(options.maxBytes, state.budgetCap ?? .max)  // makeRoom may lower it
@@ -123,7 +138,7 @@ extension DiskStore {
                         // spent, and a new generation makes its frames stale.
                         // So does a frame whose append failed, when no acknowledged frame is
                         // in the file: else a crash would replay it over later writes.
-                        if newGeneration { try Self.setMeta(txn, meta, "journal", state.journalGeneration + 1) }
+                        if newGeneration { try Self.setMeta(txn, meta, "journal", generation + 1) }
                         if closing { try Self.setMeta(txn, meta, "open", 0) }
                     } catch {
                         txn.abort()
@@ -132,10 +147,12 @@ extension DiskStore {
                     try txn.commit()
                 }
                 if newGeneration {
-                    state.journalUnacknowledged = false
-                    state.journalGeneration += 1
-                    state.journalOffset = 0
-                    state.journalSequence = 0
+                    journal.withLock {
+                        $0.unacknowledged = false
+                        $0.generation = generation + 1
+                        $0.offset = 0
+                        $0.sequence = 0
+                    }
                 }
                 if flushed {
                     state.index = IndexChanges()

@@ -119,20 +119,30 @@ final class DiskStore: @unchecked Sendable {
         var budgetCap: Int? = nil
         /// Committed records whose recency-index change is not written yet.
         var index = IndexChanges()
+    }
+
+    /// Group commit's journal, behind a lock of its own so that an append (the committer's
+    /// round) does not wait for a write transaction of recorded accesses running on another
+    /// thread. Lock order: `writer`, then `journal`. Appends and the transactions that make
+    /// the journal stale (`clearingJournal`) all run on the committer thread.
+    let journal = Locked<JournalState>(JournalState())
+    struct JournalState {
         /// The journal's generation in force, and where and with which sequence number
         /// its next frame goes.
-        var journalGeneration: UInt64 = 0
+        var generation: UInt64 = 0
         /// Opened (and created if need be) by the first append; an existing one at open.
-        var journalFile: JournalFile? = nil
-        var journalOffset = 0
-        var journalSequence: UInt64 = 0
+        var file: JournalFile? = nil
+        var offset = 0
+        var sequence: UInt64 = 0
         /// The journal file could not be created: `journal(_:)` declines every round.
-        var journalUnavailable = false
+        var unavailable = false
+        /// The store is closed (set with `WriterState.closed`): appends throw.
+        var closed = false
         /// An append failed after (possibly) writing its frame: the file may hold a frame of
         /// the current generation that no writer was told succeeded, and that replay would
         /// apply. The next successful append overwrites it; until then, an apply bumps the
         /// generation when no acknowledged frame would go stale with it (offset 0).
-        var journalUnacknowledged = false
+        var unacknowledged = false
     }
 
     /// Recency-index changes owed by committed records: keys to add (written only if the
@@ -210,8 +220,10 @@ final class DiskStore: @unchecked Sendable {
         writer.withLock {
             $0.bytes = opened.bytes
             $0.mapSize = opened.mapSize
-            $0.journalGeneration = opened.journalGeneration
-            $0.journalFile = opened.journalFile
+        }
+        journal.withLock {
+            $0.generation = opened.journalGeneration
+            $0.file = opened.journalFile
         }
         counters.withLock {
             $0.bytes = opened.bytes
@@ -261,7 +273,10 @@ final class DiskStore: @unchecked Sendable {
 
     private func abandon() {
         let first = writer.withLock { state -> Bool in
-            defer { state.closed = true }
+            defer {
+                state.closed = true
+                journal.withLock { $0.closed = true }
+            }
             return !state.closed
         }
         if first { shutDown() }
@@ -280,6 +295,7 @@ final class DiskStore: @unchecked Sendable {
                 logger.error("could not record access order on close", metadata: ["error": "\(error)"])
             }
             state.closed = true
+            journal.withLock { $0.closed = true }
             return true
         }
         if first { shutDown() }
@@ -292,7 +308,7 @@ final class DiskStore: @unchecked Sendable {
             drainReaderPool()
             env.close()
         }
-        writer.withLock { $0.journalFile = nil }  // closes its descriptor
+        journal.withLock { $0.file = nil }  // closes its descriptor
         lock.release()
     }
 

@@ -62,7 +62,7 @@ extension DiskWriter {
                 gatherTarget = .max
             }
             gatherUntil = 0
-            while queue.isEmpty && !maintenanceRequested && !closing {
+            while queue.isEmpty && !applyRequested && !closing {
                 committerIdle = true
                 cond.wait(.work)
             }
@@ -79,14 +79,17 @@ extension DiskWriter {
             asyncWaiters.removeAll(keepingCapacity: true)
             let blockingWriters = writers - resuming.count
             // Synchronous mode (its async writers only) commits straight into the records.
-            let toJournal = journaling && !maintenanceRequested && !closing && journals(ops)
+            // The journal is applied when it is full (`journals`), on flush and at close:
+            // a writer's round is otherwise a journal append, which waits for no LMDB
+            // transaction (recorded accesses are the maintainer's).
+            let toJournal = journaling && !applyRequested && !closing && journals(ops)
             if !toJournal && !journaled.isEmpty {
                 // Apply the journal first: older than the batch, and the journal empties with it.
                 ops = Array(journaled.values) + ops
             }
             let clearing = !toJournal && !journaled.isEmpty
             if closing { appliedWhileClosing = true }
-            maintenanceRequested = false
+            if !toJournal { applyRequested = false }
             startedRounds += 1
             let hook = beforeCommit
             cond.unlock()

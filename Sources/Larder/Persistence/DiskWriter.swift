@@ -11,7 +11,7 @@ import Synchronization
 ///   whole queue into one transaction and one sync, then wakes everyone in that batch.
 ///   A batch of puts and deletes goes to the store's journal file (`DiskStore.journal`: one
 ///   appended frame and one flush per round) and stays readable in an overlay here; every
-///   `journalLimit` writes (or when the file is full), on maintenance, on flush, before a
+///   `journalLimit` writes (or when the file is full), on flush, before a
 ///   removeAll and on close, one transaction applies the overlay to the records and makes
 ///   the journal's frames stale.
 ///   While it syncs, the next batch gathers; after it, the committer waits briefly for the
@@ -37,10 +37,17 @@ final class DiskWriter: @unchecked Sendable {
     let cond = ConditionLock(conditions: 2)
     /// The committer (group commit) or the flusher (write-back) thread.
     let runner = PeriodicRunner()
+    /// Group commit: the thread that writes recorded accesses, in transactions of their
+    /// own beside the committer's journal appends, so that no writer waits for them.
+    let maintainer = PeriodicRunner()
     // Everything below is guarded by `cond`.
     var closing = false
     var threadExited = false
+    /// Write-back: the next round is due now.
     var maintenanceRequested = false
+    /// Group commit: the next round applies the journal and everything pending, its
+    /// writers included (flush).
+    var applyRequested = false
     /// Synchronous mode: an access-batch commit is running off the reading thread.
     let maintenanceInFlight = Atomic<Bool>(false)
     var startedRounds: UInt64 = 0
@@ -206,12 +213,34 @@ final class DiskWriter: @unchecked Sendable {
                     logger.warning("could not record access order on disk", metadata: ["error": "\(error)"])
                 } catch {}
             }
-        case .groupCommit, .writeBack:
+        case .groupCommit:
+            // Each access rewrites its record: a batch of them is a long transaction, which
+            // a writer waiting for its round would wait for too. The maintainer writes them
+            // (LMDB takes one write transaction at a time; the journal appends that
+            // acknowledge writers do not wait for it), leaving the journal to the committer.
+            guard cond.withLock({ !closing }) else { return }
+            maintainer.start(interval: .seconds(3600), tickAtStart: true) { [weak self] in
+                self?.writeRecordedAccesses() ?? false
+            }
+            maintainer.wake()
+        case .writeBack:
             cond.withLock {
                 maintenanceRequested = true
                 wakeWriterThread()
             }
         }
+    }
+
+    /// Group commit: one maintainer tick, writing the accesses recorded so far.
+    private func writeRecordedAccesses() -> Bool {
+        do throws(CacheError) {
+            try store.apply([], keepingJournal: true)
+        } catch where error.code == .closed {
+            return false  // close() recorded them
+        } catch {
+            logger.warning("could not record access order on disk", metadata: ["error": "\(error)"])
+        }
+        return true
     }
 
     /// Commits everything submitted so far (and queued maintenance), synced, before returning.
@@ -220,8 +249,8 @@ final class DiskWriter: @unchecked Sendable {
         case .synchronous:
             try store.apply([])
         case .groupCommit:
-            // A round with maintenance requested applies the journal too.
-            cond.withLock { maintenanceRequested = true }
+            // The round that takes this no-op applies the journal too.
+            cond.withLock { applyRequested = true }
             try submit(.noop)
         case .writeBack:
             cond.lock()
@@ -276,6 +305,7 @@ final class DiskWriter: @unchecked Sendable {
         while !threadExited { cond.wait(.done) }
         cond.unlock()
         runner.stop()
+        maintainer.stop()  // store.close() writes what it left
         store.close()
     }
 }

@@ -281,6 +281,43 @@ struct PersistenceDurabilityTests {
         reopened.close()
     }
 
+    @Test("group commit: a writer's round does not wait for a transaction of recorded accesses")
+    func groupCommitWritersDoNotWaitForRecordedAccesses() throws {
+        let dir = TemporaryDirectory()
+        let writer = try makeWriter(dir.path, .groupCommit)
+        // The maintainer's transaction stops inside, holding LMDB's write lock, while it
+        // takes the recorded accesses.
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let once = Atomic<Bool>(false)
+        writer.store.setTouchSource {
+            if !once.exchange(true, ordering: .relaxed) {
+                entered.signal()
+                release.wait()
+            }
+            return []
+        }
+        writer.requestMaintenance()
+        #expect(entered.wait(timeout: .now() + .seconds(30)) == .success, "no transaction of accesses started")
+        let acknowledged = DispatchSemaphore(value: 0)
+        let setter = TestThread {
+            try? writer.submit(put(writer.store, "a", "1"))
+            acknowledged.signal()
+        }
+        let returnedMeanwhile = acknowledged.wait(timeout: .now() + .seconds(30)) == .success
+        release.signal()
+        try #require(setter.join())
+        #expect(returnedMeanwhile, "the write waited for the transaction of recorded accesses")
+        guard case .put = writer.overlay(StorageKey.make(bytes("a"))) else {
+            Issue.record("the write is not in the journal's overlay")
+            return
+        }
+        writer.close()
+        let reopened = try makeWriter(dir.path, .groupCommit)
+        #expect(onDisk(reopened.store, "a") == "1")
+        reopened.close()
+    }
+
     @Test func writeBackFlushesOnItsOwnSchedule() throws {
         let dir = TemporaryDirectory()
         let writer = try makeWriter(dir.path, .writeBack(interval: .milliseconds(10)))
