@@ -75,6 +75,30 @@ struct PersistenceAsyncWriteTests: LoggingPersistenceSuite {
         #expect(cache.value(forKey: "k") == 1)
     }
 
+    @Test("write-back: async writes held by back-pressure resume when the flusher takes their batch")
+    func writeBackBackPressureSuspendsUntilARoundStarts() async throws {
+        let dir = TemporaryDirectory()
+        let store = try DiskStore(options: .init(directory: dir.path, maxBytes: 1 << 24), logger: logs.logger,
+                                  wallClock: TestWallClock().read)
+        // No scheduled round for an hour: only back-pressure starts one.
+        let writer = DiskWriter(store: store, durability: .writeBack(interval: .seconds(3600)), logger: logs.logger,
+                                maxPending: 4)
+        let written = Counter()
+        Task {
+            for i in 0..<10 {
+                try await writer.submitAsync(stringPut(store, "k\(i)", "v\(i)"))
+                written.add()
+            }
+        }
+        // A writer never resumed would hang the run: give up after the wait limit instead.
+        try #require(await eventually { written.count == 10 }, "an async write held by back-pressure was never resumed")
+        let rounds = writer.cond.withLock { writer.startedRounds }
+        #expect(rounds >= 2, "10 writes over a queue of 4 start at least two rounds")
+        try writer.flush()
+        for i in 0..<10 { #expect(storedString(store, "k\(i)") == "v\(i)") }
+        writer.close()
+    }
+
     @Test("concurrent get-or-compute callers and readers over a tier: one computation per key, none dropped",
           arguments: [PersistenceConfiguration.Durability.synchronous, .groupCommit, .writeBack(interval: .milliseconds(5))])
     func oneComputationPerKeyWithReadersOnDisk(durability: PersistenceConfiguration.Durability) async throws {
