@@ -86,6 +86,10 @@ package final class RESP3Client: @unchecked Sendable {
         case closed
     }
 
+    /// The default logger: silent. The owner injects its own (the library never logs through
+    /// the process's global logging set-up on its own account).
+    package static let silentLogger = Logger(label: "larder.resp3", factory: { _ in SwiftLogNoOpLogHandler() })
+
     /// The event loop the client's state, timers and callbacks live on.
     package let eventLoop: any EventLoop
     private let configuration: Configuration
@@ -100,7 +104,7 @@ package final class RESP3Client: @unchecked Sendable {
     package init(
         configuration: Configuration,
         eventLoop: any EventLoop,
-        logger: Logger = Logger(label: "larder.resp3"),
+        logger: Logger = RESP3Client.silentLogger,
         callbacks: Callbacks
     ) {
         var configuration = configuration

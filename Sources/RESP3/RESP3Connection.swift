@@ -102,7 +102,7 @@ package final class RESP3Connection: Sendable {
     package static func connect(
         configuration: Configuration,
         eventLoop: any EventLoop,
-        logger: Logger = Logger(label: "larder.resp3"),
+        logger: Logger = RESP3Client.silentLogger,
         onPush: @escaping @Sendable (RESP3Value) -> Void = { _ in },
         onClose: @escaping @Sendable (any Error) -> Void = { _ in }
     ) -> EventLoopFuture<RESP3Connection> {
@@ -136,7 +136,7 @@ package final class RESP3Connection: Sendable {
     package static func connect(
         configuration: Configuration,
         eventLoop: any EventLoop,
-        logger: Logger = Logger(label: "larder.resp3"),
+        logger: Logger = RESP3Client.silentLogger,
         onPush: @escaping @Sendable (RESP3Value) -> Void = { _ in },
         onClose: @escaping @Sendable (any Error) -> Void = { _ in }
     ) async throws -> RESP3Connection {
