@@ -34,10 +34,13 @@ struct CacheTierComputeOnceTests {
         let cache = try makeCache(tier)
         let computations = Atomic<Int>(0)
         let point = tier.pause(at: "store k")
-        let leader = Task.detached {
+        // On an executor of its own: the shared cooperative pool may be busy with other tests.
+        let executor = SingleThreadExecutor()
+        defer { executor.stop() }
+        let leader = Task(executorPreference: executor) {
             try await cache.value(forKey: "k") { () async -> Int in computations.add(1, ordering: .relaxed); return 1 }
         }
-        await waitOffThePool(point.paused)
+        try #require(await waitOffThePool(point.paused), "the computation never reached the tier")
         #expect(cache.value(forKey: "k") == 1)
         point.resume.signal()
         #expect(try await leader.value == 1)
