@@ -1,6 +1,5 @@
 import CLarderCore
 import CLarderSystem
-import Foundation
 import Logging
 import Synchronization
 
@@ -37,8 +36,9 @@ final class DiskWriter: @unchecked Sendable {
     let cond = ConditionLock(conditions: 2)
     /// The committer (group commit) or the flusher (write-back) thread.
     let runner = PeriodicRunner()
-    /// Group commit: the thread that writes recorded accesses, in transactions of their
-    /// own beside the committer's journal appends, so that no writer waits for them.
+    /// Synchronous and group commit: the thread that writes recorded accesses, off the
+    /// reading threads (in group commit, beside the committer's journal appends, so that
+    /// no writer waits for them).
     let maintainer = PeriodicRunner()
     // Everything below is guarded by `cond`.
     var closing = false
@@ -48,8 +48,6 @@ final class DiskWriter: @unchecked Sendable {
     /// Group commit: the next round applies the journal and everything pending, its
     /// writers included (flush).
     var applyRequested = false
-    /// Synchronous mode: an access-batch commit is running off the reading thread.
-    let maintenanceInFlight = Atomic<Bool>(false)
     var startedRounds: UInt64 = 0
     var completedRounds: UInt64 = 0
     // Group commit.
@@ -200,24 +198,12 @@ final class DiskWriter: @unchecked Sendable {
     /// Asks for queued maintenance (access stamps) to be written soon.
     func requestMaintenance() {
         switch durability {
-        case .synchronous:
-            // This runs on a reading thread (a hit filled the access batch): commit the
-            // batch elsewhere, so that no read waits for a synced commit; one at a time.
-            guard maintenanceInFlight.compareExchange(expected: false, desired: true,
-                                                      ordering: .acquiringAndReleasing).exchanged else { return }
-            DispatchQueue.global(qos: .utility).async { [self] in
-                defer { maintenanceInFlight.store(false, ordering: .releasing) }
-                do throws(CacheError) {
-                    try store.apply([])
-                } catch where error.code != .closed {  // closed meanwhile: close() recorded them
-                    logger.warning("could not record access order on disk", metadata: ["error": "\(error)"])
-                } catch {}
-            }
-        case .groupCommit:
-            // Each access rewrites its record: a batch of them is a long transaction, which
-            // a writer waiting for its round would wait for too. The maintainer writes them
-            // (LMDB takes one write transaction at a time; the journal appends that
-            // acknowledge writers do not wait for it), leaving the journal to the committer.
+        case .synchronous, .groupCommit:
+            // This runs on a reading thread (a hit filled the access batch), and each access
+            // rewrites its record: a batch of them is a long synced transaction. The
+            // maintainer writes them, one batch at a time, so that no read waits for it; in
+            // group commit no writer either (LMDB takes one write transaction at a time, but
+            // the journal appends that acknowledge writers do not wait for it).
             guard cond.withLock({ !closing }) else { return }
             maintainer.start(interval: .seconds(3600), tickAtStart: true) { [weak self] in
                 self?.writeRecordedAccesses() ?? false
@@ -231,7 +217,8 @@ final class DiskWriter: @unchecked Sendable {
         }
     }
 
-    /// Group commit: one maintainer tick, writing the accesses recorded so far.
+    /// One maintainer tick, writing the accesses recorded so far (leaving group commit's
+    /// journal to the committer).
     private func writeRecordedAccesses() -> Bool {
         do throws(CacheError) {
             try store.apply([], keepingJournal: true)
