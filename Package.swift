@@ -52,7 +52,10 @@ let package = Package(
                 "CLarderSystem",
                 "CJemalloc",
                 "CLMDB",
+                "RESP3",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,6 +119,8 @@ let package = Package(
             dependencies: [
                 "Larder",
                 "LarderCrashWriter",
+                "RedisTestSupport",
+                "RESP3",
                 "CLarderSystem",
                 "CJemalloc",
                 "CLMDB",
@@ -123,6 +128,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ],

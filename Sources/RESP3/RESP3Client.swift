@@ -39,6 +39,9 @@ package final class RESP3Client: @unchecked Sendable {
         package var heartbeatInterval: TimeAmount?
         /// How long a reply may take (the `PING`'s or any other) before the connection is lost.
         package var heartbeatTimeout: TimeAmount
+        /// Makes each connection; `nil` connects over TCP with ``RESP3Connection/connect(configuration:eventLoop:logger:onPush:onClose:)``.
+        /// Tests pass one that wraps an `EmbeddedChannel`, to script the server byte by byte.
+        package var connector: Connector?
 
         package init(
             connection: RESP3Connection.Configuration,
@@ -57,6 +60,12 @@ package final class RESP3Client: @unchecked Sendable {
         }
     }
 
+    /// Makes one ready connection whose pushes and end go to the two callbacks (see ``Configuration/connector``).
+    package typealias Connector = @Sendable (
+        _ configuration: RESP3Connection.Configuration, _ eventLoop: any EventLoop,
+        _ onPush: @escaping @Sendable (RESP3Value) -> Void, _ onClose: @escaping @Sendable (any Error) -> Void
+    ) -> EventLoopFuture<RESP3Connection>
+
     /// What the client reports; each runs on the client's event loop, in the order described on
     /// ``RESP3Client``.
     package struct Callbacks: Sendable {
@@ -66,15 +75,20 @@ package final class RESP3Client: @unchecked Sendable {
         package var onLost: @Sendable (_ epoch: UInt64, _ error: any Error) -> Void
         /// A push message arrived on the connection of `epoch`.
         package var onPush: @Sendable (_ epoch: UInt64, _ value: RESP3Value) -> Void
+        /// A connection attempt failed (no TCP connection, a refused handshake or setup command);
+        /// another attempt follows after the backoff.
+        package var onConnectFailed: @Sendable (_ error: any Error) -> Void
 
         package init(
             onConnected: @escaping @Sendable (_ epoch: UInt64) -> Void = { _ in },
             onLost: @escaping @Sendable (_ epoch: UInt64, _ error: any Error) -> Void = { _, _ in },
-            onPush: @escaping @Sendable (_ epoch: UInt64, _ value: RESP3Value) -> Void = { _, _ in }
+            onPush: @escaping @Sendable (_ epoch: UInt64, _ value: RESP3Value) -> Void = { _, _ in },
+            onConnectFailed: @escaping @Sendable (_ error: any Error) -> Void = { _ in }
         ) {
             self.onConnected = onConnected
             self.onLost = onLost
             self.onPush = onPush
+            self.onConnectFailed = onConnectFailed
         }
     }
 
@@ -193,11 +207,13 @@ package final class RESP3Client: @unchecked Sendable {
         nextToken += 1
         let token = nextToken
         state = .connecting(attempt: attempt, token: token)
-        RESP3Connection.connect(
-            configuration: configuration.connection, eventLoop: eventLoop, logger: logger,
-            onPush: { value in self.pushed(value, token: token) },
-            onClose: { error in self.closed(error, token: token) }
-        ).whenComplete { result in
+        let onPush: @Sendable (RESP3Value) -> Void = { value in self.pushed(value, token: token) }
+        let onClose: @Sendable (any Error) -> Void = { error in self.closed(error, token: token) }
+        let connecting = configuration.connector.map { $0(configuration.connection, eventLoop, onPush, onClose) }
+            ?? RESP3Connection.connect(
+                configuration: configuration.connection, eventLoop: eventLoop, logger: logger,
+                onPush: onPush, onClose: onClose)
+        connecting.whenComplete { result in
             self.connectCompleted(result, attempt: attempt, token: token)
         }
     }
@@ -220,6 +236,7 @@ package final class RESP3Client: @unchecked Sendable {
         case .failure(let error):
             logger.debug("RESP3 connect failed", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
             scheduleReconnect(attempt: attempt + 1)
+            callbacks.onConnectFailed(error)
         }
     }
 

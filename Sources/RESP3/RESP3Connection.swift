@@ -145,7 +145,7 @@ package final class RESP3Connection: Sendable {
         ).get()
     }
 
-    private static func handshake(
+    package static func handshake(
         channel: any Channel, closeReason: EventLoopFuture<any Error>,
         configuration: Configuration, logger: Logger
     ) -> EventLoopFuture<RESP3Connection> {

@@ -93,6 +93,29 @@ public final class RedisTestServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// Runs one command with Debian's `redis-cli` against this server (as another client would:
+    /// a fault to inject, a value to write behind a cache's back) and returns its output, trimmed.
+    @discardableResult
+    public func cli(_ arguments: String...) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        p.arguments = ["-h", host, "-p", String(port)] + cliAuthentication + arguments
+        let output = Pipe()
+        p.standardOutput = output
+        p.standardError = output
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `-a password` when the server was started with `--requirepass`.
+    private var cliAuthentication: [String] {
+        guard let index = extraArguments.firstIndex(of: "--requirepass"), index + 1 < extraArguments.count else { return [] }
+        return ["--no-auth-warning", "-a", extraArguments[index + 1]]
+    }
+
     /// The server's log, for a test failure's message.
     public func log() -> String {
         (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""

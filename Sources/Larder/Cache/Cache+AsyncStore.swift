@@ -45,6 +45,9 @@ extension Cache {
         if write.toTier, let tier {
             try await tier.storeAsync(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
+        if write.toShared {
+            return try await storeSharedAsync(value, forKey: key, deadline: deadline, mode: mode, write)
+        }
         return try finishStore(value, forKey: key, deadline: deadline, mode: mode, write)
     }
 }

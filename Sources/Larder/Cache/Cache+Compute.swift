@@ -42,7 +42,7 @@ extension Cache {
     /// one of them can deadlock, and a sync stalls every task on that thread.
     @inlinable
     public func value(forKey key: Key, orCompute compute: () throws -> Value) throws -> Value {
-        if let hit = value(forKey: key) { return hit }
+        if let hit = try fetchValue(forKey: key) { return hit }
         return try computeOnMiss(forKey: key, deadlineFrom: nil, orCompute: compute)
     }
 
@@ -54,7 +54,7 @@ extension Cache {
     @inlinable
     public func value(forKey key: Key, ttl: Duration?, orCompute compute: () throws -> Value) throws -> Value {
         _ = try deadline(forTTL: ttl)  // validates before computing
-        if let hit = value(forKey: key) { return hit }
+        if let hit = try fetchValue(forKey: key) { return hit }
         return try computeOnMiss(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
     }
 
@@ -72,7 +72,7 @@ extension Cache {
     @inlinable
     public func value(forKey key: Key,
                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
-        if let hit = value(forKey: key) { return hit }
+        if let hit = try await fetchValue(forKey: key) { return hit }
         return try await computeOnMiss(forKey: key, deadlineFrom: nil, orCompute: compute)
     }
 
@@ -82,7 +82,7 @@ extension Cache {
     public func value(forKey key: Key, ttl: Duration?,
                       orCompute compute: @Sendable () async throws -> Value) async throws -> Value {
         _ = try deadline(forTTL: ttl)
-        if let hit = value(forKey: key) { return hit }
+        if let hit = try await fetchValue(forKey: key) { return hit }
         return try await computeOnMiss(forKey: key, deadlineFrom: .some(ttl), orCompute: compute)
     }
 
@@ -191,6 +191,7 @@ extension Cache {
 
     /// The live value for `key` without touching recency or statistics.
     private func peek(_ key: Key, hash: UInt64, shard: CacheShard<Key, Value>) -> Value? {
+        if hasShared { dropSharedEntriesIfStale(shard) }
         shard.mutex.lock()
         defer { shard.mutex.unlock() }
         let slot = shard.find(key, hash: hash)
@@ -250,7 +251,7 @@ extension Cache {
     /// the snapshot keeps out a value a removal invalidated. With a tier the same
     /// must hold there: nothing is written when either ran.
     private func computedMayStore(_ key: Key, shard: CacheShard<Key, Value>, fillSnapshot: UInt64) -> Bool {
-        !hasTier || (shard.fillSnapshot() == fillSnapshot && !contains(key))
+        !readsThrough || (shard.fillSnapshot() == fillSnapshot && !contains(key))
     }
 
     /// After a computed value's store: when a set or a removal ran while the tier

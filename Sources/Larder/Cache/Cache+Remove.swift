@@ -17,6 +17,7 @@ extension Cache {
         // value, a tiered set) stores the key again (see CacheShard.fillSnapshot).
         let removed = removeFromMemory(key, hash: hash, asRemoval: true)
         if hasTier { tier?.remove(forKey: key) }
+        if hasShared { removeShared(key) }
         shard.endRemoval()
         return removed
     }
@@ -65,6 +66,7 @@ extension Cache {
         }
         defer { for shard in shards { shard.endRemoval() } }
         tier?.removeAll()
+        if hasShared { removeAllShared() }
         for shard in shards {
             var remaining = -1
             while remaining != 0 {

@@ -128,6 +128,7 @@ extension Cache {
         if write.toTier, let tier {
             try tier.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline)
         }
+        if write.toShared { return try storeShared(value, forKey: key, deadline: deadline, mode: mode, write) }
         return try finishStore(value, forKey: key, deadline: deadline, mode: mode, write)
     }
 
@@ -138,14 +139,17 @@ extension Cache {
         @usableFromInline let hash: UInt64
         @usableFromInline let index: Int
         @usableFromInline let toTier: Bool
+        /// Whether the shared tier takes it (and installs the local copy).
+        @usableFromInline let toShared: Bool
         @usableFromInline let fillSnapshot: UInt64?
 
         @inlinable
-        init(weight: UInt64, hash: UInt64, index: Int, toTier: Bool, fillSnapshot: UInt64?) {
+        init(weight: UInt64, hash: UInt64, index: Int, toTier: Bool, toShared: Bool, fillSnapshot: UInt64?) {
             self.weight = weight
             self.hash = hash
             self.index = index
             self.toTier = toTier
+            self.toShared = toShared
             self.fillSnapshot = fillSnapshot
         }
     }
@@ -164,7 +168,12 @@ extension Cache {
             throw tooLarge(weight: weight, share: share)
         }
         let toTier = writeThrough && hasTier
+        let toShared = writeThrough && hasShared
         var fillSnapshot = fillSnapshot
+        if toShared, fillSnapshot == nil {
+            // An invalidation or removal before the server's acknowledgement keeps the local copy out.
+            fillSnapshot = shards[index].fillSnapshot()
+        }
         if toTier {
             // A removal between the tier's write and memory's must not leave a
             // memory copy the tier lacks.
@@ -173,7 +182,8 @@ extension Cache {
             // stamped now, before this write takes its stamp: they came first.
             if CacheShard<Key, Value>.readsOptimistically { withShard(index) { $0.applyOwnRecordedHits() } }
         }
-        return PreparedWrite(weight: weight, hash: hash, index: index, toTier: toTier, fillSnapshot: fillSnapshot)
+        return PreparedWrite(weight: weight, hash: hash, index: index, toTier: toTier, toShared: toShared,
+                             fillSnapshot: fillSnapshot)
     }
 
     /// The memory half of a write, after the tier's.
@@ -205,6 +215,8 @@ extension Cache {
     func insert(_ value: Value, forKey key: Key, hash: UInt64, shard: CacheShard<Key, Value>,
                 weight: UInt64, deadline: UInt64, mode: StoreMode, fillSnapshot: UInt64? = nil,
                 countingHit: Bool = false) -> StoreOutcome {
+        // Entries of a lost connection go before anything new comes in.
+        if hasShared { dropSharedEntriesIfStale(shard) }
         // Without a byte budget a set evicts at most one entry.
         let batch = shard.byteShare == .max && mode != .restoreAtLRU ? 1 : Self.batchSize
         var countHit = countingHit

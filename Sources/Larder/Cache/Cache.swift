@@ -42,6 +42,14 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @usableFromInline let tier: (any CacheBackingTier<Key, Value>)?
     /// `tier != nil`, without copying the existential on hot paths.
     @usableFromInline let hasTier: Bool
+    /// The shared tier (Redis), nil without one.
+    @usableFromInline let shared: (any SharedBackingTier<Key, Value>)?
+    /// `shared != nil`.
+    @usableFromInline let hasShared: Bool
+    /// Whether a memory miss reads a lower tier (disk or shared): the miss is then counted after it.
+    @usableFromInline let readsThrough: Bool
+    /// Moves when every shared entry must go (see Cache+Shared.swift).
+    @usableFromInline let sharedGeneration = Atomic<UInt64>(0)
     @usableFromInline let hooks: CacheHooks<Key>
     /// The C core's bookkeeping per slot, charged to every entry's weight.
     @usableFromInline let slotOverhead: UInt64
@@ -79,6 +87,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Creates a cache over a lower tier (the durable store), with test hooks.
     init(configuration: CacheConfiguration, clock: any CacheClock = SystemCacheClock(),
          logger: Logger? = nil, tier: (any CacheBackingTier<Key, Value>)?,
+         shared: (any SharedBackingTier<Key, Value>)? = nil,
          hooks: CacheHooks<Key> = CacheHooks()) throws(CacheError) {
         try configuration.validate()
         let shardCount = configuration.shardCount
@@ -111,6 +120,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.logger = logger
         self.tier = tier
         self.hasTier = tier != nil
+        self.shared = shared
+        self.hasShared = shared != nil
+        self.readsThrough = tier != nil || shared != nil
         self.hooks = hooks
         if let tier, tier.accessRecording != nil { tier.setAccessSource(Self.accessDrain(shards)) }
         if configuration.supportsExpiry, let interval = configuration.sweepInterval {
@@ -121,10 +133,13 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 return true
             }
         }
+        if let shared { shared.attach(sharedTierSink()) }
     }
 
     deinit {
         sweeper.stop()
+        // Not `close()`: the last reference may go on the tier's own thread, which must not wait for itself.
+        shared?.closeSoon()
         shardTable.deallocate()
     }
 
@@ -139,7 +154,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     public func value(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
         let found = withShard(shardIndex(hash)) { lookUp(key, hash: hash, in: $0) }
-        guard found == nil, hasTier, let tier else { return found }
+        guard found == nil, readsThrough else { return found }
+        if hasShared { return try? readShared(key, hash: hash) }
+        guard let tier else { return nil }
         return promote(from: tier, key: key, hash: hash, shard: shards[shardIndex(hash)])
     }
 
@@ -147,10 +164,11 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// an expired entry). With a tier, a miss is counted after the tier was asked.
     @inlinable
     func lookUp(_ key: Key, hash: UInt64, in shard: CacheShard<Key, Value>) -> Value? {
+        if hasShared { dropSharedEntriesIfStale(shard) }
         // A shard that threads share is read without its lock; one a thread uses
         // alone is cheapest under it (biased, see ShardMutex).
         if CacheShard<Key, Value>.readsOptimistically, shard.threadsShare.load(ordering: .relaxed) {
-            switch shard.lookUpOptimistically(key, hash: hash, countsMiss: !hasTier) {
+            switch shard.lookUpOptimistically(key, hash: hash, countsMiss: !readsThrough) {
             case .hit(let value):
                 if hasTier { askForAccessDrainIfWanted(shard) }
                 return value
@@ -184,12 +202,12 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             let expired = shard.take(slot)
             shard.endWrite()
             shard.bump(shard.expiredRemovals)
-            if !hasTier { shard.bump(shard.misses) }
+            if !readsThrough { shard.bump(shard.misses) }
             shard.publishSize()
             shard.mutex.unlock()
             logExpired(count: 1, firstKey: expired.key)
         } else {
-            if !hasTier { shard.bump(shard.misses) }
+            if !readsThrough { shard.bump(shard.misses) }
             shard.mutex.unlock()
         }
         Self.noteMiss(key, hash: hash)
@@ -216,6 +234,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     @inlinable
     func contains(_ key: Key, hash: UInt64, in shard: CacheShard<Key, Value>) -> Bool {
+        if hasShared { dropSharedEntriesIfStale(shard) }
         shard.mutex.lock()
         let slot = shard.find(key, hash: hash)
         guard slot != larderNil else {
@@ -300,5 +319,6 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     public func close() {
         sweeper.stop()
         (tier as? any CacheClosableTier)?.close()
+        shared?.close()
     }
 }

@@ -25,6 +25,12 @@ public struct CacheError: Error, Sendable, CustomStringConvertible, Equatable {
         /// A get-or-compute asked for its own key from inside its computation, on the
         /// same thread: it would wait for itself forever.
         case recursiveComputation
+        /// The shared tier's server cannot be reached (nothing listening, a refused handshake or
+        /// password, a lost connection); the message gives the address and the last error.
+        case sharedTierUnavailable
+        /// The shared tier's server refused a command or replied with something the cache
+        /// cannot use (an error reply, a reply of the wrong type); the message quotes it.
+        case sharedTierRejected
     }
 
     /// The kind of failure.

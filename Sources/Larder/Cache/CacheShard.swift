@@ -94,6 +94,10 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// Removals that a fill must not undo (see CacheShard+Removals.swift).
     @usableFromInline let removalGeneration = Atomic<UInt64>(0)
     @usableFromInline let removalsInProgress = Atomic<Int>(0)
+    /// The cache's shared generation this shard was last emptied for (see
+    /// Cache+Shared.swift): behind the cache's, the shard holds entries from a
+    /// connection that is gone, and nothing in it may be served.
+    @usableFromInline let sharedSeen = Atomic<UInt64>(0)
 
     /// In-flight get-or-compute calls, behind their own lock so that the
     /// shard's critical sections stay allocation-free (a dictionary insert

@@ -1,0 +1,273 @@
+import CLarderCore
+import Dispatch
+import Logging
+import Synchronization
+
+/// The shared tier (Redis) as a near-cache: creation, reads through it, writes and removals
+/// through it, and the generation that drops every shared entry at once.
+///
+/// Dropping everything in O(1): a loss of contact moves `sharedGeneration` (and every shard's
+/// removal generation, so that no fill in flight is installed). A shard whose `sharedSeen` is
+/// behind is emptied by the first call that touches it, under its lock, before that call reads
+/// anything; until it is empty nothing in it is served.
+extension Cache where Key: ByteCodable, Value: ByteCodable {
+    /// Creates a cache whose memory is a near-cache of a shared Redis server, optionally over
+    /// the durable LMDB tier.
+    ///
+    /// A memory miss reads Redis (`GET` and `PTTL` in one round trip, so the local copy never
+    /// outlives the server's), concurrent misses of a key sharing one read; a set writes Redis,
+    /// then the local copy; a removal deletes both. Keys and values cross the wire as their
+    /// ``ByteCodable`` bytes under ``SharedTierConfiguration/keyPrefix``. Redis tells the cache
+    /// when a key it read changes, and the local copy goes; see ``SharedTierConfiguration`` for
+    /// the staleness bound and what happens while Redis is unreachable.
+    ///
+    /// The cache connects in the background and reconnects on its own; call
+    /// ``waitForSharedTier(timeout:)`` to wait for the first connection. With `persistence`,
+    /// writes also go to disk, but entries on disk are not restored into memory at start (they
+    /// could be stale by then): every read is served by Redis or by what came from it since.
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` naming the field to change (in
+    ///   `configuration`, `shared` or `persistence`), or the durable store's errors.
+    public convenience init(configuration: CacheConfiguration, shared: SharedTierConfiguration,
+                            persistence: PersistenceConfiguration? = nil,
+                            clock: any CacheClock = SystemCacheClock(), logger: Logger? = nil) throws(CacheError) {
+        try configuration.validate()
+        try shared.validate(configuration)
+        var lower: PersistentTier<Key, Value>? = nil
+        if let persistence {
+            let tierLogger = logger ?? Logger(label: "larder.persistence", factory: { _ in SwiftLogNoOpLogHandler() })
+            lower = try PersistentTier<Key, Value>(persistence: persistence, clock: clock, logger: tierLogger)
+        }
+        let sharedTier = RedisSharedTier<Key, Value>(configuration: shared, logger: logger)
+        do {
+            try self.init(configuration: configuration, clock: clock, logger: logger, tier: lower, shared: sharedTier)
+        } catch {
+            lower?.close()
+            sharedTier.close()
+            throw error
+        }
+    }
+}
+
+extension Cache {
+    // MARK: Reads
+
+    /// The value for `key`: from memory, else from the lower tiers, reporting a shared tier's
+    /// failure instead of calling it a miss.
+    ///
+    /// Without a shared tier this is ``value(forKey:)``. With one, a memory miss waits for
+    /// Redis on the calling thread (from async code use the `async` flavour).
+    /// - Throws: ``CacheError/Code/sharedTierUnavailable`` when Redis cannot be reached and
+    ///   ``SharedTierConfiguration/whenUnavailable`` is `.fail`;
+    ///   ``CacheError/Code/sharedTierRejected`` or `.storeDamaged` for a reply the cache cannot use.
+    public func fetchValue(forKey key: Key) throws(CacheError) -> Value? {
+        guard hasShared else { return value(forKey: key) }
+        let hash = Self.hash(key)
+        if let hit = withShard(shardIndex(hash), { lookUp(key, hash: hash, in: $0) }) { return hit }
+        return try readShared(key, hash: hash)
+    }
+
+    /// The value for `key`, as the synchronous ``fetchValue(forKey:)``, suspending instead of
+    /// blocking while Redis answers a memory miss.
+    public func fetchValue(forKey key: Key) async throws(CacheError) -> Value? {
+        guard hasShared, let shared else { return value(forKey: key) }
+        let hash = Self.hash(key)
+        let shard = shards[shardIndex(hash)]
+        if let hit = lookUp(key, hash: hash, in: shard) { return hit }
+        let snapshot = shard.fillSnapshot()
+        let result = await withUnsafeContinuation { continuation in
+            shared.load(key, snapshot: snapshot) { continuation.resume(returning: $0) }
+        }
+        return try settleSharedRead(result, shard: shard)
+    }
+
+    /// A memory miss read through the shared tier, waiting on this thread.
+    @usableFromInline
+    func readShared(_ key: Key, hash: UInt64) throws(CacheError) -> Value? {
+        guard let shared else { return nil }
+        let shard = shards[shardIndex(hash)]
+        // Before the read: an invalidation or removal after it keeps the value out of memory.
+        let snapshot = shard.fillSnapshot()
+        let result = Self.waitForShared { shared.load(key, snapshot: snapshot, completion: $0) }
+        return try settleSharedRead(result, shard: shard)
+    }
+
+    /// Counts a read through the shared tier and applies `whenUnavailable`.
+    private func settleSharedRead(_ result: Result<Value?, CacheError>,
+                                  shard: CacheShard<Key, Value>) throws(CacheError) -> Value? {
+        let found = try? result.get()
+        shard.mutex.lock()
+        if found ?? nil == nil { shard.bump(shard.misses) } else { shard.bump(shard.hits) }
+        shard.mutex.unlock()
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error):
+            if error.code == .sharedTierUnavailable, shared?.whenUnavailable == .degradeToMemory { return nil }
+            throw error
+        }
+    }
+
+    // MARK: Writes and removals
+
+    /// The shared half of a write (after the disk tier's): Redis, then the local copy,
+    /// installed by the tier in wire order. While Redis is unreachable in `.degradeToMemory`
+    /// mode the write stays local, living at most the staleness bound.
+    @usableFromInline
+    func storeShared(_ value: Value, forKey key: Key, deadline: UInt64, mode: StoreMode,
+                     _ write: PreparedWrite) throws(CacheError) -> StoreOutcome {
+        guard let shared else { return try finishStore(value, forKey: key, deadline: deadline, mode: mode, write) }
+        let result = Self.waitForShared { completion in
+            shared.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline,
+                         weight: write.weight, snapshot: write.fillSnapshot ?? .max, completion: completion)
+        }
+        return try settleSharedWrite(result, value, forKey: key, deadline: deadline, mode: mode, write)
+    }
+
+    /// `storeShared` for async callers: suspends while Redis answers.
+    func storeSharedAsync(_ value: Value, forKey key: Key, deadline: UInt64, mode: StoreMode,
+                          _ write: PreparedWrite) async throws(CacheError) -> StoreOutcome {
+        guard let shared else { return try finishStore(value, forKey: key, deadline: deadline, mode: mode, write) }
+        let result = await withUnsafeContinuation { continuation in
+            shared.store(value, forKey: key, deadline: deadline == larderNoDeadline ? nil : deadline,
+                         weight: write.weight, snapshot: write.fillSnapshot ?? .max) { continuation.resume(returning: $0) }
+        }
+        return try settleSharedWrite(result, value, forKey: key, deadline: deadline, mode: mode, write)
+    }
+
+    private func settleSharedWrite(_ result: Result<Void, CacheError>, _ value: Value, forKey key: Key,
+                                   deadline: UInt64, mode: StoreMode,
+                                   _ write: PreparedWrite) throws(CacheError) -> StoreOutcome {
+        switch result {
+        case .success:
+            return .stored
+        case .failure(let error):
+            guard error.code == .sharedTierUnavailable, let shared, shared.whenUnavailable == .degradeToMemory else {
+                throw error
+            }
+            // Local only, and no longer than the bound: another instance's write meanwhile cannot
+            // stay hidden for longer. The reconnection drops it (the snapshot then fails too).
+            let (cap, overflow) = clock.monotonicNanoseconds().addingReportingOverflow(shared.maxStalenessNanoseconds)
+            let capped = overflow ? deadline : min(deadline, cap)
+            return try finishStore(value, forKey: key, deadline: capped, mode: mode, write)
+        }
+    }
+
+    /// The shared half of a removal: the server's copy. A failure is logged (the removal
+    /// returns no error); the local copy is gone either way.
+    @usableFromInline
+    func removeShared(_ key: Key) {
+        guard let shared else { return }
+        let result = Self.waitForShared { shared.remove(key, completion: $0) }
+        if case .failure(let error) = result {
+            logger?.warning("Larder: the shared tier's copy was not removed: \(error)")
+        }
+    }
+
+    /// The shared half of `removeAll`: every key under the prefix on the server.
+    func removeAllShared() {
+        guard let shared else { return }
+        let result = Self.waitForShared { shared.removeAll(completion: $0) }
+        if case .failure(let error) = result {
+            logger?.warning("Larder: the shared tier's keys were not removed: \(error)")
+        }
+    }
+
+    // MARK: Connection
+
+    /// Waits until the shared tier has a connection (returns at once when it has one, or when
+    /// the cache has no shared tier).
+    /// - Throws: ``CacheError/Code/sharedTierUnavailable`` with the last connection error when
+    ///   none is made within `timeout`.
+    public func waitForSharedTier(timeout: Duration) async throws(CacheError) {
+        guard let shared else { return }
+        let result = await withUnsafeContinuation { continuation in
+            shared.waitUntilConnected(timeout: timeout) { continuation.resume(returning: $0) }
+        }
+        try result.get()
+    }
+
+    /// The shared tier's counters and connection state, or nil for a cache without one.
+    public var sharedTierStatistics: SharedTierStatistics? { shared?.statistics }
+
+    // MARK: Dropping every shared entry
+
+    /// Empties `shard` when every shared entry was dropped since it was last emptied.
+    @inlinable @inline(__always)
+    func dropSharedEntriesIfStale(_ shard: CacheShard<Key, Value>) {
+        if shard.sharedSeen.load(ordering: .relaxed) != sharedGeneration.load(ordering: .acquiring) {
+            emptyStaleShard(shard)
+        }
+    }
+
+    /// Empties a stale shard in bounded batches; every thread that finds it stale helps, and
+    /// the last batch marks it current. Nothing is inserted into a stale shard meanwhile
+    /// (`insert` empties it first), and its entries are never served (readers come here first).
+    @usableFromInline
+    func emptyStaleShard(_ shard: CacheShard<Key, Value>) {
+        while true {
+            let target = sharedGeneration.load(ordering: .acquiring)
+            let done = withVictimBuffer(Key.self, Value.self, capacity: Self.batchSize) { victims in
+                shard.lockForWrite()
+                if shard.sharedSeen.load(ordering: .relaxed) == target {
+                    shard.unlockAfterWrite()
+                    return true
+                }
+                _ = shard.drainLocked(maxEntries: Self.batchSize, victims: &victims)
+                if larder_core_count(shard.core) == 0 { shard.sharedSeen.store(target, ordering: .relaxed) }
+                shard.unlockAfterWrite()
+                return false
+            }
+            if done { return }
+        }
+    }
+
+    /// What the shared tier may do to memory (on its own thread, in wire order).
+    func sharedTierSink() -> SharedTierSink<Key, Value> {
+        SharedTierSink(
+            install: { [weak self] key, value, deadline, weight, snapshot in
+                self?.installShared(key, value, deadline: deadline, weight: weight, snapshot: snapshot)
+            },
+            invalidate: { [weak self] key in
+                guard let self else { return }
+                let hash = Self.hash(key)
+                _ = self.removeFromMemory(key, hash: hash, asRemoval: true)
+                self.shards[self.shardIndex(hash)].endRemoval()
+            },
+            dropAll: { [weak self] in
+                guard let self else { return }
+                // Fills in flight first (their snapshots fail), then every shard's entries.
+                for shard in self.shards { shard.removalGeneration.wrappingAdd(1, ordering: .releasing) }
+                self.sharedGeneration.wrappingAdd(1, ordering: .releasing)
+            },
+            now: { [clock] in clock.monotonicNanoseconds() })
+    }
+
+    private func installShared(_ key: Key, _ value: Value, deadline: UInt64?, weight: UInt64?, snapshot: UInt64) {
+        let hash = Self.hash(key)
+        let shard = shards[shardIndex(hash)]
+        let weight = weight ?? naturalWeight(key: key, value: value)
+        guard weight <= shard.byteShare, weight <= larderMaxWeight else {
+            // Too heavy for memory now (pressure): the server has it; no older local copy may stay.
+            _ = removeFromMemory(key, hash: hash)
+            return
+        }
+        _ = insert(value, forKey: key, hash: hash, shard: shard, weight: weight,
+                   deadline: deadline ?? larderNoDeadline, mode: .overwrite, fillSnapshot: snapshot)
+    }
+
+    /// Runs `start` and blocks this thread until its completion is called (a synchronous
+    /// caller's wait for the shared tier, which answers on its own thread).
+    static func waitForShared<T: Sendable>(
+        _ start: (@escaping @Sendable (Result<T, CacheError>) -> Void) -> Void
+    ) -> Result<T, CacheError> {
+        let box = Mutex<Result<T, CacheError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        start { result in
+            box.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        return box.withLock { $0! }
+    }
+}

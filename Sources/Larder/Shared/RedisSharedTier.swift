@@ -1,0 +1,471 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RESP3
+import Synchronization
+
+/// The shared tier on one Redis server: one RESP3 connection with client-side caching
+/// (`CLIENT TRACKING ON`, default mode: every read on this connection is a cache read, so
+/// each is tracked without an extra `CLIENT CACHING YES`). Not `NOLOOP`: with it, Redis also
+/// skips the invalidations it sends this client while running this client's own command,
+/// which include the keys it evicts from a full tracking table; those keys would stay in
+/// memory untracked. The price: a write to a key this instance tracks drops its own local
+/// copy (the invalidation arrives right after the write's reply), and the next read fetches it.
+///
+/// Everything that touches memory runs on the connection's event loop in wire order
+/// (see ``SharedBackingTier``): a fill is installed when its last reply arrives, an
+/// invalidation push when it arrives, so an invalidation is never applied before the
+/// reply it follows, and a fill whose key was invalidated meanwhile (the shard's removal
+/// generation moved) is not installed. Any loss of contact, and every new connection,
+/// drops all shared entries through the sink before the next reply is handled.
+///
+/// State marked "loop" is touched only on `eventLoop`, which makes `@unchecked Sendable` sound.
+final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Sendable & ByteCodable>:
+    SharedBackingTier, @unchecked Sendable
+{
+    let configuration: SharedTierConfiguration
+    let eventLoop: any EventLoop
+    /// The tier's own event loop thread (nil when one was injected): never one of the
+    /// caller's, so a synchronous caller waiting for a reply cannot block the loop that
+    /// would deliver it.
+    private let group: MultiThreadedEventLoopGroup?
+    private let prefix: [UInt8]
+    private let logger: Logger
+    private var client: RESP3Client!
+    private var sink: SharedTierSink<Key, Value>?  // set once by attach, before the client starts
+
+    // Loop.
+    private var inflight: [Key: EventLoopFuture<Value?>] = [:]
+    private var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
+    private var nextWaiter = 0
+    /// The epoch of the last connection lost.
+    private var lostEpoch: UInt64 = 0
+
+    // Read from any thread.
+    private let connected = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
+    /// The server's `proto-max-bulk-len`, learnt at each connection (Int.max until known).
+    private let serverBulkLimit = Atomic<Int>(.max)
+    private let lastError = Mutex<String?>(nil)
+    private let counters = SharedTierCounters()
+
+    init(configuration: SharedTierConfiguration, eventLoop: (any EventLoop)? = nil,
+         connector: RESP3Client.Connector? = nil, logger: Logger?) {
+        self.configuration = configuration
+        if let eventLoop {
+            self.group = nil
+            self.eventLoop = eventLoop
+        } else {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            self.group = group
+            self.eventLoop = group.next()
+        }
+        self.prefix = Array(configuration.keyPrefix.utf8)
+        self.logger = logger ?? RESP3Client.silentLogger
+        var connection = RESP3Connection.Configuration(
+            host: configuration.host, port: configuration.port,
+            username: configuration.username, password: configuration.password,
+            setupCommands: [RESP3Command("CLIENT", "TRACKING", "ON")])
+        connection.connectTimeout = Self.timeAmount(configuration.connectTimeout)
+        var clientConfiguration = RESP3Client.Configuration(
+            connection: connection,
+            heartbeatInterval: Self.timeAmount(configuration.heartbeatInterval),
+            heartbeatTimeout: Self.timeAmount(configuration.heartbeatTimeout))
+        clientConfiguration.connector = connector
+        client = RESP3Client(
+            configuration: clientConfiguration, eventLoop: self.eventLoop, logger: self.logger,
+            callbacks: .init(
+                onConnected: { [weak self] epoch in self?.connectionReady(epoch) },
+                onLost: { [weak self] epoch, error in self?.connectionLost(epoch, error) },
+                onPush: { [weak self] _, push in self?.pushed(push) },
+                onConnectFailed: { [weak self] error in self?.lastError.withLock { $0 = "\(error)" } }))
+    }
+
+    func attach(_ sink: SharedTierSink<Key, Value>) {
+        self.sink = sink
+        client.start()
+    }
+
+    var whenUnavailable: SharedTierConfiguration.WhenUnavailable { configuration.whenUnavailable }
+
+    var maxStalenessNanoseconds: UInt64 { configuration.effectiveMaxStaleness.saturatingNanoseconds }
+
+    var statistics: SharedTierStatistics {
+        var result = counters.snapshot()
+        result.connected = connected.load(ordering: .relaxed)
+        result.lastError = result.connected ? nil : lastError.withLock { $0 }
+        return result
+    }
+
+    // MARK: Reads
+
+    func load(_ key: Key, snapshot: UInt64, completion: @escaping @Sendable (Result<Value?, CacheError>) -> Void) {
+        if let error = closedError() { return completion(.failure(error)) }
+        let name = encode(key)
+        eventLoop.execute {
+            // Concurrent misses for one key share the read in flight.
+            if let running = self.inflight[key] {
+                running.whenComplete { completion($0.mapError(self.cacheError)) }
+                return
+            }
+            guard self.connected.load(ordering: .relaxed) else {
+                completion(.failure(self.unavailable(nil)))
+                return
+            }
+            self.counters.reads.add(1, ordering: .relaxed)
+            let reading = self.client.sendFuture([RESP3Command("GET", name), RESP3Command("PTTL", name)])
+                .flatMapThrowing { replies in try self.filled(key, replies: replies, snapshot: snapshot) }
+            self.inflight[key] = reading
+            reading.whenComplete { result in
+                self.inflight[key] = nil
+                completion(result.mapError(self.cacheError))
+            }
+        }
+    }
+
+    /// A fill's replies (`GET`, then `PTTL`, so that the local copy never outlives the
+    /// server's): decodes and installs the value, on the loop, before any later byte is read.
+    private func filled(_ key: Key, replies: [RESP3Value], snapshot: UInt64) throws -> Value? {
+        let value: Value
+        switch replies[0] {
+        case .null:
+            return nil
+        case .blobString(let bytes):
+            do {
+                value = try bytes.withUnsafeBytes { try Value(bytes: $0) }
+            } catch {
+                throw CacheError(code: .storeDamaged, message:
+                    "the shared tier holds bytes under \(describe(key)) that do not decode as \(Value.self) "
+                    + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
+            }
+        default:
+            throw rejected(replies[0], command: "GET", key: key)
+        }
+        counters.readHits.add(1, ordering: .relaxed)
+        guard case .integer(let ttl) = replies[1] else { throw rejected(replies[1], command: "PTTL", key: key) }
+        // -2: deleted between the two commands (its invalidation is on its way): nothing to keep.
+        // 0: expires within the millisecond: returned, not kept.
+        if ttl == -2 { return nil }
+        if ttl == 0 { return value }
+        guard let sink else { return value }
+        let deadline = ttl < 0 ? nil : sink.now() &+ UInt64(ttl) &* 1_000_000
+        sink.install(key, value, deadline, nil, snapshot)
+        return value
+    }
+
+    // MARK: Writes
+
+    func store(_ value: Value, forKey key: Key, deadline: UInt64?, weight: UInt64, snapshot: UInt64,
+               completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
+        if let error = closedError() { return completion(.failure(error)) }
+        let name = encode(key)
+        let bytes = value.encodedBytes
+        let limit = min(configuration.maxValueBytes, serverBulkLimit.load(ordering: .relaxed))
+        guard bytes.count <= limit, name.count <= limit else {
+            completion(.failure(CacheError(code: .valueTooLarge, message:
+                "the value for \(describe(key)) encodes to \(bytes.count) bytes (key \(name.count)), more than the "
+                + "shared tier accepts (\(limit) bytes: maxValueBytes, or the server's proto-max-bulk-len); "
+                + "store a smaller value, or raise both limits. Nothing was written.")))
+            return
+        }
+        var set = RESP3Command("SET", name, bytes)
+        if let deadline, let now = sink?.now() {
+            // Whole milliseconds, rounded up: the server's copy never expires before the local one.
+            let remaining = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 1
+            set = RESP3Command("SET", name, bytes, "PX", String(remaining))
+        }
+        eventLoop.execute {
+            guard self.connected.load(ordering: .relaxed) else {
+                completion(.failure(self.unavailable(nil)))
+                return
+            }
+            // MULTI: the read that tracks the key (STRLEN, cheap) runs right after the write, with
+            // no other client's write between them (a write untracks the key; a read after it outside
+            // a transaction could track a later value than the one installed here).
+            self.client.sendFuture([
+                RESP3Command("MULTI"), set, RESP3Command("STRLEN", name), RESP3Command("EXEC"),
+            ]).whenComplete { result in
+                switch result {
+                case .success(let replies):
+                    if let problem = replies.first(where: \.isErrorReply) ?? Self.execFailure(replies[3]) {
+                        completion(.failure(self.rejected(problem, command: "SET", key: key)))
+                        return
+                    }
+                    self.counters.writes.add(1, ordering: .relaxed)
+                    self.sink?.install(key, value, deadline, weight, snapshot)
+                    completion(.success(()))
+                case .failure(let error):
+                    completion(.failure(self.cacheError(error)))
+                }
+            }
+        }
+    }
+
+    private static func execFailure(_ reply: RESP3Value) -> RESP3Value? {
+        if case .array(let results) = reply { return results.first(where: \.isErrorReply) }
+        return reply
+    }
+
+    func remove(_ key: Key, completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
+        if let error = closedError() { return completion(.failure(error)) }
+        let name = encode(key)
+        eventLoop.execute {
+            guard self.connected.load(ordering: .relaxed) else {
+                completion(.failure(self.unavailable(nil)))
+                return
+            }
+            self.client.sendFuture([RESP3Command("DEL", name)]).whenComplete { result in
+                switch result {
+                case .success(let replies) where replies[0].isErrorReply:
+                    completion(.failure(self.rejected(replies[0], command: "DEL", key: key)))
+                case .success:
+                    self.counters.deletes.add(1, ordering: .relaxed)
+                    completion(.success(()))
+                case .failure(let error):
+                    completion(.failure(self.cacheError(error)))
+                }
+            }
+        }
+    }
+
+    func removeAll(completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
+        if let error = closedError() { return completion(.failure(error)) }
+        eventLoop.execute {
+            guard self.connected.load(ordering: .relaxed) else {
+                completion(.failure(self.unavailable(nil)))
+                return
+            }
+            self.scanAndUnlink(cursor: "0", completion: completion)
+        }
+    }
+
+    /// One `SCAN` step over the prefix and an `UNLINK` of what it found, until the cursor is back at 0.
+    private func scanAndUnlink(cursor: String, completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
+        let pattern = Self.globEscaped(prefix) + [UInt8(ascii: "*")]
+        client.sendFuture([RESP3Command("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")])
+            .flatMap { replies -> EventLoopFuture<String> in
+                guard case .array(let parts) = replies[0], parts.count == 2, let next = parts[0].string,
+                      case .array(let keys) = parts[1] else {
+                    return self.eventLoop.makeFailedFuture(self.rejected(replies[0], command: "SCAN", key: nil))
+                }
+                let names = keys.compactMap { key -> [UInt8]? in
+                    if case .blobString(let bytes) = key { return bytes }
+                    return nil
+                }
+                guard !names.isEmpty else { return self.eventLoop.makeSucceededFuture(next) }
+                return self.client.sendFuture([RESP3Command("UNLINK", arguments: names)]).map { _ in next }
+            }
+            .whenComplete { result in
+                switch result {
+                case .success("0"): completion(.success(()))
+                case .success(let next): self.scanAndUnlink(cursor: next, completion: completion)
+                case .failure(let error): completion(.failure(self.cacheError(error)))
+                }
+            }
+    }
+
+    /// The prefix with glob metacharacters escaped, for `SCAN MATCH`.
+    static func globEscaped(_ bytes: [UInt8]) -> [UInt8] {
+        var result: [UInt8] = []
+        for byte in bytes {
+            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
+                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
+                result.append(UInt8(ascii: "\\"))
+            }
+            result.append(byte)
+        }
+        return result
+    }
+
+    // MARK: Connection
+
+    func waitUntilConnected(timeout: Duration, completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
+        if let error = closedError() { return completion(.failure(error)) }
+        eventLoop.execute {
+            if self.connected.load(ordering: .relaxed) { return completion(.success(())) }
+            let id = self.nextWaiter
+            self.nextWaiter += 1
+            let expiry = self.eventLoop.scheduleTask(in: Self.timeAmount(timeout)) {
+                guard let waiter = self.connectWaiters.removeValue(forKey: id) else { return }
+                waiter.0(.failure(self.unavailable("no connection within \(timeout)")))
+            }
+            self.connectWaiters[id] = (completion, expiry)
+        }
+    }
+
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let closing = client.closeFuture()
+        if let group {
+            try? closing.wait()
+            try? group.syncShutdownGracefully()
+        }
+    }
+
+    func closeSoon() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let group = self.group
+        client.closeFuture().whenComplete { _ in group?.shutdownGracefully { _ in } }
+    }
+
+    private func connectionReady(_ epoch: UInt64) {
+        // Anything written locally while unreachable (degraded mode) goes before hits resume;
+        // tracking was switched on by the connection's setup commands.
+        sink?.dropAll()
+        counters.fullDrops.add(1, ordering: .relaxed)
+        counters.connections.add(1, ordering: .relaxed)
+        // The server's value size limit before the first write (a larger bulk would make the
+        // server drop the connection), where CONFIG is allowed (managed servers may rename it).
+        client.sendFuture([RESP3Command("CONFIG", "GET", "proto-max-bulk-len")]).whenComplete { result in
+            if case .success(let replies) = result, case .map(let pairs) = replies[0],
+               let text = pairs.first?.value.string, let limit = Int(text) {
+                self.serverBulkLimit.store(limit, ordering: .relaxed)
+            }
+            guard epoch > self.lostEpoch else { return }  // lost meanwhile
+            self.lastError.withLock { $0 = nil }
+            self.connected.store(true, ordering: .releasing)
+            let waiters = self.connectWaiters
+            self.connectWaiters = [:]
+            for (completion, expiry) in waiters.values {
+                expiry.cancel()
+                completion(.success(()))
+            }
+        }
+    }
+
+    private func connectionLost(_ epoch: UInt64, _ error: any Error) {
+        lostEpoch = epoch
+        // Not connected first: a call arriving now fails (or degrades) instead of waiting.
+        connected.store(false, ordering: .releasing)
+        lastError.withLock { $0 = "\(error)" }
+        sink?.dropAll()
+        counters.fullDrops.add(1, ordering: .relaxed)
+        counters.connectionLosses.add(1, ordering: .relaxed)
+        logger.warning("Larder: shared tier connection lost; every shared entry dropped",
+                       metadata: ["server": "\(configuration.host):\(configuration.port)", "error": "\(error)"])
+    }
+
+    /// A push: an invalidation of keys (drop them), of everything (a flush: `null`), or a
+    /// broken tracking redirection (drop everything).
+    private func pushed(_ push: RESP3Value) {
+        guard case .push(let parts) = push, let kind = parts.first?.string else { return }
+        switch kind {
+        case "invalidate" where parts.count >= 2:
+            guard case .array(let names) = parts[1] else {
+                sink?.dropAll()
+                counters.fullDrops.add(1, ordering: .relaxed)
+                return
+            }
+            for name in names {
+                guard case .blobString(let bytes) = name, bytes.starts(with: prefix) else { continue }
+                counters.invalidations.add(1, ordering: .relaxed)
+                let decoded = bytes.withUnsafeBytes { raw in
+                    try? Key(bytes: UnsafeRawBufferPointer(rebasing: raw[prefix.count...]))
+                }
+                guard let key = decoded else {
+                    // A key under our prefix that is not ours to decode: forget everything rather than guess.
+                    sink?.dropAll()
+                    counters.fullDrops.add(1, ordering: .relaxed)
+                    continue
+                }
+                sink?.invalidate(key)
+            }
+        case "tracking-redir-broken":
+            sink?.dropAll()
+            counters.fullDrops.add(1, ordering: .relaxed)
+        default:
+            break
+        }
+    }
+
+    // MARK: Encoding and errors
+
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(Int64(clamping: duration.saturatingNanoseconds))
+    }
+
+    private func encode(_ key: Key) -> [UInt8] {
+        var bytes = prefix
+        key.appendBytes(to: &bytes)
+        return bytes
+    }
+
+    private func describe(_ key: Key) -> String {
+        "key \(String(describing: key).prefix(80)) (\(configuration.keyPrefix)…)"
+    }
+
+    /// Set once `close()` began: the loop may be gone, so nothing more is queued on it.
+    private func closedError() -> CacheError? {
+        guard closed.load(ordering: .acquiring) else { return nil }
+        return CacheError(code: .closed, message: "the cache was closed; its shared tier takes no more calls.")
+    }
+
+    private var address: String { "\(configuration.host):\(configuration.port)" }
+
+    private func unavailable(_ reason: String?) -> CacheError {
+        counters.unavailable.add(1, ordering: .relaxed)
+        let last = lastError.withLock { $0 }
+        var message = "the shared tier's Redis server at \(address) is unreachable"
+        if let reason { message += " (\(reason))" }
+        if let last { message += "; last connection error: \(last)" }
+        message += ". Check that the server runs and the address and credentials are right; the cache reconnects "
+            + "on its own. Use whenUnavailable: .degradeToMemory to serve from memory meanwhile."
+        return CacheError(code: .sharedTierUnavailable, message: message)
+    }
+
+    private func rejected(_ reply: RESP3Value, command: String, key: Key?) -> CacheError {
+        let what = key.map { " for \(describe($0))" } ?? ""
+        let text: String
+        switch reply {
+        case .simpleError(let message): text = message
+        case .blobError(let bytes): text = String(decoding: bytes, as: UTF8.self)
+        default: text = "unexpected reply \(String(describing: reply).prefix(120))"
+        }
+        return CacheError(code: .sharedTierRejected, message:
+            "the shared tier's Redis server at \(address) refused \(command)\(what): \(text). "
+            + "Check the server's configuration (maxmemory, ACLs) and that no other program writes the cache's keys.")
+    }
+
+    private func cacheError(_ error: any Error) -> CacheError {
+        if let error = error as? CacheError { return error }
+        if let error = error as? RESP3Error { return unavailable("\(error)") }
+        return unavailable("\(error)")
+    }
+}
+
+extension RESP3Value {
+    /// An error reply (the command failed; the connection is fine).
+    fileprivate var isErrorReply: Bool {
+        switch self {
+        case .simpleError, .blobError: return true
+        default: return false
+        }
+    }
+}
+
+/// The shared tier's counters: atomics, so that statistics are read without a lock.
+final class SharedTierCounters: Sendable {
+    let connections = Atomic<Int>(0)
+    let connectionLosses = Atomic<Int>(0)
+    let reads = Atomic<Int>(0)
+    let readHits = Atomic<Int>(0)
+    let writes = Atomic<Int>(0)
+    let deletes = Atomic<Int>(0)
+    let invalidations = Atomic<Int>(0)
+    let fullDrops = Atomic<Int>(0)
+    let unavailable = Atomic<Int>(0)
+
+    func snapshot() -> SharedTierStatistics {
+        var result = SharedTierStatistics()
+        result.connections = connections.load(ordering: .relaxed)
+        result.connectionLosses = connectionLosses.load(ordering: .relaxed)
+        result.reads = reads.load(ordering: .relaxed)
+        result.readHits = readHits.load(ordering: .relaxed)
+        result.writes = writes.load(ordering: .relaxed)
+        result.deletes = deletes.load(ordering: .relaxed)
+        result.invalidations = invalidations.load(ordering: .relaxed)
+        result.fullDrops = fullDrops.load(ordering: .relaxed)
+        result.unavailable = unavailable.load(ordering: .relaxed)
+        return result
+    }
+}
