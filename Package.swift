@@ -114,11 +114,18 @@ let package = Package(
             dependencies: ["Larder"],
             path: "Tests/CrashWriter"
         ),
+        // One instance of the shared tier's multi-process coherence check.
+        .executableTarget(
+            name: "LarderCoherenceWorker",
+            dependencies: ["Larder"],
+            path: "Tests/CoherenceWorker"
+        ),
         .testTarget(
             name: "LarderTests",
             dependencies: [
                 "Larder",
                 "LarderCrashWriter",
+                "LarderCoherenceWorker",
                 "RedisTestSupport",
                 "RESP3",
                 "CLarderSystem",
