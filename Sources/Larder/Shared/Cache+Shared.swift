@@ -261,7 +261,7 @@ extension Cache {
     static func waitForShared<T: Sendable>(
         _ start: (@escaping @Sendable (Result<T, CacheError>) -> Void) -> Void
     ) -> Result<T, CacheError> {
-        let box = Mutex<Result<T, CacheError>?>(nil)
+        let box = Locked<Result<T, CacheError>?>(nil)
         let done = DispatchSemaphore(value: 0)
         start { result in
             box.withLock { $0 = result }

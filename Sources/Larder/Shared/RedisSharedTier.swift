@@ -46,7 +46,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     private let closed = Atomic<Bool>(false)
     /// The server's `proto-max-bulk-len`, learnt at each connection (Int.max until known).
     private let serverBulkLimit = Atomic<Int>(.max)
-    private let lastError = Mutex<String?>(nil)
+    private let lastError = Locked<String?>(nil)
     private let counters = SharedTierCounters()
 
     init(configuration: SharedTierConfiguration, eventLoop: (any EventLoop)? = nil,
