@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint
+        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint, shared
     }
 
     @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint (default: all).")
@@ -205,6 +205,9 @@ struct Bench: ParsableCommand {
             case .footprint:
                 heading("footprint: data.mdb bytes on disk per record of the LMDB tier")
                 result = try FootprintSuite.run(config)
+            case .shared:
+                heading("shared: the Redis shared tier (near-cache hits, miss fills, invalidation latency)")
+                result = try SharedSuite.run(config)
             }
             result.seconds = Double(nowNanoseconds() - t0) / 1e9
             report.suites[s.rawValue] = result

@@ -168,11 +168,13 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                 + "store a smaller value, or raise both limits. Nothing was written.")))
             return
         }
-        var set = RESP3Command("SET", name, bytes)
+        let set: RESP3Command
         if let deadline, let now = sink?.now() {
             // Whole milliseconds, rounded up: the server's copy never expires before the local one.
             let remaining = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 1
             set = RESP3Command("SET", name, bytes, "PX", String(remaining))
+        } else {
+            set = RESP3Command("SET", name, bytes)
         }
         eventLoop.execute {
             guard self.connected.load(ordering: .relaxed) else {
