@@ -70,7 +70,6 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
 
     private struct Pending {
         var expected: Int
-        var replies: [RESP3Value]
         let promise: EventLoopPromise<[RESP3Value]>
     }
 
@@ -79,6 +78,8 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     private let timing: Timing
     private let callbacks: Callbacks
     private var pending = CircularBuffer<Pending>()
+    /// The replies of the oldest pending request received so far.
+    private var headReplies: [RESP3Value] = []
     private var state = State.idle
     private var heartbeatTask: Scheduled<Void>?
     private var deadlineTask: Scheduled<Void>?
@@ -137,10 +138,15 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
             return
         }
         lastProgress = context.eventLoop.now
-        pending[pending.startIndex].replies.append(value)
-        if pending[pending.startIndex].replies.count == pending[pending.startIndex].expected {
+        // The oldest request's replies gather here, not in its CircularBuffer element: appending
+        // through the buffer's subscript copies the array each time (quadratic in a pipeline).
+        if headReplies.isEmpty { headReplies.reserveCapacity(pending[pending.startIndex].expected) }
+        headReplies.append(value)
+        if headReplies.count == pending[pending.startIndex].expected {
             let done = pending.removeFirst()
-            done.promise.succeed(done.replies)
+            let replies = headReplies
+            headReplies = []
+            done.promise.succeed(replies)
         }
     }
 
@@ -180,7 +186,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
             return
         }
         if pending.isEmpty { lastProgress = context.eventLoop.now }
-        pending.append(Pending(expected: request.commands.count, replies: [], promise: request.promise))
+        pending.append(Pending(expected: request.commands.count, promise: request.promise))
         var buffer = context.channel.allocator.buffer(
             capacity: request.commands.reduce(0) { $0 + $1.encodedLength })
         for command in request.commands { command.encode(into: &buffer) }
@@ -232,6 +238,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         closePromiseValue?.succeed(reason)
         let failed = pending
         pending.removeAll()
+        headReplies = []
         for request in failed { request.promise.fail(RESP3Error.connectionClosed) }
         callbacks.onClose(reason)
         if closeChannel { context.close(promise: nil) }

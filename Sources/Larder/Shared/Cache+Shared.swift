@@ -81,6 +81,73 @@ extension Cache {
         return try settleSharedRead(result, shard: shard)
     }
 
+    /// The values for `keys`, in their order: memory hits at once, and every miss read from the
+    /// shared tier in one round trip (pipelined), so a batch costs about one read's latency.
+    ///
+    /// Without a shared tier, each key is ``value(forKey:)``.
+    /// - Throws: as ``fetchValue(forKey:)-3c7fx``, for the first key whose read failed.
+    public func fetchValues(forKeys keys: [Key]) throws(CacheError) -> [Value?] {
+        guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
+        var (values, misses, snapshots) = lookUpMany(keys)
+        guard !misses.isEmpty else { return values }
+        let missed = misses.map { keys[$0] }
+        let result = Self.waitForShared { shared.loadMany(missed, snapshots: snapshots, completion: $0) }
+        try settleSharedReads(result, misses: misses, keys: keys, into: &values)
+        return values
+    }
+
+    /// The values for `keys`, as the synchronous ``fetchValues(forKeys:)-6n1ay``, suspending
+    /// instead of blocking while Redis answers the misses.
+    public func fetchValues(forKeys keys: [Key]) async throws(CacheError) -> [Value?] {
+        guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
+        var (values, misses, snapshots) = lookUpMany(keys)
+        guard !misses.isEmpty else { return values }
+        let missed = misses.map { keys[$0] }
+        let result = await withUnsafeContinuation { continuation in
+            shared.loadMany(missed, snapshots: snapshots) { continuation.resume(returning: $0) }
+        }
+        try settleSharedReads(result, misses: misses, keys: keys, into: &values)
+        return values
+    }
+
+    /// Memory's answers for `keys`, with the positions that missed and each one's fill snapshot.
+    private func lookUpMany(_ keys: [Key]) -> (values: [Value?], misses: [Int], snapshots: [UInt64]) {
+        var values = [Value?](repeating: nil, count: keys.count)
+        var misses: [Int] = []
+        var snapshots: [UInt64] = []
+        for (index, key) in keys.enumerated() {
+            let hash = Self.hash(key)
+            let shard = shards[shardIndex(hash)]
+            if let hit = lookUp(key, hash: hash, in: shard) {
+                values[index] = hit
+            } else {
+                misses.append(index)
+                snapshots.append(shard.fillSnapshot())
+            }
+        }
+        return (values, misses, snapshots)
+    }
+
+    /// Counts a batch's reads through the shared tier and applies `whenUnavailable`.
+    private func settleSharedReads(_ result: Result<[Result<Value?, CacheError>], CacheError>, misses: [Int],
+                                   keys: [Key], into values: inout [Value?]) throws(CacheError) {
+        let results: [Result<Value?, CacheError>]
+        switch result {
+        case .success(let each): results = each
+        case .failure(let error): results = Array(repeating: .failure(error), count: misses.count)
+        }
+        var firstError: CacheError? = nil
+        for (position, index) in misses.enumerated() {
+            let shard = shards[shardIndex(Self.hash(keys[index]))]
+            do {
+                values[index] = try settleSharedRead(results[position], shard: shard)
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+    }
+
     /// A memory miss read through the shared tier, waiting on this thread.
     @usableFromInline
     func readShared(_ key: Key, hash: UInt64) throws(CacheError) -> Value? {

@@ -35,7 +35,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     private var sink: SharedTierSink<Key, Value>?  // set once by attach, before the client starts
 
     // Loop.
-    private var inflight: [Key: EventLoopFuture<Value?>] = [:]
+    private var inflight: [Key: InflightRead] = [:]
     private var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
     private var nextWaiter = 0
     /// The epoch of the last connection lost.
@@ -100,34 +100,104 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     // MARK: Reads
 
     func load(_ key: Key, snapshot: UInt64, completion: @escaping @Sendable (Result<Value?, CacheError>) -> Void) {
+        loadMany([key], snapshots: [snapshot]) { result in completion(result.flatMap { $0[0] }) }
+    }
+
+    func loadMany(_ keys: [Key], snapshots: [UInt64],
+                  completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void) {
         if let error = closedError() { return completion(.failure(error)) }
-        let name = encode(key)
+        let names = keys.map(encode)
         eventLoop.execute {
-            // Concurrent misses for one key share the read in flight.
-            if let running = self.inflight[key] {
-                running.whenComplete { completion($0.mapError(self.cacheError)) }
-                return
-            }
             guard self.connected.load(ordering: .relaxed) else {
                 completion(.failure(self.unavailable(nil)))
                 return
             }
-            self.counters.reads.add(1, ordering: .relaxed)
-            let reading = self.client.sendFuture([RESP3Command("GET", name), RESP3Command("PTTL", name)])
-                .flatMapThrowing { replies in try self.filled(key, replies: replies, snapshot: snapshot) }
-            self.inflight[key] = reading
-            reading.whenComplete { result in
-                self.inflight[key] = nil
-                completion(result.mapError(self.cacheError))
+            // Keys with a read in flight join it (concurrent misses of a key share one read); the
+            // rest go out in one pipelined write. Per key there is no promise or future of its own:
+            // the batch's one future carries every reply (this runs unspecialized, where each
+            // generic type built per key costs a metadata lookup).
+            var commands: [RESP3Command] = []
+            commands.reserveCapacity(keys.count * 2)
+            var sent: [Int] = []
+            var joined: [(position: Int, read: InflightRead)] = []
+            for (position, key) in keys.enumerated() {
+                if let running = self.inflight[key] {
+                    joined.append((position, running))
+                    continue
+                }
+                commands.append(RESP3Command("GET", names[position]))
+                commands.append(RESP3Command("PTTL", names[position]))
+                sent.append(position)
             }
+            var batch: EventLoopFuture<[RESP3Value]>? = nil
+            if !sent.isEmpty {
+                self.counters.reads.add(sent.count, ordering: .relaxed)
+                let replies = self.client.sendFuture(commands)
+                batch = replies
+                for (n, position) in sent.enumerated() { self.inflight[keys[position]] = InflightRead(replies: replies, offset: 2 * n) }
+            }
+            let sentPositions = sent
+            let joinedReads = joined
+            let finish: @Sendable (Result<[RESP3Value], any Error>?) -> Void = { result in
+                var results = [Result<Value?, CacheError>](repeating: .success(nil), count: keys.count)
+                for (n, position) in sentPositions.enumerated() {
+                    let key = keys[position]
+                    self.inflight[key] = nil
+                    switch result {
+                    case .success(let replies)?:
+                        results[position] = Result { () throws(CacheError) in
+                            try self.filled(key, replies[2 * n], replies[2 * n + 1], snapshot: snapshots[position])
+                        }
+                    case .failure(let error)?:
+                        results[position] = .failure(self.cacheError(error))
+                    case nil:
+                        break
+                    }
+                }
+                self.join(joinedReads, keys: keys, into: results, completion: completion)
+            }
+            if let batch { batch.whenComplete { finish($0) } } else { finish(nil) }
+        }
+    }
+
+    /// Completes a batch after the reads it joined: each joined key's value is decoded from the
+    /// replies of the read it joined (that read's caller installs it).
+    private func join(_ joined: [(position: Int, read: InflightRead)], keys: [Key],
+                      into results: [Result<Value?, CacheError>],
+                      completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void) {
+        guard let next = joined.first else { return completion(.success(results)) }
+        next.read.replies.whenComplete { result in
+            var results = results
+            switch result {
+            case .success(let replies):
+                results[next.position] = Result { () throws(CacheError) in
+                    try self.decoded(keys[next.position], replies[next.read.offset], replies[next.read.offset + 1])?.value
+                }
+            case .failure(let error):
+                results[next.position] = .failure(self.cacheError(error))
+            }
+            self.join(Array(joined.dropFirst()), keys: keys, into: results, completion: completion)
         }
     }
 
     /// A fill's replies (`GET`, then `PTTL`, so that the local copy never outlives the
     /// server's): decodes and installs the value, on the loop, before any later byte is read.
-    private func filled(_ key: Key, replies: [RESP3Value], snapshot: UInt64) throws -> Value? {
+    private func filled(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value, snapshot: UInt64) throws(CacheError) -> Value? {
+        guard let (value, ttl) = try decoded(key, get, pttl) else { return nil }
+        counters.readHits.add(1, ordering: .relaxed)
+        // 0: expires within the millisecond: returned, not kept.
+        if ttl == 0 { return value }
+        guard let sink else { return value }
+        let deadline = ttl < 0 ? nil : sink.now() &+ UInt64(ttl) &* 1_000_000
+        sink.install(key, value, deadline, nil, snapshot)
+        return value
+    }
+
+    /// The value and its PTTL (-1: none) from a fill's replies; nil when the key is missing
+    /// (or was deleted between the two commands: its invalidation is on its way).
+    private func decoded(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value) throws(CacheError) -> (value: Value, ttl: Int64)? {
         let value: Value
-        switch replies[0] {
+        switch get {
         case .null:
             return nil
         case .blobString(let bytes):
@@ -139,18 +209,10 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                     + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
             }
         default:
-            throw rejected(replies[0], command: "GET", key: key)
+            throw rejected(get, command: "GET", key: key)
         }
-        counters.readHits.add(1, ordering: .relaxed)
-        guard case .integer(let ttl) = replies[1] else { throw rejected(replies[1], command: "PTTL", key: key) }
-        // -2: deleted between the two commands (its invalidation is on its way): nothing to keep.
-        // 0: expires within the millisecond: returned, not kept.
-        if ttl == -2 { return nil }
-        if ttl == 0 { return value }
-        guard let sink else { return value }
-        let deadline = ttl < 0 ? nil : sink.now() &+ UInt64(ttl) &* 1_000_000
-        sink.install(key, value, deadline, nil, snapshot)
-        return value
+        guard case .integer(let ttl) = pttl else { throw rejected(pttl, command: "PTTL", key: key) }
+        return ttl == -2 ? nil : (value, ttl)
     }
 
     // MARK: Writes
@@ -433,6 +495,12 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         if let error = error as? RESP3Error { return unavailable("\(error)") }
         return unavailable("\(error)")
     }
+}
+
+/// A read on the wire: the future of its batch's replies, and where its two replies start.
+struct InflightRead: Sendable {
+    let replies: EventLoopFuture<[RESP3Value]>
+    let offset: Int
 }
 
 extension RESP3Value {

@@ -15,6 +15,10 @@ protocol SharedBackingTier<Key, Value>: Sendable {
     /// Reads `key`; a found value is installed through the sink (with `snapshot`, the
     /// shard's fill snapshot taken before the read) before `completion` gets it.
     func load(_ key: Key, snapshot: UInt64, completion: @escaping @Sendable (Result<Value?, CacheError>) -> Void)
+    /// Reads several keys in one round trip (pipelined); each found value is installed as by
+    /// `load`. `snapshots[i]` belongs to `keys[i]`; the results come in the same order.
+    func loadMany(_ keys: [Key], snapshots: [UInt64],
+                  completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void)
     /// Writes `value` (deadline in the cache clock's monotonic nanoseconds, `nil`: none);
     /// once the server acknowledged it, the local copy is installed through the sink.
     func store(_ value: Value, forKey key: Key, deadline: UInt64?, weight: UInt64, snapshot: UInt64,
