@@ -1,7 +1,7 @@
 import CoreMetrics
 import Synchronization
 
-/// Reports a cache's ``CacheStatistics`` and ``PersistenceStatistics`` through
+/// Reports a cache's ``CacheStatistics``, ``PersistenceStatistics`` and ``SharedTierStatistics`` through
 /// swift-metrics, read from the counters when ``update()`` runs: nothing is
 /// called per operation, so hits and sets cost the same with metrics as
 /// without.
@@ -19,8 +19,13 @@ import Synchronization
 /// | `larder_disk_reads_total`, `larder_disk_hits_total` | counter | |
 /// | `larder_disk_commits_total`, `larder_disk_write_errors_total`, `larder_disk_damaged_records_total` | counter | |
 /// | `larder_disk_entries`, `larder_disk_bytes` | gauge | |
+/// | `larder_shared_reads_total`, `larder_shared_read_hits_total`, `larder_shared_writes_total`, `larder_shared_deletes_total` | counter | |
+/// | `larder_shared_invalidations_total`, `larder_shared_full_drops_total`, `larder_shared_unavailable_total` | counter | |
+/// | `larder_shared_connection_losses_total` | counter | |
+/// | `larder_shared_connected` | gauge (1 or 0) | |
 ///
-/// The `larder_disk_` metrics appear for a cache with a durable tier.
+/// The `larder_disk_` metrics appear for a cache with a durable tier, the `larder_shared_`
+/// metrics for one with a shared tier (``SharedTierStatistics``).
 /// ``CacheService`` calls ``update()`` on a schedule; call it yourself (at
 /// scrape time, say) when you run no service group.
 ///
@@ -47,13 +52,17 @@ public final class CacheMetrics: Sendable {
         self.cache = cache
         let name = [("cache", cache.name)]
         let hasDisk = cache.persistenceStatistics() != nil
+        let hasShared = cache.sharedTierStatistics() != nil
+        func wanted(_ label: String) -> Bool {
+            (hasDisk || !label.hasPrefix("larder_disk_")) && (hasShared || !label.hasPrefix("larder_shared_"))
+        }
         var counters: [String: Counter] = [:]
-        for (key, label, extra) in Self.counterShapes where hasDisk || !label.hasPrefix("larder_disk_") {
+        for (key, label, extra) in Self.counterShapes where wanted(label) {
             counters[key] = Counter(label: label, dimensions: name + extra, factory: factory)
         }
         self.counters = counters
         var gauges: [String: Gauge] = [:]
-        for (key, label) in Self.gaugeShapes where hasDisk || !label.hasPrefix("larder_disk_") {
+        for (key, label) in Self.gaugeShapes where wanted(label) {
             gauges[key] = Gauge(label: label, dimensions: name, factory: factory)
         }
         self.gauges = gauges
@@ -74,11 +83,20 @@ public final class CacheMetrics: Sendable {
         ("commits", "larder_disk_commits_total", []),
         ("writeErrors", "larder_disk_write_errors_total", []),
         ("damaged", "larder_disk_damaged_records_total", []),
+        ("sharedReads", "larder_shared_reads_total", []),
+        ("sharedReadHits", "larder_shared_read_hits_total", []),
+        ("sharedWrites", "larder_shared_writes_total", []),
+        ("sharedDeletes", "larder_shared_deletes_total", []),
+        ("sharedInvalidations", "larder_shared_invalidations_total", []),
+        ("sharedFullDrops", "larder_shared_full_drops_total", []),
+        ("sharedUnavailable", "larder_shared_unavailable_total", []),
+        ("sharedLosses", "larder_shared_connection_losses_total", []),
     ]
 
     private static let gaugeShapes: [(String, String)] = [
         ("entries", "larder_cache_entries"), ("cacheBytes", "larder_cache_bytes"),
         ("diskEntries", "larder_disk_entries"), ("diskBytes", "larder_disk_bytes"),
+        ("sharedConnected", "larder_shared_connected"),
     ]
 
     /// Reads the cache's counters and brings every metric up to date.
@@ -100,6 +118,17 @@ public final class CacheMetrics: Sendable {
             totals["damaged"] = disk.damagedRecords
             gauges["diskEntries"]?.record(disk.entries)
             gauges["diskBytes"]?.record(disk.bytes)
+        }
+        if let shared = cache.sharedTierStatistics() {
+            totals["sharedReads"] = shared.reads
+            totals["sharedReadHits"] = shared.readHits
+            totals["sharedWrites"] = shared.writes
+            totals["sharedDeletes"] = shared.deletes
+            totals["sharedInvalidations"] = shared.invalidations
+            totals["sharedFullDrops"] = shared.fullDrops
+            totals["sharedUnavailable"] = shared.unavailable
+            totals["sharedLosses"] = shared.connectionLosses
+            gauges["sharedConnected"]?.record(shared.connected ? 1 : 0)
         }
         // Concurrent updates must not both report one increment.
         let increments = reported.withLock { last -> [(String, Int)] in

@@ -4,6 +4,7 @@ struct CacheObservation: Sendable {
     let name: String
     let statistics: @Sendable () -> CacheStatistics
     let persistenceStatistics: @Sendable () -> PersistenceStatistics?
+    let sharedTierStatistics: @Sendable () -> SharedTierStatistics?
     let flush: @Sendable () throws(CacheError) -> Void
     let close: @Sendable () -> Void
 
@@ -11,6 +12,7 @@ struct CacheObservation: Sendable {
         name = cache.configuration.name
         statistics = { cache.statistics }
         persistenceStatistics = { cache.tierStatistics }
+        sharedTierStatistics = { cache.sharedTierStatistics }
         flush = { () throws(CacheError) in try cache.flushTier() }
         close = { cache.close() }
     }

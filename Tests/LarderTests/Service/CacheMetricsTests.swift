@@ -50,6 +50,7 @@ struct CacheMetricsTests {
         #expect(try gauge(backend, "larder_cache_bytes", cache: "sessions") == s.totalBytes)
         #expect(try gauge(backend, "larder_cache_byte_budget_bytes", cache: "sessions") == 50)
         #expect(backend.counters(label: "larder_disk_reads_total").isEmpty, "no disk metrics without a durable tier")
+        #expect(backend.counters(label: "larder_shared_reads_total").isEmpty, "no shared metrics without a shared tier")
 
         // Totals, not increments: a second update after more traffic reports only the difference.
         for _ in 0..<5 { _ = cache.value(forKey: 42) }

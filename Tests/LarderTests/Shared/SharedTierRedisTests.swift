@@ -1,5 +1,6 @@
 import Foundation
 import Larder
+import MetricsTestKit
 import RedisTestSupport
 import Testing
 
@@ -278,6 +279,36 @@ import Testing
         // Redis forgets keys beyond 10 and says so: no more than about 10 copies stay local.
         #expect(await eventually { a.count <= 11 })
         #expect(a.sharedTierStatistics!.invalidations >= 39)
+    }
+
+    @Test func theSharedMetricsEqualTheSharedStatistics() async throws {
+        let server = try RedisTestServer()
+        defer { server.stop() }
+        let a = try Self.makeCache(server)
+        let b = try Self.makeCache(server)
+        defer { a.close(); b.close() }
+        try await Self.connected(a, b)
+        let backend = TestMetrics()
+        let metrics = CacheMetrics(cache: b, factory: backend)
+        try await a.setValue("v", forKey: "k")
+        #expect(try await b.fetchValue(forKey: "k") == "v")
+        #expect(try await b.fetchValue(forKey: "none") == nil)
+        try await b.setValue("w", forKey: "mine")
+        b.removeValue(forKey: "mine")
+        try await a.setValue("v2", forKey: "k")
+        #expect(await eventually { b.sharedTierStatistics!.invalidations >= 1 })
+        metrics.update()
+        let s = try #require(b.sharedTierStatistics)
+        let name = [("cache", "default")]
+        func counter(_ label: String) throws -> Int { Int(try backend.expectCounter(label, name).totalValue) }
+        #expect(s.reads == 2 && s.readHits == 1 && s.writes == 1 && s.deletes == 1)
+        #expect(try counter("larder_shared_reads_total") == s.reads)
+        #expect(try counter("larder_shared_read_hits_total") == s.readHits)
+        #expect(try counter("larder_shared_writes_total") == s.writes)
+        #expect(try counter("larder_shared_deletes_total") == s.deletes)
+        #expect(try counter("larder_shared_invalidations_total") == s.invalidations)
+        #expect(try counter("larder_shared_full_drops_total") == s.fullDrops)
+        #expect(try backend.expectGauge("larder_shared_connected", name).lastValue == 1)
     }
 
     @Test func badConfigurationsAreRefusedWithTheFieldToChange() throws {
