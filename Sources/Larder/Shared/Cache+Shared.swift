@@ -23,8 +23,10 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
     ///
     /// The cache connects in the background and reconnects on its own; call
     /// ``waitForSharedTier(timeout:)`` to wait for the first connection. With `persistence`,
-    /// writes also go to disk, but entries on disk are not restored into memory at start (they
-    /// could be stale by then): every read is served by Redis or by what came from it since.
+    /// writes also go to disk, and at start the keys found there (most recent first, up to
+    /// `maxCount`) are revalidated: read again from Redis once connected, and only Redis's
+    /// answers enter memory. A value on disk is never served as it is: another instance may
+    /// have changed it while this one was down.
     ///
     /// - Throws: ``CacheError/Code/invalidConfiguration`` naming the field to change (in
     ///   `configuration`, `shared` or `persistence`), or the durable store's errors.
@@ -41,6 +43,10 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
         let sharedTier = RedisSharedTier<Key, Value>(configuration: shared, logger: logger)
         do {
             try self.init(configuration: configuration, clock: clock, logger: logger, tier: lower, shared: sharedTier)
+            if let lower {
+                let keys = try lower.recoveredEntries(limit: configuration.maxCount).map(\.key)
+                if !keys.isEmpty { revalidate(keys) }
+            }
         } catch {
             lower?.close()
             sharedTier.close()
@@ -237,6 +243,35 @@ extension Cache {
         let result = Self.waitForShared { shared.removeAll(completion: $0) }
         if case .failure(let error) = result {
             logger?.warning("Larder: the shared tier's keys were not removed: \(error)")
+        }
+    }
+
+    /// Reads `keys` from the shared tier once it is connected, in pipelined batches, so that
+    /// what Redis holds for them (not what the disk held) warms memory. Gives up quietly after
+    /// the first minute without a connection (reads go to Redis anyway).
+    func revalidate(_ keys: [Key]) {
+        guard let shared else { return }
+        Task.detached { [weak self] in
+            do {
+                try await self?.waitForSharedTier(timeout: .seconds(60))
+            } catch {
+                self?.logger?.info("Larder: restored keys not revalidated (no shared tier connection): \(error)")
+                return
+            }
+            var start = keys.startIndex
+            while start < keys.endIndex, let self {
+                let batch = Array(keys[start..<min(keys.endIndex, start + 256)])
+                let snapshots = batch.map { self.shards[self.shardIndex(Self.hash($0))].fillSnapshot() }
+                let result = await withUnsafeContinuation { continuation in
+                    shared.loadMany(batch, snapshots: snapshots) { continuation.resume(returning: $0) }
+                }
+                if case .failure(let error) = result {
+                    self.logger?.info("Larder: revalidation of restored keys stopped: \(error)")
+                    return
+                }
+                start += batch.count
+                shared.noteRevalidated(batch.count)
+            }
         }
     }
 

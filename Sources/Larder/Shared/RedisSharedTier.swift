@@ -366,6 +366,8 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         }
     }
 
+    func noteRevalidated(_ count: Int) { counters.revalidated.add(count, ordering: .relaxed) }
+
     func closeSoon() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let group = self.group
@@ -524,6 +526,7 @@ final class SharedTierCounters: Sendable {
     let invalidations = Atomic<Int>(0)
     let fullDrops = Atomic<Int>(0)
     let unavailable = Atomic<Int>(0)
+    let revalidated = Atomic<Int>(0)
 
     func snapshot() -> SharedTierStatistics {
         var result = SharedTierStatistics()
@@ -536,6 +539,7 @@ final class SharedTierCounters: Sendable {
         result.invalidations = invalidations.load(ordering: .relaxed)
         result.fullDrops = fullDrops.load(ordering: .relaxed)
         result.unavailable = unavailable.load(ordering: .relaxed)
+        result.revalidated = revalidated.load(ordering: .relaxed)
         return result
     }
 }

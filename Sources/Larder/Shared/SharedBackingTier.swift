@@ -36,6 +36,8 @@ protocol SharedBackingTier<Key, Value>: Sendable {
     /// Completes when a connection is ready (at once when one is), or with an error when
     /// none is within `timeout`.
     func waitUntilConnected(timeout: Duration, completion: @escaping @Sendable (Result<Void, CacheError>) -> Void)
+    /// Counts keys restored from disk and read again from the server.
+    func noteRevalidated(_ count: Int)
     /// Closes the connection and stops reconnecting; blocks until done.
     func close()
     /// `close()` without waiting (from a deinitializer, which may run on the tier's own thread).
@@ -76,6 +78,9 @@ public struct SharedTierStatistics: Sendable, Equatable {
     public var fullDrops: Int = 0
     /// Calls that found the server unreachable (failed or degraded to memory).
     public var unavailable: Int = 0
+    /// Keys restored from the durable tier at start whose values were read again from the
+    /// server (only those answers enter memory).
+    public var revalidated: Int = 0
     /// The last connection error, when the server is unreachable.
     public var lastError: String? = nil
 

@@ -281,6 +281,36 @@ import Testing
         #expect(a.sharedTierStatistics!.invalidations >= 39)
     }
 
+    @Test func entriesOnDiskAreRevalidatedAgainstRedisAfterARestart() async throws {
+        let server = try RedisTestServer()
+        defer { server.stop() }
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("larder-shared-lmdb-\(getpid())-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let persistence = PersistenceConfiguration.lmdb(directory: directory, maxBytes: 64 << 20, durability: .synchronous)
+        let shared = SharedTierConfiguration.redis(host: server.host, port: server.port, keyPrefix: "t:")
+        do {
+            let first = try Cache<String, String>(configuration: .init(maxCount: 100), shared: shared,
+                                                  persistence: persistence)
+            try await first.waitForSharedTier(timeout: .seconds(20))
+            for key in ["same", "changed", "deleted"] { try await first.setValue("old", forKey: key) }
+            first.close()
+        }
+        // While this instance is down, another changes one key and deletes another.
+        try server.cli("SET", "t:changed", "new")
+        try server.cli("DEL", "t:deleted")
+        let second = try Cache<String, String>(configuration: .init(maxCount: 100), shared: shared,
+                                               persistence: persistence)
+        defer { second.close() }
+        #expect(await eventually { second.sharedTierStatistics!.revalidated == 3 })
+        #expect(second.contains("same") && second.contains("changed"))
+        #expect(!second.contains("deleted"), "a key Redis no longer has is not brought back from disk")
+        let reads = second.sharedTierStatistics!.reads
+        #expect(second.value(forKey: "changed") == "new", "the disk's value is never served")
+        #expect(second.value(forKey: "same") == "old")
+        #expect(second.sharedTierStatistics!.reads == reads, "revalidated entries are near-cache hits")
+    }
+
     @Test func theSharedMetricsEqualTheSharedStatistics() async throws {
         let server = try RedisTestServer()
         defer { server.stop() }
