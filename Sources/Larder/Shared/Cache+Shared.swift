@@ -91,7 +91,7 @@ extension Cache {
     /// shared tier in one round trip (pipelined), so a batch costs about one read's latency.
     ///
     /// Without a shared tier, each key is ``value(forKey:)``.
-    /// - Throws: as ``fetchValue(forKey:)-3c7fx``, for the first key whose read failed.
+    /// - Throws: as ``fetchValue(forKey:)-9irwb``, for the first key whose read failed.
     public func fetchValues(forKeys keys: [Key]) throws(CacheError) -> [Value?] {
         guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
         var (values, misses, snapshots) = lookUpMany(keys)
@@ -102,7 +102,7 @@ extension Cache {
         return values
     }
 
-    /// The values for `keys`, as the synchronous ``fetchValues(forKeys:)-6n1ay``, suspending
+    /// The values for `keys`, as the synchronous ``fetchValues(forKeys:)-8myrr``, suspending
     /// instead of blocking while Redis answers the misses.
     public func fetchValues(forKeys keys: [Key]) async throws(CacheError) -> [Value?] {
         guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
