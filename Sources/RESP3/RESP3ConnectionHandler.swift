@@ -234,13 +234,14 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         heartbeatTask = nil
         deadlineTask?.cancel()
         deadlineTask = nil
-        // The reason is recorded first, so a caller whose request fails below can already read it.
+        // The reason is recorded and reported first, so a caller whose request fails below can
+        // already read it (and the owner has already marked the connection gone).
         closePromiseValue?.succeed(reason)
         let failed = pending
         pending.removeAll()
         headReplies = []
-        for request in failed { request.promise.fail(RESP3Error.connectionClosed) }
         callbacks.onClose(reason)
+        for request in failed { request.promise.fail(RESP3Error.connectionClosed) }
         if closeChannel { context.close(promise: nil) }
     }
 }

@@ -141,6 +141,23 @@ import Testing
         #expect(h.cache.count == 0)
     }
 
+    @Test func aMalformedReplyIsALostConnectionNotACrash() throws {
+        let h = try Harness()
+        try h.finishConnecting()
+        try h.fill("a", "1")
+        let inFlight = h.startRead("b")
+        _ = try h.sent()
+        try? h.receive("?not RESP\r\n")
+        guard case .failure(let error) = inFlight.withLock({ $0 }) else {
+            Issue.record("the read in flight did not fail: \(String(describing: inFlight.withLock { $0 }))")
+            return
+        }
+        #expect(error.code == .sharedTierUnavailable)
+        #expect(error.message.contains("protocol"), "\(error.message)")
+        #expect(!h.tier.statistics.connected)
+        #expect(!h.cache.contains("a"), "nothing from the broken connection stays")
+    }
+
     @Test func aNullInvalidationDropsEverySharedEntry() throws {
         let h = try Harness()
         try h.finishConnecting()

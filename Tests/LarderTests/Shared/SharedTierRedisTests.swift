@@ -1,6 +1,8 @@
 import Foundation
 import Larder
 import MetricsTestKit
+import NIOCore
+import NIOPosix
 import RedisTestSupport
 import Testing
 
@@ -236,6 +238,30 @@ import Testing
         #expect(try server.cli("GET", "t:k") == "v")
     }
 
+    @Test func aServerThatDoesNotSpeakRESP3IsNamedInTheError() async throws {
+        // Whatever it is sent, it answers an HTTP 400 and closes.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HTTPAnswer())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = server.localAddress?.port ?? 0
+        let cache = try Cache<String, String>(configuration: .init(maxCount: 10),
+                                              shared: .redis(port: port, keyPrefix: "t:"))
+        do {
+            try await cache.waitForSharedTier(timeout: .seconds(2))
+            Issue.record("connected to an HTTP server")
+        } catch {
+            #expect(error.code == .sharedTierUnavailable)
+            #expect(error.message.contains("does not speak RESP3"), "\(error.message)")
+        }
+        cache.close()
+        try await server.close()
+    }
+
     @Test func aKeyOfAnotherTypeIsAClearRejection() async throws {
         let server = try RedisTestServer()
         defer { server.stop() }
@@ -360,5 +386,18 @@ import Testing
         refused(.redis(maxValueBytes: 0), mentioning: "maxValueBytes")
         refused(.redis(), supportsExpiry: false, mentioning: "supportsExpiry")
         #expect(SharedTierConfiguration.redis().effectiveMaxStaleness == .milliseconds(1250))
+    }
+}
+
+/// An HTTP server's answer to anything: a 400, then the connection closes.
+private final class HTTPAnswer: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let response = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 }
