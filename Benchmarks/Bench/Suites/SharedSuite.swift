@@ -27,7 +27,7 @@ enum SharedSuite {
         let fillSeconds = c.quick ? 0.5 : 2.0
         let invalidations = c.quick ? 300 : 2_000
         var plain: [Double] = [], near: [Double] = [], ratios: [Double] = [], roundTrips: [Double] = []
-        var fills: [Double] = [], benchmark: [Double] = [], fillRatios: [Double] = []
+        var fills: [Double] = [], fillCPU: [Double] = [], benchmark: [Double] = [], fillRatios: [Double] = []
         var p50s: [Double] = [], p99s: [Double] = []
         for run in 0..<c.runs {
             progress("shared: hits, run \(run + 1)/\(c.runs)")
@@ -37,9 +37,10 @@ enum SharedSuite {
             ratios.append(hits.near / hits.plain)
             roundTrips.append(try getRoundTripNanoseconds(server, count: c.quick ? 2_000 : 20_000))
             progress("shared: miss fills, run \(run + 1)/\(c.runs)")
-            let filled = try fillsPerSecond(server, seconds: fillSeconds)
+            let (filled, cpu) = try fillsPerSecond(server, seconds: fillSeconds)
             let peer = try redisBenchmarkGets(server, requests: c.quick ? 200_000 : 2_000_000)
             fills.append(filled)
+            fillCPU.append(cpu)
             benchmark.append(peer)
             fillRatios.append(filled / peer)
             progress("shared: invalidation latency, run \(run + 1)/\(c.runs)")
@@ -56,6 +57,8 @@ enum SharedSuite {
         let fillGroup = "miss fills, \(callers) concurrent callers"
         result.rows.append(ResultRow(group: fillGroup, peer: "near-cache miss fills", unit: "fills/s", value: Spread(fills),
                                      extra: ["ratio_to_redis_benchmark": Spread(fillRatios).median]))
+        result.rows.append(ResultRow(group: fillGroup, peer: "near-cache miss fills, client CPU", unit: "us/fill",
+                                     value: Spread(fillCPU)))
         result.rows.append(ResultRow(group: fillGroup, peer: "redis-benchmark -t get -c 16 -P 16", unit: "req/s",
                                      value: Spread(benchmark)))
         result.rows.append(ResultRow(group: "invalidation, write on A to drop on B", peer: "p50", unit: "us", value: Spread(p50s)))
@@ -67,6 +70,7 @@ enum SharedSuite {
         table.add("near-cache / no shared tier", spreadText(Spread(ratios), 2) + "x")
         table.add("Redis GET round trip ns/op", spreadText(Spread(roundTrips), 0))
         table.add("miss fills/s (\(callers) callers)", spreadText(Spread(fills), 0))
+        table.add("client CPU us per fill", spreadText(Spread(fillCPU), 2))
         table.add("redis-benchmark -c 16 -P 16 GET/s", spreadText(Spread(benchmark), 0))
         table.add("fills / redis-benchmark", spreadText(Spread(fillRatios), 2) + "x")
         table.add("invalidation p50 us", spreadText(Spread(p50s)))
@@ -140,8 +144,10 @@ enum SharedSuite {
         return Double(nowNanoseconds() - t0) / Double(count)
     }
 
-    /// Fills per second: `callers` threads each read keys that Redis holds and memory does not.
-    static func fillsPerSecond(_ server: RedisTestServer, seconds: Double) throws -> Double {
+    /// Fills per second, and this process's CPU µs per fill (callers and event loop together:
+    /// steadier than the rate on a shared machine): `callers` threads each read keys that Redis
+    /// holds and memory does not.
+    static func fillsPerSecond(_ server: RedisTestServer, seconds: Double) throws -> (rate: Double, cpu: Double) {
         let keyCount = 200_000
         try populate(server, prefix: "bench-fill:", count: keyCount)
         let cache = try Cache<Int, [UInt8]>(configuration: .init(maxCount: 1_000),
@@ -173,12 +179,22 @@ enum SharedSuite {
             }.start()
         }
         started.wait()
+        let cpu0 = processCPUSeconds()
         t0.value = nowNanoseconds()
         usleep(useconds_t(seconds * 1e6))
         stop.value = true
         finished.wait()
         let elapsed = Double(nowNanoseconds() - t0.value) / 1e9
-        return Double(counts.value.reduce(0, +)) / elapsed
+        let fills = Double(counts.value.reduce(0, +))
+        return (fills / elapsed, (processCPUSeconds() - cpu0) * 1e6 / fills)
+    }
+
+    /// User and system CPU time of this process so far (every thread).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// `count` keys of 100 bytes under `prefix`, written pipelined.

@@ -10,6 +10,7 @@ struct CacheHooks<Key: Sendable>: Sendable {
     /// entries it removed.
     @usableFromInline var onSweep: (@Sendable (Int) -> Void)? = nil
 
+    @usableFromInline
     init(onEvict: (@Sendable (Key) -> Void)? = nil, onSweep: (@Sendable (Int) -> Void)? = nil) {
         self.onEvict = onEvict
         self.onSweep = onSweep

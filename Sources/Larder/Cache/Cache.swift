@@ -84,10 +84,11 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         try self.init(configuration: configuration, clock: clock, logger: logger, tier: nil)
     }
 
-    /// Creates a cache over a lower tier (the durable store), with test hooks.
+    /// Creates a cache over a lower tier (the durable store) and a shared tier, with test hooks.
+    @usableFromInline
     init(configuration: CacheConfiguration, clock: any CacheClock = SystemCacheClock(),
          logger: Logger? = nil, tier: (any CacheBackingTier<Key, Value>)?,
-         shared: (any SharedBackingTier<Key, Value>)? = nil,
+         shared: (any SharedBackingTier<Key, Value>)? = nil, attachingShared: Bool = true,
          hooks: CacheHooks<Key> = CacheHooks()) throws(CacheError) {
         try configuration.validate()
         let shardCount = configuration.shardCount
@@ -133,7 +134,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 return true
             }
         }
-        if let shared { shared.attach(sharedTierSink()) }
+        // The public shared initializer attaches a sink it builds itself (specialized).
+        if attachingShared, let shared { shared.attach(sharedTierSink()) }
     }
 
     deinit {

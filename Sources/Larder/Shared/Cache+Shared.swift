@@ -30,9 +30,30 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
     ///
     /// - Throws: ``CacheError/Code/invalidConfiguration`` naming the field to change (in
     ///   `configuration`, `shared` or `persistence`), or the durable store's errors.
+    @inlinable
     public convenience init(configuration: CacheConfiguration, shared: SharedTierConfiguration,
                             persistence: PersistenceConfiguration? = nil,
                             clock: any CacheClock = SystemCacheClock(), logger: Logger? = nil) throws(CacheError) {
+        let tiers = try Self.makeSharedTiers(configuration: configuration, shared: shared, persistence: persistence,
+                                             clock: clock, logger: logger)
+        do {
+            try self.init(configuration: configuration, clock: clock, logger: logger, tier: tiers.lower,
+                          shared: tiers.shared, attachingShared: false)
+        } catch {
+            tiers.close()
+            throw error
+        }
+        // Built here, in inlinable code, so that the memory changes the tier makes on every
+        // fill run specialized for the caller's key and value types.
+        tiers.shared.attach(sharedTierSink())
+        startRevalidation(tiers)
+    }
+
+    /// The tiers of a shared cache, validated and opened (the disk tier, when asked for, first).
+    @usableFromInline
+    static func makeSharedTiers(configuration: CacheConfiguration, shared: SharedTierConfiguration,
+                                persistence: PersistenceConfiguration?, clock: any CacheClock,
+                                logger: Logger?) throws(CacheError) -> SharedTiers<Key, Value> {
         try configuration.validate()
         try shared.validate(configuration)
         var lower: PersistentTier<Key, Value>? = nil
@@ -41,18 +62,34 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
             lower = try PersistentTier<Key, Value>(persistence: persistence, clock: clock, logger: tierLogger)
         }
         let sharedTier = RedisSharedTier<Key, Value>(configuration: shared, logger: logger)
-        do {
-            try self.init(configuration: configuration, clock: clock, logger: logger, tier: lower, shared: sharedTier)
-            if let lower {
-                let keys = try lower.recoveredEntries(limit: configuration.maxCount).map(\.key)
-                if !keys.isEmpty { revalidate(keys) }
-            }
-        } catch {
-            lower?.close()
+        let disk = lower
+        return SharedTiers(lower: disk, shared: sharedTier, close: {
+            disk?.close()
             sharedTier.close()
-            throw error
+        }, recoveredKeys: { () throws(CacheError) in
+            try disk?.recoveredEntries(limit: configuration.maxCount).map(\.key) ?? []
+        })
+    }
+
+    /// Revalidates the keys the disk tier holds (see ``revalidate(_:)``).
+    @usableFromInline
+    func startRevalidation(_ tiers: SharedTiers<Key, Value>) {
+        do {
+            let keys = try tiers.recoveredKeys()
+            if !keys.isEmpty { revalidate(keys) }
+        } catch {
+            logger?.warning("Larder: the disk tier's keys could not be read for revalidation: \(error)")
         }
     }
+}
+
+/// A shared cache's tiers before the cache exists.
+@usableFromInline
+struct SharedTiers<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    @usableFromInline let lower: (any CacheBackingTier<Key, Value>)?
+    @usableFromInline let shared: any SharedBackingTier<Key, Value>
+    @usableFromInline let close: @Sendable () -> Void
+    @usableFromInline let recoveredKeys: @Sendable () throws(CacheError) -> [Key]
 }
 
 extension Cache {
@@ -66,6 +103,7 @@ extension Cache {
     /// - Throws: ``CacheError/Code/sharedTierUnavailable`` when Redis cannot be reached and
     ///   ``SharedTierConfiguration/whenUnavailable`` is `.fail`;
     ///   ``CacheError/Code/sharedTierRejected`` or `.storeDamaged` for a reply the cache cannot use.
+    @inlinable
     public func fetchValue(forKey key: Key) throws(CacheError) -> Value? {
         guard hasShared else { return value(forKey: key) }
         let hash = Self.hash(key)
@@ -75,6 +113,7 @@ extension Cache {
 
     /// The value for `key`, as the synchronous ``fetchValue(forKey:)``, suspending instead of
     /// blocking while Redis answers a memory miss.
+    @inlinable
     public func fetchValue(forKey key: Key) async throws(CacheError) -> Value? {
         guard hasShared, let shared else { return value(forKey: key) }
         let hash = Self.hash(key)
@@ -92,6 +131,7 @@ extension Cache {
     ///
     /// Without a shared tier, each key is ``value(forKey:)``.
     /// - Throws: as ``fetchValue(forKey:)-9irwb``, for the first key whose read failed.
+    @inlinable
     public func fetchValues(forKeys keys: [Key]) throws(CacheError) -> [Value?] {
         guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
         var (values, misses, snapshots) = lookUpMany(keys)
@@ -104,6 +144,7 @@ extension Cache {
 
     /// The values for `keys`, as the synchronous ``fetchValues(forKeys:)-8myrr``, suspending
     /// instead of blocking while Redis answers the misses.
+    @inlinable
     public func fetchValues(forKeys keys: [Key]) async throws(CacheError) -> [Value?] {
         guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
         var (values, misses, snapshots) = lookUpMany(keys)
@@ -117,7 +158,8 @@ extension Cache {
     }
 
     /// Memory's answers for `keys`, with the positions that missed and each one's fill snapshot.
-    private func lookUpMany(_ keys: [Key]) -> (values: [Value?], misses: [Int], snapshots: [UInt64]) {
+    @inlinable
+    func lookUpMany(_ keys: [Key]) -> (values: [Value?], misses: [Int], snapshots: [UInt64]) {
         var values = [Value?](repeating: nil, count: keys.count)
         var misses: [Int] = []
         var snapshots: [UInt64] = []
@@ -135,7 +177,8 @@ extension Cache {
     }
 
     /// Counts a batch's reads through the shared tier and applies `whenUnavailable`.
-    private func settleSharedReads(_ result: Result<[Result<Value?, CacheError>], CacheError>, misses: [Int],
+    @inlinable
+    func settleSharedReads(_ result: Result<[Result<Value?, CacheError>], CacheError>, misses: [Int],
                                    keys: [Key], into values: inout [Value?]) throws(CacheError) {
         let results: [Result<Value?, CacheError>]
         switch result {
@@ -166,7 +209,8 @@ extension Cache {
     }
 
     /// Counts a read through the shared tier and applies `whenUnavailable`.
-    private func settleSharedRead(_ result: Result<Value?, CacheError>,
+    @inlinable
+    func settleSharedRead(_ result: Result<Value?, CacheError>,
                                   shard: CacheShard<Key, Value>) throws(CacheError) -> Value? {
         let found = try? result.get()
         shard.mutex.lock()
@@ -325,6 +369,7 @@ extension Cache {
     }
 
     /// What the shared tier may do to memory (on its own thread, in wire order).
+    @inlinable
     func sharedTierSink() -> SharedTierSink<Key, Value> {
         SharedTierSink(
             install: { [weak self] key, value, deadline, weight, snapshot in
@@ -345,7 +390,8 @@ extension Cache {
             now: { [clock] in clock.monotonicNanoseconds() })
     }
 
-    private func installShared(_ key: Key, _ value: Value, deadline: UInt64?, weight: UInt64?, snapshot: UInt64) {
+    @inlinable
+    func installShared(_ key: Key, _ value: Value, deadline: UInt64?, weight: UInt64?, snapshot: UInt64) {
         let hash = Self.hash(key)
         let shard = shards[shardIndex(hash)]
         let weight = weight ?? naturalWeight(key: key, value: value)
@@ -360,6 +406,7 @@ extension Cache {
 
     /// Runs `start` and blocks this thread until its completion is called (a synchronous
     /// caller's wait for the shared tier, which answers on its own thread).
+    @usableFromInline
     static func waitForShared<T: Sendable>(
         _ start: (@escaping @Sendable (Result<T, CacheError>) -> Void) -> Void
     ) -> Result<T, CacheError> {

@@ -35,7 +35,9 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     private var sink: SharedTierSink<Key, Value>?  // set once by attach, before the client starts
 
     // Loop.
-    private var inflight: [Key: InflightRead] = [:]
+    /// Reads on the wire by the key's name on the server (bytes: a dictionary of a concrete
+    /// type, fast where this generic class runs unspecialized).
+    private var inflight: [[UInt8]: InflightRead] = [:]
     private var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
     private var nextWaiter = 0
     /// The epoch of the last connection lost.
@@ -120,8 +122,8 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             commands.reserveCapacity(keys.count * 2)
             var sent: [Int] = []
             var joined: [(position: Int, read: InflightRead)] = []
-            for (position, key) in keys.enumerated() {
-                if let running = self.inflight[key] {
+            for position in keys.indices {
+                if let running = self.inflight[names[position]] {
                     joined.append((position, running))
                     continue
                 }
@@ -134,7 +136,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                 self.counters.reads.add(sent.count, ordering: .relaxed)
                 let replies = self.client.sendFuture(commands)
                 batch = replies
-                for (n, position) in sent.enumerated() { self.inflight[keys[position]] = InflightRead(replies: replies, offset: 2 * n) }
+                for (n, position) in sent.enumerated() { self.inflight[names[position]] = InflightRead(replies: replies, offset: 2 * n) }
             }
             let sentPositions = sent
             let joinedReads = joined
@@ -142,7 +144,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                 var results = [Result<Value?, CacheError>](repeating: .success(nil), count: keys.count)
                 for (n, position) in sentPositions.enumerated() {
                     let key = keys[position]
-                    self.inflight[key] = nil
+                    self.inflight[names[position]] = nil
                     switch result {
                     case .success(let replies)?:
                         results[position] = Result { () throws(CacheError) in
@@ -170,8 +172,9 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             var results = results
             switch result {
             case .success(let replies):
+                var ttl: Int64 = 0
                 results[next.position] = Result { () throws(CacheError) in
-                    try self.decoded(keys[next.position], replies[next.read.offset], replies[next.read.offset + 1])?.value
+                    try self.decoded(keys[next.position], replies[next.read.offset], replies[next.read.offset + 1], ttl: &ttl)
                 }
             case .failure(let error):
                 results[next.position] = .failure(self.cacheError(error))
@@ -183,7 +186,8 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     /// A fill's replies (`GET`, then `PTTL`, so that the local copy never outlives the
     /// server's): decodes and installs the value, on the loop, before any later byte is read.
     private func filled(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value, snapshot: UInt64) throws(CacheError) -> Value? {
-        guard let (value, ttl) = try decoded(key, get, pttl) else { return nil }
+        var ttl: Int64 = 0
+        guard let value = try decoded(key, get, pttl, ttl: &ttl) else { return nil }
         counters.readHits.add(1, ordering: .relaxed)
         // 0: expires within the millisecond: returned, not kept.
         if ttl == 0 { return value }
@@ -193,9 +197,10 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return value
     }
 
-    /// The value and its PTTL (-1: none) from a fill's replies; nil when the key is missing
-    /// (or was deleted between the two commands: its invalidation is on its way).
-    private func decoded(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value) throws(CacheError) -> (value: Value, ttl: Int64)? {
+    /// The value and its PTTL (-1: none, in `ttl`) from a fill's replies; nil when the key is
+    /// missing (or was deleted between the two commands: its invalidation is on its way). No
+    /// tuple of a generic type: unspecialized, each would cost a metadata lookup.
+    private func decoded(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value, ttl: inout Int64) throws(CacheError) -> Value? {
         let value: Value
         switch get {
         case .null:
@@ -211,8 +216,9 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         default:
             throw rejected(get, command: "GET", key: key)
         }
-        guard case .integer(let ttl) = pttl else { throw rejected(pttl, command: "PTTL", key: key) }
-        return ttl == -2 ? nil : (value, ttl)
+        guard case .integer(let remaining) = pttl else { throw rejected(pttl, command: "PTTL", key: key) }
+        ttl = remaining
+        return remaining == -2 ? nil : value
     }
 
     // MARK: Writes

@@ -56,6 +56,16 @@ struct SharedTierSink<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     var dropAll: @Sendable () -> Void
     /// The cache clock's monotonic time in nanoseconds.
     var now: @Sendable () -> UInt64
+
+    @usableFromInline
+    init(install: @escaping @Sendable (Key, Value, UInt64?, UInt64?, UInt64) -> Void,
+         invalidate: @escaping @Sendable (Key) -> Void, dropAll: @escaping @Sendable () -> Void,
+         now: @escaping @Sendable () -> UInt64) {
+        self.install = install
+        self.invalidate = invalidate
+        self.dropAll = dropAll
+        self.now = now
+    }
 }
 
 /// Counters of a cache's shared tier.
