@@ -92,6 +92,10 @@ let package = Package(
         // Starts and controls a private redis-server on a loopback port; used by test targets only.
         .target(
             name: "RedisTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/RedisTestSupport"
         ),
         .testTarget(

@@ -242,16 +242,8 @@ struct RESP3RedisServerTests {
     }
 
     @Test func aServerAnsweringHTTPIsAProtocolError() async throws {
-        // A tiny HTTP-ish server: whatever it is sent, it answers a 400 and closes.
-        let server = try await ServerBootstrap(group: eventLoop)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(HTTPGarbageHandler())
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = server.localAddress?.port ?? 0
+        let server = try await HTTPAnswerServer()
+        let port = server.port
         do {
             _ = try await RESP3Connection.connect(
                 configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(2),
@@ -271,14 +263,3 @@ struct RESP3RedisServerTests {
     }
 }
 
-private final class HTTPGarbageHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let response = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
-    }
-}

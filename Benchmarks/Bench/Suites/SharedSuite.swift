@@ -221,16 +221,10 @@ enum SharedSuite {
 
     /// GET requests per second from `redis-benchmark -t get -c 16 -P 16` on the same server.
     static func redisBenchmarkGets(_ server: RedisTestServer, requests: Int) throws -> Double {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-benchmark")
-        p.arguments = ["-h", server.host, "-p", String(server.port), "-t", "get", "-c", "16", "-P", "16",
-                       "-n", String(requests), "-q"]
-        let output = Pipe()
-        p.standardOutput = output
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        let (_, data) = try runCapturingOutput("/usr/bin/redis-benchmark", [
+            "-h", server.host, "-p", String(server.port), "-t", "get", "-c", "16", "-P", "16",
+            "-n", String(requests), "-q",
+        ])
         // The last "GET: N requests per second" (progress lines come before it, split by CR).
         let text = String(decoding: data, as: UTF8.self)
         for line in text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).reversed() {

@@ -86,17 +86,9 @@ enum TraceFile {
     }
 
     private static func gunzip(_ url: URL) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["gzip", "-dc", url.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TraceError(description: "gzip -dc \(url.path) failed with status \(process.terminationStatus): is it a complete gzip file?")
+        let (status, data) = try runCapturingOutput("/usr/bin/env", ["gzip", "-dc", url.path])
+        guard status == 0 else {
+            throw TraceError(description: "gzip -dc \(url.path) failed with status \(status): is it a complete gzip file?")
         }
         return data
     }

@@ -1,8 +1,6 @@
 import Foundation
 import Larder
 import MetricsTestKit
-import NIOCore
-import NIOPosix
 import RedisTestSupport
 import Testing
 
@@ -21,13 +19,19 @@ import Testing
         for cache in caches { try await cache.waitForSharedTier(timeout: .seconds(20)) }
     }
 
+    /// Two instances on `server` under the same prefix, connected.
+    static func twoInstances(_ server: RedisTestServer) async throws -> (Cache<String, String>, Cache<String, String>) {
+        let a = try makeCache(server)
+        let b = try makeCache(server)
+        try await connected(a, b)
+        return (a, b)
+    }
+
     @Test func aWriteOnOneInstanceReplacesTheOtherInstancesCopy() async throws {
         let server = try RedisTestServer()
         defer { server.stop() }
-        let a = try Self.makeCache(server)
-        let b = try Self.makeCache(server)
+        let (a, b) = try await Self.twoInstances(server)
         defer { a.close(); b.close() }
-        try await Self.connected(a, b)
 
         try await a.setValue("v1", forKey: "k")
         #expect(try await b.fetchValue(forKey: "k") == "v1")
@@ -239,16 +243,8 @@ import Testing
     }
 
     @Test func aServerThatDoesNotSpeakRESP3IsNamedInTheError() async throws {
-        // Whatever it is sent, it answers an HTTP 400 and closes.
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(HTTPAnswer())
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = server.localAddress?.port ?? 0
+        let server = try await HTTPAnswerServer()
+        let port = server.port
         let cache = try Cache<String, String>(configuration: .init(maxCount: 10),
                                               shared: .redis(port: port, keyPrefix: "t:"))
         do {
@@ -340,10 +336,8 @@ import Testing
     @Test func theSharedMetricsEqualTheSharedStatistics() async throws {
         let server = try RedisTestServer()
         defer { server.stop() }
-        let a = try Self.makeCache(server)
-        let b = try Self.makeCache(server)
+        let (a, b) = try await Self.twoInstances(server)
         defer { a.close(); b.close() }
-        try await Self.connected(a, b)
         let backend = TestMetrics()
         let metrics = CacheMetrics(cache: b, factory: backend)
         try await a.setValue("v", forKey: "k")
@@ -389,15 +383,3 @@ import Testing
     }
 }
 
-/// An HTTP server's answer to anything: a 400, then the connection closes.
-private final class HTTPAnswer: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let response = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
-    }
-}
