@@ -97,9 +97,16 @@ public final class RedisTestServer: @unchecked Sendable {
     /// a fault to inject, a value to write behind a cache's back) and returns its output, trimmed.
     @discardableResult
     public func cli(_ arguments: String...) throws -> String {
+        try cli(arguments: arguments, useAddress: true)
+    }
+
+    /// ``cli(_:)`` with the arguments as an array; `useAddress: false` leaves out `-h` and `-p`
+    /// (for `--cluster` commands, which name their nodes themselves).
+    @discardableResult
+    public func cli(arguments: [String], useAddress: Bool) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        p.arguments = ["-h", host, "-p", String(port)] + cliAuthentication + arguments
+        p.arguments = (useAddress ? ["-h", host, "-p", String(port)] : []) + cliAuthentication + arguments
         let output = Pipe()
         p.standardOutput = output
         p.standardError = output

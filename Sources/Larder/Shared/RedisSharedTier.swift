@@ -257,7 +257,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             ]).whenComplete { result in
                 switch result {
                 case .success(let replies):
-                    if let problem = replies.first(where: \.isErrorReply) ?? Self.execFailure(replies[3]) {
+                    if let problem = replies.first(where: \.isError) ?? Self.execFailure(replies[3]) {
                         completion(.failure(self.rejected(problem, command: "SET", key: key)))
                         return
                     }
@@ -272,7 +272,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     }
 
     private static func execFailure(_ reply: RESP3Value) -> RESP3Value? {
-        if case .array(let results) = reply { return results.first(where: \.isErrorReply) }
+        if case .array(let results) = reply { return results.first(where: \.isError) }
         return reply
     }
 
@@ -286,7 +286,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             }
             self.client.sendFuture([RESP3Command("DEL", name)]).whenComplete { result in
                 switch result {
-                case .success(let replies) where replies[0].isErrorReply:
+                case .success(let replies) where replies[0].isError:
                     completion(.failure(self.rejected(replies[0], command: "DEL", key: key)))
                 case .success:
                     self.counters.deletes.add(1, ordering: .relaxed)
@@ -487,12 +487,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
 
     private func rejected(_ reply: RESP3Value, command: String, key: Key?) -> CacheError {
         let what = key.map { " for \(describe($0))" } ?? ""
-        let text: String
-        switch reply {
-        case .simpleError(let message): text = message
-        case .blobError(let bytes): text = String(decoding: bytes, as: UTF8.self)
-        default: text = "unexpected reply \(String(describing: reply).prefix(120))"
-        }
+        let text = reply.errorMessage ?? "unexpected reply \(String(describing: reply).prefix(120))"
         return CacheError(code: .sharedTierRejected, message:
             "the shared tier's Redis server at \(address) refused \(command)\(what): \(text). "
             + "Check the server's configuration (maxmemory, ACLs) and that no other program writes the cache's keys.")
@@ -509,16 +504,6 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
 struct InflightRead: Sendable {
     let replies: EventLoopFuture<[RESP3Value]>
     let offset: Int
-}
-
-extension RESP3Value {
-    /// An error reply (the command failed; the connection is fine).
-    fileprivate var isErrorReply: Bool {
-        switch self {
-        case .simpleError, .blobError: return true
-        default: return false
-        }
-    }
 }
 
 /// The shared tier's counters: atomics, so that statistics are read without a lock.
