@@ -23,6 +23,8 @@ public final class RedisTestCluster: @unchecked Sendable {
                 nodes.append(try RedisTestServer(extraArguments: [
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                     "--cluster-port", String(busPort), "--cluster-node-timeout", "2000",
+                    // A replica may always take over (tests kill primaries on purpose).
+                    "--cluster-replica-validity-factor", "0",
                 ]))
             }
             self.nodes = nodes
