@@ -28,28 +28,28 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     /// The tier's own event loop thread (nil when one was injected): never one of the
     /// caller's, so a synchronous caller waiting for a reply cannot block the loop that
     /// would deliver it.
-    private let group: MultiThreadedEventLoopGroup?
-    private let prefix: [UInt8]
-    private let logger: Logger
-    private var client: RESP3Client!
-    private var sink: SharedTierSink<Key, Value>?  // set once by attach, before the client starts
+    let group: MultiThreadedEventLoopGroup?
+    let prefix: [UInt8]
+    let logger: Logger
+    var client: RESP3Client!
+    var sink: SharedTierSink<Key, Value>?  // set once by attach, before the client starts
 
     // Loop.
     /// Reads on the wire by the key's name on the server (bytes: a dictionary of a concrete
     /// type, fast where this generic class runs unspecialized).
     private var inflight: [[UInt8]: InflightRead] = [:]
-    private var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
-    private var nextWaiter = 0
+    var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
+    var nextWaiter = 0
     /// The epoch of the last connection lost.
-    private var lostEpoch: UInt64 = 0
+    var lostEpoch: UInt64 = 0
 
     // Read from any thread.
-    private let connected = Atomic<Bool>(false)
-    private let closed = Atomic<Bool>(false)
+    let connected = Atomic<Bool>(false)
+    let closed = Atomic<Bool>(false)
     /// The server's `proto-max-bulk-len`, learnt at each connection (Int.max until known).
-    private let serverBulkLimit = Atomic<Int>(.max)
-    private let lastError = Locked<String?>(nil)
-    private let counters = SharedTierCounters()
+    let serverBulkLimit = Atomic<Int>(.max)
+    let lastError = Locked<String?>(nil)
+    let counters = SharedTierCounters()
 
     init(configuration: SharedTierConfiguration, eventLoop: (any EventLoop)? = nil,
          connector: RESP3Client.Connector? = nil, logger: Logger?) {
@@ -347,109 +347,6 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return result
     }
 
-    // MARK: Connection
-
-    func waitUntilConnected(timeout: Duration, completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
-        if let error = closedError() { return completion(.failure(error)) }
-        eventLoop.execute {
-            if self.connected.load(ordering: .relaxed) { return completion(.success(())) }
-            let id = self.nextWaiter
-            self.nextWaiter += 1
-            let expiry = self.eventLoop.scheduleTask(in: Self.timeAmount(timeout)) {
-                guard let waiter = self.connectWaiters.removeValue(forKey: id) else { return }
-                waiter.0(.failure(self.unavailable("no connection within \(timeout)")))
-            }
-            self.connectWaiters[id] = (completion, expiry)
-        }
-    }
-
-    func close() {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let closing = client.closeFuture()
-        if let group {
-            try? closing.wait()
-            try? group.syncShutdownGracefully()
-        }
-    }
-
-    func noteRevalidated(_ count: Int) { counters.revalidated.add(count, ordering: .relaxed) }
-
-    func closeSoon() {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let group = self.group
-        client.closeFuture().whenComplete { _ in group?.shutdownGracefully { _ in } }
-    }
-
-    private func connectionReady(_ epoch: UInt64) {
-        // Anything written locally while unreachable (degraded mode) goes before hits resume;
-        // tracking was switched on by the connection's setup commands.
-        sink?.dropAll()
-        counters.fullDrops.add(1, ordering: .relaxed)
-        counters.connections.add(1, ordering: .relaxed)
-        // The server's value size limit before the first write (a larger bulk would make the
-        // server drop the connection), where CONFIG is allowed (managed servers may rename it).
-        client.sendFuture([RESP3Command("CONFIG", "GET", "proto-max-bulk-len")]).whenComplete { result in
-            if case .success(let replies) = result, case .map(let pairs) = replies[0],
-               let text = pairs.first?.value.string, let limit = Int(text) {
-                self.serverBulkLimit.store(limit, ordering: .relaxed)
-            }
-            guard epoch > self.lostEpoch else { return }  // lost meanwhile
-            self.lastError.withLock { $0 = nil }
-            self.connected.store(true, ordering: .releasing)
-            let waiters = self.connectWaiters
-            self.connectWaiters = [:]
-            for (completion, expiry) in waiters.values {
-                expiry.cancel()
-                completion(.success(()))
-            }
-        }
-    }
-
-    private func connectionLost(_ epoch: UInt64, _ error: any Error) {
-        lostEpoch = epoch
-        // Not connected first: a call arriving now fails (or degrades) instead of waiting.
-        connected.store(false, ordering: .releasing)
-        lastError.withLock { $0 = "\(error)" }
-        sink?.dropAll()
-        counters.fullDrops.add(1, ordering: .relaxed)
-        counters.connectionLosses.add(1, ordering: .relaxed)
-        logger.warning("Larder: shared tier connection lost; every shared entry dropped",
-                       metadata: ["server": "\(configuration.host):\(configuration.port)", "error": "\(error)"])
-    }
-
-    /// A push: an invalidation of keys (drop them), of everything (a flush: `null`), or a
-    /// broken tracking redirection (drop everything).
-    private func pushed(_ push: RESP3Value) {
-        guard case .push(let parts) = push, let kind = parts.first?.string else { return }
-        switch kind {
-        case "invalidate" where parts.count >= 2:
-            guard case .array(let names) = parts[1] else {
-                sink?.dropAll()
-                counters.fullDrops.add(1, ordering: .relaxed)
-                return
-            }
-            for name in names {
-                guard case .blobString(let bytes) = name, bytes.starts(with: prefix) else { continue }
-                counters.invalidations.add(1, ordering: .relaxed)
-                let decoded = bytes.withUnsafeBytes { raw in
-                    try? Key(bytes: UnsafeRawBufferPointer(rebasing: raw[prefix.count...]))
-                }
-                guard let key = decoded else {
-                    // A key under our prefix that is not ours to decode: forget everything rather than guess.
-                    sink?.dropAll()
-                    counters.fullDrops.add(1, ordering: .relaxed)
-                    continue
-                }
-                sink?.invalidate(key)
-            }
-        case "tracking-redir-broken":
-            sink?.dropAll()
-            counters.fullDrops.add(1, ordering: .relaxed)
-        default:
-            break
-        }
-    }
-
     // MARK: Encoding and errors
 
     static func timeAmount(_ duration: Duration) -> TimeAmount {
@@ -467,14 +364,14 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     }
 
     /// Set once `close()` began: the loop may be gone, so nothing more is queued on it.
-    private func closedError() -> CacheError? {
+    func closedError() -> CacheError? {
         guard closed.load(ordering: .acquiring) else { return nil }
         return CacheError(code: .closed, message: "the cache was closed; its shared tier takes no more calls.")
     }
 
     private var address: String { "\(configuration.host):\(configuration.port)" }
 
-    private func unavailable(_ reason: String?) -> CacheError {
+    func unavailable(_ reason: String?) -> CacheError {
         counters.unavailable.add(1, ordering: .relaxed)
         let last = lastError.withLock { $0 }
         var message = "the shared tier's Redis server at \(address) is unreachable"
@@ -493,7 +390,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             + "Check the server's configuration (maxmemory, ACLs) and that no other program writes the cache's keys.")
     }
 
-    private func cacheError(_ error: any Error) -> CacheError {
+    func cacheError(_ error: any Error) -> CacheError {
         if let error = error as? CacheError { return error }
         if let error = error as? RESP3Error { return unavailable("\(error)") }
         return unavailable("\(error)")
@@ -506,31 +403,3 @@ struct InflightRead: Sendable {
     let offset: Int
 }
 
-/// The shared tier's counters: atomics, so that statistics are read without a lock.
-final class SharedTierCounters: Sendable {
-    let connections = Atomic<Int>(0)
-    let connectionLosses = Atomic<Int>(0)
-    let reads = Atomic<Int>(0)
-    let readHits = Atomic<Int>(0)
-    let writes = Atomic<Int>(0)
-    let deletes = Atomic<Int>(0)
-    let invalidations = Atomic<Int>(0)
-    let fullDrops = Atomic<Int>(0)
-    let unavailable = Atomic<Int>(0)
-    let revalidated = Atomic<Int>(0)
-
-    func snapshot() -> SharedTierStatistics {
-        var result = SharedTierStatistics()
-        result.connections = connections.load(ordering: .relaxed)
-        result.connectionLosses = connectionLosses.load(ordering: .relaxed)
-        result.reads = reads.load(ordering: .relaxed)
-        result.readHits = readHits.load(ordering: .relaxed)
-        result.writes = writes.load(ordering: .relaxed)
-        result.deletes = deletes.load(ordering: .relaxed)
-        result.invalidations = invalidations.load(ordering: .relaxed)
-        result.fullDrops = fullDrops.load(ordering: .relaxed)
-        result.unavailable = unavailable.load(ordering: .relaxed)
-        result.revalidated = revalidated.load(ordering: .relaxed)
-        return result
-    }
-}
