@@ -101,7 +101,7 @@ enum SharedSuite {
 
     static func connect<K, V>(_ cache: Cache<K, V>) throws {
         let done = DispatchSemaphore(value: 0)
-        let failure = TestBox<CacheError?>(nil)
+        let failure = LockedBox<CacheError?>(nil)
         Task {
             do { try await cache.waitForSharedTier(timeout: .seconds(20)) } catch { failure.value = error as? CacheError }
             done.signal()
@@ -154,10 +154,10 @@ enum SharedSuite {
                                             shared: configuration(server, prefix: "bench-fill:"))
         defer { cache.close() }
         try connect(cache)
-        let stop = TestBox(false)
-        let counts = TestBox([Int](repeating: 0, count: callers))
+        let stop = LockedBox(false)
+        let counts = LockedBox([Int](repeating: 0, count: callers))
         let started = DispatchGroup(), finished = DispatchGroup()
-        let t0 = TestBox<UInt64>(0)
+        let t0 = LockedBox<UInt64>(0)
         for caller in 0..<callers {
             started.enter()
             finished.enter()
@@ -262,7 +262,7 @@ enum SharedSuite {
 }
 
 /// A value shared between the suite's threads, behind a lock.
-final class TestBox<T>: @unchecked Sendable {
+final class LockedBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: T
     init(_ value: T) { stored = value }
