@@ -136,9 +136,9 @@ extension Cache {
         guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
         var (values, misses, snapshots) = lookUpMany(keys)
         guard !misses.isEmpty else { return values }
-        let missed = misses.map { keys[$0] }
+        let missed = misses.map { keys[$0.position] }
         let result = Self.waitForShared { shared.loadMany(missed, snapshots: snapshots, completion: $0) }
-        try settleSharedReads(result, misses: misses, keys: keys, into: &values)
+        try settleSharedReads(result, misses: misses, into: &values)
         return values
     }
 
@@ -149,27 +149,29 @@ extension Cache {
         guard hasShared, let shared else { return keys.map { value(forKey: $0) } }
         var (values, misses, snapshots) = lookUpMany(keys)
         guard !misses.isEmpty else { return values }
-        let missed = misses.map { keys[$0] }
+        let missed = misses.map { keys[$0.position] }
         let result = await withUnsafeContinuation { continuation in
             shared.loadMany(missed, snapshots: snapshots) { continuation.resume(returning: $0) }
         }
-        try settleSharedReads(result, misses: misses, keys: keys, into: &values)
+        try settleSharedReads(result, misses: misses, into: &values)
         return values
     }
 
-    /// Memory's answers for `keys`, with the positions that missed and each one's fill snapshot.
+    /// Memory's answers for `keys`, with the positions that missed and each one's fill snapshot
+    /// and shard (kept, so that settling the reads does not hash the keys again).
     @inlinable
-    func lookUpMany(_ keys: [Key]) -> (values: [Value?], misses: [Int], snapshots: [UInt64]) {
+    func lookUpMany(_ keys: [Key]) -> (values: [Value?], misses: [(position: Int, shard: Int)], snapshots: [UInt64]) {
         var values = [Value?](repeating: nil, count: keys.count)
-        var misses: [Int] = []
+        var misses: [(position: Int, shard: Int)] = []
         var snapshots: [UInt64] = []
         for (index, key) in keys.enumerated() {
             let hash = Self.hash(key)
-            let shard = shards[shardIndex(hash)]
+            let shardIndex = shardIndex(hash)
+            let shard = shards[shardIndex]
             if let hit = lookUp(key, hash: hash, in: shard) {
                 values[index] = hit
             } else {
-                misses.append(index)
+                misses.append((index, shardIndex))
                 snapshots.append(shard.fillSnapshot())
             }
         }
@@ -178,18 +180,17 @@ extension Cache {
 
     /// Counts a batch's reads through the shared tier and applies `whenUnavailable`.
     @inlinable
-    func settleSharedReads(_ result: Result<[Result<Value?, CacheError>], CacheError>, misses: [Int],
-                                   keys: [Key], into values: inout [Value?]) throws(CacheError) {
+    func settleSharedReads(_ result: Result<[Result<Value?, CacheError>], CacheError>,
+                           misses: [(position: Int, shard: Int)], into values: inout [Value?]) throws(CacheError) {
         let results: [Result<Value?, CacheError>]
         switch result {
         case .success(let each): results = each
         case .failure(let error): results = Array(repeating: .failure(error), count: misses.count)
         }
         var firstError: CacheError? = nil
-        for (position, index) in misses.enumerated() {
-            let shard = shards[shardIndex(Self.hash(keys[index]))]
+        for (n, miss) in misses.enumerated() {
             do {
-                values[index] = try settleSharedRead(results[position], shard: shard)
+                values[miss.position] = try settleSharedRead(results[n], shard: shards[miss.shard])
             } catch {
                 if firstError == nil { firstError = error }
             }
@@ -212,9 +213,8 @@ extension Cache {
     @inlinable
     func settleSharedRead(_ result: Result<Value?, CacheError>,
                                   shard: CacheShard<Key, Value>) throws(CacheError) -> Value? {
-        let found = try? result.get()
         shard.mutex.lock()
-        if found ?? nil == nil { shard.bump(shard.misses) } else { shard.bump(shard.hits) }
+        if case .success(.some) = result { shard.bump(shard.hits) } else { shard.bump(shard.misses) }
         shard.mutex.unlock()
         switch result {
         case .success(let value):

@@ -27,9 +27,6 @@ struct ClusterSlotMap: Sendable, Equatable {
     /// The node that owns `slot`.
     func primary(forSlot slot: Int) -> Node { primaries[Int(owners[slot])] }
 
-    /// The primary index that owns `slot`.
-    func primaryIndex(forSlot slot: Int) -> Int { Int(owners[slot]) }
-
     /// The map from a `CLUSTER SLOTS` reply obtained from `source`.
     ///
     /// - Throws: ``CacheError/Code/sharedTierRejected`` naming `source` when the reply is an
