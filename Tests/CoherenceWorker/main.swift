@@ -3,7 +3,7 @@
 // every acknowledged write and every read with its start time on CLOCK_MONOTONIC (one clock for
 // every process on the machine), then writing the records to a file for the checker.
 //
-// Usage: LarderCoherenceWorker <port> <instance> <instances> <keys> <seconds> <readers> <heartbeat-ms> <timeout-ms> <out>
+// Usage: LarderCoherenceWorker <port | cluster:port,port,...> <instance> <instances> <keys> <seconds> <readers> <heartbeat-ms> <timeout-ms> <out>
 //
 // Keys are owned: key k is written only by instance k % instances, by its one writer thread,
 // with versions 1, 2, 3, ... so a key's writes have one order that the checker knows.
@@ -23,20 +23,30 @@ func monotonicNow() -> Int64 {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 10, let port = Int(arguments[1]), let instance = Int(arguments[2]),
+/// A single server's port, or "cluster:" and seed ports: a cluster, whose writes wait for a
+/// replica (so that the failover the test provokes loses no acknowledged write).
+let clusterSeeds: [Int]? = arguments.count > 1 && arguments[1].hasPrefix("cluster:")
+    ? arguments[1].dropFirst("cluster:".count).split(separator: ",").compactMap { Int($0) } : nil
+guard arguments.count == 10, let port = clusterSeeds?.first ?? Int(arguments[1]), let instance = Int(arguments[2]),
       let instances = Int(arguments[3]), let keyCount = Int(arguments[4]), let seconds = Double(arguments[5]),
       let readers = Int(arguments[6]), let heartbeat = Int(arguments[7]), let timeout = Int(arguments[8]) else {
-    FileHandle.standardError.write(Data("usage: LarderCoherenceWorker <port> <instance> <instances> <keys> <seconds> <readers> <heartbeat-ms> <timeout-ms> <out>\n".utf8))
+    FileHandle.standardError.write(Data("usage: LarderCoherenceWorker <port | cluster:port,port,...> <instance> <instances> <keys> <seconds> <readers> <heartbeat-ms> <timeout-ms> <out>\n".utf8))
     exit(2)
 }
 let output = arguments[9]
 
 let cache: Cache<String, String>
 do {
-    cache = try Cache<String, String>(
-        configuration: .init(maxCount: keyCount * 2),
-        shared: .redis(port: port, keyPrefix: "coherence:", heartbeatInterval: .milliseconds(heartbeat),
-                       heartbeatTimeout: .milliseconds(timeout)))
+    let shared: SharedTierConfiguration
+    if let clusterSeeds {
+        shared = .redisCluster(
+            seeds: clusterSeeds.map { .init(host: "127.0.0.1", port: $0) }, keyPrefix: "coherence:", waitForReplicas: 1,
+            heartbeatInterval: .milliseconds(heartbeat), heartbeatTimeout: .milliseconds(timeout))
+    } else {
+        shared = .redis(port: port, keyPrefix: "coherence:", heartbeatInterval: .milliseconds(heartbeat),
+                        heartbeatTimeout: .milliseconds(timeout))
+    }
+    cache = try Cache<String, String>(configuration: .init(maxCount: keyCount * 2), shared: shared)
 } catch {
     FileHandle.standardError.write(Data("worker \(instance): \(error)\n".utf8))
     exit(1)
@@ -61,6 +71,14 @@ final class Worker: Sendable {
     let deadline: Int64
     let failedWrites = Atomic<Int>(0)
     let failedReads = Atomic<Int>(0)
+    /// Each kind of failure (its error code): how often, and its first message (printed at the end,
+    /// for diagnosis).
+    let failures = Mutex<[String: (count: Int, first: String)]>([:])
+
+    func noteFailure(_ error: any Error) {
+        let kind = (error as? CacheError).map { "\($0.code)" } ?? "\(type(of: error))"
+        failures.withLock { $0[kind, default: (0, "\(error)".prefix(160).description)].count += 1 }
+    }
 
     init(cache: Cache<String, String>, instance: Int, instances: Int, keyCount: Int, deadline: Int64) {
         self.cache = cache
@@ -86,6 +104,7 @@ final class Worker: Sendable {
             usleep(10_000)  // a write rate that leaves most reads hits, as in a read-mostly cache
             } catch {
                 failedWrites.add(1, ordering: .relaxed)
+                noteFailure(error)
                 usleep(2_000)
             }
         }
@@ -106,6 +125,7 @@ final class Worker: Sendable {
             } catch {
                 version = -1
                 failedReads.add(1, ordering: .relaxed)
+                noteFailure(error)
                 usleep(200)
             }
             records.append(Record(kind: 1, key: Int32(key), version: version, time: start, end: monotonicNow()))
@@ -143,5 +163,8 @@ let statistics = cache.sharedTierStatistics!
 print("instance \(instance): \(all.count) records, failed writes \(worker.failedWrites.load(ordering: .relaxed)), "
       + "failed reads \(worker.failedReads.load(ordering: .relaxed)), connections \(statistics.connections), "
       + "losses \(statistics.connectionLosses), invalidations \(statistics.invalidations), drops \(statistics.fullDrops)")
+for (kind, failure) in worker.failures.withLock({ $0 }).sorted(by: { $0.value.count > $1.value.count }) {
+    print("instance \(instance): \(failure.count) x \(kind), the first: \(failure.first)")
+}
 cache.close()
 exit(0)

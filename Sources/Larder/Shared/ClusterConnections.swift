@@ -1,23 +1,27 @@
 import Logging
 import NIOCore
 import RESP3
+import Synchronization
 
 /// One RESP3 client per primary of a Redis Cluster, kept in line with the slot map, and
 /// commands routed by hash slot: `MOVED` refreshes the map and retries once on the new owner,
 /// `ASK` sends the commands once to the migration's target behind `ASKING`. A lost connection
 /// also refreshes the map (a failover may have promoted a replica elsewhere).
 ///
-/// The groundwork of the shared tier's cluster mode: the tier will track keys on each node's
-/// connection and drop shared entries on every loss and map change. State marked "loop" is
-/// touched only on `eventLoop`, which makes `@unchecked Sendable` sound.
+/// The shared tier's cluster mode uses it as its transport: each node's connection tracks the
+/// keys read on it, and the tier drops shared entries on every loss and map change. State
+/// marked "loop" is touched only on `eventLoop`, which makes `@unchecked Sendable` sound.
 final class ClusterConnections: @unchecked Sendable {
     typealias Node = ClusterSlotMap.Node
 
     struct Callbacks: Sendable {
-        /// Every primary of the current map has a ready connection.
-        var onReady: @Sendable () -> Void = {}
+        /// Every primary of the current map has a ready connection (reported once per
+        /// transition; `epoch` grows with every ready and every loss).
+        var onReady: @Sendable (_ epoch: UInt64) -> Void = { _ in }
         /// A node's connection was lost.
-        var onLost: @Sendable (_ node: Node, _ error: any Error) -> Void = { _, _ in }
+        var onLost: @Sendable (_ node: Node, _ epoch: UInt64, _ error: any Error) -> Void = { _, _, _ in }
+        /// A connection attempt to a node failed.
+        var onConnectFailed: @Sendable (_ node: Node, _ error: any Error) -> Void = { _, _ in }
         /// A push arrived on a node's connection.
         var onPush: @Sendable (_ node: Node, _ value: RESP3Value) -> Void = { _, _ in }
         /// The slot map changed (the first map, a resharding, a failover).
@@ -38,6 +42,14 @@ final class ClusterConnections: @unchecked Sendable {
     private var ready: Set<String> = []
     private var refreshing: EventLoopFuture<Void>?
     private var closed = false
+    /// Whether `onReady` was reported since the last loss (mirrored, for any thread, in
+    /// `everyPrimaryReady`).
+    private var reportedReady = false {
+        didSet { everyPrimaryReady.store(reportedReady, ordering: .relaxed) }
+    }
+    let everyPrimaryReady = Atomic<Bool>(false)
+    private var retry: Scheduled<Void>?
+    private var epoch: UInt64 = 0
 
     /// `template`'s connection settings (credentials, setup commands, timing) apply to every
     /// node; its host and port are replaced per node.
@@ -59,6 +71,7 @@ final class ClusterConnections: @unchecked Sendable {
     func close() -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
             self.closed = true
+            self.retry?.cancel()
             let closing = self.clients.values.map { $0.closeFuture() }
             self.clients = [:]
             self.ready = []
@@ -68,47 +81,102 @@ final class ClusterConnections: @unchecked Sendable {
 
     /// Sends `commands`, all for keys in `slot`, to the slot's owner and returns their replies.
     func send(slot: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
-        eventLoop.flatSubmit { self.send(slot: slot, commands, redirected: false) }
+        eventLoop.flatSubmit { self.send(slots: [slot], perKey: commands.count, commands) }
     }
 
-    /// The map read again from a connected primary or, failing that, from each seed in turn.
-    /// Concurrent calls share one refresh.
+    /// Sends `commands`, `perKey` of them for each of `slots` in turn, and returns the replies in
+    /// the same order: one pipelined write per node that owns some of the slots, and a redirect
+    /// followed per key. On the loop.
+    func send(slots: [Int], perKey: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
+        eventLoop.preconditionInEventLoop()
+        guard let map else { return eventLoop.makeFailedFuture(RESP3Error.notConnected) }
+        if slots.count == 1 { return send(slot: slots[0], commands, to: map.primary(forSlot: slots[0])) }
+        var byNode: [Node: [Int]] = [:]
+        for (position, slot) in slots.enumerated() { byNode[map.primary(forSlot: slot), default: []].append(position) }
+        let parts = byNode.map { node, positions -> EventLoopFuture<[(Int, [RESP3Value])]> in
+            guard let client = clients[node.description] else { return eventLoop.makeFailedFuture(RESP3Error.notConnected) }
+            let sent = positions.flatMap { commands[($0 * perKey)..<(($0 + 1) * perKey)] }
+            return client.sendFuture(sent).flatMap { replies in
+                let each = positions.enumerated().map { n, position -> EventLoopFuture<(Int, [RESP3Value])> in
+                    let own = Array(replies[(n * perKey)..<((n + 1) * perKey)])
+                    let mine = Array(commands[(position * perKey)..<((position + 1) * perKey)])
+                    return self.following(slot: slots[position], mine, own, redirected: false).map { (position, $0) }
+                }
+                return EventLoopFuture.whenAllSucceed(each, on: self.eventLoop)
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { parts in
+            var replies = [RESP3Value](repeating: .null, count: commands.count)
+            for part in parts {
+                for (position, own) in part { replies.replaceSubrange((position * perKey)..<((position + 1) * perKey), with: own) }
+            }
+            return replies
+        }
+    }
+
+    /// The map read again from a connected primary or, failing that, from any other node the
+    /// last map named and each seed in turn. Concurrent calls share one refresh. Until every
+    /// primary is connected, another refresh follows every `retryDelay` (a failover takes the
+    /// cluster seconds; a lost node's own reconnection backs off further).
     func refresh() -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
         if let refreshing { return refreshing }
-        let known = map?.primaries.filter { ready.contains($0.description) } ?? []
-        let candidates = known + seeds.filter { seed in !known.contains { $0.description == seed.description } }
+        var candidates: [Node] = []
+        let known = (map?.primaries ?? []) + (map?.replicas.flatMap { $0 } ?? [])
+        for node in known.filter({ ready.contains($0.description) }) + known + seeds
+        where !candidates.contains(where: { $0.description == node.description }) {
+            candidates.append(node)
+        }
         let refreshed = fetchMap(from: candidates, errors: []).map { self.apply($0) }
         refreshing = refreshed
         refreshed.whenComplete { result in
             self.refreshing = nil
             if case .failure(let error) = result, let error = error as? CacheError { self.callbacks.onRefreshFailed(error) }
+            self.retryUntilReady()
         }
         return refreshed
     }
 
+    static let retryDelay = TimeAmount.milliseconds(500)
+
+    private func retryUntilReady() {
+        guard !closed, !reportedReady, retry == nil else { return }
+        retry = eventLoop.scheduleTask(in: Self.retryDelay) {
+            self.retry = nil
+            if !self.closed, !self.reportedReady { _ = self.refresh() }
+        }
+    }
+
     // MARK: On the loop
 
-    private func send(slot: Int, _ commands: [RESP3Command], redirected: Bool) -> EventLoopFuture<[RESP3Value]> {
-        guard let map, let client = clients[map.primary(forSlot: slot).description] else {
-            return eventLoop.makeFailedFuture(RESP3Error.notConnected)
+    private func send(slot: Int, _ commands: [RESP3Command], to node: Node, redirected: Bool = false) -> EventLoopFuture<[RESP3Value]> {
+        guard let client = clients[node.description] else { return eventLoop.makeFailedFuture(RESP3Error.notConnected) }
+        return client.sendFuture(commands).flatMap { self.following(slot: slot, commands, $0, redirected: redirected) }
+    }
+
+    /// `replies` as they are, or the replies of `commands` sent where a redirect among them says.
+    private func following(slot: Int, _ commands: [RESP3Command], _ replies: [RESP3Value],
+                           redirected: Bool) -> EventLoopFuture<[RESP3Value]> {
+        guard !redirected, let redirect = replies.lazy.compactMap(ClusterRedirect.init).first else {
+            return eventLoop.makeSucceededFuture(replies)
         }
-        return client.sendFuture(commands).flatMap { replies in
-            guard !redirected, let redirect = replies.lazy.compactMap(ClusterRedirect.init).first else {
-                return self.eventLoop.makeSucceededFuture(replies)
+        switch redirect {
+        case .moved:
+            return refresh().flatMap {
+                guard let map = self.map else { return self.eventLoop.makeFailedFuture(RESP3Error.notConnected) }
+                return self.send(slot: slot, commands, to: map.primary(forSlot: slot), redirected: true)
             }
-            switch redirect {
-            case .moved:
-                return self.refresh().flatMap { self.send(slot: slot, commands, redirected: true) }
-            case .ask(_, let target):
-                guard let targetClient = self.clients[target.description] else {
-                    return self.eventLoop.makeFailedFuture(RESP3Error.notConnected)
-                }
-                // ASKING lets exactly the next command in: one before each.
-                let asking = commands.flatMap { [RESP3Command("ASKING"), $0] }
-                return targetClient.sendFuture(asking).map { replies in
-                    replies.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
-                }
+        case .ask(_, let target):
+            guard let targetClient = clients[target.description] else {
+                return eventLoop.makeFailedFuture(RESP3Error.notConnected)
+            }
+            // ASKING lets exactly the next command in, or a whole transaction when that command is MULTI.
+            if commands.first?.name == "MULTI" {
+                return targetClient.sendFuture([RESP3Command("ASKING")] + commands).map { Array($0.dropFirst()) }
+            }
+            let asking = commands.flatMap { [RESP3Command("ASKING"), $0] }
+            return targetClient.sendFuture(asking).map { replies in
+                replies.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
             }
         }
     }
@@ -145,7 +213,10 @@ final class ClusterConnections: @unchecked Sendable {
             clients[address] = nil
             ready.remove(address)
         }
-        for node in map.primaries where clients[node.description] == nil { connect(node) }
+        for node in map.primaries where clients[node.description] == nil {
+            reportedReady = false
+            connect(node)
+        }
         if changed { callbacks.onMapChanged(map) }
         reportReadyIfComplete()
     }
@@ -166,13 +237,16 @@ final class ClusterConnections: @unchecked Sendable {
                 onLost: { [weak self] _, error in
                     guard let self else { return }
                     self.ready.remove(address)
-                    self.callbacks.onLost(node, error)
+                    self.reportedReady = false
+                    self.epoch += 1
+                    self.callbacks.onLost(node, self.epoch, error)
                     // A failover may have moved the node's slots to a promoted replica.
                     if !self.closed { _ = self.refresh() }
                 },
                 onPush: { [weak self] _, value in self?.callbacks.onPush(node, value) },
-                onConnectFailed: { [weak self] _ in
+                onConnectFailed: { [weak self] error in
                     guard let self, !self.closed else { return }
+                    self.callbacks.onConnectFailed(node, error)
                     _ = self.refresh()
                 }))
         clients[address] = client
@@ -180,7 +254,33 @@ final class ClusterConnections: @unchecked Sendable {
     }
 
     private func reportReadyIfComplete() {
-        guard let map, map.primaries.allSatisfy({ ready.contains($0.description) }) else { return }
-        callbacks.onReady()
+        guard !reportedReady, !closed, let map, map.primaries.allSatisfy({ ready.contains($0.description) }) else { return }
+        reportedReady = true
+        epoch += 1
+        callbacks.onReady(epoch)
+    }
+}
+
+/// The cluster as the shared tier's transport: keys routed by their slot.
+extension ClusterConnections: SharedTierTransport {
+    func closeFuture() -> EventLoopFuture<Void> { close() }
+
+    func send(names: [[UInt8]], perKey: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
+        send(slots: names.map(ClusterSlotMap.slot(of:)), perKey: perKey, commands)
+    }
+
+    func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>] {
+        eventLoop.preconditionInEventLoop()
+        let connected = map?.primaries.compactMap { clients[$0.description] } ?? []
+        return connected.map { client in { client.sendFuture($0) } }
+    }
+
+    /// A lost node makes only its slots' keys unavailable; the other primaries go on serving.
+    var isolatesLosses: Bool { true }
+
+    var everyServerReady: Bool { everyPrimaryReady.load(ordering: .relaxed) }
+
+    var serverDescription: String {
+        "the Redis Cluster seeded by " + seeds.map(\.description).joined(separator: ", ")
     }
 }

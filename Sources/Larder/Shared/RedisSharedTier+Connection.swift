@@ -20,7 +20,7 @@ extension RedisSharedTier {
 
     func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let closing = client.closeFuture()
+        let closing = transport.closeFuture()
         if let group {
             try? closing.wait()
             try? group.syncShutdownGracefully()
@@ -32,7 +32,7 @@ extension RedisSharedTier {
     func closeSoon() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let group = self.group
-        client.closeFuture().whenComplete { _ in group?.shutdownGracefully { _ in } }
+        transport.closeFuture().whenComplete { _ in group?.shutdownGracefully { _ in } }
     }
 
     func connectionReady(_ epoch: UInt64) {
@@ -43,11 +43,16 @@ extension RedisSharedTier {
         counters.connections.add(1, ordering: .relaxed)
         // The server's value size limit before the first write (a larger bulk would make the
         // server drop the connection), where CONFIG is allowed (managed servers may rename it).
-        client.sendFuture([RESP3Command("CONFIG", "GET", "proto-max-bulk-len")]).whenComplete { result in
-            if case .success(let replies) = result, case .map(let pairs) = replies[0],
-               let text = pairs.first?.value.string, let limit = Int(text) {
-                self.serverBulkLimit.store(limit, ordering: .relaxed)
+        let limits = transport.eachServer().map { $0([RESP3Command("CONFIG", "GET", "proto-max-bulk-len")]) }
+        EventLoopFuture.whenAllComplete(limits, on: eventLoop).whenComplete { results in
+            // The smallest limit of the servers (a cluster's nodes may differ).
+            var least = Int.max
+            for case .success(let replies) in (try? results.get()) ?? [] {
+                if case .map(let pairs) = replies[0], let text = pairs.first?.value.string, let limit = Int(text) {
+                    least = min(least, limit)
+                }
             }
+            if least < .max { self.serverBulkLimit.store(least, ordering: .relaxed) }
             guard epoch > self.lostEpoch else { return }  // lost meanwhile
             self.lastError.withLock { $0 = nil }
             self.connected.store(true, ordering: .releasing)
@@ -62,14 +67,22 @@ extension RedisSharedTier {
 
     func connectionLost(_ epoch: UInt64, _ error: any Error) {
         lostEpoch = epoch
-        // Not connected first: a call arriving now fails (or degrades) instead of waiting.
-        connected.store(false, ordering: .releasing)
+        // Not connected first: a call arriving now fails (or degrades) instead of waiting. In a
+        // cluster only the lost node's keys are unavailable: their calls fail on its connection.
+        if !transport.isolatesLosses { connected.store(false, ordering: .releasing) }
         lastError.withLock { $0 = "\(error)" }
         sink?.dropAll()
         counters.fullDrops.add(1, ordering: .relaxed)
         counters.connectionLosses.add(1, ordering: .relaxed)
         logger.warning("Larder: shared tier connection lost; every shared entry dropped",
-                       metadata: ["server": "\(configuration.host):\(configuration.port)", "error": "\(error)"])
+                       metadata: ["server": "\(transport.serverDescription)", "error": "\(error)"])
+    }
+
+    /// A cluster's slot map changed: keys may have new owners, whose connections never tracked
+    /// this instance's copies. Everything shared goes.
+    func ownersChanged() {
+        sink?.dropAll()
+        counters.fullDrops.add(1, ordering: .relaxed)
     }
 
     /// A push: an invalidation of keys (drop them), of everything (a flush: `null`), or a

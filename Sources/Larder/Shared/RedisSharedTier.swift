@@ -31,7 +31,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     let group: MultiThreadedEventLoopGroup?
     let prefix: [UInt8]
     let logger: Logger
-    var client: RESP3Client!
+    var transport: (any SharedTierTransport)!
     var sink: SharedTierSink<Key, Value>?  // set once by attach, before the client starts
 
     // Loop.
@@ -74,18 +74,32 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             heartbeatInterval: Self.timeAmount(configuration.heartbeatInterval),
             heartbeatTimeout: Self.timeAmount(configuration.heartbeatTimeout))
         clientConfiguration.connector = connector
-        client = RESP3Client(
-            configuration: clientConfiguration, eventLoop: self.eventLoop, logger: self.logger,
-            callbacks: .init(
-                onConnected: { [weak self] epoch in self?.connectionReady(epoch) },
-                onLost: { [weak self] epoch, error in self?.connectionLost(epoch, error) },
-                onPush: { [weak self] _, push in self?.pushed(push) },
-                onConnectFailed: { [weak self] error in self?.lastError.withLock { $0 = "\(error)" } }))
+        let events = SharedTierTransportEvents(
+            onReady: { [weak self] epoch in self?.connectionReady(epoch) },
+            onLost: { [weak self] epoch, error in self?.connectionLost(epoch, error) },
+            onPush: { [weak self] push in self?.pushed(push) },
+            onConnectFailed: { [weak self] error in self?.lastError.withLock { $0 = "\(error)" } },
+            onOwnersChanged: { [weak self] in self?.ownersChanged() })
+        if let seeds = configuration.clusterSeeds {
+            transport = ClusterConnections(
+                seeds: seeds.map { ClusterSlotMap.Node(host: $0.host, port: $0.port, id: nil) },
+                template: clientConfiguration, eventLoop: self.eventLoop, logger: self.logger,
+                callbacks: .init(
+                    onReady: events.onReady,
+                    onLost: { node, epoch, error in events.onLost(epoch, NodeError(node: "\(node)", error: error)) },
+                    onConnectFailed: { node, error in events.onConnectFailed(NodeError(node: "\(node)", error: error)) },
+                    onPush: { _, push in events.onPush(push) },
+                    onMapChanged: { _ in events.onOwnersChanged() },
+                    onRefreshFailed: { error in events.onConnectFailed(error) }))
+        } else {
+            transport = SingleServerTransport(
+                configuration: clientConfiguration, eventLoop: self.eventLoop, logger: self.logger, events: events)
+        }
     }
 
     func attach(_ sink: SharedTierSink<Key, Value>) {
         self.sink = sink
-        client.start()
+        transport.start()
     }
 
     var whenUnavailable: SharedTierConfiguration.WhenUnavailable { configuration.whenUnavailable }
@@ -94,7 +108,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
 
     var statistics: SharedTierStatistics {
         var result = counters.snapshot()
-        result.connected = connected.load(ordering: .relaxed)
+        result.connected = connected.load(ordering: .relaxed) && transport.everyServerReady
         result.lastError = result.connected ? nil : lastError.withLock { $0 }
         return result
     }
@@ -121,6 +135,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             var commands: [RESP3Command] = []
             commands.reserveCapacity(keys.count * 2)
             var sent: [Int] = []
+            var sentNames: [[UInt8]] = []
             var joined: [(position: Int, read: InflightRead)] = []
             for position in keys.indices {
                 if let running = self.inflight[names[position]] {
@@ -130,11 +145,12 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                 commands.append(RESP3Command("GET", names[position]))
                 commands.append(RESP3Command("PTTL", names[position]))
                 sent.append(position)
+                sentNames.append(names[position])
             }
             var batch: EventLoopFuture<[RESP3Value]>? = nil
             if !sent.isEmpty {
                 self.counters.reads.add(sent.count, ordering: .relaxed)
-                let replies = self.client.sendFuture(commands)
+                let replies = self.transport.send(names: sentNames, perKey: 2, commands)
                 batch = replies
                 for (n, position) in sent.enumerated() { self.inflight[names[position]] = InflightRead(replies: replies, offset: 2 * n) }
             }
@@ -252,13 +268,25 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             // MULTI: the read that tracks the key (STRLEN, cheap) runs right after the write, with
             // no other client's write between them (a write untracks the key; a read after it outside
             // a transaction could track a later value than the one installed here).
-            self.client.sendFuture([
-                RESP3Command("MULTI"), set, RESP3Command("STRLEN", name), RESP3Command("EXEC"),
-            ]).whenComplete { result in
+            var commands = [RESP3Command("MULTI"), set, RESP3Command("STRLEN", name), RESP3Command("EXEC")]
+            let replicas = self.configuration.waitForReplicas
+            if replicas > 0 {
+                let milliseconds = max(1, self.configuration.effectiveReplicaTimeout.saturatingNanoseconds / 1_000_000)
+                commands.append(RESP3Command("WAIT", String(replicas), String(milliseconds)))
+            }
+            self.transport.send(name: name, commands).whenComplete { result in
                 switch result {
                 case .success(let replies):
                     if let problem = replies.first(where: \.isError) ?? Self.execFailure(replies[3]) {
                         completion(.failure(self.rejected(problem, command: "SET", key: key)))
+                        return
+                    }
+                    if replicas > 0, case .integer(let held) = replies[4], held < replicas {
+                        // Not installed: the write may not survive a failover, and the caller hears so.
+                        completion(.failure(CacheError(code: .sharedTierRejected, message:
+                            "the write of \(self.describe(key)) reached its primary but \(held) of the \(replicas) "
+                            + "replicas asked for (waitForReplicas) held it within \(self.configuration.effectiveReplicaTimeout); "
+                            + "a failover may lose it. Retry the write, or check the replicas' links.")))
                         return
                     }
                     self.counters.writes.add(1, ordering: .relaxed)
@@ -284,7 +312,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                 completion(.failure(self.unavailable(nil)))
                 return
             }
-            self.client.sendFuture([RESP3Command("DEL", name)]).whenComplete { result in
+            self.transport.send(name: name, [RESP3Command("DEL", name)]).whenComplete { result in
                 switch result {
                 case .success(let replies) where replies[0].isError:
                     completion(.failure(self.rejected(replies[0], command: "DEL", key: key)))
@@ -305,14 +333,19 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                 completion(.failure(self.unavailable(nil)))
                 return
             }
-            self.scanAndUnlink(cursor: "0", completion: completion)
+            let scans = self.transport.eachServer().map { self.scanAndUnlink(on: $0, cursor: "0") }
+            EventLoopFuture.andAllSucceed(scans, on: self.eventLoop).whenComplete { result in
+                completion(result.mapError { self.cacheError($0) })
+            }
         }
     }
 
-    /// One `SCAN` step over the prefix and an `UNLINK` of what it found, until the cursor is back at 0.
-    private func scanAndUnlink(cursor: String, completion: @escaping @Sendable (Result<Void, CacheError>) -> Void) {
+    /// `SCAN` steps over the prefix on one server, each followed by an `UNLINK` of what it found
+    /// (sent by key: in a cluster each goes to its owner), until the cursor is back at 0.
+    private func scanAndUnlink(on server: @escaping @Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>,
+                               cursor: String) -> EventLoopFuture<Void> {
         let pattern = Self.globEscaped(prefix) + [UInt8(ascii: "*")]
-        client.sendFuture([RESP3Command("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")])
+        return server([RESP3Command("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")])
             .flatMap { replies -> EventLoopFuture<String> in
                 guard case .array(let parts) = replies[0], parts.count == 2, let next = parts[0].string,
                       case .array(let keys) = parts[1] else {
@@ -323,14 +356,14 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
                     return nil
                 }
                 guard !names.isEmpty else { return self.eventLoop.makeSucceededFuture(next) }
-                return self.client.sendFuture([RESP3Command("UNLINK", arguments: names)]).map { _ in next }
+                return self.transport.send(names: names, perKey: 1, names.map { RESP3Command("UNLINK", $0) })
+                    .flatMapThrowing { replies in
+                        if let problem = replies.first(where: \.isError) { throw self.rejected(problem, command: "UNLINK", key: nil) }
+                        return next
+                    }
             }
-            .whenComplete { result in
-                switch result {
-                case .success("0"): completion(.success(()))
-                case .success(let next): self.scanAndUnlink(cursor: next, completion: completion)
-                case .failure(let error): completion(.failure(self.cacheError(error)))
-                }
+            .flatMap { next in
+                next == "0" ? self.eventLoop.makeSucceededVoidFuture() : self.scanAndUnlink(on: server, cursor: next)
             }
     }
 
@@ -369,12 +402,11 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return CacheError(code: .closed, message: "the cache was closed; its shared tier takes no more calls.")
     }
 
-    private var address: String { "\(configuration.host):\(configuration.port)" }
 
     func unavailable(_ reason: String?) -> CacheError {
         counters.unavailable.add(1, ordering: .relaxed)
         let last = lastError.withLock { $0 }
-        var message = "the shared tier's Redis server at \(address) is unreachable"
+        var message = "the shared tier's server (\(transport.serverDescription)) is unreachable"
         if let reason { message += " (\(reason))" }
         if let last { message += "; last connection error: \(last)" }
         message += ". Check that the server runs and the address and credentials are right; the cache reconnects "
@@ -386,7 +418,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         let what = key.map { " for \(describe($0))" } ?? ""
         let text = reply.errorMessage ?? "unexpected reply \(String(describing: reply).prefix(120))"
         return CacheError(code: .sharedTierRejected, message:
-            "the shared tier's Redis server at \(address) refused \(command)\(what): \(text). "
+            "\(transport.serverDescription) refused \(command)\(what) of the shared tier: \(text). "
             + "Check the server's configuration (maxmemory, ACLs) and that no other program writes the cache's keys.")
     }
 

@@ -24,7 +24,7 @@ import Testing
             heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(1))
         return ClusterConnections(
             seeds: seeds.map { .init(host: $0.0, port: $0.1, id: nil) }, template: template, eventLoop: group.next(),
-            callbacks: .init(onReady: { events.readies.add() }, onMapChanged: { _ in events.mapChanges.add() },
+            callbacks: .init(onReady: { _ in events.readies.add() }, onMapChanged: { _ in events.mapChanges.add() },
                              onRefreshFailed: { events.failures.append($0.message) }))
     }
 

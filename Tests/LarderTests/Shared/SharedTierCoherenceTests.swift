@@ -47,17 +47,7 @@ import Glibc
         let server = try RedisTestServer(extraArguments: ["--tracking-table-max-keys", "240"])
         defer { server.resume(); server.stop() }
         let directory = server.directory
-        var workers: [Process] = []
-        for instance in 0..<Self.instances {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try Self.workerPath())
-            p.arguments = [String(server.port), String(instance), String(Self.instances), String(Self.keys),
-                           String(seconds), "3", String(Self.heartbeatMilliseconds), String(Self.timeoutMilliseconds),
-                           directory.appendingPathComponent("records-\(instance)").path]
-            p.standardOutput = FileHandle.standardError
-            try p.run()
-            workers.append(p)
-        }
+        let workers = try Self.startWorkers(target: String(server.port), seconds: seconds, directory: directory)
         // The faults, every 8 s: a pause longer than heartbeat + timeout, a flush, one
         // instance's connection killed, the server killed and restarted (empty).
         let start = Date()
@@ -90,15 +80,7 @@ import Glibc
             faults += 1
             cycle += 8
         }
-        for worker in workers {
-            worker.waitUntilExit()
-            #expect(worker.terminationStatus == 0)
-        }
-        var files: [[Record]] = []
-        for instance in 0..<Self.instances {
-            let data = try Data(contentsOf: directory.appendingPathComponent("records-\(instance)"))
-            files.append(data.withUnsafeBytes { Array($0.bindMemory(to: Record.self)) })
-        }
+        let files = try Self.collect(workers, directory: directory)
         let report = Self.check(files)
         print("coherence: \(report.reads) reads (\(report.valueReads) returned a value, \(report.failedReads) failed), "
               + "\(report.writes) acknowledged writes, \(faults) faults, \(report.violations) reads beyond the "
@@ -109,6 +91,36 @@ import Glibc
         // server was away. A long run (LARDER_COHERENCE_SECONDS=60) passes 100,000 of them.
         #expect(report.reads - report.failedReads >= (seconds >= 60 ? 100_000 : 20_000))
         #expect(faults >= 4)
+    }
+
+    /// Starts the instances against `target` (a port, or "cluster:" and seed ports).
+    static func startWorkers(target: String, seconds: Double, directory: URL) throws -> [Process] {
+        var workers: [Process] = []
+        for instance in 0..<instances {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try workerPath())
+            p.arguments = [target, String(instance), String(instances), String(keys),
+                           String(seconds), "3", String(heartbeatMilliseconds), String(timeoutMilliseconds),
+                           directory.appendingPathComponent("records-\(instance)").path]
+            p.standardOutput = FileHandle.standardError
+            try p.run()
+            workers.append(p)
+        }
+        return workers
+    }
+
+    /// Waits for the instances and reads their records.
+    static func collect(_ workers: [Process], directory: URL) throws -> [[Record]] {
+        for worker in workers {
+            worker.waitUntilExit()
+            #expect(worker.terminationStatus == 0)
+        }
+        var files: [[Record]] = []
+        for instance in 0..<instances {
+            let data = try Data(contentsOf: directory.appendingPathComponent("records-\(instance)"))
+            files.append(data.withUnsafeBytes { Array($0.bindMemory(to: Record.self)) })
+        }
+        return files
     }
 
     struct Report {
