@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
             """)
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
-        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint, shared
+        case core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint, shared, cluster
     }
 
     @Option(help: "Suites to run, comma-separated: core, throughput, threads, latency, memory, alloc, hitratio, durability, tier, footprint (default: all).")
@@ -208,6 +208,9 @@ struct Bench: ParsableCommand {
             case .shared:
                 heading("shared: the Redis shared tier (near-cache hits, miss fills, invalidation latency)")
                 result = try SharedSuite.run(config)
+            case .cluster:
+                heading("cluster: miss fills against a 3-primary Redis Cluster beside one server")
+                result = try ClusterSuite.run(config)
             }
             result.seconds = Double(nowNanoseconds() - t0) / 1e9
             report.suites[s.rawValue] = result

@@ -118,18 +118,27 @@ final class Worker: Sendable {
         while true {
             let start = monotonicNow()
             if start >= deadline { break }
-            let key = Int.random(in: 0..<keyCount, using: &rng)
-            var version: Int64 = 0
+            // Every other read is a batch of four keys (pipelined; in a cluster split by primary).
+            let keys = (0..<(Bool.random(using: &rng) ? 1 : 4)).map { _ in Int.random(in: 0..<keyCount, using: &rng) }
+            var versions = [Int64](repeating: 0, count: keys.count)
             do {
-                if let value = try cache.fetchValue(forKey: "k\(key)") { version = Int64(value.dropFirst()) ?? -2 }
+                let values = keys.count == 1
+                    ? [try cache.fetchValue(forKey: "k\(keys[0])")]
+                    : try cache.fetchValues(forKeys: keys.map { "k\($0)" })
+                for (n, value) in values.enumerated() {
+                    if let value { versions[n] = Int64(value.dropFirst()) ?? -2 }
+                }
             } catch {
-                version = -1
+                versions = versions.map { _ in -1 }
                 failedReads.add(1, ordering: .relaxed)
                 noteFailure(error)
                 usleep(200)
             }
-            records.append(Record(kind: 1, key: Int32(key), version: version, time: start, end: monotonicNow()))
+            let end = monotonicNow()
+            for (key, version) in zip(keys, versions) {
+                records.append(Record(kind: 1, key: Int32(key), version: version, time: start, end: end))
             }
+        }
         return records
     }
 

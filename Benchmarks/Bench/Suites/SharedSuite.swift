@@ -150,8 +150,14 @@ enum SharedSuite {
     static func fillsPerSecond(_ server: RedisTestServer, seconds: Double) throws -> (rate: Double, cpu: Double) {
         let keyCount = 200_000
         try populate(server, prefix: "bench-fill:", count: keyCount)
-        let cache = try Cache<Int, [UInt8]>(configuration: .init(maxCount: 1_000),
-                                            shared: configuration(server, prefix: "bench-fill:"))
+        return try fillsPerSecond(configuration(server, prefix: "bench-fill:"), keyCount: keyCount, seconds: seconds)
+    }
+
+    /// Fills per second and client CPU µs per fill through a cache on `shared`, whose server holds
+    /// keys `0..<keyCount` under its prefix (the cache holds 1,000, so every read of a batch misses).
+    static func fillsPerSecond(_ shared: SharedTierConfiguration, keyCount: Int,
+                               seconds: Double) throws -> (rate: Double, cpu: Double) {
+        let cache = try Cache<Int, [UInt8]>(configuration: .init(maxCount: 1_000), shared: shared)
         defer { cache.close() }
         try connect(cache)
         let stop = LockedBox(false)

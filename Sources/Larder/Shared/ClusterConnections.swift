@@ -91,24 +91,34 @@ final class ClusterConnections: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         guard let map else { return eventLoop.makeFailedFuture(RESP3Error.notConnected) }
         if slots.count == 1 { return send(slot: slots[0], commands, to: map.primary(forSlot: slots[0])) }
-        var byNode: [Node: [Int]] = [:]
-        for (position, slot) in slots.enumerated() { byNode[map.primary(forSlot: slot), default: []].append(position) }
-        let parts = byNode.map { node, positions -> EventLoopFuture<[(Int, [RESP3Value])]> in
+        var byPrimary = [[Int]](repeating: [], count: map.primaries.count)
+        for (position, slot) in slots.enumerated() { byPrimary[map.primaryIndex(forSlot: slot)].append(position) }
+        // Per primary: the positions it got, and their replies in that order.
+        let parts = zip(map.primaries, byPrimary).filter { !$0.1.isEmpty }.map {
+            node, positions -> EventLoopFuture<(positions: [Int], replies: [RESP3Value])> in
             guard let client = clients[node.description] else { return eventLoop.makeFailedFuture(RESP3Error.notConnected) }
-            let sent = positions.flatMap { commands[($0 * perKey)..<(($0 + 1) * perKey)] }
+            let sent = positions.count == slots.count ? commands : positions.flatMap { commands[($0 * perKey)..<(($0 + 1) * perKey)] }
             return client.sendFuture(sent).flatMap { replies in
-                let each = positions.enumerated().map { n, position -> EventLoopFuture<(Int, [RESP3Value])> in
-                    let own = Array(replies[(n * perKey)..<((n + 1) * perKey)])
-                    let mine = Array(commands[(position * perKey)..<((position + 1) * perKey)])
-                    return self.following(slot: slots[position], mine, own, redirected: false).map { (position, $0) }
+                // Redirects are rare (a resharding, a failover): only then a future per key.
+                guard replies.contains(where: { ClusterRedirect($0) != nil }) else {
+                    return self.eventLoop.makeSucceededFuture((positions, replies))
                 }
-                return EventLoopFuture.whenAllSucceed(each, on: self.eventLoop)
+                let each = positions.enumerated().map { n, position in
+                    self.following(slot: slots[position], Array(sent[(n * perKey)..<((n + 1) * perKey)]),
+                                   Array(replies[(n * perKey)..<((n + 1) * perKey)]), redirected: false)
+                }
+                return EventLoopFuture.whenAllSucceed(each, on: self.eventLoop).map { (positions, $0.flatMap { $0 }) }
             }
         }
+        // One primary holds every key: its replies are already in order.
+        if parts.count == 1 { return parts[0].map(\.replies) }
         return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { parts in
             var replies = [RESP3Value](repeating: .null, count: commands.count)
             for part in parts {
-                for (position, own) in part { replies.replaceSubrange((position * perKey)..<((position + 1) * perKey), with: own) }
+                for (n, position) in part.positions.enumerated() {
+                    replies.replaceSubrange((position * perKey)..<((position + 1) * perKey),
+                                            with: part.replies[(n * perKey)..<((n + 1) * perKey)])
+                }
             }
             return replies
         }

@@ -5,7 +5,7 @@ import Testing
 /// exits cleanly and writes JSON holding every suite with rows. Speed is not
 /// checked here: the figures belong to Bench itself.
 @Suite struct BenchSmokeTests {
-    static let suites = ["core", "throughput", "threads", "latency", "memory", "alloc", "hitratio", "durability", "tier", "footprint"]
+    static let suites = ["core", "throughput", "threads", "latency", "memory", "alloc", "hitratio", "durability", "tier", "footprint", "shared", "cluster"]
 
     /// The Bench binary: `LARDER_BENCH` when set, else next to this test
     /// binary in the build folder (`swift build --build-tests` builds both).
