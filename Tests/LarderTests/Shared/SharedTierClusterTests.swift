@@ -95,6 +95,33 @@ import Testing
         #expect(nodesUsed.count > 1, "\(nodesUsed)")
     }
 
+    @Test func aSlotInMigrationIsFollowedThroughAsk() async throws {
+        let cluster = try RedisTestCluster()
+        defer { cluster.stop() }
+        let a = try Self.makeCache(seeds: [cluster.nodes[0].port])
+        let b = try Self.makeCache(seeds: [cluster.nodes[0].port])
+        defer { a.close(); b.close() }
+        try await a.waitForSharedTier(timeout: .seconds(30))
+        try await b.waitForSharedTier(timeout: .seconds(30))
+        // The slot of "c:moving" starts migrating from its owner to another primary, with no key
+        // moved yet: a key missing on the source is answered with ASK.
+        let slot = ClusterSlotMap.slot(of: Array("c:moving".utf8))
+        let owners = try SharedTierClusterCoherenceTests.slots(cluster)
+        let (primaries, ids) = try SharedTierClusterCoherenceTests.roles(cluster)
+        let source = try #require(primaries.first { owners[$0.port]?.contains(slot) == true })
+        let target = try #require(primaries.first { $0.port != source.port })
+        _ = try target.cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", ids[source.port] ?? "")
+        _ = try source.cli("CLUSTER", "SETSLOT", String(slot), "MIGRATING", ids[target.port] ?? "")
+        #expect(try source.cli("GET", "c:moving").hasPrefix("ASK \(slot)"))
+
+        // The write (a transaction) goes to the target behind one ASKING; so do the reads.
+        try await a.setValue("there", forKey: "moving")
+        #expect(try target.cli("CLUSTER", "COUNTKEYSINSLOT", String(slot)) == "1")
+        #expect(try source.cli("CLUSTER", "COUNTKEYSINSLOT", String(slot)) == "0")
+        #expect(try await b.fetchValue(forKey: "moving") == "there")
+        #expect(try await b.fetchValues(forKeys: ["moving", "elsewhere"]) == ["there", nil])
+    }
+
     @Test func aWriteCanWaitForItsReplica() async throws {
         let cluster = try RedisTestCluster()
         defer { cluster.stop() }
