@@ -17,7 +17,7 @@ func threadAllocatedCounter() -> UnsafeMutablePointer<UInt64>? {
     return status == 0 ? pointer : nil
 }
 
-@Suite("Cache allocation")
+@Suite("Cache allocation", .disabled(if: !Jemalloc.servesMalloc, "another allocator (a sanitizer's) serves malloc"))
 struct CacheAllocationTests {
     @Test("a hit and a set of an existing key allocate nothing (jemalloc thread.allocated), with or without metrics",
           .disabled(if: runningUnderThreadSanitizer, "ThreadSanitizer replaces jemalloc as the allocator"),

@@ -86,7 +86,7 @@ struct SoakTests {
                 }
                 let now = Self.allocated() - baseline
                 _ = peak.max(now, ordering: .relaxed)
-                if now > all.count * Self.budget + Self.overhead {
+                if Jemalloc.servesMalloc, now > all.count * Self.budget + Self.overhead {
                     problems.withLock { $0.append("allocated \(now >> 20) MiB over the baseline") }
                 }
                 checks.add(1, ordering: .relaxed)
@@ -143,7 +143,9 @@ struct SoakTests {
         }
         #expect(requests >= reads.load(ordering: .relaxed))
         #expect(computations.load(ordering: .relaxed) > 0)
-        #expect(governor.statistics.evictedEntries > 0, "the governor never had to act")
+        if Jemalloc.servesMalloc {  // under a sanitizer's allocator jemalloc sees no heap to govern
+            #expect(governor.statistics.evictedEntries > 0, "the governor never had to act")
+        }
 
         // The durable stores close cleanly and reopen, their keys readable.
         let kept = durable.keysByRecency().joined().prefix(100).map { $0 }
