@@ -1,0 +1,105 @@
+import Foundation
+@testable import Larder
+
+/// Tests/FaultShim/larder_fault_shim.c, compiled by the C compiler into a temporary
+/// directory once per test process, and a way to run a child process under it.
+enum FaultShim {
+    /// The compiled library's path; the error when there is no C compiler or it fails.
+    static let library: Result<String, CacheError> = build()
+
+    private static func build() -> Result<String, CacheError> {
+        let source = URL(fileURLWithPath: #filePath)  // Tests/LarderTests/Support/FaultShim.swift
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FaultShim/larder_fault_shim.c").path
+        guard FileManager.default.fileExists(atPath: source) else {
+            return .failure(CacheError(code: .storeUnavailable, message: "the fault shim's source is not at \(source)"))
+        }
+        guard let compiler = findCompiler() else {
+            return .failure(CacheError(code: .storeUnavailable,
+                                       message: "no C compiler (cc or clang on PATH, or CC) to build the fault shim"))
+        }
+        // Kept for the life of the process: children load it until the last test ends.
+        var template = Array((NSTemporaryDirectory() + "/larder-fault-shim-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            return .failure(CacheError(code: .storeUnavailable, message: "cannot create a directory for the fault shim"))
+        }
+        let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let library = directory + "/larder_fault_shim.so"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: compiler)
+        process.arguments = ["-std=gnu11", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", library, source, "-ldl"]
+        let errors = Pipe()
+        process.standardError = errors
+        do { try process.run() } catch {
+            return .failure(CacheError(code: .storeUnavailable, message: "cannot run \(compiler): \(error)"))
+        }
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            return .failure(CacheError(code: .storeUnavailable, message: "\(compiler) could not build the fault shim: \(output)"))
+        }
+        return .success(library)
+    }
+
+    /// `$CC`, else `cc` or `clang` from PATH (the Swift toolchain ships clang).
+    private static func findCompiler() -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let cc = environment["CC"], !cc.isEmpty, cc.hasPrefix("/") { return cc }
+        let wanted = environment["CC"].flatMap { $0.isEmpty ? nil : [$0] } ?? ["cc", "clang"]
+        let directories = (environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        for name in wanted {
+            for directory in directories {
+                let path = "\(directory)/\(name)"
+                if FileManager.default.isExecutableFile(atPath: path) { return path }
+            }
+        }
+        return nil
+    }
+
+    /// Which call to fail, and how.
+    struct Fault: CustomStringConvertible {
+        var call: Int
+        var errno: String  // "EIO" or "ENOSPC", as the shim reads it
+        var description: String { "call \(call) failing with \(errno)" }
+    }
+
+    /// What a child run under the shim did.
+    struct Run {
+        /// The covered calls, one "<n> <call> <file>" line each (with " FAILED <errno>" on the failed one).
+        var calls: [String]
+        var status: Int32
+        var exitedNormally: Bool
+        var standardError: String
+    }
+
+    /// Runs `executable` with `arguments` under the shim, counting the calls on files under
+    /// `directory` and failing `fault` (nil: count only).
+    static func run(_ executable: String, _ arguments: [String], directory: String, fault: Fault?,
+                    scratch: String) throws -> Run {
+        let library = try library.get()
+        let callLog = scratch + "/calls"
+        let errorLog = scratch + "/stderr"
+        guard FileManager.default.createFile(atPath: errorLog, contents: nil) else {
+            throw CacheError(code: .storeUnavailable, message: "cannot create \(errorLog)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["LD_PRELOAD"] = library
+        environment["LARDER_FAULT_DIR"] = directory
+        environment["LARDER_FAULT_LOG"] = callLog
+        environment["LARDER_FAULT_AT"] = String(fault?.call ?? 0)
+        environment["LARDER_FAULT_ERRNO"] = fault?.errno ?? "EIO"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: errorLog)
+        try process.run()
+        process.waitUntilExit()
+        let calls = (try? String(contentsOfFile: callLog, encoding: .utf8)) ?? ""
+        return Run(calls: calls.split(separator: "\n").map(String.init),
+                   status: process.terminationStatus,
+                   exitedNormally: process.terminationReason == .exit,
+                   standardError: (try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? "")
+    }
+}
