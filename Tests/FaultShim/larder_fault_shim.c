@@ -18,6 +18,8 @@
 //                       on the one that was failed
 //   LARDER_FAULT_AT     the covered call to fail, counting from 1 (0 or unset: count only)
 //   LARDER_FAULT_ERRNO  EIO or ENOSPC (default EIO)
+//   LARDER_FAULT_STICKY 1: every covered call from LARDER_FAULT_AT on fails too (a disk
+//                       that stays full or broken); 0 or unset: that one call only
 // A bad value stops the process at load with a message on stderr and exit status 97.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -38,6 +40,7 @@ static size_t fault_dir_length;
 static int log_fd = -1;
 static unsigned long fail_at;
 static int fail_errno = EIO;
+static int sticky;
 static unsigned long calls;  // updated atomically: the store writes from several threads
 
 static ssize_t (*real_write)(int, const void *, size_t);
@@ -100,6 +103,11 @@ __attribute__((constructor)) static void shim_init(void) {
         else if (strcmp(name, "ENOSPC") == 0) fail_errno = ENOSPC;
         else die("LARDER_FAULT_ERRNO must be EIO or ENOSPC", name);
     }
+    const char *stay = getenv("LARDER_FAULT_STICKY");
+    if (stay && *stay) {
+        if (strcmp(stay, "0") != 0 && strcmp(stay, "1") != 0) die("LARDER_FAULT_STICKY must be 0 or 1", stay);
+        sticky = stay[0] == '1';
+    }
     const char *log = getenv("LARDER_FAULT_LOG");
     if (log && *log) {
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -149,7 +157,7 @@ static int covered(const char *call, const char *path) {
     const char *name = under_dir(path);
     if (!name) return 0;
     unsigned long n = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
-    int failing = fail_at != 0 && n == fail_at;
+    int failing = fail_at != 0 && (n == fail_at || (sticky && n > fail_at));
     if (log_fd >= 0) {
         char line[PATH_MAX + 96];
         int length = failing

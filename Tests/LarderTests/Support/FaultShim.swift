@@ -60,12 +60,14 @@ enum FaultShim {
     struct Fault: CustomStringConvertible {
         var call: Int
         var errno: String  // "EIO" or "ENOSPC", as the shim reads it
-        var description: String { "call \(call) failing with \(errno)" }
+        /// Every later call fails too: a disk that stays full or broken.
+        var sticky = false
+        var description: String { sticky ? "calls from \(call) on failing with \(errno)" : "call \(call) failing with \(errno)" }
     }
 
     /// What a child run under the shim did.
     struct Run {
-        /// The covered calls, one "<n> <call> <file>" line each (with " FAILED <errno>" on the failed one).
+        /// The covered calls, one "<n> <call> <file>" line each (with " FAILED <errno>" on failed ones).
         var calls: [String]
         var status: Int32
         var exitedNormally: Bool
@@ -91,6 +93,7 @@ enum FaultShim {
         environment["LARDER_FAULT_LOG"] = callLog
         environment["LARDER_FAULT_AT"] = String(fault?.call ?? 0)
         environment["LARDER_FAULT_ERRNO"] = fault?.errno ?? "EIO"
+        environment["LARDER_FAULT_STICKY"] = fault?.sticky == true ? "1" : "0"
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: errorLog)
