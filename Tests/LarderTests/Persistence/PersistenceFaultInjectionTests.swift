@@ -50,12 +50,12 @@ struct PersistenceFaultInjectionTests {
         }
     }
 
-    /// Runs the workload on a fresh store in `scratch`, failing `fault`.
-    static func runChild(mode: String, fault: FaultShim.Fault?, in scratch: String) throws -> Outcome {
+    /// Runs the workload on a fresh store in `scratch` under the shim `library`, failing `fault`.
+    static func runChild(mode: String, library: String, fault: FaultShim.Fault?, in scratch: String) throws -> Outcome {
         let store = scratch + "/store"
         try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
         let run = try FaultShim.run(try testExecutable("LarderFaultWriter"), [store, mode, scratch + "/events"],
-                                    directory: store, fault: fault, scratch: scratch)
+                                    library: library, directory: store, fault: fault, scratch: scratch)
         return Outcome(mode: mode, fault: fault, scratch: scratch, run: run)
     }
 
@@ -109,7 +109,8 @@ struct PersistenceFaultInjectionTests {
 
     func walk(mode: String) throws {
         let root = TemporaryDirectory("larder-faults", in: Self.scratchParent)
-        let counting = try Self.runChild(mode: mode, fault: nil, in: root.sub("count"))
+        let library = try FaultShim.build(in: root.path)
+        let counting = try Self.runChild(mode: mode, library: library, fault: nil, in: root.sub("count"))
         let clean = try check(counting)
         #expect(clean.reportedErrors.isEmpty && counting.loggedProblems.isEmpty,
                 "\(mode) without faults: \(clean.reportedErrors) \(counting.loggedProblems)")
@@ -128,7 +129,7 @@ struct PersistenceFaultInjectionTests {
             let rootPath = root.path
             runOnThreads(indices.count) { slot in
                 let index = indices[slot]
-                let result = Result { try Self.runChild(mode: mode, fault: faults[index], in: "\(rootPath)/\(index)") }
+                let result = Result { try Self.runChild(mode: mode, library: library, fault: faults[index], in: "\(rootPath)/\(index)") }
                 outcomes.withLock { $0[index] = result }
             }
             for index in indices {

@@ -1,44 +1,34 @@
 import Foundation
 @testable import Larder
 
-/// Tests/FaultShim/larder_fault_shim.c, compiled by the C compiler into a temporary
-/// directory once per test process, and a way to run a child process under it.
+/// Tests/FaultShim/larder_fault_shim.c, compiled by the C compiler, and a way to run a
+/// child process under it.
 enum FaultShim {
-    /// The compiled library's path; the error when there is no C compiler or it fails.
-    static let library: Result<String, CacheError> = build()
-
-    private static func build() -> Result<String, CacheError> {
+    /// Compiles the shim into `directory`; returns the library's path. Throws when there is
+    /// no C compiler or it fails.
+    static func build(in directory: String) throws -> String {
         let source = URL(fileURLWithPath: #filePath)  // Tests/LarderTests/Support/FaultShim.swift
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("FaultShim/larder_fault_shim.c").path
         guard FileManager.default.fileExists(atPath: source) else {
-            return .failure(CacheError(code: .storeUnavailable, message: "the fault shim's source is not at \(source)"))
+            throw CacheError(code: .storeUnavailable, message: "the fault shim's source is not at \(source)")
         }
         guard let compiler = findCompiler() else {
-            return .failure(CacheError(code: .storeUnavailable,
-                                       message: "no C compiler (cc or clang on PATH, or CC) to build the fault shim"))
+            throw CacheError(code: .storeUnavailable, message: "no C compiler (cc or clang on PATH, or CC) to build the fault shim")
         }
-        // Kept for the life of the process: children load it until the last test ends.
-        var template = Array((NSTemporaryDirectory() + "/larder-fault-shim-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            return .failure(CacheError(code: .storeUnavailable, message: "cannot create a directory for the fault shim"))
-        }
-        let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let library = directory + "/larder_fault_shim.so"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: compiler)
         process.arguments = ["-std=gnu11", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", library, source, "-ldl"]
         let errors = Pipe()
         process.standardError = errors
-        do { try process.run() } catch {
-            return .failure(CacheError(code: .storeUnavailable, message: "cannot run \(compiler): \(error)"))
-        }
+        try process.run()
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            return .failure(CacheError(code: .storeUnavailable, message: "\(compiler) could not build the fault shim: \(output)"))
+            throw CacheError(code: .storeUnavailable, message: "\(compiler) could not build the fault shim: \(output)")
         }
-        return .success(library)
+        return library
     }
 
     /// `$CC`, else `cc` or `clang` from PATH (the Swift toolchain ships clang).
@@ -74,11 +64,10 @@ enum FaultShim {
         var standardError: String
     }
 
-    /// Runs `executable` with `arguments` under the shim, counting the calls on files under
-    /// `directory` and failing `fault` (nil: count only).
-    static func run(_ executable: String, _ arguments: [String], directory: String, fault: Fault?,
-                    scratch: String) throws -> Run {
-        let library = try library.get()
+    /// Runs `executable` with `arguments` under the shim `library`, counting the calls on
+    /// files under `directory` and failing `fault` (nil: count only).
+    static func run(_ executable: String, _ arguments: [String], library: String, directory: String,
+                    fault: Fault?, scratch: String) throws -> Run {
         let callLog = scratch + "/calls"
         let errorLog = scratch + "/stderr"
         guard FileManager.default.createFile(atPath: errorLog, contents: nil) else {
