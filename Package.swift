@@ -122,6 +122,13 @@ let package = Package(
             dependencies: ["Larder"],
             path: "Tests/CrashWriter"
         ),
+        // The child process of the disk-fault tests (a scripted workload under a preloaded
+        // fault shim, Tests/FaultShim, which the tests compile themselves).
+        .executableTarget(
+            name: "LarderFaultWriter",
+            dependencies: ["Larder", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/FaultWriter"
+        ),
         // One instance of the shared tier's multi-process coherence check.
         .executableTarget(
             name: "LarderCoherenceWorker",
@@ -133,6 +140,7 @@ let package = Package(
             dependencies: [
                 "Larder",
                 "LarderCrashWriter",
+                "LarderFaultWriter",
                 "LarderCoherenceWorker",
                 "RedisTestSupport",
                 "RESP3",

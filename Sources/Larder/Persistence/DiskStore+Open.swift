@@ -68,8 +68,8 @@ extension DiskStore {
                 throw error
             }
             let txn = try env.begin(readOnly: false)
-            var committed = false
-            defer { if !committed { txn.abort() } }
+            var ended = false
+            defer { if !ended { txn.abort() } }
             let entries = try txn.openDatabase("entries", create: true)
             let recency = try txn.openDatabase("recency", create: true)
             let meta = try txn.openDatabase("meta", create: true)
@@ -116,8 +116,10 @@ extension DiskStore {
             cursor.close()
             let highest = last.map { Self.stamp(ofRecencyKey: $0.key) } ?? 0
             let generation = try Self.metaValue(txn, meta, "journal") ?? 0
+            // mdb_txn_commit ends the transaction even when it fails: an abort after a failed
+            // commit would end it twice (unlocking LMDB's shared writer mutex again).
+            ended = true
             try txn.commit()
-            committed = true
             let info = try env.info()
             return OpenedStore(lock: lock, env: env, entries: entries, recency: recency, meta: meta,
                                bytes: bytes!, mapSize: info.me_mapsize, highestStamp: highest,

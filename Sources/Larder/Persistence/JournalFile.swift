@@ -34,14 +34,19 @@ final class JournalFile: @unchecked Sendable {
     let isFullSize: Bool
 
     /// Opens the journal in `directory` for appending, creating it (zero-filled, synced,
-    /// then renamed into place) when it is missing or not `capacity` bytes long.
+    /// then renamed into place) when it is missing or not `capacity` bytes long, and syncs
+    /// the directory.
     convenience init(creatingIn directory: String) throws(CacheError) {
         let path = directory + "/" + Self.fileName
         var st = stat()
         // stat(2) by path: swift-system has no call for it.
         if stat(path, &st) != 0 || Int(st.st_size) != Self.capacity {
-            try Self.create(path: path, directory: directory)
+            try Self.create(path: path)
         }
+        // The file's name, durable before a frame in it is acknowledged: a crash would
+        // otherwise lose the name and the frames with it. Also for a file an earlier process
+        // created, in case its sync failed.
+        try Self.syncDirectory(directory)
         guard let file = try Self.openExisting(path) else { throw Self.failure("open", path, Errno.noSuchFileOrDirectory) }
         self.init(path: path, fd: file.fd, isFullSize: file.isFullSize)
     }
@@ -81,7 +86,19 @@ final class JournalFile: @unchecked Sendable {
                    message: "cannot \(what) the group-commit journal \(path): \(error); check disk space and permissions")
     }
 
-    private static func create(path: String, directory: String) throws(CacheError) {
+    private static func syncDirectory(_ directory: String) throws(CacheError) {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(directory, .readOnly, options: [.directory, .closeOnExec])
+        } catch {
+            throw failure("open the directory of", directory + "/" + fileName, error)
+        }
+        defer { try? fd.close() }
+        // fsync(2): swift-system has no call for it.
+        guard fsync(fd.rawValue) == 0 else { throw failure("sync the directory of", directory + "/" + fileName, Errno(rawValue: errno)) }
+    }
+
+    private static func create(path: String) throws(CacheError) {
         let temporary = path + ".new"
         let fd: FileDescriptor
         do {
@@ -108,10 +125,6 @@ final class JournalFile: @unchecked Sendable {
         // fsync(2) and rename(2): swift-system has no call for either.
         guard fsync(fd.rawValue) == 0, rename(temporary, path) == 0 else { throw failure("create", path, Errno(rawValue: errno)) }
         renamed = true
-        if let directoryFD = try? FileDescriptor.open(directory, .readOnly, options: [.directory, .closeOnExec]) {
-            _ = fsync(directoryFD.rawValue)  // the rename itself, durable
-            try? directoryFD.close()
-        }
     }
 
     /// Writes `frame` at `offset` and syncs it: on return the round is durable.

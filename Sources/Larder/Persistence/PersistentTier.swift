@@ -21,7 +21,8 @@ public struct PersistenceStatistics: Sendable, Equatable, Codable {
     /// The LMDB map size in bytes.
     public var mapSize: Int
     /// Writes that failed (a full disk or map, an I/O error): a set that got the
-    /// error, or a write-back flush that will be retried.
+    /// error, a removal (which cannot throw: this count is its only sign), or a
+    /// write-back flush that will be retried.
     public var writeErrors: Int = 0
 }
 

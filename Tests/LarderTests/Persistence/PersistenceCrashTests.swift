@@ -19,13 +19,7 @@ struct PersistenceCrashTests {
 
     static func writerPath() throws -> String {
         if let path = ProcessInfo.processInfo.environment["LARDER_CRASH_WRITER"] { return path }
-        // The test bundle and the executable are built into the same directory.
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let path = exe.deletingLastPathComponent().appendingPathComponent("LarderCrashWriter").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw CacheError(code: .storeUnavailable, message: "LarderCrashWriter not found at \(path); build with `swift build --build-tests`")
-        }
-        return path
+        return try testExecutable("LarderCrashWriter")
     }
 
     struct RoundResult {

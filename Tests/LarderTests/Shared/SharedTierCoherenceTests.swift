@@ -33,14 +33,7 @@ import Glibc
     /// `SharedTierConfiguration.effectiveMaxStaleness` for the workers' settings.
     static let maxStalenessNanoseconds = Int64(2 * heartbeatMilliseconds + timeoutMilliseconds) * 1_000_000
 
-    static func workerPath() throws -> String {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let path = exe.deletingLastPathComponent().appendingPathComponent("LarderCoherenceWorker").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw CacheError(code: .storeUnavailable, message: "LarderCoherenceWorker not found at \(path); build with `swift build --build-tests`")
-        }
-        return path
-    }
+    static func workerPath() throws -> String { try testExecutable("LarderCoherenceWorker") }
 
     @Test func noReadBreaksTheStalenessBoundUnderFaults() throws {
         let seconds = Double(ProcessInfo.processInfo.environment["LARDER_COHERENCE_SECONDS"] ?? "") ?? 15

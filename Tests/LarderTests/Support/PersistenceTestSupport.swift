@@ -3,12 +3,12 @@ import Logging
 import Synchronization
 @testable import Larder
 
-/// A fresh directory under the system temp dir, removed by `remove()`.
+/// A fresh directory under the system temp dir (or `parent`), removed on deinit.
 struct TemporaryDirectory: ~Copyable {
     let path: String
 
-    init(_ label: String = "larder") {
-        var template = Array((NSTemporaryDirectory() + "/\(label)-XXXXXX").utf8CString)
+    init(_ label: String = "larder", in parent: String = NSTemporaryDirectory()) {
+        var template = Array((parent + "/\(label)-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
         path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
