@@ -7,7 +7,7 @@ BENCH_PACKAGES := wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CC ?= cc
 
-.PHONY: deps bench-deps install-packages test bench tsan asan core-warnings docs clean example example-smoke example-load
+.PHONY: deps bench-deps install-packages test bench tsan asan sanitizers-ci core-warnings docs clean example example-smoke example-load
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
@@ -78,7 +78,14 @@ ASAN_FLAGS = --sanitize=address --scratch-path .build-asan \
 
 asan: deps
 	swift build --build-tests $(ASAN_FLAGS)
-	ASAN_OPTIONS=detect_leaks=0 swift test --skip-build $(ASAN_FLAGS) $(if $(ASAN_FILTER),--filter '$(ASAN_FILTER)')
+	ASAN_OPTIONS=detect_leaks=0 swift test --skip-build $(ASAN_FLAGS) $(if $(ASAN_FILTER),--filter '$(ASAN_FILTER)') \
+	  $(if $(ASAN_SKIP),--skip '$(ASAN_SKIP)')
+
+# What CI runs under the sanitizers: TSan over TSAN_CI_FILTER; ASan over every suite but the
+# Bench smoke test (Bench's quick run is not library code, and takes most of ASan's time).
+sanitizers-ci:
+	@$(MAKE) --no-print-directory tsan TSAN_FILTER='$(TSAN_CI_FILTER)'
+	@$(MAKE) --no-print-directory asan ASAN_SKIP=BenchSmokeTests
 
 # The DocC catalog (Sources/Larder/Larder.docc) with the library's symbol
 # documentation, built by the toolchain's `docc`; any warning (an unresolved

@@ -57,12 +57,14 @@ struct SoakTests {
             persistence: .lmdb(directory: directory.sub("memo"), maxBytes: 64 << 20)
         ) { n in Self.value(n, 7, length: 64 + n % 512) }
         let all = caches + [durable]
-        // The governor's limit (on jemalloc's resident bytes) sits far below what the budgets
-        // would let the caches hold, so it keeps evicting; the byte budgets bound each cache on
-        // their own.
-        let resident = JemallocSignalSource().sample().residentBytes ?? baseline
-        let governor = try MemoryGovernor(configuration: .init(
-            samplingInterval: .milliseconds(50), margin: .fraction(0.1), processLimit: resident + Self.budget))
+        // The governor's limit sits far below what the budgets would let the caches hold, so it
+        // keeps evicting; the byte budgets bound each cache on their own. It watches allocated
+        // bytes (as the process's heap): resident bytes include pages jemalloc keeps from earlier
+        // suites in this process, which would hide the soak's own growth.
+        let governor = try MemoryGovernor(
+            configuration: .init(samplingInterval: .milliseconds(50), margin: .fraction(0.1),
+                                 processLimit: baseline + Self.budget),
+            sources: [AllocatedAsHeap()])
         for cache in all { governor.register(cache) }
         governor.start()
         defer { governor.stop() }
@@ -159,5 +161,14 @@ struct SoakTests {
         }
         #expect(reopened.checkInvariants() == 0)
         reopened.close()
+    }
+}
+
+/// jemalloc's allocated bytes reported as the process's heap, so that the governor's process
+/// limit bounds what the soak itself allocates.
+struct AllocatedAsHeap: MemorySignalSource {
+    func sample() -> MemorySample {
+        let allocated = JemallocSignalSource().sample().allocatedBytes
+        return MemorySample(allocatedBytes: allocated, residentBytes: allocated)
     }
 }

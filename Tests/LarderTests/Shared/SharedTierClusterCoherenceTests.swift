@@ -37,7 +37,7 @@ import Glibc
             }
             usleep(100_000)
         }
-        throw RedisTestServer.Failure(description: "no replica took over from \(killed.port) in \(limit) s")
+        throw CacheError(code: .sharedTierUnavailable, message: "no replica took over from \(killed.port) in \(limit) s")
     }
 
     /// The node ids of the primaries and of the replica of each, from `CLUSTER NODES`.
