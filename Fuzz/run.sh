@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs each fuzz target (built by `make fuzz-build`) for FUZZ_SECONDS seconds, or FUZZ_RUNS
-# executions when that is set, from its seeds (Fuzz/corpus/<target>) plus what earlier runs found
+# Runs each fuzz target (built by `make fuzz-build`) for FUZZ_SECONDS seconds (30 by default),
+# or FUZZ_RUNS executions when that is set (then FUZZ_SECONDS, if set, caps the time), from its seeds (Fuzz/corpus/<target>) plus what earlier runs found
 # ($FUZZ_SCRATCH/corpus/<target>; FUZZ_SCRATCH is .build-fuzz by default), and prints executions,
 # coverage and time per target. Exits non-zero when any target finds a crash, a hang, a leak or an
 # out-of-memory input; the input is saved as $FUZZ_SCRATCH/artifacts/<target>-crash-... (or
@@ -30,7 +30,11 @@ for entry in "${all[@]}"; do
     if [ -n "$selected" ] && [[ " $selected " != *" $name "* ]]; then continue; fi
     mkdir -p $scratch/corpus/$name
     log=$scratch/logs/$name.log
-    if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); else limit=(-max_total_time="$seconds"); fi
+    limit=(-max_total_time="$seconds")
+    if [ -n "${FUZZ_RUNS:-}" ]; then  # FUZZ_SECONDS, when also given, still caps the time
+        limit=(-runs="$FUZZ_RUNS")
+        if [ -n "${FUZZ_SECONDS:-}" ]; then limit+=(-max_total_time="$FUZZ_SECONDS"); fi
+    fi
     start=$(date +%s)
     # -timeout: an input taking 25 s is a hang; -rss_limit_mb bounds memory (and malloc) per input.
     "$exe" "${limit[@]}" -max_len="$max_len" -timeout=25 -rss_limit_mb=3072 -print_final_stats=1 \
