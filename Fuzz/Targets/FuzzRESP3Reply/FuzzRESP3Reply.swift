@@ -39,12 +39,23 @@ public func fuzzRESP3Reply(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt 
 
     for value in whole.values {
         let again = RESP3Stream.decode(RESP3Wire.encode(value), limits: .default, cuts: [])
-        if case .verbatimString(let format, _) = value, format.utf8.count != 3 { continue }  // decoded lossily
+        if hasLossyFormat(value) { continue }
         fuzzCheck(!again.failed && RESP3Wire.encode(again.values) == RESP3Wire.encode(value),
                   "\(value) does not survive encoding: \(again)")
         interpret(value)
     }
     return 0
+}
+
+/// Whether a verbatim string's format, anywhere in `value`, was not UTF-8 and so was decoded with
+/// replacement characters: its bytes cannot be encoded back.
+func hasLossyFormat(_ value: RESP3Value) -> Bool {
+    switch value {
+    case .verbatimString(let format, _): return format.utf8.count != 3
+    case .array(let items), .set(let items), .push(let items): return items.contains(where: hasLossyFormat)
+    case .map(let pairs): return pairs.contains { hasLossyFormat($0.key) || hasLossyFormat($0.value) }
+    default: return false
+    }
 }
 
 /// The cluster mode's readings of a reply.
