@@ -7,7 +7,8 @@ BENCH_PACKAGES := wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CC ?= cc
 
-.PHONY: deps bench-deps install-packages test bench tsan asan sanitizers-ci core-warnings docs clean example example-smoke example-load
+.PHONY: deps bench-deps install-packages test bench tsan asan sanitizers-ci core-warnings docs clean example example-smoke \
+	example-load fuzz fuzz-build fuzz-seeds
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
@@ -87,6 +88,45 @@ sanitizers-ci:
 	@$(MAKE) --no-print-directory tsan TSAN_FILTER='$(TSAN_CI_FILTER)'
 	@$(MAKE) --no-print-directory asan ASAN_SKIP=BenchSmokeTests
 
+# Coverage-guided fuzzing (Fuzz/README.md): libFuzzer targets for the C core and for each decoder
+# of untrusted bytes. `make fuzz FUZZ_SECONDS=N` runs each for N seconds and fails on a finding.
+# The C core is compiled directly by the toolchain's clang; the Swift targets exist in
+# Package.swift only under LARDER_FUZZ. swiftc keeps only the last -sanitize= it is given, so
+# the combined one comes after SwiftPM's own (which still instrument the C targets and link).
+FUZZ_SECONDS ?= 30
+FUZZ_SCRATCH ?= .build-fuzz
+# debug (quicker to build, Swift assertions on) or release (several times the executions per second).
+FUZZ_CONFIG ?= debug
+FUZZ_CC := $(dir $(shell readlink -f $$(command -v swiftc)))clang
+FUZZ_CORE := $(FUZZ_SCRATCH)/core/larder-core-fuzz
+FUZZ_SWIFT_TARGETS := FuzzDiskRecord FuzzJournalFrames FuzzJournalOps FuzzRecencyKey FuzzCallKey \
+	FuzzByteCodable FuzzRESP3Reply FuzzRESP3Push
+# Debug builds enable testing (the targets' @testable import); a release build is told to.
+FUZZ_SWIFT_FLAGS := --scratch-path $(FUZZ_SCRATCH) -c $(FUZZ_CONFIG) $(if $(filter release,$(FUZZ_CONFIG)),-Xswiftc -enable-testing) \
+	--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+
+fuzz-build: deps
+	@mkdir -p $(dir $(FUZZ_CORE))
+	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Wall -Wextra -Werror -fuse-ld=lld -ICSupport/CLarderCore/include \
+	  CSupport/CLarderCore/*.c Fuzz/Core/larder_core_fuzz.c -o $(FUZZ_CORE)
+	@for t in $(FUZZ_SWIFT_TARGETS); do \
+	  LARDER_FUZZ=1 swift build $(FUZZ_SWIFT_FLAGS) --product $$t || exit 1; \
+	done
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SCRATCH=$(FUZZ_SCRATCH) FUZZ_CONFIG=$(FUZZ_CONFIG) Fuzz/run.sh
+
+# Rewrites the seed corpora from the real encoders (after a format change, say).
+fuzz-seeds: fuzz-build
+	python3 Fuzz/Core/seeds.py Fuzz/corpus/core
+	@for t in disk-record:FuzzDiskRecord journal-frames:FuzzJournalFrames journal-ops:FuzzJournalOps \
+	  recency-key:FuzzRecencyKey call-key:FuzzCallKey byte-codable:FuzzByteCodable \
+	  resp3-reply:FuzzRESP3Reply resp3-push:FuzzRESP3Push; do \
+	  rm -rf Fuzz/corpus/$${t%%:*}; \
+	  LARDER_FUZZ_WRITE_SEEDS=Fuzz/corpus/$${t%%:*} $(FUZZ_SCRATCH)/$(FUZZ_CONFIG)/$${t#*:} || exit 1; \
+	done
+
 # The DocC catalog (Sources/Larder/Larder.docc) with the library's symbol
 # documentation, built by the toolchain's `docc`; any warning (an unresolved
 # ``link``, an undocumented parameter) fails the build. dump-symbol-graph
@@ -108,4 +148,4 @@ docs: deps
 	  --output-path .build/Larder.doccarchive --warnings-as-errors
 
 clean:
-	rm -rf .build
+	rm -rf .build $(FUZZ_SCRATCH)

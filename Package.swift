@@ -159,3 +159,22 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets over the decoders of untrusted bytes (Fuzz/README.md). Each is an entry point
+// without a main, which links only with -sanitize=fuzzer, so they exist only when `make fuzz`
+// sets LARDER_FUZZ: plain builds and test builds never see them.
+if Context.environment["LARDER_FUZZ"] != nil {
+    package.targets.append(.target(name: "LarderFuzzSupport", dependencies: ["RESP3"], path: "Fuzz/Support"))
+    for name in ["FuzzDiskRecord", "FuzzJournalFrames", "FuzzJournalOps", "FuzzRecencyKey", "FuzzCallKey",
+                 "FuzzByteCodable", "FuzzRESP3Reply", "FuzzRESP3Push"] {
+        package.targets.append(.executableTarget(
+            name: name,
+            dependencies: [
+                "Larder", "RESP3", "LarderFuzzSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Fuzz/Targets/\(name)",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

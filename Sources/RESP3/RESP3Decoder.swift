@@ -136,7 +136,9 @@ package struct RESP3Decoder: NIOSingleStepByteToMessageDecoder {
             throw RESP3Error.protocolError("unexpected type byte \(Self.show(type))")
         }
         guard let cr = try findCRLF(in: buffer) else {
-            if buffer.readableBytes > limits.maxLineLength + 1 {
+            // The type byte, a line of the longest length and its CR (the LF still to come) may
+            // all be here: only more than that is too long.
+            if buffer.readableBytes > limits.maxLineLength + 2 {
                 throw RESP3Error.protocolError("line longer than \(limits.maxLineLength) bytes without CRLF")
             }
             return nil

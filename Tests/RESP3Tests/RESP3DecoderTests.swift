@@ -156,6 +156,19 @@ struct RESP3DecoderTests {
         #expect(try decode([bytes("$10\r\n0123456789\r\n*3\r\n_\r\n_\r\n_\r\n")], limits: small).count == 2)
     }
 
+    /// A line of exactly the longest length is a line whichever read its CR ends. Found by the
+    /// resp3-reply fuzz target: a CR closing a read, its LF still to come, counted against the limit.
+    @Test func aLineOfTheLongestLengthIsAcceptedWhereverItsReadsEnd() throws {
+        let limits = RESP3Decoder.Limits(maxLineLength: 4)
+        let wire = bytes("+abcd\r\n")
+        for cut in 0...wire.count {
+            let values = try decode([Array(wire[..<cut]), Array(wire[cut...])], limits: limits)
+            #expect(values == [.simpleString("abcd")], "split at \(cut)")
+        }
+        #expect(protocolError(bytes("+abcde\r\n"), limits: limits)?.contains("longer than 4") == true)
+        #expect(protocolError(bytes("+abcde\r"), limits: limits)?.contains("longer than 4") == true)
+    }
+
     @Test func arbitraryBytesNeverCrash() throws {
         // Deterministic pseudo-random streams: spliced valid samples with bytes flipped, dropped or
         // inserted. Each must decode to values or end in a protocol error; nothing else.

@@ -64,11 +64,17 @@ enum DiskRecord {
             raw.storeBytes(of: UInt32(truncatingIfNeeded: valueLength).littleEndian, toByteOffset: 8, as: UInt32.self)
             raw.storeBytes(of: (deadline ?? 0).littleEndian, toByteOffset: 16, as: UInt64.self)
             raw.storeBytes(of: stamp.littleEndian, toByteOffset: 24, as: UInt64.self)
-            let payload = XXHash64.hash(UnsafeRawBufferPointer(rebasing: raw[headerSize...]), seed: payloadSeed)
-            raw.storeBytes(of: payload.littleEndian, toByteOffset: 32, as: UInt64.self)
-            sealHeader(raw)
+            seal(raw)
         }
         return record
+    }
+
+    /// Writes both checksums of a record whose fields are in place (also for tests and fuzzing,
+    /// which change fields on purpose and re-seal them so the checksums do not hide them).
+    static func seal(_ raw: UnsafeMutableRawBufferPointer) {
+        let payload = XXHash64.hash(UnsafeRawBufferPointer(rebasing: raw[headerSize...]), seed: payloadSeed)
+        raw.storeBytes(of: payload.littleEndian, toByteOffset: 32, as: UInt64.self)
+        sealHeader(raw)
     }
 
     /// Recomputes the header checksum after a header field changed.

@@ -44,6 +44,7 @@ struct ClusterSlotMap: Sendable, Equatable {
         }
         switch reply {
         case .array(let ranges):
+            var indexes: [Address: Int] = [:]  // one lookup per range, not a scan of the primaries
             for range in ranges {
                 guard case .array(let parts) = range, parts.count >= 3,
                       case .integer(let first) = parts[0], case .integer(let last) = parts[1],
@@ -51,7 +52,10 @@ struct ClusterSlotMap: Sendable, Equatable {
                       let primary = Self.node(parts[2]) else {
                     throw Self.malformed(range, from: source)
                 }
-                let index = indexOf(primary)
+                let index = indexOf(primary, in: &indexes)
+                // More primaries than slots is no slot map (and their indexes would overflow the
+                // owners' 16 bits, a trap at the 65,536th).
+                guard index < Self.slotCount else { throw Self.malformed(range, from: source) }
                 for slot in Int(first)...Int(last) { owners[slot] = UInt16(index) }
                 for replica in parts.dropFirst(3) {
                     guard let node = Self.node(replica) else { throw Self.malformed(range, from: source) }
@@ -69,10 +73,18 @@ struct ClusterSlotMap: Sendable, Equatable {
         }
     }
 
-    private mutating func indexOf(_ node: Node) -> Int {
-        if let index = primaries.firstIndex(where: { $0.host == node.host && $0.port == node.port }) { return index }
+    /// What tells primaries apart (a node's id may be missing).
+    private struct Address: Hashable {
+        var host: String
+        var port: Int
+    }
+
+    private mutating func indexOf(_ node: Node, in indexes: inout [Address: Int]) -> Int {
+        let address = Address(host: node.host, port: node.port)
+        if let index = indexes[address] { return index }
         primaries.append(node)
         replicas.append([])
+        indexes[address] = primaries.count - 1
         return primaries.count - 1
     }
 

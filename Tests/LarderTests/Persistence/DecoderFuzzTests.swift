@@ -162,11 +162,7 @@ enum FuzzSupport {
                 $0.storeBytes(of: v.littleEndian, toByteOffset: 8, as: UInt32.self)
             }
         }
-        b.withUnsafeMutableBytes { raw in
-            let sum = XXHash64.hash(UnsafeRawBufferPointer(rebasing: raw[DiskRecord.headerSize...]), seed: DiskRecord.payloadSeed)
-            raw.storeBytes(of: sum.littleEndian, toByteOffset: 32, as: UInt64.self)
-            DiskRecord.sealHeader(raw)
-        }
+        b.withUnsafeMutableBytes { DiskRecord.seal($0) }
     }
 
     static let journalGeneration: UInt64 = 7

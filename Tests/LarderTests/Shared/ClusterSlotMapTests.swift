@@ -52,6 +52,22 @@ import Testing
         }
     }
 
+    /// A reply naming more primaries than there are slots is refused. Found while writing the
+    /// resp3-reply fuzz target: a primary's index is kept in 16 bits, and the 65,536th trapped.
+    @Test func aMapOfMorePrimariesThanSlotsIsRefused() {
+        let primaries = (0..<65_536).map { i -> RESP3Value in
+            .array([.integer(0), .integer(0), .array([.blobString(Array("10.0.\(i / 256).\(i % 256)".utf8)), .integer(7000)])])
+        }
+        let reply = RESP3Value.array([Self.range(0, 16383, 7001)] + primaries)
+        do {
+            _ = try ClusterSlotMap(slotsReply: reply, from: "127.0.0.1:7001")
+            Issue.record("a map of 65,537 primaries was accepted")
+        } catch {
+            #expect(error.code == .sharedTierRejected)
+            #expect(error.message.contains("not a slot map"), "\(error.message)")
+        }
+    }
+
     @Test func aNodeOutsideClusterModeIsNamed() throws {
         let server = try RedisTestServer()
         defer { server.stop() }
