@@ -108,6 +108,7 @@ FUZZ_SWIFT_FLAGS := --scratch-path $(FUZZ_SCRATCH) -c $(FUZZ_CONFIG) $(if $(filt
 fuzz-build: deps
 	@mkdir -p $(dir $(FUZZ_CORE))
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -fsanitize-coverage-ignorelist=Fuzz/Core/coverage-ignore.txt \
 	  -Wall -Wextra -Werror -fuse-ld=lld -ICSupport/CLarderCore/include \
 	  CSupport/CLarderCore/*.c Fuzz/Core/larder_core_fuzz.c -o $(FUZZ_CORE)
 	@for t in $(FUZZ_SWIFT_TARGETS); do \
