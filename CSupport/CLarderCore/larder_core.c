@@ -30,7 +30,7 @@ typedef struct larder_layout {
     uint32_t bucket_count;
     uint32_t lists;
     uint32_t sketch_blocks;  /* W-TinyLFU */
-    uint32_t ghost_ring;     /* S3-FIFO */
+    uint32_t ghost_records;  /* S3-FIFO */
     uint32_t ghost_table;
 } larder_layout;
 
@@ -83,15 +83,14 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     if (flags & LARDER_CORE_EXPIRY)
         layout->policy_offset += ((uint64_t)capacity + LARDER_WHEEL_SENTINELS) * sizeof(larder_wlink);
     layout->total = layout->policy_offset;
-    layout->sketch_blocks = layout->ghost_ring = layout->ghost_table = 0;
+    layout->sketch_blocks = layout->ghost_records = layout->ghost_table = 0;
     if (policy == LARDER_CORE_WTINYLFU) {
         layout->sketch_blocks = larder_sketch_blocks_for(capacity);
         layout->total += larder_round8(sizeof(larder_wtinylfu)) + LARDER_LINE_SLACK + (uint64_t)layout->sketch_blocks * 64u;
     } else if (policy == LARDER_CORE_S3FIFO) {
-        layout->ghost_ring = larder_s3fifo_main_count(capacity);
-        larder_ghost_sizes(capacity, layout->ghost_ring, &layout->ghost_table);
-        layout->total += larder_round8(sizeof(larder_s3fifo)) + larder_round8((uint64_t)layout->ghost_ring * sizeof(uint32_t)) +
-                         LARDER_LINE_SLACK + (uint64_t)layout->ghost_table * sizeof(uint32_t);
+        layout->ghost_records = larder_s3fifo_main_count(capacity);
+        larder_ghost_sizes(capacity, layout->ghost_records, &layout->ghost_table);
+        layout->total += larder_round8(sizeof(larder_s3fifo)) + LARDER_LINE_SLACK + (uint64_t)layout->ghost_table * sizeof(uint32_t);
     }
     if (layout->total > SIZE_MAX) return LARDER_ERR_NOMEM;
     return LARDER_OK;
@@ -162,11 +161,9 @@ static larder_core *larder_core_place(unsigned char *block, const larder_layout 
     } else if (core->policy == LARDER_POLICY_S3FIFO) {
         core->state.s3fifo = (larder_s3fifo *)(void *)policy;
         memset(core->state.s3fifo, 0, sizeof(larder_s3fifo));
-        unsigned char *ring_bytes = policy + larder_round8(sizeof(larder_s3fifo));
-        uint32_t *ring = (uint32_t *)(void *)ring_bytes;
-        uint32_t *table = (uint32_t *)(void *)larder_line_align(ring_bytes + larder_round8((uint64_t)layout->ghost_ring * sizeof(uint32_t)));
-        larder_ghost_init(&core->state.s3fifo->ghost, ring, table, layout->ghost_ring, layout->ghost_table);
-        larder_s3fifo_init(core, ring, table);
+        uint32_t *table = (uint32_t *)(void *)larder_line_align(policy + larder_round8(sizeof(larder_s3fifo)));
+        larder_ghost_init(&core->state.s3fifo->ghost, table, layout->ghost_records, layout->ghost_table);
+        larder_s3fifo_init(core);
     }
     return core;
 }
@@ -342,11 +339,9 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
                                      uint64_t max_total_weight, uint32_t *slot_out)
 {
     if (core->policy == LARDER_POLICY_LRU) return larder_lru_replace(core, hash, weight, max_total_weight, slot_out);
+    if (core->policy == LARDER_POLICY_S3FIFO) return larder_s3fifo_replace(core, hash, weight, max_total_weight, slot_out);
     if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     if (core->count == 0) return LARDER_ERR_FULL;
-    /* The insert checks the ghost for the new hash: start that load now,
-     * to overlap the eviction. */
-    if (core->policy == LARDER_POLICY_S3FIFO) larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
     uint32_t victim;
     larder_status status = larder_core_victim_for(core, hash, weight, &victim);
     if (status != LARDER_OK) return status;

@@ -140,20 +140,23 @@ typedef struct larder_sketch {
     uint64_t size;       /* increments since the last halving (decayed by it) */
 } larder_sketch;
 
-/** The ghost of S3-FIFO (larder_ghost.c): a FIFO of 32-bit fingerprints of
- *  the hashes evicted from the small queue, with an open-addressing multiset
- *  of the same fingerprints for membership. */
+/** The ghost of S3-FIFO (larder_ghost.c): stamped 32-bit fingerprints of
+ *  the hashes evicted from the small queue, in a table of one-line buckets;
+ *  a record lives for the last `limit` evictions. */
 /* A ghost bucket: one cache line of 16 words (see larder_ghost.c). */
 #define LARDER_GHOST_BUCKET_WORDS 16u
 
 typedef struct larder_ghost {
-    uint32_t *ring;      /* ring_size fingerprints, oldest at `tail` */
-    uint32_t *table;     /* `buckets` buckets of LARDER_GHOST_BUCKET_WORDS words, 64-byte aligned */
-    uint32_t ring_size;  /* the most fingerprints it holds (main's count) */
-    uint32_t table_size; /* words: buckets * LARDER_GHOST_BUCKET_WORDS */
-    uint32_t buckets;    /* room for more than ring_size fingerprints */
-    uint32_t tail;
-    uint32_t count;
+    uint32_t *table;       /* `buckets` buckets of LARDER_GHOST_BUCKET_WORDS words, 64-byte aligned */
+    uint32_t table_size;   /* words: buckets * LARDER_GHOST_BUCKET_WORDS */
+    uint32_t buckets;
+    uint32_t max_records;  /* the longest limit (main's count); 0: no ghost */
+    uint32_t unit;         /* additions per stamp */
+    uint32_t unit_left;    /* additions left in the current stamp */
+    uint32_t now;          /* the current stamp */
+    uint32_t window;       /* stamps a record lives: the latest limit, in units */
+    uint32_t limit;        /* that limit */
+    uint32_t sweep;        /* the bucket the next addition sweeps */
 } larder_ghost;
 
 /* Regions of W-TinyLFU, which are also its list numbers. */
@@ -354,7 +357,9 @@ LARDER_INTERNAL void larder_climber_rebalance(larder_core *core);
 LARDER_INTERNAL int larder_climber_check(const larder_core *core);
 
 /* S3-FIFO (larder_policy_s3fifo.c). */
-LARDER_INTERNAL void larder_s3fifo_init(larder_core *core, uint32_t *ghost_ring, uint32_t *ghost_table);
+LARDER_INTERNAL void larder_s3fifo_init(larder_core *core);
+LARDER_INTERNAL larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t weight,
+                                                    uint64_t max_total_weight, uint32_t *slot_out);
 LARDER_INTERNAL void larder_s3fifo_size(larder_core *core);
 LARDER_INTERNAL void larder_s3fifo_clear(larder_core *core);
 LARDER_INTERNAL void larder_s3fifo_insert(larder_core *core, uint32_t slot, int at_back);
@@ -375,14 +380,13 @@ LARDER_INTERNAL int larder_sketch_check(const larder_sketch *sketch);
 LARDER_INTERNAL void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash);
 
 /* Ghost of evicted hashes (larder_ghost.c). */
-LARDER_INTERNAL void larder_ghost_sizes(uint32_t capacity, uint32_t ring_size, uint32_t *table_size);
-LARDER_INTERNAL void larder_ghost_init(larder_ghost *ghost, uint32_t *ring, uint32_t *table, uint32_t ring_size,
-                                       uint32_t table_size);
+LARDER_INTERNAL void larder_ghost_sizes(uint32_t capacity, uint32_t max_records, uint32_t *table_size);
+LARDER_INTERNAL void larder_ghost_init(larder_ghost *ghost, uint32_t *table, uint32_t max_records, uint32_t table_size);
 LARDER_INTERNAL int larder_ghost_take(larder_ghost *ghost, uint64_t hash);
 LARDER_INTERNAL void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit);
 LARDER_INTERNAL int larder_ghost_check(const larder_ghost *ghost);
 LARDER_INTERNAL void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t hash);
-LARDER_INTERNAL void larder_ghost_prefetch_oldest(const larder_ghost *ghost);
+LARDER_INTERNAL void larder_ghost_prefetch_sweep(const larder_ghost *ghost);
 
 /* The part `ppm` parts per million of `total`, rounded down, without overflow. */
 static inline uint64_t larder_part(uint64_t total, uint32_t ppm)
@@ -417,7 +421,7 @@ enum {
     LARDER_CHECK_ROUND = 23,          /* the eviction round names a slot it cannot */
     LARDER_CHECK_LIMITS = 24,         /* region limits disagree with the window share or maximum */
     LARDER_CHECK_SKETCH = 25,         /* the sketch's counters of increments are inconsistent */
-    LARDER_CHECK_GHOST = 26,          /* the ghost's ring and table disagree */
+    LARDER_CHECK_GHOST = 26,          /* the ghost's clock or a record is out of range */
 };
 
 #endif /* LARDER_CORE_INTERNAL_H */

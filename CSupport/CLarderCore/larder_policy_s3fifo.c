@@ -56,10 +56,9 @@ void larder_s3fifo_size(larder_core *core)
     s->pending = LARDER_NIL;
 }
 
-void larder_s3fifo_init(larder_core *core, uint32_t *ghost_ring, uint32_t *ghost_table)
+void larder_s3fifo_init(larder_core *core)
 {
-    (void)ghost_ring;
-    (void)ghost_table;  /* the ghost is placed by the caller */
+    /* The ghost is placed by the caller. */
     larder_s3fifo_clear(core);
     larder_s3fifo_size(core);
 }
@@ -108,7 +107,7 @@ void larder_s3fifo_insert(larder_core *core, uint32_t slot, int at_back)
 static uint32_t larder_s3fifo_ghost_limit(const larder_core *core)
 {
     const larder_s3fifo *s = core->state.s3fifo;
-    uint32_t limit = s->ghost.ring_size;
+    uint32_t limit = s->ghost.max_records;
     if (core->max_weight != UINT64_MAX && core->count > 0) {
         uint64_t mean = core->total_weight / core->count;
         if (mean > 0 && s->region[LARDER_MAIN].max_weight / mean < limit)
@@ -195,10 +194,43 @@ uint32_t larder_s3fifo_victim(larder_core *core)
     return s->pending;
 }
 
+/* larder_core_replace_lru under S3-FIFO: the victim's removal and the new
+ * entry's insert fused into one pass over the same slot, as under LRU
+ * (larder_lru_replace): no trip through the free list, the count stays.
+ * The ghost sees the same order as a removal and an insert: the victim's
+ * hash is added, then the newcomer's is looked up. */
+larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t weight,
+                                    uint64_t max_total_weight, uint32_t *slot_out)
+{
+    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
+    if (core->count == 0) return LARDER_ERR_FULL;
+    /* The insert checks the ghost for the new hash: start that load now,
+     * to overlap the eviction. */
+    larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
+    uint32_t slot = larder_s3fifo_victim(core);
+    if (slot == LARDER_NIL) return LARDER_REJECTED;
+    larder_meta *meta = &core->metas[slot];
+    uint64_t rest = core->total_weight - larder_meta_weight(meta);
+    /* Too tight for one eviction: the victim stays named, so the caller's
+     * loop of larder_core_victim_for continues this same round. */
+    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
+    if (meta->word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (meta->word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
+    larder_index_remove(core, slot);
+    larder_s3fifo_remove(core, slot);
+    meta->hash = hash;
+    meta->word = weight | LARDER_FLAG_LIVE;
+    larder_s3fifo_insert(core, slot, 0);
+    larder_index_insert(core, hash, slot);
+    core->total_weight = rest + weight;
+    *slot_out = slot;
+    return LARDER_OK;
+}
+
 /* Starts loading what the next eviction will read (see
  * larder_core_prefetch_lru): small's oldest entry's bucket, its ghost bucket
  * and the records of the entry behind it; main's oldest entry's records;
- * the ghost bucket its oldest record leaves. Which queue the victim comes
+ * the ghost bucket the next addition sweeps. Which queue the victim comes
  * from is not known yet: both are loaded. Returns small's oldest (or main's
  * when small is empty), the likely victim, or LARDER_NIL. */
 uint32_t larder_s3fifo_prefetch(const larder_core *core)
@@ -212,7 +244,7 @@ uint32_t larder_s3fifo_prefetch(const larder_core *core)
         __builtin_prefetch(&core->metas[main], 1);
         __builtin_prefetch(&nodes[main], 1);
     }
-    larder_ghost_prefetch_oldest(&s->ghost);
+    larder_ghost_prefetch_sweep(&s->ghost);
     if (small < core->capacity) {
         uint64_t hash = core->metas[small].hash;
         __builtin_prefetch(&core->buckets[larder_tag_of(hash) & core->mask], 1);

@@ -117,6 +117,58 @@ import Testing
         larder_core_destroy(core)
     }
 
+    /// S3-FIFO's ghost: a hash evicted from small returns to main while its
+    /// record is among the last `limit` evictions (main's count, 18 here),
+    /// to small after that; and a record long dead does not come back when
+    /// the ghost's 12-bit stamps wrap (4,096 evictions later), though no
+    /// other record ever shares its bucket.
+    @Test func theS3FIFOGhostRemembersTheLastEvictionsOnly() {
+        let core = make(20, Self.s3fifo)
+        let probe = ModelGhost(capacity: 20, maxRecords: 18)
+        let wrapped = mix64(0)
+        var hashes = (UInt64(1)...).lazy.map { mix64($0) }
+            .filter { probe.bucketStart($0) != probe.bucketStart(wrapped) }.makeIterator()
+        var evictions = 0
+        func insert(_ hash: UInt64) -> UInt32 {
+            var slot = LARDER_NIL
+            precondition(larder_core_insert(core, hash, 1, &slot) == LARDER_OK)
+            return slot
+        }
+        func evict() {
+            var victim = LARDER_NIL
+            precondition(larder_core_victim_for(core, 0, 1, &victim) == LARDER_OK)
+            larder_core_remove(core, victim)
+            evictions += 1  // each from small, never hit: each adds a record
+        }
+        let returning = hashes.next()!, late = hashes.next()!
+        let hot = insert(hashes.next()!)
+        larder_core_touch(core, hot)  // moves to main at the first eviction
+        _ = insert(wrapped)
+        _ = insert(returning)
+        _ = insert(late)
+        for _ in 0..<16 { _ = insert(hashes.next()!) }
+        evict()  // `hot` to main; `wrapped` leaves
+        evict()  // `returning` leaves
+        let back = insert(returning)
+        #expect(Array(TestCoreOrder.walk(core).prefix(2)) == [back, hot], "a recent ghost goes to main's front")
+        evict()  // `late` leaves
+        for _ in 0..<18 {
+            _ = insert(hashes.next()!)
+            evict()
+        }
+        let lateSlot = insert(late)
+        #expect(Array(TestCoreOrder.walk(core).prefix(3)) == [back, hot, lateSlot], "18 evictions later: small")
+        while true {
+            evict()
+            if evictions == 1 + 4096 { break }
+            _ = insert(hashes.next()!)
+        }
+        let wrappedSlot = insert(wrapped)
+        #expect(TestCoreOrder.walk(core).firstIndex(of: wrappedSlot) == 2, "a dead record stays dead: small's front")
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
     /// A cold newcomer heavier than the window is judged against main's
     /// victim, loses, and is declined; nothing is evicted for it.
     @Test func aColdHeavyNewcomerIsDeclined() {

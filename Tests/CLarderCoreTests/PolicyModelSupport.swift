@@ -154,49 +154,89 @@ struct ModelSketch {
     }
 }
 
-/// larder_ghost.c's semantics: a FIFO of at most `ringSize` fingerprints and a
-/// multiset of them; taking one removes a copy from the multiset only, and
-/// forgetting the oldest record removes a copy of its fingerprint if one is left.
+/// larder_ghost.c, bit for bit: stamped 20-bit fingerprints in buckets of 16
+/// places (two places per slot); a record lives while its age in stamps is
+/// below the window of the latest limit; an addition takes the first empty or
+/// dead place of its bucket (else overwrites the oldest record) and sweeps
+/// one bucket; a lookup empties the first live copy it finds.
 struct ModelGhost {
-    let ringSize: UInt32
-    private var ring: [UInt32] = []
-    private var head = 0
-    private var copies: [UInt32: Int] = [:]
+    static let stampBits: UInt32 = 12
+    static let stampMask: UInt32 = (1 << stampBits) - 1
+    static let places = 16
 
-    init(ringSize: UInt32) { self.ringSize = ringSize }
+    let maxRecords: UInt32
+    private(set) var table: [UInt32]
+    private let buckets: Int
+    private let unit: UInt32
+    private var unitLeft: UInt32
+    private var now: UInt32 = 0
+    private var window: UInt32 = 0
+    private var sweep = 0
 
-    var count: Int { ring.count - head }
+    init(capacity: UInt32, maxRecords: UInt32) {
+        self.maxRecords = maxRecords
+        buckets = maxRecords == 0 ? 0 : max(1, Int(2 * UInt64(capacity) / UInt64(Self.places)))
+        table = [UInt32](repeating: 0, count: buckets * Self.places)
+        unit = maxRecords > 1024 ? (maxRecords + 1023) / 1024 : 1
+        unitLeft = unit
+    }
 
-    static func fingerprint(_ hash: UInt64) -> UInt32 {
+    static func mix(_ hash: UInt64) -> UInt64 {
         var z = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        let f = UInt32(truncatingIfNeeded: (z ^ (z >> 31)) >> 32)
+        return z ^ (z >> 31)
+    }
+
+    static func fingerprint(_ mixed: UInt64) -> UInt32 {
+        let f = UInt32(truncatingIfNeeded: mixed >> 44)
         return f != 0 ? f : 1
     }
 
+    /// The first place of the bucket of `hash`.
+    func bucketStart(_ hash: UInt64) -> Int {
+        let low = UInt64(UInt32(truncatingIfNeeded: Self.mix(hash)))
+        return Int((low &* UInt64(buckets)) >> 32) * Self.places
+    }
+
+    private func age(_ word: UInt32) -> UInt32 { (now &- word) & Self.stampMask }
+    private func alive(_ word: UInt32) -> Bool { word != 0 && age(word) < window }
+
     mutating func take(_ hash: UInt64) -> Bool {
-        guard ringSize > 0 else { return false }
-        let f = Self.fingerprint(hash)
-        guard let n = copies[f], n > 0 else { return false }
-        copies[f] = n - 1
-        return true
+        guard maxRecords > 0 else { return false }
+        let f = Self.fingerprint(Self.mix(hash)), start = bucketStart(hash)
+        for i in start..<(start + Self.places) where table[i] >> Self.stampBits == f && alive(table[i]) {
+            table[i] = 0
+            return true
+        }
+        return false
     }
 
     mutating func add(_ hash: UInt64, limit: UInt32) {
-        let limit = min(limit, ringSize)
-        guard limit > 0 else { return }
-        while count >= Int(limit) {
-            let f = ring[head]
-            head += 1
-            if let n = copies[f], n > 0 { copies[f] = n - 1 }
+        guard maxRecords > 0 else { return }
+        let limit = min(limit, maxRecords)
+        window = UInt32((UInt64(limit) + UInt64(unit) - 1) / UInt64(unit))
+        unitLeft -= 1
+        if unitLeft == 0 {
+            unitLeft = unit
+            now = (now + 1) & Self.stampMask
         }
-        if head > 4096 && head * 2 > ring.count {
-            ring.removeFirst(head)
-            head = 0
+        if limit > 0 {
+            let start = bucketStart(hash)
+            var place = start, oldest: UInt32 = 0
+            for i in start..<(start + Self.places) {
+                if !alive(table[i]) {
+                    place = i
+                    break
+                }
+                if age(table[i]) > oldest {
+                    oldest = age(table[i])
+                    place = i
+                }
+            }
+            table[place] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
         }
-        let f = Self.fingerprint(hash)
-        ring.append(f)
-        copies[f, default: 0] += 1
+        for i in (sweep * Self.places)..<((sweep + 1) * Self.places) where !alive(table[i]) { table[i] = 0 }
+        sweep = sweep + 1 == buckets ? 0 : sweep + 1
     }
 }
 

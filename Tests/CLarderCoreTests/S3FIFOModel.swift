@@ -27,7 +27,7 @@ struct S3FIFOModel {
         frequency = [UInt8](repeating: 0, count: keyCount)
         hashOf = [UInt64](repeating: 0, count: keyCount)
         weightOf = [UInt64](repeating: 0, count: keyCount)
-        ghost = ModelGhost(ringSize: capacity - max(1, capacity / 10))
+        ghost = ModelGhost(capacity: capacity, maxRecords: capacity - max(1, capacity / 10))
         size()
     }
 
@@ -74,7 +74,7 @@ struct S3FIFOModel {
     }
 
     private func ghostLimit() -> UInt32 {
-        var limit = ghost.ringSize
+        var limit = ghost.maxRecords
         if maxWeight != .max && count > 0 {
             let mean = totalWeight / UInt64(count)
             if mean > 0 && regions[Self.main].maxWeight / mean < UInt64(limit) {
