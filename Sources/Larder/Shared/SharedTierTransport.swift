@@ -13,6 +13,12 @@ protocol SharedTierTransport: AnyObject, Sendable {
     /// Sends `commands`, `perKey` of them for each of `names` in turn (every one of them about
     /// that key, by its name on the server), and returns the replies in the same order.
     func send(names: [[UInt8]], perKey: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]>
+    /// Whether ``sendReads(names:encoded:)`` takes the reads already encoded (one connection
+    /// carries them all); when false the tier does not encode them.
+    var encodesReads: Bool { get }
+    /// `GET` and `PTTL` of each of `names`, encoded into `encoded` by ``RESP3Reads`` when
+    /// ``encodesReads``; the replies in the same order.
+    func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies>
     /// A sender per server that holds keys (one, or each primary): for commands about no key
     /// (`SCAN`, `CONFIG GET`).
     func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>]
@@ -29,6 +35,19 @@ extension SharedTierTransport {
     /// Sends `commands`, all about `name`.
     func send(name: [UInt8], _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
         send(names: [name], perKey: commands.count, commands)
+    }
+
+    var encodesReads: Bool { false }
+
+    /// The reads as commands (routed by key like any others), their replies gathered.
+    func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies> {
+        var commands: [RESP3Command] = []
+        commands.reserveCapacity(2 * names.count)
+        for name in names {
+            commands.append(RESP3Command(parts: [Array("GET".utf8), name]))
+            commands.append(RESP3Command(parts: [Array("PTTL".utf8), name]))
+        }
+        return send(names: names, perKey: 2, commands).map { RESP3ReadReplies(replies: $0) }
     }
 }
 
@@ -69,6 +88,19 @@ final class SingleServerTransport: SharedTierTransport {
 
     func send(names: [[UInt8]], perKey: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
         client.sendFuture(commands)
+    }
+
+    /// One connection: the reads go out as the tier encoded them, and their replies are parsed
+    /// without a RESP3Value per reply.
+    var encodesReads: Bool { true }
+
+    func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies> {
+        guard let encoded else {
+            var buffer = ByteBuffer()
+            for name in names { RESP3Reads.encode(name: name, into: &buffer) }
+            return client.sendReads(buffer, keys: names.count)
+        }
+        return client.sendReads(encoded, keys: names.count)
     }
 
     func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>] {
