@@ -68,23 +68,33 @@ package struct RESP3ReadReplies: Sendable {
         case other(RESP3Value)
     }
 
-    private struct Entry {
-        /// Where the value starts in `bytes`; -1: null; -2: in `others`.
-        var start: Int
-        var length: Int
-        var ttl: Int64
-    }
-
     /// Every value's bytes, in key order.
     package private(set) var bytes: [UInt8] = []
-    private var entries: [Entry] = []
+    /// Per key: where its value starts in ``bytes``; -1: null; -2: an unusual reply (see ``get(_:)``).
+    /// Plain arrays, so that a caller's specialized code can read them without this type.
+    package private(set) var starts: [Int] = []
+    /// Per key: its value's length in ``bytes``.
+    package private(set) var lengths: [Int] = []
+    /// Per key: its `PTTL` reply (0 when unusual, see ``pttl(_:)``).
+    package private(set) var ttls: [Int64] = []
     /// Replies of an unexpected kind, by reply index (`2 * key` for GET, `2 * key + 1` for PTTL).
     private var others: [Int: RESP3Value] = [:]
     /// How many replies have been added (two per key when complete).
     package private(set) var replyCount = 0
 
+    /// How many replies are of an unexpected kind (read them through ``get(_:)`` and ``pttl(_:)``).
+    package var unusualCount: Int { others.count }
+
     package init(keys: Int = 0) {
-        entries.reserveCapacity(keys)
+        starts.reserveCapacity(keys)
+        lengths.reserveCapacity(keys)
+        ttls.reserveCapacity(keys)
+    }
+
+    private mutating func appendGet(start: Int, length: Int) {
+        starts.append(start)
+        lengths.append(length)
+        ttls.append(0)
     }
 
     /// Builds the replies from general values (`GET`, `PTTL` for each key in turn), as a
@@ -99,18 +109,17 @@ package struct RESP3ReadReplies: Sendable {
 
     /// Key `index`'s `GET` reply.
     package func get(_ index: Int) -> Get {
-        let entry = entries[index]
-        switch entry.start {
+        switch starts[index] {
         case -1: return .null
         case -2: return .other(others[2 * index] ?? .null)
-        default: return .value(entry.start..<entry.start + entry.length)
+        case let start: return .value(start..<start + lengths[index])
         }
     }
 
     /// Key `index`'s `PTTL` reply.
     package func pttl(_ index: Int) -> PTTL {
         if let other = others[2 * index + 1] { return .other(other) }
-        return .integer(entries[index].ttl)
+        return .integer(ttls[index])
     }
 
     /// Adds the next reply as a general value (the unusual path, and replies built from values).
@@ -118,16 +127,16 @@ package struct RESP3ReadReplies: Sendable {
         if replyCount & 1 == 0 {
             switch reply {
             case .null:
-                entries.append(Entry(start: -1, length: 0, ttl: 0))
+                appendGet(start: -1, length: 0)
             case .blobString(let value):
-                entries.append(Entry(start: bytes.count, length: value.count, ttl: 0))
+                appendGet(start: bytes.count, length: value.count)
                 bytes.append(contentsOf: value)
             default:
-                entries.append(Entry(start: -2, length: 0, ttl: 0))
+                appendGet(start: -2, length: 0)
                 others[replyCount] = reply
             }
         } else if case .integer(let n) = reply {
-            entries[entries.count - 1].ttl = n
+            ttls[ttls.count - 1] = n
         } else {
             others[replyCount] = reply
         }
@@ -158,27 +167,27 @@ package struct RESP3ReadReplies: Sendable {
                 }
                 guard let length else { return (.unusual, 0) }
                 if length < 0 {
-                    entries.append(Entry(start: -1, length: 0, ttl: 0))
+                    appendGet(start: -1, length: 0)
                     return (.added, header)
                 }
                 guard length <= maxBlobLength else { return (.unusual, 0) }
                 guard raw.count >= header + length + 2 else { return (.needMore, 0) }
                 guard raw[header + length] == 13, raw[header + length + 1] == 10 else { return (.unusual, 0) }
-                entries.append(Entry(start: bytes.count, length: length, ttl: 0))
+                appendGet(start: bytes.count, length: length)
                 bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[header..<header + length])
                     .assumingMemoryBound(to: UInt8.self))
                 return (.added, header + length + 2)
             case UInt8(ascii: "_") where expectingGet:
                 guard raw.count >= 3 else { return (.needMore, 0) }
                 guard raw[1] == 13, raw[2] == 10 else { return (.unusual, 0) }
-                entries.append(Entry(start: -1, length: 0, ttl: 0))
+                appendGet(start: -1, length: 0)
                 return (.added, 3)
             case UInt8(ascii: ":") where !expectingGet:
                 guard let (value, header) = Self.line(raw, negativeOne: false) else {
                     return (raw.count > 22 ? .unusual : .needMore, 0)
                 }
                 guard let value else { return (.unusual, 0) }
-                entries[entries.count - 1].ttl = Int64(value)
+                ttls[ttls.count - 1] = Int64(value)
                 return (.added, header)
             default:
                 return (.unusual, 0)

@@ -45,7 +45,7 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
         }
         // Built here, in inlinable code, so that the memory changes the tier makes on every
         // fill run specialized for the caller's key and value types.
-        tiers.shared.attach(sharedTierSink())
+        tiers.shared.attach(fillingSharedTierSink())
         startRevalidation(tiers)
     }
 

@@ -157,8 +157,12 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             let sentPositions = sent
             let joinedReads = joined
             let finish: @Sendable (Result<RESP3ReadReplies, any Error>?) -> Void = { result in
-                var results = [Result<Value?, CacheError>](repeating: .success(nil), count: keys.count)
                 for position in sentPositions { self.inflight[names[position]] = nil }
+                if case .success(let replies)? = result, replies.unusualCount == 0,
+                   let results = self.installFills(keys, sentPositions, snapshots, replies) {
+                    return self.join(joinedReads, keys: keys, into: results, completion: completion)
+                }
+                var results = [Result<Value?, CacheError>](repeating: .success(nil), count: keys.count)
                 switch result {
                 case .success(let replies)?:
                     for (n, position) in sentPositions.enumerated() {
@@ -206,6 +210,18 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         }
     }
 
+    /// A batch of fills whose replies are all of the usual kind, decoded and installed by the
+    /// cache's specialized code (see ``SharedFills``); nil when the cache cannot take them.
+    private func installFills(_ keys: [Key], _ positions: [Int], _ snapshots: [UInt64],
+                              _ replies: RESP3ReadReplies) -> [Result<Value?, CacheError>]? {
+        guard let fill = sink?.fill else { return nil }
+        let fills = SharedFills(bytes: replies.bytes, starts: replies.starts, lengths: replies.lengths, ttls: replies.ttls)
+        var hits = 0
+        let results = fill(keys, positions, snapshots, fills, { key, error in self.damaged(key, error) }, &hits)
+        counters.readHits.add(hits, ordering: .relaxed)
+        return results
+    }
+
     /// A fill's replies (`GET`, then `PTTL`, so that the local copy never outlives the
     /// server's): decodes and installs the value, on the loop, before any later byte is read.
     private func filled(_ key: Key, _ replies: RESP3ReadReplies, _ index: Int, snapshot: UInt64) -> Result<Value?, CacheError> {
@@ -238,9 +254,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
             do {
                 value = try replies.bytes.withUnsafeBytes { try Value(bytes: UnsafeRawBufferPointer(rebasing: $0[range])) }
             } catch {
-                throw CacheError(code: .storeDamaged, message:
-                    "the shared tier holds bytes under \(describe(key)) that do not decode as \(Value.self) "
-                    + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
+                throw damaged(key, error)
             }
         case .other(let reply):
             throw rejected(reply, command: "GET", key: key)
@@ -407,6 +421,13 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         var bytes = prefix
         key.appendBytes(to: &bytes)
         return bytes
+    }
+
+    /// Bytes under `key` that do not decode as a value.
+    private func damaged(_ key: Key, _ error: any Error) -> CacheError {
+        CacheError(code: .storeDamaged, message:
+            "the shared tier holds bytes under \(describe(key)) that do not decode as \(Value.self) "
+            + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
     }
 
     private func describe(_ key: Key) -> String {
