@@ -21,7 +21,7 @@ package struct RESP3Request: Sendable {
         self.payload = .commands(commands, promise)
     }
 
-    /// `GET` and `PTTL` of `keys` keys, encoded by ``RESP3Reads/encode(name:into:)`` into `reads`.
+    /// The reads of `keys` keys (`MGET`, then a `PTTL` each), encoded by ``RESP3Reads/encode(_:into:)`` into `reads`.
     package init(reads: ByteBuffer, keys: Int, promise: EventLoopPromise<RESP3ReadReplies>) {
         self.payload = .reads(reads, keys: keys, promise)
     }
@@ -108,7 +108,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     private var pending = CircularBuffer<Pending>()
     /// The replies of the oldest pending request received so far (one of the two, by its kind).
     private var headReplies: [RESP3Value] = []
-    private var headReads = RESP3ReadReplies()
+    private var headReads = RESP3ReadReplies(keys: 0)
     private var decoder: RESP3Decoder
     private let maxBlobLength: Int
     /// Bytes read and not decoded yet (a reply that has not fully arrived).
@@ -200,10 +200,11 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) throws {
         while state != .closed {
             if !decoder.isMidValue, case .reads(let keys, let promise)? = pending.first {
+                if headReads.keys != keys { headReads = RESP3ReadReplies(keys: keys) }
                 switch headReads.parseNext(from: &buffer, maxBlobLength: maxBlobLength) {
                 case .added:
                     repliesRead &+= 1
-                    if headReads.replyCount == 2 * keys { completeReads(promise) }
+                    if headReads.isComplete { completeReads(promise) }
                     continue
                 case .needMore:
                     return
@@ -219,7 +220,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     private func completeReads(_ promise: EventLoopPromise<RESP3ReadReplies>) {
         pending.removeFirst()
         let replies = headReads
-        headReads = RESP3ReadReplies()
+        headReads = RESP3ReadReplies(keys: 0)
         promise.succeed(replies)
     }
 
@@ -247,8 +248,9 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
                 promise.succeed(replies)
             }
         case .reads(let keys, let promise):
+            if headReads.keys != keys { headReads = RESP3ReadReplies(keys: keys) }
             headReads.add(value)
-            if headReads.replyCount == 2 * keys { completeReads(promise) }
+            if headReads.isComplete { completeReads(promise) }
         }
     }
 
@@ -296,7 +298,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(buffer), promise: writePromise)
         case .reads(let buffer, let keys, let promise):
             if keys == 0 {
-                promise.succeed(RESP3ReadReplies())
+                promise.succeed(RESP3ReadReplies(keys: 0))
                 writePromise?.succeed(())
                 return
             }
@@ -353,7 +355,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         let failed = pending
         pending.removeAll()
         headReplies = []
-        headReads = RESP3ReadReplies()
+        headReads = RESP3ReadReplies(keys: 0)
         inbound = nil
         callbacks.onClose(reason)
         for request in failed { request.fail(RESP3Error.connectionClosed) }

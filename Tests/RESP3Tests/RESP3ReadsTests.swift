@@ -4,20 +4,20 @@ import Testing
 
 @testable import RESP3
 
-/// Batches of `GET`+`PTTL` reads: their encoding, and their replies parsed by the connection
-/// handler straight from the bytes, whatever the reads cut them into and whatever else the server
-/// puts between them.
+/// Batches of reads (`MGET`, then a `PTTL` per key): their encoding, and their replies parsed by
+/// the connection handler straight from the bytes, whatever the reads cut them into and whatever
+/// else the server puts between them.
 @Suite("RESP3Reads")
 struct RESP3ReadsTests {
     private func reads(_ names: [String]) -> ByteBuffer {
         var buffer = ByteBuffer()
-        for name in names { RESP3Reads.encode(name: Array(name.utf8), into: &buffer) }
+        RESP3Reads.encode(names.map { Array($0.utf8) }, into: &buffer)
         return buffer
     }
 
-    /// Each key's GET reply and PTTL reply, as values, for comparing.
+    /// Each key's value and PTTL reply, as values, for comparing.
     private func values(_ replies: RESP3ReadReplies) -> [RESP3Value] {
-        (0..<replies.count).flatMap { i -> [RESP3Value] in
+        (0..<replies.keys).flatMap { i -> [RESP3Value] in
             let get: RESP3Value
             switch replies.get(i) {
             case .value(let range): get = .blobString(Array(replies.bytes[range]))
@@ -32,20 +32,20 @@ struct RESP3ReadsTests {
     }
 
     @Test func theEncodingIsTheCommandsEncoding() {
-        for length in [0, 1, 9, 10, 99, 100, 12_345] {
-            let name = [UInt8](repeating: UInt8(ascii: "k"), count: length) + [13, 10]
+        for lengths in [[0], [1, 9], [10, 99, 100, 12_345], Array(0..<12)] {
+            let names = lengths.map { [UInt8](repeating: UInt8(ascii: "k"), count: $0) + [13, 10] }
             var fast = ByteBuffer()
-            RESP3Reads.encode(name: name, into: &fast)
+            RESP3Reads.encode(names, into: &fast)
             var general = ByteBuffer()
-            RESP3Command(parts: [Array("GET".utf8), name]).encode(into: &general)
-            RESP3Command(parts: [Array("PTTL".utf8), name]).encode(into: &general)
-            #expect(fast == general, "name of \(name.count) bytes")
-            #expect(RESP3Reads.encodedLength(nameLength: name.count) == general.readableBytes)
+            RESP3Command(parts: [Array("MGET".utf8)] + names).encode(into: &general)
+            for name in names { RESP3Command(parts: [Array("PTTL".utf8), name]).encode(into: &general) }
+            #expect(fast == general, "names of \(lengths) bytes")
+            #expect(RESP3Reads.encodedLength(names) == general.readableBytes)
         }
     }
 
     @Test func usualRepliesCutAnywhereAreParsedAlike() throws {
-        let wire = bytes("$2\r\nv1\r\n:-1\r\n_\r\n:-2\r\n$-1\r\n:-2\r\n$4\r\n\r\n\r\n\r\n:1234\r\n$0\r\n\r\n:0\r\n")
+        let wire = bytes("*5\r\n$2\r\nv1\r\n_\r\n$-1\r\n$4\r\n\r\n\r\n\r\n$0\r\n\r\n:-1\r\n:-2\r\n:-2\r\n:1234\r\n:0\r\n")
         let expected: [RESP3Value] = [
             blob("v1"), .integer(-1), .null, .integer(-2), .null, .integer(-2),
             .blobString([13, 10, 13, 10]), .integer(1234), blob(""), .integer(0),
@@ -67,7 +67,7 @@ struct RESP3ReadsTests {
         let batch = connection.sendReads(reads(["a", "b", "c"]), keys: 3)
         let after = connection.sendFuture([RESP3Command("PING")])
         try channel.writeInbound(buffer(
-            "$1\r\nx\r\n:5\r\n-WRONGTYPE not a string\r\n:-1\r\n$1\r\ny\r\n!3\r\nbad\r\n+PONG\r\n"))
+            "*3\r\n$1\r\nx\r\n-WRONGTYPE not a string\r\n$1\r\ny\r\n:5\r\n:-1\r\n!3\r\nbad\r\n+PONG\r\n"))
         let replies = try #require(try completedResult(batch)?.get())
         #expect(replies.get(1) == .other(.simpleError("WRONGTYPE not a string")))
         #expect(replies.pttl(2) == .other(.blobError(Array("bad".utf8))))
@@ -77,7 +77,7 @@ struct RESP3ReadsTests {
     }
 
     @Test func aPushBetweenRepliesOfABatchComesBeforeTheBatchCompletesAndAfterTheRequestBeforeIt() throws {
-        let wire = bytes("+r1\r\n$1\r\nv\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n:-1\r\n$1\r\nw\r\n:7\r\n+r2\r\n")
+        let wire = bytes("+r1\r\n*2\r\n$1\r\nv\r\n$1\r\nw\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n:-1\r\n:7\r\n+r2\r\n")
         for cut in 0...wire.count {
             let log = EventLog<String>()
             let (channel, connection) = try makeEmbeddedConnection(onPush: { value in
@@ -98,15 +98,19 @@ struct RESP3ReadsTests {
     @Test func anAttributeBeforeAReplyIsSkipped() throws {
         let (channel, connection) = try makeEmbeddedConnection()
         let batch = connection.sendReads(reads(["a"]), keys: 1)
-        try channel.writeInbound(buffer("|1\r\n+key\r\n+meta\r\n$1\r\nv\r\n|1\r\n+k\r\n:1\r\n:9\r\n"))
+        try channel.writeInbound(buffer("*1\r\n|1\r\n+key\r\n+meta\r\n$1\r\nv\r\n|1\r\n+k\r\n:1\r\n:9\r\n"))
         #expect(values(try #require(try completedResult(batch)?.get())) == [blob("v"), .integer(9)])
+        // An attribute before the whole array: the array is read by the general decoder.
+        let second = connection.sendReads(reads(["a", "b"]), keys: 2)
+        try channel.writeInbound(buffer("|1\r\n+key\r\n+meta\r\n*2\r\n$1\r\nv\r\n_\r\n:1\r\n:-2\r\n"))
+        #expect(values(try #require(try completedResult(second)?.get())) == [blob("v"), .integer(1), .null, .integer(-2)])
     }
 
     @Test func aDisconnectMidBatchFailsItAndReportsOnce() throws {
         let closes = EventLog<String>()
         let (channel, connection) = try makeEmbeddedConnection(onClose: { closes.append("\($0)") })
         let batch = connection.sendReads(reads(["a", "b"]), keys: 2)
-        try channel.writeInbound(buffer("$1\r\nv\r\n:-1\r\n$3\r\nw"))
+        try channel.writeInbound(buffer("*2\r\n$1\r\nv\r\n$3\r\nw"))
         #expect(completedResult(batch) == nil)
         channel.pipeline.fireChannelInactive()
         guard case .failure(let error)? = completedResult(batch) else {
@@ -121,8 +125,8 @@ struct RESP3ReadsTests {
     }
 
     @Test func malformedOrOversizedRepliesInABatchAreProtocolErrors() throws {
-        for (wire, limit) in [("$abc\r\n", 1024), ("$5\r\nabcdefg\r\n", 1024), (":12x\r\n", 1024), ("$2000\r\n", 1000),
-                              ("$1\r\na\r\n:1x\r\n", 1024)] {
+        for (wire, limit) in [("*2\r\n$abc\r\n", 1024), ("*2\r\n$5\r\nabcdefg\r\n", 1024), ("*2x\r\n", 1024),
+                              ("*2\r\n$2000\r\n", 1000), ("*2\r\n$1\r\na\r\n_\r\n:1x\r\n", 1024)] {
             let closes = EventLog<String>()
             let channel = EmbeddedChannel()
             let reason = try RESP3Connection.configure(
@@ -138,10 +142,20 @@ struct RESP3ReadsTests {
         }
     }
 
-    @Test func repliesBuiltFromValuesReadAsParsedOnes() {
-        let replies = RESP3ReadReplies(replies: [blob("v"), .integer(3), .null, .integer(-2),
-                                                 .simpleError("ERR x"), .integer(1), blob("w"), blob("odd")])
-        #expect(replies.count == 4)
+    @Test func anMGETErrorIsEveryKeysValueReplyAndTheRestStillLineUp() throws {
+        let (channel, connection) = try makeEmbeddedConnection()
+        let batch = connection.sendReads(reads(["a", "b"]), keys: 2)
+        let after = connection.sendFuture([RESP3Command("PING")])
+        try channel.writeInbound(buffer("-NOPERM no\r\n:-1\r\n:3\r\n+PONG\r\n"))
+        let replies = try #require(try completedResult(batch)?.get())
+        #expect(values(replies) == [.simpleError("NOPERM no"), .integer(-1), .simpleError("NOPERM no"), .integer(3)])
+        #expect(try completedResult(after)?.get() == [.simpleString("PONG")])
+    }
+
+    @Test func repliesBuiltFromGetsAndPTTLsReadAsParsedOnes() {
+        let replies = RESP3ReadReplies(getsAndPTTLs: [blob("v"), .integer(3), .null, .integer(-2),
+                                                      .simpleError("ERR x"), .integer(1), blob("w"), blob("odd")])
+        #expect(replies.keys == 4 && replies.isComplete)
         #expect(replies.get(0) == .value(0..<1) && replies.pttl(0) == .integer(3))
         #expect(replies.get(1) == .null)
         #expect(replies.get(2) == .other(.simpleError("ERR x")))

@@ -37,7 +37,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     // Loop.
     /// Reads on the wire by the key's name on the server (bytes: a dictionary of a concrete
     /// type, fast where this generic class runs unspecialized).
-    private var inflight: [ReadName: InflightRead] = [:]
+    var inflight: [ReadName: InflightRead] = [:]
     var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
     var nextWaiter = 0
     /// The epoch of the last connection lost.
@@ -117,155 +117,6 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
 
     func load(_ key: Key, snapshot: UInt64, completion: @escaping @Sendable (Result<Value?, CacheError>) -> Void) {
         loadMany([key], snapshots: [snapshot]) { result in completion(result.flatMap { $0[0] }) }
-    }
-
-    func loadMany(_ keys: [Key], snapshots: [UInt64],
-                  completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void) {
-        if let error = closedError() { return completion(.failure(error)) }
-        // Names and the request's bytes are made on the caller's thread: the loop is the
-        // bottleneck of a busy tier, the callers are many.
-        var encodedNames: [ReadName] = []
-        encodedNames.reserveCapacity(keys.count)
-        for key in keys { encodedNames.append(ReadName(encode(key))) }
-        let names = encodedNames
-        let encoded = transport.encodesReads ? Self.encodeReads(names, Array(names.indices)) : nil
-        eventLoop.execute {
-            guard self.connected.load(ordering: .relaxed) else {
-                completion(.failure(self.unavailable(nil)))
-                return
-            }
-            // Keys with a read in flight join it (concurrent misses of a key share one read); the
-            // rest go out in one pipelined write, with one future for the batch, none per key.
-            var sent: [Int] = []
-            sent.reserveCapacity(keys.count)
-            var joined: [(position: Int, read: InflightRead)] = []
-            for position in keys.indices {
-                if let running = self.inflight[names[position]] {
-                    joined.append((position, running))
-                } else {
-                    sent.append(position)
-                }
-            }
-            var batch: EventLoopFuture<RESP3ReadReplies>? = nil
-            if !sent.isEmpty {
-                self.counters.reads.add(sent.count, ordering: .relaxed)
-                let request = sent.count == keys.count || encoded == nil ? encoded : Self.encodeReads(names, sent)
-                let replies = self.transport.sendReads(names: sent.map { names[$0].bytes }, encoded: request)
-                batch = replies
-                for (n, position) in sent.enumerated() { self.inflight[names[position]] = InflightRead(replies: replies, index: n) }
-            }
-            let sentPositions = sent
-            let joinedReads = joined
-            let finish: @Sendable (Result<RESP3ReadReplies, any Error>?) -> Void = { result in
-                for position in sentPositions { self.inflight[names[position]] = nil }
-                if case .success(let replies)? = result, replies.unusualCount == 0,
-                   let results = self.installFills(keys, sentPositions, snapshots, replies) {
-                    return self.join(joinedReads, keys: keys, into: results, completion: completion)
-                }
-                var results = [Result<Value?, CacheError>](repeating: .success(nil), count: keys.count)
-                switch result {
-                case .success(let replies)?:
-                    for (n, position) in sentPositions.enumerated() {
-                        results[position] = self.filled(keys[position], replies, n, snapshot: snapshots[position])
-                    }
-                case .failure(let error)?:
-                    let failure = self.cacheError(error)
-                    for position in sentPositions { results[position] = .failure(failure) }
-                case nil:
-                    break
-                }
-                self.join(joinedReads, keys: keys, into: results, completion: completion)
-            }
-            if let batch { batch.whenComplete { finish($0) } } else { finish(nil) }
-        }
-    }
-
-    /// The reads of `names[positions]` in one buffer.
-    private static func encodeReads(_ names: [ReadName], _ positions: [Int]) -> ByteBuffer {
-        var capacity = 0
-        for position in positions { capacity += RESP3Reads.encodedLength(nameLength: names[position].bytes.count) }
-        var buffer = ByteBufferAllocator().buffer(capacity: capacity)
-        for position in positions { RESP3Reads.encode(name: names[position].bytes, into: &buffer) }
-        return buffer
-    }
-
-    /// Completes a batch after the reads it joined: each joined key's value is decoded from the
-    /// replies of the read it joined (that read's caller installs it).
-    private func join(_ joined: [(position: Int, read: InflightRead)], keys: [Key],
-                      into results: [Result<Value?, CacheError>],
-                      completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void) {
-        guard let next = joined.first else { return completion(.success(results)) }
-        next.read.replies.whenComplete { result in
-            var results = results
-            switch result {
-            case .success(let replies):
-                var ttl: Int64 = 0
-                results[next.position] = Result { () throws(CacheError) in
-                    try self.decoded(keys[next.position], replies, next.read.index, ttl: &ttl)
-                }
-            case .failure(let error):
-                results[next.position] = .failure(self.cacheError(error))
-            }
-            self.join(Array(joined.dropFirst()), keys: keys, into: results, completion: completion)
-        }
-    }
-
-    /// A batch of fills whose replies are all of the usual kind, decoded and installed by the
-    /// cache's specialized code (see ``SharedFills``); nil when the cache cannot take them.
-    private func installFills(_ keys: [Key], _ positions: [Int], _ snapshots: [UInt64],
-                              _ replies: RESP3ReadReplies) -> [Result<Value?, CacheError>]? {
-        guard let fill = sink?.fill else { return nil }
-        let fills = SharedFills(bytes: replies.bytes, starts: replies.starts, lengths: replies.lengths, ttls: replies.ttls)
-        var hits = 0
-        let results = fill(keys, positions, snapshots, fills, { key, error in self.damaged(key, error) }, &hits)
-        counters.readHits.add(hits, ordering: .relaxed)
-        return results
-    }
-
-    /// A fill's replies (`GET`, then `PTTL`, so that the local copy never outlives the
-    /// server's): decodes and installs the value, on the loop, before any later byte is read.
-    private func filled(_ key: Key, _ replies: RESP3ReadReplies, _ index: Int, snapshot: UInt64) -> Result<Value?, CacheError> {
-        var ttl: Int64 = 0
-        let value: Value
-        do {
-            guard let found = try decoded(key, replies, index, ttl: &ttl) else { return .success(nil) }
-            value = found
-        } catch {
-            return .failure(error)
-        }
-        counters.readHits.add(1, ordering: .relaxed)
-        // 0: expires within the millisecond: returned, not kept.
-        if ttl == 0 { return .success(value) }
-        guard let sink else { return .success(value) }
-        let deadline = ttl < 0 ? nil : sink.now() &+ UInt64(ttl) &* 1_000_000
-        sink.install(key, value, deadline, nil, snapshot)
-        return .success(value)
-    }
-
-    /// The value and its PTTL (-1: none, in `ttl`) from key `index`'s replies; nil when the key is
-    /// missing (or was deleted between the two commands: its invalidation is on its way). No
-    /// tuple of a generic type: unspecialized, each would cost a metadata lookup.
-    private func decoded(_ key: Key, _ replies: RESP3ReadReplies, _ index: Int, ttl: inout Int64) throws(CacheError) -> Value? {
-        let value: Value
-        switch replies.get(index) {
-        case .null:
-            return nil
-        case .value(let range):
-            do {
-                value = try replies.bytes.withUnsafeBytes { try Value(bytes: UnsafeRawBufferPointer(rebasing: $0[range])) }
-            } catch {
-                throw damaged(key, error)
-            }
-        case .other(let reply):
-            throw rejected(reply, command: "GET", key: key)
-        }
-        switch replies.pttl(index) {
-        case .integer(let remaining):
-            ttl = remaining
-            return remaining == -2 ? nil : value
-        case .other(let reply):
-            throw rejected(reply, command: "PTTL", key: key)
-        }
     }
 
     // MARK: Writes
@@ -417,14 +268,14 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         .nanoseconds(Int64(clamping: duration.saturatingNanoseconds))
     }
 
-    private func encode(_ key: Key) -> [UInt8] {
+    func encode(_ key: Key) -> [UInt8] {
         var bytes = prefix
         key.appendBytes(to: &bytes)
         return bytes
     }
 
     /// Bytes under `key` that do not decode as a value.
-    private func damaged(_ key: Key, _ error: any Error) -> CacheError {
+    func damaged(_ key: Key, _ error: any Error) -> CacheError {
         CacheError(code: .storeDamaged, message:
             "the shared tier holds bytes under \(describe(key)) that do not decode as \(Value.self) "
             + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
@@ -452,7 +303,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return CacheError(code: .sharedTierUnavailable, message: message)
     }
 
-    private func rejected(_ reply: RESP3Value, command: String, key: Key?) -> CacheError {
+    func rejected(_ reply: RESP3Value, command: String, key: Key?) -> CacheError {
         let what = key.map { " for \(describe($0))" } ?? ""
         let text = reply.errorMessage ?? "unexpected reply \(String(describing: reply).prefix(120))"
         return CacheError(code: .sharedTierRejected, message:
@@ -466,24 +317,3 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return unavailable("\(error)")
     }
 }
-
-/// A read on the wire: the future of its batch's replies, and which key of the batch it is.
-struct InflightRead: Sendable {
-    let replies: EventLoopFuture<RESP3ReadReplies>
-    let index: Int
-}
-
-/// A key's name on the server, hashed as one run of bytes (an array of bytes hashes byte by
-/// byte: several times slower, on the loop, for every key of every fill).
-struct ReadName: Hashable, Sendable {
-    let bytes: [UInt8]
-
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    func hash(into hasher: inout Hasher) {
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-    }
-
-    static func == (a: ReadName, b: ReadName) -> Bool { a.bytes == b.bytes }
-}
-

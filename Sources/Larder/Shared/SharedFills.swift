@@ -1,4 +1,4 @@
-/// A batch of fills as plain arrays (a `GET` and a `PTTL` reply per key, all of the usual kind),
+/// A batch of fills as plain arrays (a value and a `PTTL` reply per key, all of the usual kind),
 /// handed to the cache's own code to decode and install.
 ///
 /// The tier is generic over the cache's key and value types and runs unspecialized: there, each
@@ -58,7 +58,8 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
         fills.bytes.withUnsafeBytes { raw in
             for n in positions.indices {
                 let start = fills.starts[n], ttl = fills.ttls[n]
-                // Missing, or deleted between the GET and the PTTL (its invalidation is on its way).
+                // Missing (or not a string: the tier asks again), or deleted between the MGET and
+                // the PTTL (its invalidation is on its way).
                 guard start >= 0, ttl != -2 else { continue }
                 let position = positions[n]
                 let value: Value

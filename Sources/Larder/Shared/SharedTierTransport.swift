@@ -16,7 +16,7 @@ protocol SharedTierTransport: AnyObject, Sendable {
     /// Whether ``sendReads(names:encoded:)`` takes the reads already encoded (one connection
     /// carries them all); when false the tier does not encode them.
     var encodesReads: Bool { get }
-    /// `GET` and `PTTL` of each of `names`, encoded into `encoded` by ``RESP3Reads`` when
+    /// The value and the `PTTL` of each of `names`, encoded into `encoded` by ``RESP3Reads`` when
     /// ``encodesReads``; the replies in the same order.
     func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies>
     /// A sender per server that holds keys (one, or each primary): for commands about no key
@@ -39,7 +39,8 @@ extension SharedTierTransport {
 
     var encodesReads: Bool { false }
 
-    /// The reads as commands (routed by key like any others), their replies gathered.
+    /// The reads as a `GET` and a `PTTL` per key (routed by key like any other command: an
+    /// `MGET` of keys on several nodes would be refused), their replies gathered.
     func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies> {
         var commands: [RESP3Command] = []
         commands.reserveCapacity(2 * names.count)
@@ -47,7 +48,7 @@ extension SharedTierTransport {
             commands.append(RESP3Command(parts: [Array("GET".utf8), name]))
             commands.append(RESP3Command(parts: [Array("PTTL".utf8), name]))
         }
-        return send(names: names, perKey: 2, commands).map { RESP3ReadReplies(replies: $0) }
+        return send(names: names, perKey: 2, commands).map { RESP3ReadReplies(getsAndPTTLs: $0) }
     }
 }
 
@@ -97,7 +98,7 @@ final class SingleServerTransport: SharedTierTransport {
     func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies> {
         guard let encoded else {
             var buffer = ByteBuffer()
-            for name in names { RESP3Reads.encode(name: name, into: &buffer) }
+            RESP3Reads.encode(names, into: &buffer)
             return client.sendReads(buffer, keys: names.count)
         }
         return client.sendReads(encoded, keys: names.count)

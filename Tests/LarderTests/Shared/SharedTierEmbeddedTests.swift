@@ -96,7 +96,7 @@ import Testing
             let read = startRead(key)
             let request = try sent()
             #expect(request.contains("GET") && request.contains("PTTL") && request.contains("t:\(key)"))
-            try receive("$\(value.utf8.count)\r\n\(value)\r\n:-1\r\n")
+            try receive("*1\r\n$\(value.utf8.count)\r\n\(value)\r\n:-1\r\n")
             #expect(read.withLock { $0 } == .success(value))
         }
 
@@ -113,13 +113,13 @@ import Testing
         #expect(h.cache.value(forKey: "k") == "v1")
     }
 
-    @Test func anInvalidationBetweenTheGetReplyAndThePttlReplyKeepsTheValueOutOfMemory() throws {
+    @Test func anInvalidationBetweenTheValueAndThePttlReplyKeepsTheValueOutOfMemory() throws {
         let h = try Harness()
         try h.finishConnecting()
         let read = h.startRead("k")
         _ = try h.sent()
-        // The GET's reply, then another client's write of the key, then the PTTL's reply.
-        try h.receive("$2\r\nv1\r\n" + Harness.invalidation(["t:k"]) + ":-1\r\n")
+        // The MGET's reply, then another client's write of the key, then the PTTL's reply.
+        try h.receive("*1\r\n$2\r\nv1\r\n" + Harness.invalidation(["t:k"]) + ":-1\r\n")
         #expect(read.withLock { $0 } == .success("v1"), "the caller gets what it read (it started before the write)")
         #expect(!h.cache.contains("k"), "but memory does not keep a value the server has replaced")
         #expect(h.tier.statistics.invalidations == 1)
@@ -190,7 +190,7 @@ import Testing
         let second = h.startRead("k")
         let request = try h.sent()
         #expect(request.components(separatedBy: "GET").count - 1 == 1, "one GET for two misses: \(request)")
-        try h.receive("$1\r\nv\r\n:-1\r\n")
+        try h.receive("*1\r\n$1\r\nv\r\n:-1\r\n")
         #expect(first.withLock { $0 } == .success("v"))
         #expect(second.withLock { $0 } == .success("v"))
         #expect(h.tier.statistics.reads == 1)
@@ -228,7 +228,7 @@ import Testing
         let request = try h.sent()
         #expect(request.components(separatedBy: "PTTL").count - 1 == 4, "\(request)")
         // a: no expiry; b: missing; c: expires within the millisecond; d: lives 5 s.
-        try h.receive("$2\r\nva\r\n:-1\r\n_\r\n:-2\r\n$2\r\nvc\r\n:0\r\n$2\r\nvd\r\n:5000\r\n")
+        try h.receive("*4\r\n$2\r\nva\r\n_\r\n$2\r\nvc\r\n$2\r\nvd\r\n:-1\r\n:-2\r\n:0\r\n:5000\r\n")
         let results = try #require(try reads.withLock { $0 }?.get())
         #expect(results.map { try? $0.get() } == ["va", nil, "vc", "vd"])
         #expect(h.cache.contains("a") && !h.cache.contains("b") && !h.cache.contains("c") && h.cache.contains("d"))
@@ -242,13 +242,13 @@ import Testing
         // Undecodable bytes in a batch of usual replies (the cache's own code decodes it)...
         let first = h.startReads(["a", "bad"])
         _ = try h.sent()
-        try h.channel.writeInbound(ByteBuffer(bytes: Array("$1\r\nx\r\n:-1\r\n$2\r\n".utf8) + [0xff, 0xfe]
-                                                  + Array("\r\n:-1\r\n".utf8)))
+        try h.channel.writeInbound(ByteBuffer(bytes: Array("*2\r\n$1\r\nx\r\n$2\r\n".utf8) + [0xff, 0xfe]
+                                                  + Array("\r\n:-1\r\n:-1\r\n".utf8)))
         h.loop.run()
         // ...and an error reply (the tier decodes that batch, key by key).
         let second = h.startReads(["list", "b"])
         _ = try h.sent()
-        try h.receive("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:-1\r\n$1\r\ny\r\n:-1\r\n")
+        try h.receive("*2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n$1\r\ny\r\n:-1\r\n:-1\r\n")
         let results = try #require(try first.withLock { $0 }?.get()) + #require(try second.withLock { $0 }?.get())
         #expect((try? results[0].get()) == "x" && (try? results[3].get()) == "y")
         #expect(h.cache.contains("a") && h.cache.contains("b"))
@@ -270,9 +270,31 @@ import Testing
         try h.finishConnecting()
         let reads = h.startReads(["a", "b"])
         _ = try h.sent()
-        try h.receive("$2\r\nva\r\n:-1\r\n$2\r\nvb\r\n" + Harness.invalidation(["t:b"]) + ":-1\r\n")
+        try h.receive("*2\r\n$2\r\nva\r\n$2\r\nvb\r\n:-1\r\n" + Harness.invalidation(["t:b"]) + ":-1\r\n")
         let results = try #require(try reads.withLock { $0 }?.get())
         #expect(results.map { try? $0.get() } == ["va", "vb"], "the caller gets what it read")
         #expect(!h.cache.contains("b"), "memory does not keep the value the server replaced")
+    }
+
+    @Test func aNullValueOfAKeyThatExistsIsAskedAgainAndAnotherTypeIsARejection() throws {
+        let h = try Harness()
+        try h.finishConnecting()
+        // MGET answers null for a list, or for a key written between it and the PTTL.
+        let reads = h.startReads(["list", "late", "a"])
+        _ = try h.sent()
+        try h.receive("*3\r\n_\r\n_\r\n$1\r\nv\r\n:-1\r\n:5000\r\n:-1\r\n")
+        #expect(reads.withLock { $0 } == nil, "waits for the second look")
+        let again = try h.sent()
+        #expect(again.contains("t:list") && again.contains("t:late") && !again.contains("t:a"), "\(again)")
+        try h.receive("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n$1\r\nw\r\n")
+        let results = try #require(try reads.withLock { $0 }?.get())
+        guard case .failure(let rejected) = results[0] else {
+            Issue.record("\(results)")
+            return
+        }
+        #expect(rejected.code == .sharedTierRejected && rejected.message.contains("WRONGTYPE"), "\(rejected)")
+        #expect((try? results[1].get()) == .some(nil), "a write after the read: the read's null stands")
+        #expect((try? results[2].get()) == "v")
+        #expect(h.cache.contains("a") && !h.cache.contains("late"))
     }
 }
