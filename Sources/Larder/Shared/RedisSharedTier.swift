@@ -269,7 +269,11 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     }
 
     func encode(_ key: Key) -> [UInt8] {
-        var bytes = prefix
+        // Room for the key up front: a copy of the prefix has none, and the key's bytes would
+        // move it again (two allocations per key of every fill).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.count + 32)
+        bytes.append(contentsOf: prefix)
         key.appendBytes(to: &bytes)
         return bytes
     }
