@@ -218,12 +218,17 @@ package final class RESP3Connection: Sendable {
     }
 
     /// Sends ``RESP3Reads`` of `keys` keys, encoded into `reads`, in one write and one flush, and
-    /// completes with their replies; fails as ``sendFuture(_:)``.
-    package func sendReads(_ reads: ByteBuffer, keys: Int) -> EventLoopFuture<RESP3ReadReplies> {
-        let promise = channel.eventLoop.makePromise(of: RESP3ReadReplies.self)
+    /// completes `promise` with their replies; fails it as ``sendFuture(_:)`` fails.
+    package func sendReads(_ reads: ByteBuffer, keys: Int, promise: EventLoopPromise<RESP3ReadReplies>) {
         channel.writeAndFlush(RESP3Request(reads: reads, keys: keys, promise: promise)).whenFailure { _ in
             promise.fail(RESP3Error.connectionClosed)  // as in sendFuture
         }
+    }
+
+    /// ``sendReads(_:keys:promise:)`` with a promise of its own.
+    package func sendReads(_ reads: ByteBuffer, keys: Int) -> EventLoopFuture<RESP3ReadReplies> {
+        let promise = channel.eventLoop.makePromise(of: RESP3ReadReplies.self)
+        sendReads(reads, keys: keys, promise: promise)
         return promise.futureResult
     }
 

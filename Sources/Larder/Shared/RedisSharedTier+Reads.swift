@@ -22,24 +22,32 @@ extension RedisSharedTier {
                 return
             }
             // Keys with a read in flight join it (concurrent misses of a key share one read); the
-            // rest go out in one pipelined write, with one future for the batch, none per key.
+            // rest go out in one pipelined write, with one future for the batch, none per key. The
+            // batch's promise comes first, so that one probe of the table per key both finds a
+            // read in flight and enters this one.
+            let promise = self.eventLoop.makePromise(of: RESP3ReadReplies.self)
             var sent: [Int] = []
             sent.reserveCapacity(keys.count)
             var joined: [(position: Int, read: InflightRead)] = []
             for position in keys.indices {
-                if let running = self.inflight[names[position]] {
-                    joined.append((position, running))
-                } else {
+                let before = self.inflight.count
+                let fresh = InflightRead(replies: promise.futureResult, index: sent.count)
+                let entry = Self.entry(&self.inflight[names[position], default: fresh])
+                if self.inflight.count != before {
                     sent.append(position)
+                } else {
+                    joined.append((position, entry))
                 }
             }
             var batch: EventLoopFuture<RESP3ReadReplies>? = nil
-            if !sent.isEmpty {
+            if sent.isEmpty {
+                promise.succeed(RESP3ReadReplies(keys: 0))  // nothing of this batch waits on it
+            } else {
                 self.counters.reads.add(sent.count, ordering: .relaxed)
                 let request = sent.count == keys.count || encoded == nil ? encoded : Self.encodeReads(names, sent)
-                let replies = self.transport.sendReads(names: sent.map { names[$0].bytes }, encoded: request)
-                batch = replies
-                for (n, position) in sent.enumerated() { self.inflight[names[position]] = InflightRead(replies: replies, index: n) }
+                self.transport.sendReads(names: request == nil ? sent.map { names[$0].bytes } : [], keys: sent.count,
+                                         encoded: request, promise: promise)
+                batch = promise.futureResult
             }
             let sentPositions = sent
             let joinedReads = joined
@@ -73,6 +81,10 @@ extension RedisSharedTier {
             if let batch { batch.whenComplete { finish($0) } } else { finish(nil) }
         }
     }
+
+    /// The table entry the subscript's default put there, or the one that was there.
+    @inline(__always)
+    private static func entry(_ entry: inout InflightRead) -> InflightRead { entry }
 
     /// The reads of `names[positions]` in one buffer.
     private static func encodeReads(_ names: [ReadName], _ positions: [Int]) -> ByteBuffer {
@@ -200,17 +212,27 @@ struct InflightRead: Sendable {
     let index: Int
 }
 
-/// A key's name on the server, hashed as one run of bytes (an array of bytes hashes byte by
-/// byte: several times slower, on the loop, for every key of every fill).
+/// A key's name on the server, hashed once, on the caller's thread, as one run of bytes.
+///
+/// The in-flight table on the loop looks every name up, inserts it and removes it: with the hash
+/// kept here none of the three hashes the bytes again (an array of bytes hashes byte by byte, and
+/// even as one run each hash costs a seeded SipHash on the loop). The stored hash is Swift's own
+/// (seeded per process), so the table is as hard to flood with collisions as any other.
 struct ReadName: Hashable, Sendable {
     let bytes: [UInt8]
+    let hash: Int
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    func hash(into hasher: inout Hasher) {
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        var hasher = Hasher()
         bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        self.hash = hasher.finalize()
     }
 
-    static func == (a: ReadName, b: ReadName) -> Bool { a.bytes == b.bytes }
-}
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 
+    /// What Dictionary asks for: the stored hash, mixed with the table's seed (no Hasher run).
+    func _rawHashValue(seed: Int) -> Int { hash ^ seed }
+
+    static func == (a: ReadName, b: ReadName) -> Bool { a.hash == b.hash && a.bytes == b.bytes }
+}

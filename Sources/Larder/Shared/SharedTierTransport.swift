@@ -16,9 +16,9 @@ protocol SharedTierTransport: AnyObject, Sendable {
     /// Whether ``sendReads(names:encoded:)`` takes the reads already encoded (one connection
     /// carries them all); when false the tier does not encode them.
     var encodesReads: Bool { get }
-    /// The value and the `PTTL` of each of `names`, encoded into `encoded` by ``RESP3Reads`` when
-    /// ``encodesReads``; the replies in the same order.
-    func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies>
+    /// The value and the `PTTL` of `keys` keys: `encoded` by ``RESP3Reads`` when ``encodesReads``
+    /// (`names` may then be empty), else `names`; `promise` completes with the replies in order.
+    func sendReads(names: [[UInt8]], keys: Int, encoded: ByteBuffer?, promise: EventLoopPromise<RESP3ReadReplies>)
     /// A sender per server that holds keys (one, or each primary): for commands about no key
     /// (`SCAN`, `CONFIG GET`).
     func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>]
@@ -41,14 +41,14 @@ extension SharedTierTransport {
 
     /// The reads as a `GET` and a `PTTL` per key (routed by key like any other command: an
     /// `MGET` of keys on several nodes would be refused), their replies gathered.
-    func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies> {
+    func sendReads(names: [[UInt8]], keys: Int, encoded: ByteBuffer?, promise: EventLoopPromise<RESP3ReadReplies>) {
         var commands: [RESP3Command] = []
         commands.reserveCapacity(2 * names.count)
         for name in names {
             commands.append(RESP3Command(parts: [Array("GET".utf8), name]))
             commands.append(RESP3Command(parts: [Array("PTTL".utf8), name]))
         }
-        return send(names: names, perKey: 2, commands).map { RESP3ReadReplies(getsAndPTTLs: $0) }
+        send(names: names, perKey: 2, commands).map { RESP3ReadReplies(getsAndPTTLs: $0) }.cascade(to: promise)
     }
 }
 
@@ -95,13 +95,13 @@ final class SingleServerTransport: SharedTierTransport {
     /// without a RESP3Value per reply.
     var encodesReads: Bool { true }
 
-    func sendReads(names: [[UInt8]], encoded: ByteBuffer?) -> EventLoopFuture<RESP3ReadReplies> {
+    func sendReads(names: [[UInt8]], keys: Int, encoded: ByteBuffer?, promise: EventLoopPromise<RESP3ReadReplies>) {
         guard let encoded else {
             var buffer = ByteBuffer()
             RESP3Reads.encode(names, into: &buffer)
-            return client.sendReads(buffer, keys: names.count)
+            return client.sendReads(buffer, keys: keys, promise: promise)
         }
-        return client.sendReads(encoded, keys: names.count)
+        client.sendReads(encoded, keys: keys, promise: promise)
     }
 
     func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>] {

@@ -196,6 +196,18 @@ import Testing
         #expect(h.tier.statistics.reads == 1)
     }
 
+    @Test func aKeyTwiceInOneBatchIsReadOnce() throws {
+        let h = try Harness()
+        try h.finishConnecting()
+        let reads = h.startReads(["k", "j", "k"])
+        let request = try h.sent()
+        #expect(request.components(separatedBy: "t:k").count - 1 == 2, "in the MGET and one PTTL: \(request)")
+        try h.receive("*2\r\n$1\r\nv\r\n$1\r\nw\r\n:-1\r\n:-1\r\n")
+        let results = try #require(try reads.withLock { $0 }?.get())
+        #expect(results.map { try? $0.get() } == ["v", "w", "v"])
+        #expect(h.tier.statistics.reads == 2)
+    }
+
     @Test func aPushBeforeTheTrackingAcknowledgementIsNotAppliedAndTheConnectionStartsClean() throws {
         let h = try Harness(handshake: true)
         let hello = "%1\r\n$5\r\nproto\r\n:3\r\n"
