@@ -225,7 +225,9 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func received(_ value: RESP3Value, context: ChannelHandlerContext) {
-        if case .push = value {
+        // A push inside the MGET reply's array is an element of it (as a general decoder reads
+        // the stream), not a push: Redis never sends one there.
+        if case .push = value, !headReads.isInArray {
             callbacks.onPush(value)
             return
         }

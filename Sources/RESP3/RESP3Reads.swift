@@ -135,6 +135,10 @@ package struct RESP3ReadReplies: Sendable {
     /// Whether every reply has arrived.
     package var isComplete: Bool { pttlCount == keys }
 
+    /// Whether the `MGET` reply's header has been parsed and its elements are still to come: the
+    /// next value, whatever its kind (a push too), is one of them, as in a general decoder.
+    package var isInArray: Bool { inArray }
+
     /// How many replies are of an unexpected kind (read them through ``get(_:)`` and ``pttl(_:)``).
     package var unusualCount: Int { others.count }
 

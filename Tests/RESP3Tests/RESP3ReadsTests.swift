@@ -161,4 +161,46 @@ struct RESP3ReadsTests {
         #expect(replies.get(2) == .other(.simpleError("ERR x")))
         #expect(replies.get(3) == .value(1..<2) && replies.pttl(3) == .other(blob("odd")))
     }
+
+    /// What the handler's contract gives, worked out from the stream decoded on its own: pushes
+    /// aside, and the batch's replies as the first `keys + 1` other values added in turn.
+    private func model(_ wire: [UInt8], keys: Int) -> (replies: [RESP3Value], pushes: [RESP3Value]) {
+        var decoder = RESP3Decoder()
+        var buffer = ByteBuffer(bytes: wire)
+        var replies = RESP3ReadReplies(keys: keys)
+        var pushes: [RESP3Value] = []
+        while !replies.isComplete, let value = try? decoder.decode(buffer: &buffer) {
+            if case .push = value { pushes.append(value) } else { replies.add(value) }
+        }
+        return (values(replies), pushes)
+    }
+
+    @Test func anyStreamCutAnywhereGivesWhatTheGeneralDecoderGives() throws {
+        let streams: [(String, Int)] = [
+            ("*3\r\n$1\r\na\r\n_\r\n$-1\r\n:1\r\n:-2\r\n:-1\r\n", 3),
+            ("*2\r\n$1\r\na\r\n_\r\n:1\r\n:2\r\n:3\r\n", 3),  // an array of the wrong size
+            ("*3\r\n-ERR x\r\n|1\r\n+a\r\n+b\r\n$1\r\nv\r\n*1\r\n:1\r\n"
+                + ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n:5\r\n+OK\r\n:-1\r\n", 3),
+            ("*2\r\n>1\r\n+p\r\n$1\r\nv\r\n:1\r\n:2\r\n", 2),  // a push inside the array is an element
+            ("-NOPERM x\r\n:1\r\n:2\r\n:3\r\n", 3),
+            ("*-1\r\n:1\r\n_\r\n", 2),
+            ("*1\r\n$-1\r\n:+7\r\n", 1),
+            ("*1\r\n$3\r\nabc\r\n,1.5\r\n", 1),
+        ]
+        for (text, keys) in streams {
+            let wire = bytes(text)
+            let expected = model(wire, keys: keys)
+            for cut in 0...wire.count {
+                let pushes = EventLog<RESP3Value>()
+                let (channel, connection) = try makeEmbeddedConnection(onPush: { pushes.append($0) })
+                let batch = connection.sendReads(reads((0..<keys).map { "k\($0)" }), keys: keys)
+                try channel.writeInbound(buffer(wire[..<cut]))
+                try channel.writeInbound(buffer(wire[cut...]))
+                let replies = try #require(try completedResult(batch)?.get(), "\(text) cut at \(cut)")
+                #expect(values(replies) == expected.replies, "\(text) cut at \(cut)")
+                #expect(pushes.all == expected.pushes, "\(text) cut at \(cut)")
+                #expect(channel.isActive)
+            }
+        }
+    }
 }
