@@ -168,6 +168,19 @@ package final class RESP3Client: @unchecked Sendable {
         sendWithEpoch(commands).map(\.replies)
     }
 
+    /// ``RESP3Reads`` of `keys` keys, encoded into `reads`, on the current connection; `promise`
+    /// completes with their replies, or fails as ``send(_:)``. Called on the client's event loop
+    /// it writes at once (no hop).
+    package func sendReads(_ reads: ByteBuffer, keys: Int, promise: EventLoopPromise<RESP3ReadReplies>) {
+        guard eventLoop.inEventLoop else {
+            return eventLoop.execute { self.sendReads(reads, keys: keys, promise: promise) }
+        }
+        guard case .ready(let connection, _, _) = state else {
+            return promise.fail(RESP3Error.notConnected)
+        }
+        connection.sendReads(reads, keys: keys, promise: promise)
+    }
+
     /// The epoch of the ready connection, or `nil` while none is ready.
     package func currentEpoch() -> EventLoopFuture<UInt64?> {
         eventLoop.submit {

@@ -71,7 +71,7 @@ package final class RESP3Connection: Sendable {
         self.hello = hello
     }
 
-    /// Adds the decoder and the connection handler to `channel`'s pipeline; must run on its event
+    /// Adds the connection handler (which decodes replies too) to `channel`'s pipeline; must run on its event
     /// loop. Returns the future of the reason the connection will end with.
     package static func configure(
         _ channel: any Channel,
@@ -81,11 +81,10 @@ package final class RESP3Connection: Sendable {
         onClose: @escaping @Sendable (any Error) -> Void
     ) throws -> EventLoopFuture<any Error> {
         let reason = channel.eventLoop.makePromise(of: (any Error).self)
-        try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(RESP3Decoder(limits: decoderLimits)),
+        try channel.pipeline.syncOperations.addHandler(
             RESP3ConnectionHandler(
-                timing: timing, callbacks: .init(onPush: onPush, onClose: onClose), closeReason: reason),
-        ])
+                timing: timing, callbacks: .init(onPush: onPush, onClose: onClose), closeReason: reason,
+                decoderLimits: decoderLimits))
         return reason.futureResult
     }
 
@@ -215,6 +214,21 @@ package final class RESP3Connection: Sendable {
             // The handler failed the request already, or never saw it (channel gone).
             promise.fail(RESP3Error.connectionClosed)
         }
+        return promise.futureResult
+    }
+
+    /// Sends ``RESP3Reads`` of `keys` keys, encoded into `reads`, in one write and one flush, and
+    /// completes `promise` with their replies; fails it as ``sendFuture(_:)`` fails.
+    package func sendReads(_ reads: ByteBuffer, keys: Int, promise: EventLoopPromise<RESP3ReadReplies>) {
+        channel.writeAndFlush(RESP3Request(reads: reads, keys: keys, promise: promise)).whenFailure { _ in
+            promise.fail(RESP3Error.connectionClosed)  // as in sendFuture
+        }
+    }
+
+    /// ``sendReads(_:keys:promise:)`` with a promise of its own.
+    package func sendReads(_ reads: ByteBuffer, keys: Int) -> EventLoopFuture<RESP3ReadReplies> {
+        let promise = channel.eventLoop.makePromise(of: RESP3ReadReplies.self)
+        sendReads(reads, keys: keys, promise: promise)
         return promise.futureResult
     }
 

@@ -6,19 +6,40 @@ import NIOCore
 /// encoded into one buffer and flushed once, so a batch is pipelined and nothing else written on
 /// the channel can land between its commands.
 package struct RESP3Request: Sendable {
-    /// The commands, in the order they are sent and their replies are returned.
-    package var commands: [RESP3Command]
-    /// Completed with one reply per command, or failed with ``RESP3Error/connectionClosed``.
-    package var promise: EventLoopPromise<[RESP3Value]>
+    /// What is sent, and what its replies complete.
+    package enum Payload: Sendable {
+        /// Commands; completed with one reply per command.
+        case commands([RESP3Command], EventLoopPromise<[RESP3Value]>)
+        /// ``RESP3Reads`` of `keys` keys, already encoded; completed with their replies.
+        case reads(ByteBuffer, keys: Int, EventLoopPromise<RESP3ReadReplies>)
+    }
 
+    package var payload: Payload
+
+    /// Commands whose replies complete `promise` (or which fail it with ``RESP3Error/connectionClosed``).
     package init(commands: [RESP3Command], promise: EventLoopPromise<[RESP3Value]>) {
-        self.commands = commands
-        self.promise = promise
+        self.payload = .commands(commands, promise)
+    }
+
+    /// The reads of `keys` keys (`MGET`, then a `PTTL` each), encoded by ``RESP3Reads/encode(_:into:)`` into `reads`.
+    package init(reads: ByteBuffer, keys: Int, promise: EventLoopPromise<RESP3ReadReplies>) {
+        self.payload = .reads(reads, keys: keys, promise)
+    }
+
+    func fail(_ error: any Error) {
+        switch payload {
+        case .commands(_, let promise): promise.fail(error)
+        case .reads(_, _, let promise): promise.fail(error)
+        }
     }
 }
 
-/// Pairs replies with the requests that asked for them, hands pushes over, and keeps the
-/// connection honest with a heartbeat and a reply deadline.
+/// Reads the server's bytes, pairs replies with the requests that asked for them, hands pushes
+/// over, and keeps the connection honest with a heartbeat and a reply deadline.
+///
+/// Replies are decoded here rather than by a decoder in front of the handler: for a batch of
+/// ``RESP3Reads`` the handler knows what shape the next reply should have and parses the usual
+/// shapes straight into ``RESP3ReadReplies``; everything else goes through ``RESP3Decoder``.
 ///
 /// Redis answers commands in the order it received them, so a FIFO of pending requests is enough
 /// to match replies; a push (`>`) is not a reply and goes to ``Callbacks/onPush`` instead. Both
@@ -31,7 +52,7 @@ package struct RESP3Request: Sendable {
 /// with ``RESP3Error/connectionClosed`` and then ``Callbacks/onClose`` runs, once, on the event
 /// loop, before the handler does anything else.
 package final class RESP3ConnectionHandler: ChannelDuplexHandler {
-    package typealias InboundIn = RESP3Value
+    package typealias InboundIn = ByteBuffer
     package typealias OutboundIn = RESP3Request
     package typealias OutboundOut = ByteBuffer
 
@@ -68,9 +89,16 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private struct Pending {
-        var expected: Int
-        let promise: EventLoopPromise<[RESP3Value]>
+    private enum Pending {
+        case values(expected: Int, promise: EventLoopPromise<[RESP3Value]>)
+        case reads(keys: Int, promise: EventLoopPromise<RESP3ReadReplies>)
+
+        func fail(_ error: any Error) {
+            switch self {
+            case .values(_, let promise): promise.fail(error)
+            case .reads(_, let promise): promise.fail(error)
+            }
+        }
     }
 
     private enum State { case idle, active, closed }
@@ -78,8 +106,16 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     private let timing: Timing
     private let callbacks: Callbacks
     private var pending = CircularBuffer<Pending>()
-    /// The replies of the oldest pending request received so far.
+    /// The replies of the oldest pending request received so far (one of the two, by its kind).
     private var headReplies: [RESP3Value] = []
+    private var headReads = RESP3ReadReplies(keys: 0)
+    private var decoder: RESP3Decoder
+    private let maxBlobLength: Int
+    /// Bytes read and not decoded yet (a reply that has not fully arrived).
+    private var inbound: ByteBuffer?
+    private var decoding = false
+    /// Replies handled so far (wrapping): tells a read that brought replies from one that did not.
+    private var repliesRead = 0
     private var state = State.idle
     private var heartbeatTask: Scheduled<Void>?
     private var deadlineTask: Scheduled<Void>?
@@ -94,8 +130,11 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     ///   - callbacks: push and close notifications.
     ///   - closeReason: completed with the reason the connection ended, when it ends (so that a
     ///     caller whose request failed with ``RESP3Error/connectionClosed`` can tell why).
+    ///   - decoderLimits: bounds on what the server's byte stream may make the decoder hold.
     package init(timing: Timing = Timing(), callbacks: Callbacks = Callbacks(),
-                 closeReason: EventLoopPromise<any Error>? = nil) {
+                 closeReason: EventLoopPromise<any Error>? = nil, decoderLimits: RESP3Decoder.Limits = .default) {
+        self.decoder = RESP3Decoder(limits: decoderLimits)
+        self.maxBlobLength = decoderLimits.maxBlobLength
         self.timing = timing
         self.callbacks = callbacks
         self.closePromiseValue = closeReason
@@ -126,31 +165,98 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
         guard state != .closed else { return }
-        let value = unwrapInboundIn(data)
-        if case .push = value {
+        if inbound == nil { inbound = incoming } else { inbound!.writeBuffer(&incoming) }
+        // A callback below may feed the channel again (a test's EmbeddedChannel): the loop below
+        // reads those bytes after the ones before them.
+        guard !decoding else { return }
+        decoding = true
+        defer { decoding = false }
+        var buffer = inbound!
+        inbound = nil
+        let before = repliesRead
+        while true {
+            do {
+                try decodeAll(&buffer, context: context)
+            } catch {
+                shutDown(reason: error, context: context, closeChannel: true)
+                return
+            }
+            guard state != .closed else { return }
+            guard var more = inbound else { break }
+            inbound = nil
+            buffer.writeBuffer(&more)
+        }
+        // Replies arrived: progress (the clock is read once per read, not once per reply).
+        if repliesRead != before { lastProgress = context.eventLoop.now }
+        guard buffer.readableBytes > 0 else { return }
+        // Keep the partial reply; moving it costs no more than what this read consumed.
+        if buffer.readerIndex >= buffer.readableBytes { buffer.discardReadBytes() }
+        inbound = buffer
+    }
+
+    /// Decodes every whole reply and push in `buffer`, in wire order.
+    private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) throws {
+        while state != .closed {
+            if !decoder.isMidValue, case .reads(let keys, let promise)? = pending.first {
+                if headReads.keys != keys { headReads = RESP3ReadReplies(keys: keys) }
+                switch headReads.parseNext(from: &buffer, maxBlobLength: maxBlobLength) {
+                case .added:
+                    repliesRead &+= 1
+                    if headReads.isComplete { completeReads(promise) }
+                    continue
+                case .needMore:
+                    return
+                case .unusual:
+                    break  // the general decoder reads it (or rejects it)
+                }
+            }
+            guard let value = try decoder.decode(buffer: &buffer) else { return }
+            received(value, context: context)
+        }
+    }
+
+    private func completeReads(_ promise: EventLoopPromise<RESP3ReadReplies>) {
+        pending.removeFirst()
+        let replies = headReads
+        headReads = RESP3ReadReplies(keys: 0)
+        promise.succeed(replies)
+    }
+
+    private func received(_ value: RESP3Value, context: ChannelHandlerContext) {
+        // A push inside the MGET reply's array is an element of it (as a general decoder reads
+        // the stream), not a push: Redis never sends one there.
+        if case .push = value, !headReads.isInArray {
             callbacks.onPush(value)
             return
         }
-        guard !pending.isEmpty else {
+        guard let head = pending.first else {
             shutDown(reason: RESP3Error.protocolError("a reply arrived with no command pending: \(value)"),
                      context: context, closeChannel: true)
             return
         }
-        lastProgress = context.eventLoop.now
-        // The oldest request's replies gather here, not in its CircularBuffer element: appending
-        // through the buffer's subscript copies the array each time (quadratic in a pipeline).
-        if headReplies.isEmpty { headReplies.reserveCapacity(pending[pending.startIndex].expected) }
-        headReplies.append(value)
-        if headReplies.count == pending[pending.startIndex].expected {
-            let done = pending.removeFirst()
-            let replies = headReplies
-            headReplies = []
-            done.promise.succeed(replies)
+        repliesRead &+= 1
+        switch head {
+        case .values(let expected, let promise):
+            // The oldest request's replies gather here, not in its CircularBuffer element: appending
+            // through the buffer's subscript copies the array each time (quadratic in a pipeline).
+            if headReplies.isEmpty { headReplies.reserveCapacity(expected) }
+            headReplies.append(value)
+            if headReplies.count == expected {
+                pending.removeFirst()
+                let replies = headReplies
+                headReplies = []
+                promise.succeed(replies)
+            }
+        case .reads(let keys, let promise):
+            if headReads.keys != keys { headReads = RESP3ReadReplies(keys: keys) }
+            headReads.add(value)
+            if headReads.isComplete { completeReads(promise) }
         }
     }
 
-    /// Bytes arrived (the decoder passes every read's end on, whole value or not): a server that is
+    /// Bytes arrived (a whole reply or not): a server that is
     /// still streaming a large reply is alive, so this counts as progress for the reply deadline.
     package func channelReadComplete(context: ChannelHandlerContext) {
         if state == .active && !pending.isEmpty { lastProgress = context.eventLoop.now }
@@ -163,7 +269,7 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         // write (HELLO) may come first.
         if state == .idle && context.channel.isActive { activate(context: context) }
         guard state == .active else {
-            request.promise.fail(RESP3Error.connectionClosed)
+            request.fail(RESP3Error.connectionClosed)
             promise?.fail(RESP3Error.connectionClosed)
             return
         }
@@ -180,17 +286,28 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
     // MARK: - Internals
 
     private func enqueue(_ request: RESP3Request, context: ChannelHandlerContext, writePromise: EventLoopPromise<Void>?) {
-        if request.commands.isEmpty {
-            request.promise.succeed([])
-            writePromise?.succeed(())
-            return
+        switch request.payload {
+        case .commands(let commands, let promise):
+            if commands.isEmpty {
+                promise.succeed([])
+                writePromise?.succeed(())
+                return
+            }
+            if pending.isEmpty { lastProgress = context.eventLoop.now }
+            pending.append(.values(expected: commands.count, promise: promise))
+            var buffer = context.channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encodedLength })
+            for command in commands { command.encode(into: &buffer) }
+            context.write(wrapOutboundOut(buffer), promise: writePromise)
+        case .reads(let buffer, let keys, let promise):
+            if keys == 0 {
+                promise.succeed(RESP3ReadReplies(keys: 0))
+                writePromise?.succeed(())
+                return
+            }
+            if pending.isEmpty { lastProgress = context.eventLoop.now }
+            pending.append(.reads(keys: keys, promise: promise))
+            context.write(wrapOutboundOut(buffer), promise: writePromise)
         }
-        if pending.isEmpty { lastProgress = context.eventLoop.now }
-        pending.append(Pending(expected: request.commands.count, promise: request.promise))
-        var buffer = context.channel.allocator.buffer(
-            capacity: request.commands.reduce(0) { $0 + $1.encodedLength })
-        for command in request.commands { command.encode(into: &buffer) }
-        context.write(wrapOutboundOut(buffer), promise: writePromise)
         armDeadline(context: context)
     }
 
@@ -240,8 +357,10 @@ package final class RESP3ConnectionHandler: ChannelDuplexHandler {
         let failed = pending
         pending.removeAll()
         headReplies = []
+        headReads = RESP3ReadReplies(keys: 0)
+        inbound = nil
         callbacks.onClose(reason)
-        for request in failed { request.promise.fail(RESP3Error.connectionClosed) }
+        for request in failed { request.fail(RESP3Error.connectionClosed) }
         if closeChannel { context.close(promise: nil) }
     }
 }

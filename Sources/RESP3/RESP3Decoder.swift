@@ -67,6 +67,9 @@ package struct RESP3Decoder: NIOSingleStepByteToMessageDecoder {
         self.limits = limits
     }
 
+    /// Whether an aggregate has been started and not finished: the next bytes continue it.
+    package var isMidValue: Bool { !stack.isEmpty }
+
     package mutating func decode(buffer: inout ByteBuffer) throws -> RESP3Value? {
         nextToken: while true {
             guard let token = try readToken(&buffer) else { return nil }

@@ -16,7 +16,7 @@ import Glibc
 enum SharedSuite {
     static let callers = 16
     /// Keys per `fetchValues` call of each fill caller (`-P 16` keeps 16 requests in flight per client;
-    /// a fill costs two commands and a batch amortises the thread hand-offs, so 64).
+    /// a batch amortises the thread hand-offs and its MGET, so 64).
     static let batchSize = 64
 
     static func run(_ c: BenchConfig) throws -> SuiteResult {
@@ -86,7 +86,7 @@ enum SharedSuite {
         ]
         result.notes = [
             "One private redis-server per Bench run. Hits: both caches hold 1000 keys and are read in turn \(reads) times from one thread, the two in alternating order.",
-            "A fill sends GET and PTTL pipelined in one write (2 commands, one round trip): PTTL so the local copy never outlives the server's; tracking is on for the connection (default mode), so no CLIENT CACHING YES is needed.",
+            "A batch of fills sends one MGET of its keys and a PTTL per key, pipelined in one write (n + 1 commands for n keys, one round trip): PTTL so the local copy never outlives the server's; tracking is on for the connection (default mode), so no CLIENT CACHING YES is needed.",
             "Fills: \(callers) threads each call fetchValues(forKeys:) with \(batchSize) distinct keys present in Redis but not in memory, for \(fillSeconds) s (redis-benchmark -P 16 keeps 16 requests in flight per client); one connection per cache carries them pipelined.",
             "Invalidation: B holds the key; the time runs from the start of A's setValue until B no longer holds it (B polled with contains from the measuring thread).",
         ]

@@ -14,7 +14,7 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
     /// Creates a cache whose memory is a near-cache of a shared Redis server, optionally over
     /// the durable LMDB tier.
     ///
-    /// A memory miss reads Redis (`GET` and `PTTL` in one round trip, so the local copy never
+    /// A memory miss reads Redis (`MGET` and `PTTL` in one round trip, so the local copy never
     /// outlives the server's), concurrent misses of a key sharing one read; a set writes Redis,
     /// then the local copy; a removal deletes both. Keys and values cross the wire as their
     /// ``ByteCodable`` bytes under ``SharedTierConfiguration/keyPrefix``. Redis tells the cache
@@ -45,7 +45,7 @@ extension Cache where Key: ByteCodable, Value: ByteCodable {
         }
         // Built here, in inlinable code, so that the memory changes the tier makes on every
         // fill run specialized for the caller's key and value types.
-        tiers.shared.attach(sharedTierSink())
+        tiers.shared.attach(fillingSharedTierSink())
         startRevalidation(tiers)
     }
 

@@ -37,7 +37,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
     // Loop.
     /// Reads on the wire by the key's name on the server (bytes: a dictionary of a concrete
     /// type, fast where this generic class runs unspecialized).
-    private var inflight: [[UInt8]: InflightRead] = [:]
+    var inflight: [ReadName: InflightRead] = [:]
     var connectWaiters: [Int: (@Sendable (Result<Void, CacheError>) -> Void, Scheduled<Void>)] = [:]
     var nextWaiter = 0
     /// The epoch of the last connection lost.
@@ -117,124 +117,6 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
 
     func load(_ key: Key, snapshot: UInt64, completion: @escaping @Sendable (Result<Value?, CacheError>) -> Void) {
         loadMany([key], snapshots: [snapshot]) { result in completion(result.flatMap { $0[0] }) }
-    }
-
-    func loadMany(_ keys: [Key], snapshots: [UInt64],
-                  completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void) {
-        if let error = closedError() { return completion(.failure(error)) }
-        let names = keys.map(encode)
-        eventLoop.execute {
-            guard self.connected.load(ordering: .relaxed) else {
-                completion(.failure(self.unavailable(nil)))
-                return
-            }
-            // Keys with a read in flight join it (concurrent misses of a key share one read); the
-            // rest go out in one pipelined write. Per key there is no promise or future of its own:
-            // the batch's one future carries every reply (this runs unspecialized, where each
-            // generic type built per key costs a metadata lookup).
-            var commands: [RESP3Command] = []
-            commands.reserveCapacity(keys.count * 2)
-            var sent: [Int] = []
-            var sentNames: [[UInt8]] = []
-            var joined: [(position: Int, read: InflightRead)] = []
-            for position in keys.indices {
-                if let running = self.inflight[names[position]] {
-                    joined.append((position, running))
-                    continue
-                }
-                commands.append(RESP3Command("GET", names[position]))
-                commands.append(RESP3Command("PTTL", names[position]))
-                sent.append(position)
-                sentNames.append(names[position])
-            }
-            var batch: EventLoopFuture<[RESP3Value]>? = nil
-            if !sent.isEmpty {
-                self.counters.reads.add(sent.count, ordering: .relaxed)
-                let replies = self.transport.send(names: sentNames, perKey: 2, commands)
-                batch = replies
-                for (n, position) in sent.enumerated() { self.inflight[names[position]] = InflightRead(replies: replies, offset: 2 * n) }
-            }
-            let sentPositions = sent
-            let joinedReads = joined
-            let finish: @Sendable (Result<[RESP3Value], any Error>?) -> Void = { result in
-                var results = [Result<Value?, CacheError>](repeating: .success(nil), count: keys.count)
-                for (n, position) in sentPositions.enumerated() {
-                    let key = keys[position]
-                    self.inflight[names[position]] = nil
-                    switch result {
-                    case .success(let replies)?:
-                        results[position] = Result { () throws(CacheError) in
-                            try self.filled(key, replies[2 * n], replies[2 * n + 1], snapshot: snapshots[position])
-                        }
-                    case .failure(let error)?:
-                        results[position] = .failure(self.cacheError(error))
-                    case nil:
-                        break
-                    }
-                }
-                self.join(joinedReads, keys: keys, into: results, completion: completion)
-            }
-            if let batch { batch.whenComplete { finish($0) } } else { finish(nil) }
-        }
-    }
-
-    /// Completes a batch after the reads it joined: each joined key's value is decoded from the
-    /// replies of the read it joined (that read's caller installs it).
-    private func join(_ joined: [(position: Int, read: InflightRead)], keys: [Key],
-                      into results: [Result<Value?, CacheError>],
-                      completion: @escaping @Sendable (Result<[Result<Value?, CacheError>], CacheError>) -> Void) {
-        guard let next = joined.first else { return completion(.success(results)) }
-        next.read.replies.whenComplete { result in
-            var results = results
-            switch result {
-            case .success(let replies):
-                var ttl: Int64 = 0
-                results[next.position] = Result { () throws(CacheError) in
-                    try self.decoded(keys[next.position], replies[next.read.offset], replies[next.read.offset + 1], ttl: &ttl)
-                }
-            case .failure(let error):
-                results[next.position] = .failure(self.cacheError(error))
-            }
-            self.join(Array(joined.dropFirst()), keys: keys, into: results, completion: completion)
-        }
-    }
-
-    /// A fill's replies (`GET`, then `PTTL`, so that the local copy never outlives the
-    /// server's): decodes and installs the value, on the loop, before any later byte is read.
-    private func filled(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value, snapshot: UInt64) throws(CacheError) -> Value? {
-        var ttl: Int64 = 0
-        guard let value = try decoded(key, get, pttl, ttl: &ttl) else { return nil }
-        counters.readHits.add(1, ordering: .relaxed)
-        // 0: expires within the millisecond: returned, not kept.
-        if ttl == 0 { return value }
-        guard let sink else { return value }
-        let deadline = ttl < 0 ? nil : sink.now() &+ UInt64(ttl) &* 1_000_000
-        sink.install(key, value, deadline, nil, snapshot)
-        return value
-    }
-
-    /// The value and its PTTL (-1: none, in `ttl`) from a fill's replies; nil when the key is
-    /// missing (or was deleted between the two commands: its invalidation is on its way). No
-    /// tuple of a generic type: unspecialized, each would cost a metadata lookup.
-    private func decoded(_ key: Key, _ get: RESP3Value, _ pttl: RESP3Value, ttl: inout Int64) throws(CacheError) -> Value? {
-        let value: Value
-        switch get {
-        case .null:
-            return nil
-        case .blobString(let bytes):
-            do {
-                value = try bytes.withUnsafeBytes { try Value(bytes: $0) }
-            } catch {
-                throw CacheError(code: .storeDamaged, message:
-                    "the shared tier holds bytes under \(describe(key)) that do not decode as \(Value.self) "
-                    + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
-            }
-        default:
-            throw rejected(get, command: "GET", key: key)
-        }
-        guard case .integer(let remaining) = pttl else { throw rejected(pttl, command: "PTTL", key: key) }
-        ttl = remaining
-        return remaining == -2 ? nil : value
     }
 
     // MARK: Writes
@@ -386,10 +268,21 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         .nanoseconds(Int64(clamping: duration.saturatingNanoseconds))
     }
 
-    private func encode(_ key: Key) -> [UInt8] {
-        var bytes = prefix
+    func encode(_ key: Key) -> [UInt8] {
+        // Room for the key up front: a copy of the prefix has none, and the key's bytes would
+        // move it again (two allocations per key of every fill).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.count + 32)
+        bytes.append(contentsOf: prefix)
         key.appendBytes(to: &bytes)
         return bytes
+    }
+
+    /// Bytes under `key` that do not decode as a value.
+    func damaged(_ key: Key, _ error: any Error) -> CacheError {
+        CacheError(code: .storeDamaged, message:
+            "the shared tier holds bytes under \(describe(key)) that do not decode as \(Value.self) "
+            + "(\(error)); another program may write that key: give this cache a keyPrefix of its own.")
     }
 
     private func describe(_ key: Key) -> String {
@@ -414,7 +307,7 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return CacheError(code: .sharedTierUnavailable, message: message)
     }
 
-    private func rejected(_ reply: RESP3Value, command: String, key: Key?) -> CacheError {
+    func rejected(_ reply: RESP3Value, command: String, key: Key?) -> CacheError {
         let what = key.map { " for \(describe($0))" } ?? ""
         let text = reply.errorMessage ?? "unexpected reply \(String(describing: reply).prefix(120))"
         return CacheError(code: .sharedTierRejected, message:
@@ -428,10 +321,3 @@ final class RedisSharedTier<Key: Hashable & Sendable & ByteCodable, Value: Senda
         return unavailable("\(error)")
     }
 }
-
-/// A read on the wire: the future of its batch's replies, and where its two replies start.
-struct InflightRead: Sendable {
-    let replies: EventLoopFuture<[RESP3Value]>
-    let offset: Int
-}
-

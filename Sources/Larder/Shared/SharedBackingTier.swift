@@ -56,15 +56,19 @@ struct SharedTierSink<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     var dropAll: @Sendable () -> Void
     /// The cache clock's monotonic time in nanoseconds.
     var now: @Sendable () -> UInt64
+    /// Decodes and installs a batch of fills (see ``SharedFills``), in the cache's specialized
+    /// code; nil (or a nil result: the cache is gone) leaves it to the tier, one key at a time.
+    @usableFromInline var fill: SharedFills.Install<Key, Value>?
 
     @usableFromInline
     init(install: @escaping @Sendable (Key, Value, UInt64?, UInt64?, UInt64) -> Void,
          invalidate: @escaping @Sendable (Key) -> Void, dropAll: @escaping @Sendable () -> Void,
-         now: @escaping @Sendable () -> UInt64) {
+         now: @escaping @Sendable () -> UInt64, fill: SharedFills.Install<Key, Value>? = nil) {
         self.install = install
         self.invalidate = invalidate
         self.dropAll = dropAll
         self.now = now
+        self.fill = fill
     }
 }
 

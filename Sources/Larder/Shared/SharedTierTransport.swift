@@ -13,6 +13,12 @@ protocol SharedTierTransport: AnyObject, Sendable {
     /// Sends `commands`, `perKey` of them for each of `names` in turn (every one of them about
     /// that key, by its name on the server), and returns the replies in the same order.
     func send(names: [[UInt8]], perKey: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]>
+    /// Whether ``sendReads(names:encoded:)`` takes the reads already encoded (one connection
+    /// carries them all); when false the tier does not encode them.
+    var encodesReads: Bool { get }
+    /// The value and the `PTTL` of `keys` keys: `encoded` by ``RESP3Reads`` when ``encodesReads``
+    /// (`names` may then be empty), else `names`; `promise` completes with the replies in order.
+    func sendReads(names: [[UInt8]], keys: Int, encoded: ByteBuffer?, promise: EventLoopPromise<RESP3ReadReplies>)
     /// A sender per server that holds keys (one, or each primary): for commands about no key
     /// (`SCAN`, `CONFIG GET`).
     func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>]
@@ -29,6 +35,20 @@ extension SharedTierTransport {
     /// Sends `commands`, all about `name`.
     func send(name: [UInt8], _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
         send(names: [name], perKey: commands.count, commands)
+    }
+
+    var encodesReads: Bool { false }
+
+    /// The reads as a `GET` and a `PTTL` per key (routed by key like any other command: an
+    /// `MGET` of keys on several nodes would be refused), their replies gathered.
+    func sendReads(names: [[UInt8]], keys: Int, encoded: ByteBuffer?, promise: EventLoopPromise<RESP3ReadReplies>) {
+        var commands: [RESP3Command] = []
+        commands.reserveCapacity(2 * names.count)
+        for name in names {
+            commands.append(RESP3Command(parts: [Array("GET".utf8), name]))
+            commands.append(RESP3Command(parts: [Array("PTTL".utf8), name]))
+        }
+        send(names: names, perKey: 2, commands).map { RESP3ReadReplies(getsAndPTTLs: $0) }.cascade(to: promise)
     }
 }
 
@@ -69,6 +89,19 @@ final class SingleServerTransport: SharedTierTransport {
 
     func send(names: [[UInt8]], perKey: Int, _ commands: [RESP3Command]) -> EventLoopFuture<[RESP3Value]> {
         client.sendFuture(commands)
+    }
+
+    /// One connection: the reads go out as the tier encoded them, and their replies are parsed
+    /// without a RESP3Value per reply.
+    var encodesReads: Bool { true }
+
+    func sendReads(names: [[UInt8]], keys: Int, encoded: ByteBuffer?, promise: EventLoopPromise<RESP3ReadReplies>) {
+        guard let encoded else {
+            var buffer = ByteBuffer()
+            RESP3Reads.encode(names, into: &buffer)
+            return client.sendReads(buffer, keys: keys, promise: promise)
+        }
+        client.sendReads(encoded, keys: keys, promise: promise)
     }
 
     func eachServer() -> [@Sendable ([RESP3Command]) -> EventLoopFuture<[RESP3Value]>] {
