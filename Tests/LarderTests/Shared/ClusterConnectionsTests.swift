@@ -87,10 +87,12 @@ import Testing
         // Failover: the second primary dies; its replica takes over, and the router follows.
         let victim = try #require(cluster.nodes.first { $0.port == target.port })
         victim.kill()
-        // The first key waits for the failover (seconds); the rest must not wait again.
+        // The first key waits for the failover (seconds); the rest must not wait for
+        // another. Their limit is generous because the suite shares 2 cores with the
+        // cluster coherence tests' processes: 5 s was once too short under that load.
         #expect(Self.roundTrip(router, keys[0], "v2:\(keys[0])"), "no failover within the limit")
         for key in keys.dropFirst() {
-            #expect(Self.roundTrip(router, key, "v2:\(key)", limit: .seconds(5)), "\(key) after failover")
+            #expect(Self.roundTrip(router, key, "v2:\(key)", limit: .seconds(20)), "\(key) after failover")
         }
         let after = try #require(try router.eventLoop.submit { router.map }.wait())
         #expect(!after.primaries.contains { $0.port == victim.port })
