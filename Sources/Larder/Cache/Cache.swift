@@ -98,10 +98,14 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         // Capacities add up to exactly maxCount, so count never exceeds it.
         let base = configuration.maxCount / shardCount
         let extra = configuration.maxCount % shardCount
-        for index in 0..<shardCount {
-            let capacity = UInt32(base + (index < extra ? 1 : 0))
+        let capacities = (0..<shardCount).map { UInt32(base + ($0 < extra ? 1 : 0)) }
+        let memory = try ShardMemory(capacities: capacities, flags: flags,
+                                     entryStride: MemoryLayout<SlotEntry<Key, Value>>.stride,
+                                     entryAlignment: MemoryLayout<SlotEntry<Key, Value>>.alignment)
+        for (index, capacity) in capacities.enumerated() {
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
             shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock,
+                                         memory: memory, index: index,
                                          accessRecording: tier?.accessRecording))
         }
         let largest = UInt32(base + (extra > 0 ? 1 : 0))

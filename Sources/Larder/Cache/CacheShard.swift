@@ -105,32 +105,22 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// `mutex`, never the other way round.
     let flights = Locked<[Key: Flight<Value>]>([:])
 
-    init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock,
+    /// The block `core` and `entries` live in (shared by all of the cache's shards).
+    let memory: ShardMemory
+
+    init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock, memory: ShardMemory, index: Int,
          accessRecording: (clock: AccessStampClock, batchSize: Int)? = nil) throws(CacheError) {
-        // The core goes in a block of our own, so that a large one is huge-page backed like the entries.
-        let footprint = larder_core_footprint(capacity, flags)
-        guard footprint > 0, let coreBlock = larder_block_alloc(footprint, 16) else {
-            throw CacheError(code: .invalidConfiguration, message:
-                "could not allocate the bookkeeping of a shard of capacity \(capacity); "
-                + "lower maxCount: its bookkeeping is allocated up front.")
-        }
+        let part = memory.parts[index]
         var created: OpaquePointer? = nil
-        let status = larder_core_init(coreBlock, footprint, capacity, flags, &created)
+        let status = larder_core_init(part.core, part.coreBytes, capacity, flags, &created)
         guard status == LARDER_OK, let created else {
-            larder_block_free(coreBlock)
             throw CacheError(code: .invalidConfiguration, message:
                 "could not create a shard of capacity \(capacity) (larder_core_init returned \(status.rawValue)); "
                 + "lower maxCount: its bookkeeping is allocated up front.")
         }
-        let (bytes, overflow) = MemoryLayout<SlotEntry<Key, Value>>.stride.multipliedReportingOverflow(by: Int(capacity))
-        guard !overflow, let block = larder_block_alloc(bytes, max(8, MemoryLayout<SlotEntry<Key, Value>>.alignment)) else {
-            larder_block_free(coreBlock)
-            throw CacheError(code: .invalidConfiguration, message:
-                "could not allocate the keys and values of a shard of capacity \(capacity); "
-                + "lower maxCount: its storage is allocated up front.")
-        }
+        self.memory = memory
         core = created
-        entries = block.bindMemory(to: SlotEntry<Key, Value>.self, capacity: Int(capacity))
+        entries = part.entries.bindMemory(to: SlotEntry<Key, Value>.self, capacity: Int(capacity))
         let stripeCount = Self.stripeCount
         let stripeBlock = UnsafeMutableRawPointer.allocate(
             byteCount: stripeCount * MemoryLayout<larder_read_stripe>.stride, alignment: ShardMutex.isolation)
@@ -156,8 +146,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             (entries + Int(slot)).deinitialize(count: 1)
             slot = larder_core_newer(core, slot)
         }
-        larder_block_free(UnsafeMutableRawPointer(core))  // the block larder_core_init laid the core out in
-        larder_block_free(entries)
         stripes.deinitialize(count: Int(stripeMask) + 1)
         UnsafeMutableRawPointer(stripes).deallocate()
         mutex.destroy()
