@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The limits and behaviour of a ``Cache``, fixed when it is created.
 ///
 /// ```swift
@@ -34,10 +36,24 @@ public struct CacheConfiguration: Sendable {
 
     /// The number of independently locked shards: `1 ... min(1024, maxCount)`.
     ///
-    /// One shard (the default) gives exact least-recently-used order over the
-    /// whole cache; more shards let more threads work at once, with LRU order
-    /// kept per shard.
-    public var shardCount: Int
+    /// Unless set, the cache picks it from the processors it may run on and
+    /// its limits (``automaticShardCount(maxCount:maxBytes:processors:)``):
+    /// one shard on one processor or for a small cache, else up to eight per
+    /// processor, so that threads rarely wait for each other. Reading it
+    /// gives the count the cache will use.
+    ///
+    /// One shard gives exact least-recently-used order (or the chosen
+    /// policy's order) over the whole cache; with several, each shard keeps
+    /// that order over its own entries, and its share of `maxCount` and
+    /// `maxBytes`. Set it to 1 where exact global order matters more than
+    /// throughput from many threads.
+    public var shardCount: Int {
+        get { chosenShardCount ?? Self.automaticShardCount(maxCount: maxCount, maxBytes: maxBytes) }
+        set { chosenShardCount = newValue }
+    }
+
+    /// The shard count set by the user; nil picks it automatically.
+    private var chosenShardCount: Int?
 
     /// How often a background sweeper removes expired entries nobody reads, or
     /// `nil` for no sweeper (expired entries are then removed when touched or by
@@ -60,15 +76,16 @@ public struct CacheConfiguration: Sendable {
     public var name: String
 
     /// Creates a configuration; see each property for its allowed range.
+    /// A `shardCount` of `nil` picks it automatically (see ``shardCount``).
     public init(maxCount: Int, maxBytes: Int? = nil, defaultTTL: Duration? = nil,
-                shardCount: Int = 1, sweepInterval: Duration? = .seconds(1),
+                shardCount: Int? = nil, sweepInterval: Duration? = .seconds(1),
                 supportsExpiry: Bool = true, policy: EvictionPolicy = .default, name: String = "default") {
         self.name = name
         self.policy = policy
         self.maxCount = maxCount
         self.maxBytes = maxBytes
         self.defaultTTL = defaultTTL
-        self.shardCount = shardCount
+        self.chosenShardCount = shardCount
         self.sweepInterval = sweepInterval
         self.supportsExpiry = supportsExpiry
     }
@@ -77,6 +94,38 @@ public struct CacheConfiguration: Sendable {
     public static let maxCountLimit = 1 << 30
     /// The largest `shardCount`.
     public static let maxShardCount = 1024
+
+    /// The fewest entries an automatically sharded cache gives each shard.
+    static let automaticShardMinimumCount = 1024
+    /// The smallest byte share an automatically sharded cache gives each shard:
+    /// an entry heavier than its shard's share is refused.
+    static let automaticShardMinimumBytes = 4 << 20
+
+    /// The shard count a configuration that sets none gets: one on a single
+    /// processor; else eight per processor (a power of two, at most 64),
+    /// halved until each shard holds at least 1,024 entries and, with a byte
+    /// budget, at least 4 MiB of it.
+    ///
+    /// Eight per processor: with as many busy threads as processors, two of
+    /// them meet on one shard's lock about one operation in eight, and a shard
+    /// that threads do not share runs as fast as a cache of one shard.
+    ///
+    /// - Parameter processors: the processors the process may use; `nil`
+    ///   (the default) asks NIO, whose count honours cgroup quotas and CPU sets.
+    public static func automaticShardCount(maxCount: Int, maxBytes: Int?, processors: Int? = nil) -> Int {
+        let processors = processors ?? Self.processors
+        guard processors > 1 else { return 1 }
+        var shards = 1
+        while shards < 64, shards * 2 <= processors * 8 { shards *= 2 }
+        while shards > 1, maxCount / shards < automaticShardMinimumCount
+            || (maxBytes.map { $0 / shards < automaticShardMinimumBytes } ?? false) {
+            shards /= 2
+        }
+        return shards
+    }
+
+    /// The processors this process may run on, read once.
+    static let processors = NIOCore.System.coreCount
 
     /// Throws the first field that is out of range.
     func validate() throws(CacheError) {

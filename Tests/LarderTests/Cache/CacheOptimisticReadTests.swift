@@ -60,7 +60,7 @@ struct CacheOptimisticReadTests {
 
     @Test("a shard one thread locks alone reads under its lock; a second thread makes it shared")
     func sharingFollowsTheLockers() throws {
-        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, sweepInterval: nil))
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, shardCount: 1, sweepInterval: nil))
         let shard = cache.shards[0]
         for key in 0..<2048 { try cache.setValue(key, forKey: key) }
         let aloneAfterSets = shard.threadsShare.load(ordering: .relaxed)

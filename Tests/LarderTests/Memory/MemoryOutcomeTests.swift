@@ -63,7 +63,7 @@ struct MemoryOutcomeTests {
         var result: Accuracy!
         var removedResidual = 0
         for attempt in 1...5 {
-            let cache = try Cache<Int, Value>(configuration: .init(maxCount: count, sweepInterval: nil))
+            let cache = try Cache<Int, Value>(configuration: .init(maxCount: count, shardCount: 1, sweepInterval: nil))
             var rng = Rng(seed: 42)
             // Pays one-time runtime costs (metadata, conformance caches, weigher
             // calibration) before the baseline.
