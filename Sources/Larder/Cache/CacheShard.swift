@@ -37,6 +37,20 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let core: OpaquePointer
     /// Slot-indexed keys and values (initialized exactly at the live slots).
     @usableFromInline let entries: UnsafeMutablePointer<SlotEntry<Key, Value>>
+    // Read by every operation and written (almost) never: these share the
+    // object's first cache line, so that a sharded cache's operation finds
+    // them in one line, and no counter or sequence a writer moves is on it.
+    /// Where optimistic hits record themselves: `stripeMask + 1` stripes, one per
+    /// thread token modulo their count, each on cache lines of its own.
+    @usableFromInline let stripes: UnsafeMutablePointer<larder_read_stripe>
+    @usableFromInline let stripeMask: UInt32
+    /// Whether more than one thread has been locking this shard lately: then
+    /// reads go optimistic; a shard one thread uses alone is cheapest under its
+    /// (biased) lock. Written only when it changes.
+    @usableFromInline let threadsShare = Atomic<Bool>(false)
+    @usableFromInline let capacity: UInt32
+    @usableFromInline let hasExpiry: Bool
+    @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
     @usableFromInline var byteShare: UInt64 {
         get { byteShareStorage.load(ordering: .relaxed) }
@@ -50,8 +64,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     // relaxed) rather than stored `var`s: a class's stored `var` costs a
     // dynamic exclusivity check on every access.
     @usableFromInline let byteShareStorage: Atomic<UInt64>
-    @usableFromInline let capacity: UInt32
-    @usableFromInline let hasExpiry: Bool
     /// Whether an entry may carry a deadline (set by the first one, cleared
     /// when the shard empties): spares reads of entries without TTLs a look
     /// at the deadline array, one cache miss on a large cache. Guarded.
@@ -59,20 +71,11 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         get { mayHaveDeadlinesStorage.load(ordering: .relaxed) }
         set { mayHaveDeadlinesStorage.store(newValue, ordering: .relaxed) }
     }
-    @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
     @usableFromInline let clock: any CacheClock
 
     /// The sequence optimistic readers validate against: odd while a writer
     /// changes the index or the entries (see CacheShard+OptimisticReads.swift).
     @usableFromInline let version = Atomic<UInt64>(0)
-    /// Whether more than one thread has been locking this shard lately: then
-    /// reads go optimistic; a shard one thread uses alone is cheapest under its
-    /// (biased) lock. Written only when it changes.
-    @usableFromInline let threadsShare = Atomic<Bool>(false)
-    /// Where optimistic hits record themselves: `stripeMask + 1` stripes, one per
-    /// thread token modulo their count, each on cache lines of its own.
-    @usableFromInline let stripes: UnsafeMutablePointer<larder_read_stripe>
-    @usableFromInline let stripeMask: UInt32
     /// Accesses recorded for the lower tier's recency order; nil without a tier
     /// that keeps one. Guarded.
     @usableFromInline let accessLog: ShardAccessLog?
