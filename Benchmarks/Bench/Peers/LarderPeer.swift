@@ -76,7 +76,8 @@ final class LarderPeer: IntCachePeer {
         return "Larder Cache(\(shards))" + named + (larderIsStandIn ? " (stand-in)" : "")
     }
 
-    init(capacity: Int, shards: Int, policy: EvictionPolicy? = nil) {
+    /// - Parameter shards: `shardCount`; `nil`, the configuration's default.
+    init(capacity: Int, shards: Int?, policy: EvictionPolicy? = nil) {
         box = LarderBox(capacity: capacity, shards: shards,
                         policy: policy.map { BenchPolicy(policy: $0) } ?? .configurationDefault)
     }

@@ -16,7 +16,7 @@ extension IntCachePeer {
 
 /// The peers a suite can run, in table order.
 enum PeerKind: String, CaseIterable, Codable, Sendable {
-    case dictionary, textbook, ordered, nscache, larder1, larder4, larderTinyLFU, larderS3FIFO
+    case dictionary, textbook, ordered, nscache, larder1, larderDefault, larderTinyLFU, larderS3FIFO
 
     var label: String {
         switch self {
@@ -25,7 +25,7 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
         case .ordered: "OrderedDictionary LRU"
         case .nscache: "NSCache"
         case .larder1: LarderPeer.label(shards: 1)
-        case .larder4: LarderPeer.label(shards: 4)
+        case .larderDefault: "Larder Cache (default configuration)" + (larderIsStandIn ? " (stand-in)" : "")
         case .larderTinyLFU: LarderPeer.label(shards: 1, policy: .tinyLFU)
         case .larderS3FIFO: LarderPeer.label(shards: 1, policy: .s3FIFO)
         }
@@ -39,7 +39,7 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
         case .ordered: "OrderedDictionary LRU"
         case .nscache: "NSCache"
         case .larder1: "Cache(1)"
-        case .larder4: "Cache(4)"
+        case .larderDefault: "default Cache"
         case .larderTinyLFU: "Cache(1) tinyLFU"
         case .larderS3FIFO: "Cache(1) s3FIFO"
         }
@@ -59,8 +59,8 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
             return visitor.visit(NSCachePeer(capacity: capacity))
         case .larder1:
             return visitor.visit(LarderPeer(capacity: capacity, shards: 1))
-        case .larder4:
-            return visitor.visit(LarderPeer(capacity: capacity, shards: 4))
+        case .larderDefault:
+            return visitor.visit(LarderPeer(capacity: capacity, shards: nil))
         case .larderTinyLFU:
             return visitor.visit(LarderPeer(capacity: capacity, shards: 1, policy: .tinyLFU))
         case .larderS3FIFO:
