@@ -108,7 +108,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// `mutex`, never the other way round.
     let flights = Locked<[Key: Flight<Value>]>([:])
 
-    /// The block `core` and `entries` live in (shared by all of the cache's shards).
+    /// The blocks `core` and `entries` live in (shared by all of the cache's shards).
     let memory: ShardMemory
 
     init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock, memory: ShardMemory, index: Int,
