@@ -110,8 +110,12 @@ public struct CacheConfiguration: Sendable {
     /// them meet on one shard's lock about one operation in eight, and a shard
     /// that threads do not share runs as fast as a cache of one shard.
     ///
-    /// - Parameter processors: the processors the process may use; `nil`
-    ///   (the default) asks NIO, whose count honours cgroup quotas and CPU sets.
+    /// - Parameters:
+    ///   - maxCount: the cache's ``maxCount``.
+    ///   - maxBytes: the cache's ``maxBytes``.
+    ///   - processors: the processors the process may use; `nil` (the
+    ///     default) asks NIO, whose count honours cgroup quotas and CPU sets.
+    /// - Returns: a power of two in `1 ... 64`, at most `maxCount`.
     public static func automaticShardCount(maxCount: Int, maxBytes: Int?, processors: Int? = nil) -> Int {
         let processors = processors ?? Self.processors
         guard processors > 1 else { return 1 }
