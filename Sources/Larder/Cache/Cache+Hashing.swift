@@ -4,10 +4,27 @@ import CLarderSystem
 /// Keys to hashes and hashes to shards, with the miss hint (larder_miss_hint.h) that
 /// spares the set of cache-aside code a second hash of the key it just missed.
 extension Cache {
-    /// The key's hash from Swift's `Hasher` (seeded per process: never persisted).
+    /// The key's hash, seeded per process (never persisted): for the
+    /// fixed-width integer types a keyed multiply-fold of the key's bits
+    /// (larder_integer_hash.h: a fraction of SipHash's instructions), for any
+    /// other type Swift's `Hasher`.
     @inlinable
     static func hash(_ key: Key) -> UInt64 {
-        UInt64(bitPattern: Int64(key.hashValue))
+        if let bits = integerBits(of: key) { return larder_hash_integer(bits) }
+        return UInt64(bitPattern: Int64(key.hashValue))
+    }
+
+    /// The bits of a key of a fixed-width integer type of 4 or 8 bytes (whose
+    /// `==` is equality of bits), else nil. Constant-folds once specialized.
+    @inlinable @inline(__always)
+    static func integerBits(of key: Key) -> UInt64? {
+        if Key.self == Int.self || Key.self == UInt.self || Key.self == Int64.self || Key.self == UInt64.self {
+            return withUnsafeBytes(of: key) { $0.loadUnaligned(as: UInt64.self) }
+        }
+        if Key.self == Int32.self || Key.self == UInt32.self {
+            return UInt64(withUnsafeBytes(of: key) { $0.loadUnaligned(as: UInt32.self) })
+        }
+        return nil
     }
 
     /// Whether `Key`'s bytes are its whole value and fit the miss hint
