@@ -51,6 +51,19 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let capacity: UInt32
     @usableFromInline let hasExpiry: Bool
     @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
+    // What a locked operation writes, together on the object's second cache
+    // line: a hit, a miss or a set then writes one line of the shard object,
+    // not three (with many shards these lines are colder, one operation in
+    // `shardCount` visiting each). `byteShareStorage` is declared among them.
+    /// The sequence optimistic readers validate against: odd while a writer
+    /// changes the index or the entries (see CacheShard+OptimisticReads.swift).
+    @usableFromInline let version = Atomic<UInt64>(0)
+    // Lock-free readable counters, written under `mutex`; the ones every operation moves.
+    @usableFromInline let hits = Atomic<Int>(0)
+    @usableFromInline let misses = Atomic<Int>(0)
+    @usableFromInline let evictions = Atomic<Int>(0)
+    @usableFromInline let entryCount = Atomic<Int>(0)
+    @usableFromInline let totalWeight = Atomic<Int>(0)
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
     @usableFromInline var byteShare: UInt64 {
         get { byteShareStorage.load(ordering: .relaxed) }
@@ -73,9 +86,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     }
     @usableFromInline let clock: any CacheClock
 
-    /// The sequence optimistic readers validate against: odd while a writer
-    /// changes the index or the entries (see CacheShard+OptimisticReads.swift).
-    @usableFromInline let version = Atomic<UInt64>(0)
     /// Accesses recorded for the lower tier's recency order; nil without a tier
     /// that keeps one. Guarded.
     @usableFromInline let accessLog: ShardAccessLog?
@@ -83,16 +93,11 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// retains nor releases it.
     @usableFromInline let accessLogRef: Unmanaged<ShardAccessLog>?
 
-    // Lock-free readable counters, written under `mutex`.
-    @usableFromInline let hits = Atomic<Int>(0)
-    @usableFromInline let misses = Atomic<Int>(0)
-    @usableFromInline let evictions = Atomic<Int>(0)
+    // Lock-free readable counters, written under `mutex`; the rarely moved ones.
     /// The part of `evictions` made for the byte share (not the count, not pressure).
     @usableFromInline let byteEvictions = Atomic<Int>(0)
     @usableFromInline let expiredRemovals = Atomic<Int>(0)
     @usableFromInline let pressureEvictions = Atomic<Int>(0)
-    @usableFromInline let entryCount = Atomic<Int>(0)
-    @usableFromInline let totalWeight = Atomic<Int>(0)
 
     /// Removals that a fill must not undo (see CacheShard+Removals.swift).
     @usableFromInline let removalGeneration = Atomic<UInt64>(0)
@@ -190,6 +195,14 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         guard hasExpiry, mayHaveDeadlines else { return false }
         let deadline = larder_core_deadline(core, slot)
         return deadline != larderNoDeadline && clock.monotonicNanoseconds() >= deadline
+    }
+
+    /// Starts loading what the next eviction reads (larder_core_prefetch_lru),
+    /// and the entry it will overwrite. Call with `mutex` held.
+    @inlinable @inline(__always)
+    func prefetchNextVictim() {
+        let next = larder_core_prefetch_lru(core)
+        if next != larderNil { larder_prefetch_for_write(entries + Int(next)) }
     }
 
     /// Moves the entry out of storage and removes it from the core.
