@@ -214,6 +214,11 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             logExpired(count: 1, firstKey: expired.key)
         } else {
             if !readsThrough { shard.bump(shard.misses) }
+            // A miss is usually followed by a set of the key, which on a full
+            // shard evicts: the lines that eviction reads were loaded after the
+            // shard's last one, but with many shards that was many operations
+            // ago, and they may have left the L1 cache since. Load them again.
+            if larder_core_count(shard.core) == shard.capacity { shard.prefetchNextVictim() }
             shard.mutex.unlock()
         }
         Self.noteMiss(key, hash: hash)

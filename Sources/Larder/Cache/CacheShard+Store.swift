@@ -170,10 +170,7 @@ extension CacheShard {
             }
             // A full cache evicts again on the next miss: start loading the
             // next victim's cold bucket and entry now (see larder_core_prefetch_lru).
-            if evicted > 0 {
-                let next = larder_core_prefetch_lru(core)
-                if next != larderNil { larder_prefetch_for_write(entries + Int(next)) }
-            }
+            if evicted > 0 { prefetchNextVictim() }
         }
         writeEntry(SlotEntry(key: key, value: value), at: newSlot)
         if hasExpiry && deadline != larderNoDeadline {
