@@ -18,13 +18,14 @@ extension Cache {
     /// `==` is equality of bits), else nil. Constant-folds once specialized.
     @inlinable @inline(__always)
     static func integerBits(of key: Key) -> UInt64? {
-        if Key.self == Int.self || Key.self == UInt.self || Key.self == Int64.self || Key.self == UInt64.self {
-            return withUnsafeBytes(of: key) { $0.loadUnaligned(as: UInt64.self) }
+        guard Key.self == Int.self || Key.self == UInt.self || Key.self == Int64.self || Key.self == UInt64.self
+            || Key.self == Int32.self || Key.self == UInt32.self else { return nil }
+        // By size, not by type: `Int` and `UInt` are 4 bytes on a 32-bit platform.
+        switch MemoryLayout<Key>.size {
+        case 8: return withUnsafeBytes(of: key) { $0.loadUnaligned(as: UInt64.self) }
+        case 4: return UInt64(withUnsafeBytes(of: key) { $0.loadUnaligned(as: UInt32.self) })
+        default: return nil
         }
-        if Key.self == Int32.self || Key.self == UInt32.self {
-            return UInt64(withUnsafeBytes(of: key) { $0.loadUnaligned(as: UInt32.self) })
-        }
-        return nil
     }
 
     /// Whether `Key`'s bytes are its whole value and fit the miss hint
