@@ -86,7 +86,8 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     layout->sketch_blocks = layout->ghost_records = layout->ghost_table = 0;
     if (policy == LARDER_CORE_WTINYLFU) {
         layout->sketch_blocks = larder_sketch_blocks_for(capacity);
-        layout->total += larder_round8(sizeof(larder_wtinylfu)) + LARDER_LINE_SLACK + (uint64_t)layout->sketch_blocks * 64u;
+        layout->total += larder_round8(sizeof(larder_wtinylfu)) + LARDER_LINE_SLACK + (uint64_t)layout->sketch_blocks * 64u +
+                         (uint64_t)larder_window_regret_slots_for(capacity) * sizeof(uint64_t);
     } else if (policy == LARDER_CORE_S3FIFO) {
         layout->ghost_records = larder_s3fifo_main_count(capacity);
         larder_ghost_sizes(capacity, layout->ghost_records, &layout->ghost_table);
@@ -157,7 +158,8 @@ static larder_core *larder_core_place(unsigned char *block, const larder_layout 
         core->state.wtinylfu = (larder_wtinylfu *)(void *)policy;
         memset(core->state.wtinylfu, 0, sizeof(larder_wtinylfu));
         uint64_t *table = (uint64_t *)(void *)larder_line_align(policy + larder_round8(sizeof(larder_wtinylfu)));
-        larder_wtinylfu_init(core, table, layout->sketch_blocks, !(flags & LARDER_CORE_FIXED_WINDOW));
+        larder_wtinylfu_init(core, table, layout->sketch_blocks, table + (size_t)layout->sketch_blocks * 8u,
+                             !(flags & LARDER_CORE_FIXED_WINDOW));
     } else if (core->policy == LARDER_POLICY_S3FIFO) {
         core->state.s3fifo = (larder_s3fifo *)(void *)policy;
         memset(core->state.s3fifo, 0, sizeof(larder_s3fifo));

@@ -117,7 +117,7 @@ int larder_core_check(const larder_core *core)
 
 /* W-TinyLFU's own state: the eviction round names live entries where it may
  * (a candidate in probation or the window, by phase), no entry carries bits
- * beyond its region, the sketch's and the climber's bookkeeping agree. */
+ * beyond its region, the sketch's and the window's bookkeeping agree. */
 int larder_wtinylfu_check(const larder_core *core)
 {
     const larder_wtinylfu *w = core->state.wtinylfu;
@@ -141,5 +141,5 @@ int larder_wtinylfu_check(const larder_core *core)
         if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(3) << 62))) return LARDER_CHECK_LIST_REGION;
     }
     int code = larder_sketch_check(&w->sketch);
-    return code ? code : larder_climber_check(core);
+    return code ? code : larder_window_check(core);
 }

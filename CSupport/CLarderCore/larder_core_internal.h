@@ -164,7 +164,7 @@ enum { LARDER_WINDOW = 0, LARDER_PROBATION = 1, LARDER_PROTECTED = 2 };
 /* Queues of S3-FIFO, likewise. */
 enum { LARDER_SMALL = 0, LARDER_MAIN = 1 };
 
-/** W-TinyLFU (larder_policy_wtinylfu.c, larder_policy_climber.c). */
+/** W-TinyLFU (larder_policy_wtinylfu.c, larder_policy_window.c). */
 typedef struct larder_wtinylfu {
     larder_region region[3];   /* window, probation (limits unused), protected */
     larder_sketch sketch;
@@ -177,16 +177,17 @@ typedef struct larder_wtinylfu {
     uint32_t pending_candidate;
     uint8_t phase;
     uint8_t pending_phase;
-    uint8_t climbs;            /* 0: the window stays at its initial 1 % */
-    uint8_t rebalance;         /* a climb's transfers were cut short: go on at the next insert */
+    uint8_t adapts;            /* 0: the window stays at its initial 1 % */
+    uint8_t rebalance;         /* a resize's transfers were cut short: go on at the next insert */
     uint8_t counting;          /* the sketch counts requests (from the first time the cache is half full) */
-    /* The hill climber, in parts per million of the maximum. */
+    /* The window's size, in parts per million of the maximum, and what
+     * adapts it (larder_policy_window.c): recent departures by side. */
     uint32_t window_ppm;
-    int32_t step_ppm;
-    uint32_t previous_rate_ppm;
-    uint64_t sample_hits;
-    uint64_t sample_misses;
-    uint64_t sample_window_hits;
+    uint32_t regret_slots;
+    uint64_t *regret_table;
+    uint32_t window_departures;  /* entries moved out of the window, wrapping */
+    uint32_t main_departures;    /* main's victims evicted, wrapping */
+    uint8_t pending_side;      /* the side the named victim leaves from: 1 main, 0 the window */
 } larder_wtinylfu;
 
 /* Where the next candidate comes from, in Caffeine's order. */
@@ -339,8 +340,9 @@ LARDER_INTERNAL int larder_wheel_check(const larder_core *core);
 LARDER_INTERNAL larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                                  uint64_t max_total_weight, uint32_t *slot_out);
 
-/* W-TinyLFU (larder_policy_wtinylfu.c; its window sizing in larder_policy_climber.c). */
-LARDER_INTERNAL void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks, int climbs);
+/* W-TinyLFU (larder_policy_wtinylfu.c; its window sizing in larder_policy_window.c). */
+LARDER_INTERNAL void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks,
+                                          uint64_t *regret_table, int adapts);
 LARDER_INTERNAL void larder_wtinylfu_clear(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_set_maximum(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back);
@@ -351,10 +353,14 @@ LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newc
 LARDER_INTERNAL int larder_wtinylfu_check(const larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_back);
 LARDER_INTERNAL void larder_wtinylfu_touch_now(larder_core *core, uint32_t slot);
-LARDER_INTERNAL void larder_climber_size(larder_core *core);
-LARDER_INTERNAL void larder_climber_climb(larder_core *core);
-LARDER_INTERNAL void larder_climber_rebalance(larder_core *core);
-LARDER_INTERNAL int larder_climber_check(const larder_core *core);
+LARDER_INTERNAL void larder_window_size(larder_core *core);
+LARDER_INTERNAL void larder_window_rebalance(larder_core *core);
+LARDER_INTERNAL int larder_window_check(const larder_core *core);
+LARDER_INTERNAL uint32_t larder_window_regret_slots_for(uint32_t capacity);
+LARDER_INTERNAL void larder_window_regret_init(larder_wtinylfu *w, uint64_t *table, uint32_t slots);
+LARDER_INTERNAL void larder_window_record(larder_wtinylfu *w, uint64_t hash, int main_side);
+LARDER_INTERNAL void larder_window_miss(larder_core *core, uint64_t hash);
+LARDER_INTERNAL void larder_window_prefetch(const larder_wtinylfu *w, uint64_t hash);
 
 /* S3-FIFO (larder_policy_s3fifo.c). */
 LARDER_INTERNAL void larder_s3fifo_init(larder_core *core);

@@ -26,7 +26,7 @@
  * and remembers the round (the next candidate, its source) until the caller
  * removes that victim; any other change ends the round.
  *
- * The window's size adapts (larder_policy_climber.c). Regions are limited
+ * The window's size adapts (larder_policy_window.c). Regions are limited
  * in count and, given a maximum, in weight; an entry's region is in bits
  * 60-61 of its weight word.
  */
@@ -62,22 +62,19 @@ static inline void larder_round_end(larder_wtinylfu *w)
     w->pending = LARDER_NIL;
 }
 
-void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks, int climbs)
+void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks, uint64_t *regret_table,
+                          int adapts)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     larder_sketch_init(&w->sketch, sketch_table, sketch_blocks, core->capacity);
+    larder_window_regret_init(w, regret_table, larder_window_regret_slots_for(core->capacity));
     w->rng = UINT64_C(0x9E3779B97F4A7C15) ^ core->capacity;
-    w->climbs = (uint8_t)(climbs ? 1 : 0);
+    w->adapts = (uint8_t)(adapts ? 1 : 0);
     w->rebalance = 0;
     w->counting = 0;
     w->window_ppm = 10000;  /* Caffeine's initial 1 % */
-    w->step_ppm = -62500;   /* its first step shrinks the window by 6.25 % */
-    w->previous_rate_ppm = 0;
-    w->sample_hits = 0;
-    w->sample_misses = 0;
-    w->sample_window_hits = 0;
     larder_wtinylfu_clear(core);
-    larder_climber_size(core);
+    larder_window_size(core);
 }
 
 void larder_wtinylfu_set_maximum(larder_core *core)
@@ -89,8 +86,8 @@ void larder_wtinylfu_set_maximum(larder_core *core)
      * followed upward as it fills (larder_wtinylfu_insert). */
     larder_sketch_set_population(&w->sketch, core->max_weight == UINT64_MAX ? core->capacity
                                              : core->count > 0 ? core->count : 1u);
-    larder_climber_size(core);
-    larder_climber_rebalance(core);
+    larder_window_size(core);
+    larder_window_rebalance(core);
 }
 
 void larder_wtinylfu_clear(larder_core *core)
@@ -142,6 +139,7 @@ static uint32_t larder_window_overflow(larder_core *core, uint32_t count, uint64
         uint32_t s = larder_back(core, LARDER_WINDOW);
         if (s == LARDER_NIL) break;
         larder_wtinylfu_move(core, s, LARDER_PROBATION, 0);
+        w->window_departures++;
         if (first == LARDER_NIL) first = s;
     }
     return first;
@@ -187,15 +185,12 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     larder_wtinylfu_link(core, slot, fits ? LARDER_WINDOW : LARDER_PROBATION, 0);
     (void)larder_window_overflow(core, 0, 0);
     if (!w->counting) larder_wtinylfu_start_counting(core, core->count + 1u, core->total_weight + weight);
-    if (w->counting) {
-        larder_sketch_increment(&w->sketch, meta->hash);
-        w->sample_misses++;
-    }
+    if (w->counting) larder_sketch_increment(&w->sketch, meta->hash);
     /* With a maximum weight the sample follows the entries the cache holds. */
     if (core->max_weight != UINT64_MAX && core->count + 1u > w->sketch.population)
         larder_sketch_set_population(&w->sketch, core->count + 1u);
-    if (w->rebalance) larder_climber_rebalance(core);
-    larder_climber_climb(core);
+    if (w->rebalance) larder_window_rebalance(core);
+    larder_window_miss(core, meta->hash);
 }
 
 /* Hits are deferred (larder_core_touch_inline): the ring's oldest is
@@ -231,11 +226,7 @@ void larder_wtinylfu_touch_now(larder_core *core, uint32_t slot)
     larder_wtinylfu *w = core->state.wtinylfu;
     assert(larder_slot_is_live(core, slot));
     uint32_t region = larder_region_of(core, slot);
-    if (w->counting) {
-        larder_sketch_increment(&w->sketch, core->metas[slot].hash);
-        w->sample_hits++;
-        if (region == LARDER_WINDOW) w->sample_window_hits++;
-    }
+    if (w->counting) larder_sketch_increment(&w->sketch, core->metas[slot].hash);
     larder_round_end(w);
     if (region == LARDER_PROBATION) {
         /* Promoted unless it could never fit protected (Caffeine's reorderProbation). */
@@ -257,7 +248,9 @@ void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     if (slot == w->pending) {
-        /* The victim named last: the round goes on where it said. */
+        /* The victim named last: an eviction, remembered by its side. */
+        larder_window_record(w, core->metas[slot].hash, w->pending_side);
+        /* The round goes on where it said. */
         w->candidate = w->pending_candidate;
         w->phase = w->pending_phase;
         w->pending = LARDER_NIL;
@@ -295,10 +288,11 @@ static int larder_admit(larder_wtinylfu *w, uint64_t candidate_hash, uint64_t vi
 }
 
 /* Names `victim` and how the round goes on once it is removed. */
-static larder_status larder_name(larder_wtinylfu *w, uint32_t victim, uint32_t next_candidate, uint8_t next_phase,
-                                 uint32_t *victim_out)
+static larder_status larder_name(larder_wtinylfu *w, uint32_t victim, int main_side, uint32_t next_candidate,
+                                 uint8_t next_phase, uint32_t *victim_out)
 {
     w->pending = victim;
+    w->pending_side = (uint8_t)main_side;
     w->pending_candidate = next_candidate;
     w->pending_phase = next_phase;
     *victim_out = victim;
@@ -311,10 +305,9 @@ static larder_status larder_decline(larder_core *core, uint64_t hash)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     larder_round_end(w);
-    if (w->counting) {
-        larder_sketch_increment(&w->sketch, hash);
-        w->sample_misses++;
-    }
+    if (w->counting) larder_sketch_increment(&w->sketch, hash);
+    larder_window_miss(core, hash);
+    larder_window_record(w, hash, 0);  /* it lost admission: the window's side */
     return LARDER_REJECTED;
 }
 
@@ -322,7 +315,10 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
                                      uint32_t *victim_out)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
-    if (newcomer) larder_sketch_prefetch(&w->sketch, hash);  /* judged or counted soon */
+    if (newcomer) {  /* judged or counted soon, and looked up among the departures */
+        larder_sketch_prefetch(&w->sketch, hash);
+        larder_window_prefetch(w, hash);
+    }
     larder_flush_for_read(core);  /* deferred hits count before any decision */
     if (w->pending != LARDER_NIL) {
         *victim_out = w->pending;
@@ -367,9 +363,9 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
         return newcomer ? larder_decline(core, hash) : LARDER_REJECTED;
     }
     if (!judging_newcomer && candidate == LARDER_NIL)  /* no candidate: the victim leaves */
-        return larder_name(w, victim, LARDER_NIL, phase, victim_out);
+        return larder_name(w, victim, 1, LARDER_NIL, phase, victim_out);
     if (candidate == victim) {  /* both name the same entry: it leaves, candidates start over */
-        return larder_name(w, victim, LARDER_NIL,
+        return larder_name(w, victim, 0, LARDER_NIL,
                            phase == LARDER_ROUND_MOVED ? LARDER_ROUND_MOVED : LARDER_ROUND_DONE, victim_out);
     }
     uint64_t candidate_hash = judging_newcomer ? hash : core->metas[candidate].hash;
@@ -378,10 +374,10 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
                    larder_admit(w, candidate_hash, core->metas[victim].hash);
     if (judging_newcomer) {
         if (!admitted) return larder_decline(core, hash);
-        return larder_name(w, victim, LARDER_NIL, LARDER_ROUND_WINDOW, victim_out);
+        return larder_name(w, victim, 1, LARDER_NIL, LARDER_ROUND_WINDOW, victim_out);
     }
     uint32_t next = larder_toward_front(core, candidate);
     if (phase == LARDER_ROUND_WINDOW_ON && next == LARDER_NIL) phase = LARDER_ROUND_DONE;
-    if (admitted) return larder_name(w, victim, next, phase, victim_out);
-    return larder_name(w, candidate, next, phase, victim_out);
+    if (admitted) return larder_name(w, victim, 1, next, phase, victim_out);
+    return larder_name(w, candidate, 0, next, phase, victim_out);
 }

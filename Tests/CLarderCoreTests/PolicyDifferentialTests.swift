@@ -92,7 +92,7 @@ final class PolicyRun {
         keyUniverse = Int(capacity) * 3 + 2
         switch policy {
         case .wtinylfu, .fixedWindow:
-            wt = WTinyLFUModel(capacity: capacity, keyCount: keyUniverse, climbs: policy == .wtinylfu)
+            wt = WTinyLFUModel(capacity: capacity, keyCount: keyUniverse, adapts: policy == .wtinylfu)
         case .s3fifo:
             s3 = S3FIFOModel(capacity: capacity, keyCount: keyUniverse)
         }

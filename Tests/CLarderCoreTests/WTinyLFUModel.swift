@@ -1,8 +1,8 @@
 import CLarderCore
 
 /// A plain model of the core's W-TinyLFU (larder_policy_wtinylfu.c and
-/// larder_policy_climber.c): three key lists, the regions' counts, weights
-/// and limits, the sketch, the eviction round and the hill climber, written
+/// larder_policy_window.c): three key lists, the regions' counts, weights
+/// and limits, the sketch, the eviction round and the window's regrets, written
 /// for clarity rather than speed. Keys are small integers; the driver owns
 /// their hashes and weights and passes them in.
 struct WTinyLFUModel {
@@ -11,7 +11,7 @@ struct WTinyLFUModel {
     enum Phase: Equatable { case none, moved, newcomer, window, windowOn, done }
 
     let capacity: UInt32
-    let climbs: Bool
+    let adapts: Bool
     var maxWeight: UInt64 = .max
     var lists: [KeyList]
     var regions = [ModelRegion](repeating: ModelRegion(), count: 3)
@@ -25,11 +25,13 @@ struct WTinyLFUModel {
     var counting = false
     var rebalancePending = false
     var windowPPM: UInt32 = 10_000
-    var stepPPM: Int64 = -62_500
-    var previousRatePPM: Int64 = 0
-    var sampleHits: UInt64 = 0
-    var sampleMisses: UInt64 = 0
-    var sampleWindowHits: UInt64 = 0
+    /// Recent departures by side (0: the window, 1: main): the slot's record,
+    /// as the fingerprint, the side and the stamp the core packs into a word.
+    var departures: [[(key: UInt64, stamp: UInt32)?]]
+    let departureSlots: UInt32
+    var windowDepartures: UInt32 = 0
+    var mainDepartures: UInt32 = 0
+    var pendingSide = 0
     // The eviction round.
     var phase = Phase.none
     var candidate: Int?
@@ -37,9 +39,12 @@ struct WTinyLFUModel {
     var pendingCandidate: Int?
     var pendingPhase = Phase.none
 
-    init(capacity: UInt32, keyCount: Int, climbs: Bool) {
+    init(capacity: UInt32, keyCount: Int, adapts: Bool) {
         self.capacity = capacity
-        self.climbs = climbs
+        self.adapts = adapts
+        departureSlots = max(capacity / 8, 8)
+        departures = [[(key: UInt64, stamp: UInt32)?]](
+            repeating: [(key: UInt64, stamp: UInt32)?](repeating: nil, count: Int(departureSlots)), count: 2)
         lists = [KeyList](repeating: KeyList(keyCount: keyCount), count: 3)
         regionOf = [Int](repeating: -1, count: keyCount)
         hashOf = [UInt64](repeating: 0, count: keyCount)
@@ -49,7 +54,7 @@ struct WTinyLFUModel {
         size()
     }
 
-    // MARK: Regions and limits (larder_climber_size, larder_split)
+    // MARK: Regions and limits (larder_window_size, larder_split)
 
     static func split(_ total: UInt64, _ windowPPM: UInt32) -> (window: UInt64, protected: UInt64) {
         let window0 = total - modelPart(total, 1_000_000 - 10_000)
@@ -105,6 +110,7 @@ struct WTinyLFUModel {
         var first: Int?
         while regions[Self.window].over(adding: count, weight: weight), let key = lists[Self.window].back {
             move(key, to: Self.probation)
+            windowDepartures &+= 1
             if first == nil { first = key }
         }
         return first
@@ -135,22 +141,15 @@ struct WTinyLFUModel {
         if !counting && (count + 1 >= capacity / 2 || (maxWeight != .max && totalWeight + weight >= maxWeight / 2)) {
             counting = true
         }
-        if counting {
-            sketch.increment(hash)
-            sampleMisses += 1
-        }
+        if counting { sketch.increment(hash) }
         if maxWeight != .max && count + 1 > sketch.population { sketch.setPopulation(count + 1) }
         if rebalancePending { rebalance() }
-        climb()
+        miss(hash)
     }
 
     mutating func touch(_ key: Int) {
         let region = regionOf[key]
-        if counting {
-            sketch.increment(hashOf[key])
-            sampleHits += 1
-            if region == Self.window { sampleWindowHits += 1 }
-        }
+        if counting { sketch.increment(hashOf[key]) }
         endRound()
         if region == Self.probation && regions[Self.protected].maxCount >= 1
             && weightOf[key] <= regions[Self.protected].maxWeight {
@@ -163,6 +162,7 @@ struct WTinyLFUModel {
 
     mutating func remove(_ key: Int) {
         if key == pending {
+            record(hashOf[key], side: pendingSide)
             candidate = pendingCandidate
             phase = pendingPhase
             pending = nil
@@ -209,8 +209,9 @@ struct WTinyLFUModel {
         return false
     }
 
-    private mutating func name(_ victim: Int, next: Int?, phase: Phase) -> ModelVictim {
+    private mutating func name(_ victim: Int, side: Int, next: Int?, phase: Phase) -> ModelVictim {
         pending = victim
+        pendingSide = side
         pendingCandidate = next
         pendingPhase = phase
         return .key(victim)
@@ -218,10 +219,9 @@ struct WTinyLFUModel {
 
     private mutating func decline(_ hash: UInt64) -> ModelVictim {
         endRound()
-        if counting {
-            sketch.increment(hash)
-            sampleMisses += 1
-        }
+        if counting { sketch.increment(hash) }
+        miss(hash)
+        record(hash, side: 0)
         return .rejected
     }
 
@@ -252,17 +252,17 @@ struct WTinyLFUModel {
             endRound()
             return newcomer.map { decline($0.hash) } ?? .rejected
         }
-        if !judgingNewcomer && candidate == nil { return name(victim, next: nil, phase: phase) }
-        if candidate == victim { return name(victim, next: nil, phase: phase == .moved ? .moved : .done) }
+        if !judgingNewcomer && candidate == nil { return name(victim, side: 1, next: nil, phase: phase) }
+        if candidate == victim { return name(victim, side: 0, next: nil, phase: phase == .moved ? .moved : .done) }
         let candidateHash = judgingNewcomer ? newcomer!.hash : hashOf[candidate!]
         let candidateWeight = judgingNewcomer ? newcomer!.weight : weightOf[candidate!]
         let admitted = candidateWeight <= maxWeight && admit(candidate: candidateHash, victim: hashOf[victim])
         if judgingNewcomer {
-            return admitted ? name(victim, next: nil, phase: .window) : decline(newcomer!.hash)
+            return admitted ? name(victim, side: 1, next: nil, phase: .window) : decline(newcomer!.hash)
         }
         let next = lists[regionOf[candidate!]].towardFront(candidate!)
         if phase == .windowOn && next == nil { phase = .done }
-        return name(admitted ? victim : candidate!, next: next, phase: phase)
+        return name(admitted ? victim : candidate!, side: admitted ? 1 : 0, next: next, phase: phase)
     }
 
     // MARK: The climber (larder_policy_climber.c)
@@ -293,38 +293,26 @@ struct WTinyLFUModel {
         rebalancePending = moves == 1000
     }
 
-    mutating func climb() {
-        var hits = sampleHits, windowHits = sampleWindowHits, requests = sampleHits + sampleMisses
-        guard climbs, counting, requests >= sketch.sample else { return }
-        while requests > 1 << 32 {
-            hits >>= 1
-            windowHits >>= 1
-            requests >>= 1
+    private func departureSlot(_ hash: UInt64) -> Int {
+        Int(((hash & 0xFFFF_FFFF) * UInt64(departureSlots)) >> 32)
+    }
+
+    mutating func record(_ hash: UInt64, side: Int) {
+        if side == 1 { mainDepartures &+= 1 }
+        departures[side][departureSlot(hash)] = (hash >> 33 | 1, side == 1 ? mainDepartures : windowDepartures)
+    }
+
+    mutating func miss(_ hash: UInt64) {
+        let horizon = max(sketch.population / 8, 4)
+        var regrets = [false, false]
+        for side in 0..<2 {
+            guard let r = departures[side][departureSlot(hash)], r.key == hash >> 33 | 1 else { continue }
+            departures[side][departureSlot(hash)] = nil
+            regrets[side] = (side == 1 ? mainDepartures : windowDepartures) &- r.stamp < horizon
         }
-        let rate = Int64(hits * 1_000_000 / requests)
-        let change = rate - previousRatePPM
-        let amount = change >= 0 ? stepPPM : -stepPPM
-        let mainCount = UInt64(regions[Self.probation].count) + UInt64(regions[Self.protected].count)
-        let windowSide = windowHits * mainCount, mainSide = (hits - windowHits) * UInt64(regions[Self.window].count)
-        let density = windowSide > mainSide ? 1 : windowSide < mainSide ? -1 : 0
-        let direction = amount > 0 ? 1 : amount < 0 ? -1 : 0
-        let n = min(requests, 1 << 23)
-        let significant = change > 0
-            && UInt64(change * change) * n > 18 * (UInt64(rate) * UInt64(1_000_000 - rate) + 100_000_000)
-        var next = significant && density == direction ? amount * 120 / 100 : amount * 98 / 100
-        if change >= 50_000 || change <= -50_000 {
-            var magnitude = abs(next)
-            if magnitude < 62_500 || change < 0 { magnitude = 62_500 }
-            next = amount >= 0 ? magnitude : -magnitude
-            if change < 0 { sketch.halve() }
-        }
-        stepPPM = min(max(next, -250_000), 250_000)
-        previousRatePPM = rate
-        sampleHits = 0
-        sampleMisses = 0
-        sampleWindowHits = 0
-        if direction != 0 && density != direction { return }
-        let target = UInt32(min(max(Int64(windowPPM) + amount, 0), 990_000))
+        guard adapts, regrets[0] != regrets[1] else { return }
+        let step = max(1_000_000 / sketch.population, 1)
+        let target = regrets[0] ? min(windowPPM + step, 990_000) : windowPPM > step ? windowPPM - step : 0
         if target == windowPPM { return }
         windowPPM = target
         size()

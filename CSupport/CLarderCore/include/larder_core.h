@@ -80,8 +80,10 @@ enum {
      *  maximum at first); the window's overflow is admitted into a segmented
      *  LRU main region (probation, protected at 80 %) only when a 4-bit
      *  count-min sketch of recent requests says it is asked for more often
-     *  than main's victim. A hill climber resizes the window from the
-     *  sampled hit rate. Per slot: 8 bytes of sketch. */
+     *  than main's victim. The window grows when a miss finds a key that
+     *  lost admission shortly before, and shrinks when it finds one of
+     *  main's recent victims. Per slot: 8 bytes of sketch and 2 bytes of
+     *  recent departures. */
     LARDER_CORE_WTINYLFU = 1u << 8,
     /** S3-FIFO: new entries enter a small FIFO (10 %); those hit again
      *  before they reach its end move to the main FIFO, the others leave
@@ -91,8 +93,8 @@ enum {
     LARDER_CORE_S3FIFO = 2u << 8,
     /** The policy field of the flags. */
     LARDER_CORE_POLICY_MASK = 0xFu << 8,
-    /** With LARDER_CORE_WTINYLFU only: keep the window at 1 % (no hill
-     *  climbing), Caffeine 2.6's static W-TinyLFU, for comparisons. */
+    /** With LARDER_CORE_WTINYLFU only: keep the window at 1 % (no
+     *  adaptation), Caffeine 2.6's static W-TinyLFU, for comparisons. */
     LARDER_CORE_FIXED_WINDOW = 1u << 12,
 };
 

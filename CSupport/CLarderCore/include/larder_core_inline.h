@@ -84,7 +84,7 @@ static inline uint64_t larder_core_total_weight(const larder_core *core)
 void larder_core_apply_oldest_touch(larder_core *core);
 
 /** Applies the oldest deferred W-TinyLFU hit: counts it in the frequency
- *  sketch and the climber's sample and moves the entry in its region; starts
+ *  sketch and moves the entry in its region; starts
  *  loading the sketch block of the hit four places behind it
  *  (larder_policy_wtinylfu.c). */
 void larder_core_wtinylfu_apply_oldest(larder_core *core);
