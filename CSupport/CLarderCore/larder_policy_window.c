@@ -31,14 +31,14 @@
  * larger window short of the whole loop would have caught them), while on a
  * sliding working set the window opens in a few thousand misses.
  *
- * The table keeps each side in its own half, one slot per 8 entries each
- * (8 bytes a slot: 2 bytes per entry). Direct-mapped: a new departure
- * overwrites its slot, and a regret clears it. Overwritten records only
- * make the signal sparser, and the halves keep it fair: in one shared
- * table the window's departures, which outnumber main's wherever one-off
+ * The table has one slot pair per 8 entries, a slot for each side (8 bytes
+ * a slot: 2 bytes per entry). Direct-mapped: a new departure overwrites its
+ * side's slot, and a regret clears it. Overwritten records only make the
+ * signal sparser, and separate slots keep it fair: with one slot for both
+ * sides the window's departures, which outnumber main's wherever one-off
  * keys abound, washed main's records out and pulled the window open
- * (arc_oltp at 250 entries: 5.8 points below Caffeine 2.6, against 0.4
- * with halves). Measured on the LIRS/ARC traces and two recency-heavy
+ * (arc_oltp at 250 entries: 5.8 points below Caffeine 2.6, against 0.4 with
+ * a slot per side). Measured on the LIRS/ARC traces and two recency-heavy
  * synthetic ones over five hash seeds (docs/Performance.md), against the
  * hill climber: the mean over the 32 referenced pairs 48.8 against 48.7,
  * the sliding working set at 1,000 entries -0.9 against -7.0 points to LRU,
@@ -159,7 +159,9 @@ static inline uint64_t larder_regret_key(uint64_t hash)
 
 static inline uint32_t larder_regret_slot(const larder_wtinylfu *w, uint64_t hash, int main_side)
 {
-    return (uint32_t)(((hash & UINT32_MAX) * (uint64_t)w->regret_slots) >> 32) + (main_side ? w->regret_slots : 0u);
+    /* A hash's two records (one per side) share a 16-byte pair, so a miss
+     * reads one line. */
+    return 2u * (uint32_t)(((hash & UINT32_MAX) * (uint64_t)w->regret_slots) >> 32) + (main_side ? 1u : 0u);
 }
 
 void larder_window_record(larder_wtinylfu *w, uint64_t hash, int main_side)
@@ -173,7 +175,6 @@ void larder_window_prefetch(const larder_wtinylfu *w, uint64_t hash)
 {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(&w->regret_table[larder_regret_slot(w, hash, 0)], 1);
-    __builtin_prefetch(&w->regret_table[larder_regret_slot(w, hash, 1)], 1);
 #else
     (void)w;
     (void)hash;
