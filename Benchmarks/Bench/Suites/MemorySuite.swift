@@ -172,7 +172,7 @@ enum MemorySuite {
             .init(name: "Int -> Int bytes per entry, all included (supportsExpiry true)", goal: "<= 64 B",
                   measured: "\(fmt(full, 1)) B", met: full <= 64),
         ]
-        // The policies' own state (sketch, ghost) on top of LRU's, per entry of capacity:
+        // The policies' own state (W-TinyLFU's sketch and recent departures, S3-FIFO's ghost) on top of LRU's, per entry of capacity:
         // from the core's footprint (exact), beside the heap measurement (which
         // adds the allocator's rounding of the larger block).
         for (policy, flag) in [(EvictionPolicy.tinyLFU, UInt32(LARDER_CORE_WTINYLFU)), (.s3FIFO, UInt32(LARDER_CORE_S3FIFO))] {

@@ -82,7 +82,7 @@ enum {
      *  count-min sketch of recent requests says it is asked for more often
      *  than main's victim. The window grows when a miss finds a key that
      *  lost admission shortly before, and shrinks when it finds one of
-     *  main's recent victims. Per slot: 8 bytes of sketch and 2 bytes of
+     *  main's recent victims. Per slot: 6 bytes of sketch and 2 bytes of
      *  recent departures. */
     LARDER_CORE_WTINYLFU = 1u << 8,
     /** S3-FIFO: new entries enter a small FIFO (10 %); those hit again
