@@ -25,8 +25,8 @@ struct WTinyLFUModel {
     var counting = false
     var rebalancePending = false
     var windowPPM: UInt32 = 10_000
-    /// Recent departures by side (0: the window, 1: main): the slot's record,
-    /// as the fingerprint, the side and the stamp the core packs into a word.
+    /// Recent departures by side (0: the window, 1: main): each slot's record,
+    /// the fingerprint and stamp that the core packs into a word with the side.
     var departures: [[(key: UInt64, stamp: UInt32)?]]
     let departureSlots: UInt32
     var windowDepartures: UInt32 = 0
