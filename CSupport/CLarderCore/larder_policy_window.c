@@ -63,7 +63,6 @@
 #define LARDER_MAIN_PROTECTED_PPM 800000u   /* 80 % of main */
 #define LARDER_WINDOW_PPM_MAX 990000u       /* 99 % */
 #define LARDER_TRANSFERS 1000u
-#define LARDER_REGRET_MAIN (UINT64_C(1) << 32)  /* a record's side bit */
 
 /* Window and protected limits out of `total` (a count or a weight). */
 static void larder_split(uint64_t total, uint32_t window_ppm, uint64_t *window, uint64_t *protected)
@@ -137,7 +136,7 @@ void larder_window_rebalance(larder_core *core)
 
 uint32_t larder_window_regret_slots_for(uint32_t capacity)
 {
-    /* Two halves, one per side, of one slot per 8 entries each. */
+    /* A pair of slots (one per side) per 8 entries. */
     return 2u * (capacity / 8u > 8u ? capacity / 8u : 8u);
 }
 
@@ -150,9 +149,10 @@ void larder_window_regret_init(larder_wtinylfu *w, uint64_t *table, uint32_t slo
     for (uint32_t i = 0; i < slots; i++) table[i] = 0;
 }
 
-/* A record: bits 33-63 the hash's top 31 bits (never all zero in use, see
- * larder_regret_key), bit 32 the side, bits 0-31 the stamp. The slot comes
- * from the hash's low half, so slot and fingerprint use different bits. */
+/* A record: bits 33-63 the hash's top 31 bits (never all zero, so an empty
+ * slot matches no hash), bits 0-31 the stamp; its slot says its side. The
+ * slot comes from the hash's low half, so slot and fingerprint use
+ * different bits. */
 static inline uint64_t larder_regret_key(uint64_t hash)
 {
     return (hash >> 33) | 1u;
@@ -168,8 +168,7 @@ static inline uint32_t larder_regret_slot(const larder_wtinylfu *w, uint64_t has
 void larder_window_record(larder_wtinylfu *w, uint64_t hash, int main_side)
 {
     uint32_t stamp = main_side ? ++w->main_departures : w->window_departures;
-    w->regret_table[larder_regret_slot(w, hash, main_side)] =
-        (larder_regret_key(hash) << 33) | (main_side ? LARDER_REGRET_MAIN : 0u) | stamp;
+    w->regret_table[larder_regret_slot(w, hash, main_side)] = (larder_regret_key(hash) << 33) | stamp;
 }
 
 void larder_window_prefetch(const larder_wtinylfu *w, uint64_t hash)
@@ -202,7 +201,7 @@ static int larder_window_regrets(larder_wtinylfu *w, uint64_t hash, int main_sid
 {
     uint64_t *record = &w->regret_table[larder_regret_slot(w, hash, main_side)];
     uint64_t r = *record;
-    if (r == 0 || (r >> 33) != larder_regret_key(hash)) return 0;
+    if ((r >> 33) != larder_regret_key(hash)) return 0;
     *record = 0;
     return (uint32_t)((main_side ? w->main_departures : w->window_departures) - (uint32_t)r) < horizon;
 }

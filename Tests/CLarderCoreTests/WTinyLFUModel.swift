@@ -26,7 +26,7 @@ struct WTinyLFUModel {
     var rebalancePending = false
     var windowPPM: UInt32 = 10_000
     /// Recent departures by side (0: the window, 1: main): each slot's record,
-    /// the fingerprint and stamp that the core packs into a word with the side.
+    /// the fingerprint and stamp that the core packs into a word.
     var departures: [[(key: UInt64, stamp: UInt32)?]]
     let departureSlots: UInt32
     var windowDepartures: UInt32 = 0
