@@ -57,11 +57,12 @@ struct MemoryOutcomeTests {
     /// `stats.allocated` is process-wide and other suites run concurrently, so each
     /// attempt also tracks this thread's own net allocations: when the two disagree by
     /// more than 2%, another thread disturbed the figure and the attempt is repeated
-    /// (up to 5 times; the last attempt is judged whatever happened).
+    /// (up to 5 times; then the attempt disturbed least is judged).
     func measure<Value: Sendable>(_ name: String, count: Int = 20_000,
                                   _ make: (inout Rng) -> Value) throws -> Accuracy {
         var result: Accuracy!
         var removedResidual = 0
+        var leastDisturbance = Int.max
         for attempt in 1...5 {
             let cache = try Cache<Int, Value>(configuration: .init(maxCount: count, shardCount: 1, sweepInterval: nil))
             var rng = Rng(seed: 42)
@@ -83,14 +84,18 @@ struct MemoryOutcomeTests {
             let after = try Self.settledAllocated()
             let threadAfter = Self.threadNet()
             #expect(cache.totalBytes == 0)
-            result = Accuracy(name: name, totalBytes: total, allocatedDelta: full - empty,
-                              residualAfterRemoveAll: after - empty)
-            removedResidual = after - empty
+            let attemptResult = Accuracy(name: name, totalBytes: total, allocatedDelta: full - empty,
+                                         residualAfterRemoveAll: after - empty)
             let threadDelta = threadFull - threadEmpty
-            let disturbed = abs((full - empty) - threadDelta) > threadDelta / 50
-                || abs((after - empty) - (threadAfter - threadEmpty)) > threadDelta / 50
-            print("accuracy \(result!) (attempt \(attempt), this thread's delta \(threadDelta))")
-            if !disturbed { break }
+            let disturbance = abs((full - empty) - threadDelta) + abs((after - empty) - (threadAfter - threadEmpty))
+            print("accuracy \(attemptResult) (attempt \(attempt), this thread's delta \(threadDelta))")
+            // Other tests' threads allocate meanwhile: judge the attempt they disturbed least.
+            if disturbance < leastDisturbance {
+                leastDisturbance = disturbance
+                result = attemptResult
+                removedResidual = after - empty
+            }
+            if disturbance <= threadDelta / 50 { break }
         }
         #expect(abs(result.error) <= 0.10, "\(result!)")
         #expect(abs(removedResidual) <= result.allocatedDelta / 10, "\(result!)")
