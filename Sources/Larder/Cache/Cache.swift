@@ -101,7 +101,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         let capacities = (0..<shardCount).map { UInt32(base + ($0 < extra ? 1 : 0)) }
         let memory = try ShardMemory(capacities: capacities, flags: flags,
                                      entryStride: MemoryLayout<SlotEntry<Key, Value>>.stride,
-                                     entryAlignment: MemoryLayout<SlotEntry<Key, Value>>.alignment)
+                                     entryAlignment: MemoryLayout<SlotEntry<Key, Value>>.alignment,
+                                     stripeCount: CacheShard<Key, Value>.stripeCount)
         for (index, capacity) in capacities.enumerated() {
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
             shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock,

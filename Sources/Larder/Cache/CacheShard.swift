@@ -113,7 +113,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// `mutex`, never the other way round.
     let flights = Locked<[Key: Flight<Value>]>([:])
 
-    /// The blocks `core` and `entries` live in (shared by all of the cache's shards).
+    /// The blocks `core`, `entries`, `mutex` and `stripes` live in (shared by all of the cache's shards).
     let memory: ShardMemory
 
     init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock, memory: ShardMemory, index: Int,
@@ -130,9 +130,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         core = created
         entries = part.entries.bindMemory(to: SlotEntry<Key, Value>.self, capacity: Int(capacity))
         let stripeCount = Self.stripeCount
-        let stripeBlock = UnsafeMutableRawPointer.allocate(
-            byteCount: stripeCount * MemoryLayout<larder_read_stripe>.stride, alignment: ShardMutex.isolation)
-        stripes = stripeBlock.bindMemory(to: larder_read_stripe.self, capacity: stripeCount)
+        stripes = part.stripes.bindMemory(to: larder_read_stripe.self, capacity: stripeCount)
         stripes.initialize(repeating: larder_read_stripe(), count: stripeCount)
         stripeMask = UInt32(stripeCount - 1)
         self.byteShareStorage = Atomic(byteShare)
@@ -141,7 +139,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         self.clock = clock
         accessLog = accessRecording.map { ShardAccessLog(capacity: capacity, clock: $0.clock, batchSize: $0.batchSize) }
         accessLogRef = accessLog.map { .passUnretained($0) }
-        mutex = .make()
+        mutex = .make(at: part.mutex)
         // Start the timer wheel at the cache clock's time, so that deadlines
         // are filed relative to it (correct either way, cheaper this way).
         if hasExpiry { _ = larder_core_expire(created, clock.monotonicNanoseconds(), nil, 0) }
@@ -155,7 +153,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             slot = larder_core_newer(core, slot)
         }
         stripes.deinitialize(count: Int(stripeMask) + 1)
-        UnsafeMutableRawPointer(stripes).deallocate()
         mutex.destroy()
     }
 

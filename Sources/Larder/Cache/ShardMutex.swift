@@ -22,9 +22,10 @@ struct ShardMutex: @unchecked Sendable {
     /// every lock and unlock.
     static var isolation: Int { 128 }
 
-    /// Allocates an unlocked mutex on cache lines of its own; `destroy()` frees it.
-    static func make() -> ShardMutex {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: isolation, alignment: isolation)
+    /// Initializes an unlocked mutex at `raw`, the start of `isolation` bytes
+    /// aligned to `isolation` that the caller owns (``ShardMemory``); `destroy()`
+    /// deinitializes it.
+    static func make(at raw: UnsafeMutableRawPointer) -> ShardMutex {
         let pointer = raw.bindMemory(to: larder_mutex.self, capacity: 1)
         larder_mutex_init(pointer)
         return ShardMutex(pointer: pointer)
@@ -41,6 +42,5 @@ struct ShardMutex: @unchecked Sendable {
 
     func destroy() {
         pointer.deinitialize(count: 1)
-        pointer.deallocate()
     }
 }
