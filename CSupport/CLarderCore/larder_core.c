@@ -386,8 +386,12 @@ void larder_core_remove(larder_core *core, uint32_t slot)
 
 void larder_core_clear(larder_core *core)
 {
-    /* W-TinyLFU's deferred hits still count in its sketch and sample. */
-    if (core->policy == LARDER_POLICY_WTINYLFU) larder_flush_for_read(core);
+    /* W-TinyLFU's deferred hits still count, and its residents' counts stay
+     * on record in the sketch. */
+    if (core->policy == LARDER_POLICY_WTINYLFU) {
+        larder_flush_for_read(core);
+        larder_wtinylfu_release_all(core);
+    }
     larder_arena_reset(core);
     larder_index_reset(core);
     if (core->wheel) larder_wheel_reset(core);  /* keeps wheel_time: the clock is monotonic */

@@ -35,6 +35,9 @@ static int larder_list_check(const larder_core *core, uint32_t *counts, uint64_t
             if ((next >= capacity && next != sentinel) || nodes[next].prev != at) return LARDER_CHECK_LIST_LINK;
             if (next == sentinel) break;
             if (!(metas[next].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_LIST_NOT_LIVE;
+            /* Only W-TinyLFU counts requests in the weight word. */
+            if (core->policy != LARDER_POLICY_WTINYLFU && (metas[next].word & LARDER_FREQ_MASK))
+                return LARDER_CHECK_LIST_REGION;
             if (++steps > core->count) return LARDER_CHECK_LIST_LENGTH;
             if (larder_list_of(core, metas[next].word) != k) return LARDER_CHECK_LIST_REGION;
             counts[k]++;

@@ -17,7 +17,7 @@
 /* The public limits are plain literals so that Swift imports them; pin
  * them to the values they stand for. */
 _Static_assert(LARDER_MAX_CAPACITY == (UINT32_C(1) << 30), "LARDER_MAX_CAPACITY is 2^30");
-_Static_assert(LARDER_MAX_WEIGHT == (UINT64_C(1) << 56) - 1, "LARDER_MAX_WEIGHT is 2^56 - 1");
+_Static_assert(LARDER_MAX_WEIGHT == (UINT64_C(1) << 52) - 1, "LARDER_MAX_WEIGHT is 2^52 - 1");
 _Static_assert(LARDER_NO_DEADLINE == UINT64_MAX, "LARDER_NO_DEADLINE is UINT64_MAX");
 _Static_assert(LARDER_NIL == UINT32_MAX, "LARDER_NIL is UINT32_MAX");
 _Static_assert(sizeof(larder_cursor) == 8, "a cursor is two 32-bit words");
@@ -26,6 +26,11 @@ _Static_assert(sizeof(larder_cursor) == 8, "a cursor is two 32-bit words");
 _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX < UINT32_MAX, "slot numbers fit");
 
 /* ---- Node (links, 8 bytes) and meta (hash and weight word, 16 bytes) ---- */
+
+/** Bits 52-55 of a slot's weight word: W-TinyLFU's count of the entry's
+ *  requests (larder_policy_wtinylfu.c); zero under the other policies. */
+#define LARDER_FREQ_SHIFT 52u
+#define LARDER_FREQ_MASK (UINT64_C(15) << LARDER_FREQ_SHIFT)
 
 /** Policy and state bits in the top byte of a slot's weight word. */
 #define LARDER_FLAG_LIVE  (UINT64_C(1) << 56) /* slot holds an entry (larder_core_slot_matches tests this bit too) */
@@ -42,7 +47,7 @@ _Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inline
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
 _Static_assert(sizeof(larder_node) == 8, "a node is 8 bytes");
 _Static_assert(sizeof(larder_meta) == 16, "a slot's meta record is 16 bytes");
-_Static_assert(LARDER_MAX_WEIGHT == ((UINT64_C(1) << 56) - 1), "weight uses the low 56 bits");
+_Static_assert(LARDER_MAX_WEIGHT == ((UINT64_C(1) << 52) - 1), "weight uses the low 52 bits");
 
 static inline uint64_t larder_meta_weight(const larder_meta *m) { return m->word & LARDER_MAX_WEIGHT; }
 
@@ -347,6 +352,8 @@ LARDER_INTERNAL void larder_wtinylfu_clear(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_set_maximum(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back);
 LARDER_INTERNAL void larder_wtinylfu_remove(larder_core *core, uint32_t slot);
+/* Every resident's count into the sketch, as if each left (before a clear). */
+LARDER_INTERNAL void larder_wtinylfu_release_all(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
 LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
                                                      uint32_t *victim_out);
@@ -380,8 +387,9 @@ LARDER_INTERNAL uint32_t larder_sketch_blocks_for(uint32_t capacity);
 LARDER_INTERNAL void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks, uint32_t population);
 LARDER_INTERNAL void larder_sketch_set_population(larder_sketch *sketch, uint32_t population);
 LARDER_INTERNAL uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash);
-LARDER_INTERNAL void larder_sketch_increment(larder_sketch *sketch, uint64_t hash);
-LARDER_INTERNAL void larder_sketch_age(larder_sketch *sketch);
+LARDER_INTERNAL int larder_sketch_increment(larder_sketch *sketch, uint64_t hash);
+LARDER_INTERNAL uint32_t larder_sketch_add(larder_sketch *sketch, uint64_t hash, uint32_t count);
+LARDER_INTERNAL uint64_t larder_sketch_halve(larder_sketch *sketch);
 LARDER_INTERNAL int larder_sketch_check(const larder_sketch *sketch);
 LARDER_INTERNAL void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash);
 

@@ -37,9 +37,9 @@ static void larder_s3fifo_touch_batch(larder_core *core, const uint32_t *slots, 
     }
 }
 
-/* W-TinyLFU's hits, in three passes so that each kind of miss overlaps
- * across the batch: the meta records (hashes) and list neighbours, then the
- * sketch blocks the hashes name, then the hits themselves. */
+/* W-TinyLFU's hits, in two passes so that their misses overlap across the
+ * batch: the meta records (regions, counts) and list neighbours, then the
+ * hits themselves. */
 static void larder_wtinylfu_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count)
 {
     larder_flush_for_read(core);  /* hits deferred earlier go first */
@@ -51,7 +51,6 @@ static void larder_wtinylfu_touch_batch(larder_core *core, const uint32_t *slots
         __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
     }
 #endif
-    for (uint32_t i = 0; i < count; i++) larder_sketch_prefetch(&core->state.wtinylfu->sketch, core->metas[slots[i]].hash);
     for (uint32_t i = 0; i < count; i++) {
         assert(larder_slot_is_live(core, slots[i]));
         larder_wtinylfu_touch_now(core, slots[i]);

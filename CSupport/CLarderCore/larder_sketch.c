@@ -8,12 +8,22 @@
  * estimate touches one cache line. The estimate is the smallest of the four
  * (collisions only ever add). Counters saturate at 15.
  *
- * Aging: after `sample` increments (10 per entry of population, Caffeine's
- * period) every counter is halved, so that old popularity fades and a key
- * asked for often long ago does not outrank today's. The increments that
- * moved a counter are the sample; halving also halves the sample's count
- * (less the odd counters' lost halves, as Caffeine does), so that the next
- * period starts from the history that remains.
+ * What it counts: misses (inserts and declined newcomers), and the hits
+ * of resident entries, which W-TinyLFU counts in each entry's meta record
+ * (4 bits of its weight word, a line the hit reads anyway) and adds here
+ * when the entry leaves or the counts age (larder_sketch_add). So a hit
+ * touches no line of the sketch; a resident's frequency is this table's
+ * estimate plus its own count (larder_policy_wtinylfu.c).
+ *
+ * Aging: after `sample` counted increments (10 per entry of population,
+ * Caffeine's period) every counter, here and in the resident entries, is
+ * halved, so that old popularity fades and a key asked for often long ago
+ * does not outrank today's. The increments that moved a counter are the
+ * sample; halving also halves the sample's count (less the odd counters'
+ * lost halves, as Caffeine does), so that the next period starts from the
+ * history that remains. This file halves the table and reports its odd
+ * counters; the policy first adds the residents' counts and keeps the
+ * period's count (larder_wtinylfu_age).
  *
  * No doorkeeper: TinyLFU's doorkeeper (a Bloom filter that absorbs each
  * key's first request) lets the counters be fewer for the same accuracy, but
@@ -43,14 +53,12 @@ uint32_t larder_sketch_blocks_for(uint32_t capacity)
     return blocks > 0 ? blocks : 1u;
 }
 
-static void larder_sketch_halve(larder_sketch *sketch);
-
+/* A shorter period that has already passed: the caller ages the sketch
+ * until size < sample (larder_wtinylfu_age). */
 void larder_sketch_set_population(larder_sketch *sketch, uint32_t population)
 {
     sketch->population = population > 0 ? population : 1u;
     sketch->sample = 10u * (uint64_t)sketch->population;
-    /* A shorter period that has already passed ends now. */
-    while (sketch->size >= sketch->sample) larder_sketch_halve(sketch);
 }
 
 void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks, uint32_t population)
@@ -92,8 +100,9 @@ static inline uint64_t larder_popcount(uint64_t x)
 #endif
 }
 
-/* Halves every counter (see the file comment). */
-static void larder_sketch_halve(larder_sketch *sketch)
+/* Halves every counter of the table; returns how many were odd (see the
+ * file comment). */
+uint64_t larder_sketch_halve(larder_sketch *sketch)
 {
     uint64_t odd = 0;
     for (uint64_t i = 0; i < (uint64_t)sketch->blocks * 8u; i++) {
@@ -101,8 +110,7 @@ static void larder_sketch_halve(larder_sketch *sketch)
         odd += larder_popcount(word & LARDER_SKETCH_ONE_MASK);
         sketch->table[i] = (word >> 1) & LARDER_SKETCH_RESET_MASK;
     }
-    uint64_t lost = odd >> 2;
-    sketch->size = (sketch->size > lost ? sketch->size - lost : 0) >> 1;
+    return odd;
 }
 
 uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash)
@@ -119,7 +127,8 @@ uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash)
     return frequency;
 }
 
-void larder_sketch_increment(larder_sketch *sketch, uint64_t hash)
+/* Returns whether a counter moved (the caller counts the increment). */
+int larder_sketch_increment(larder_sketch *sketch, uint64_t hash)
 {
     uint64_t mixed = larder_sketch_mix(hash);
     uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
@@ -134,12 +143,29 @@ void larder_sketch_increment(larder_sketch *sketch, uint64_t hash)
             added = 1;
         }
     }
-    if (added && ++sketch->size >= sketch->sample) larder_sketch_halve(sketch);
+    return added;
 }
 
-void larder_sketch_age(larder_sketch *sketch)
+/* Adds `count` requests to each of the hash's four counters, saturating
+ * (a departing resident's requests, see the file comment). Returns how many
+ * of them moved a counter: the ones the sketch would have counted had they
+ * gone to it one by one (until the smallest counter saturates). */
+uint32_t larder_sketch_add(larder_sketch *sketch, uint64_t hash, uint32_t count)
 {
-    larder_sketch_halve(sketch);
+    uint32_t smallest = 15;
+    uint64_t mixed = larder_sketch_mix(hash);
+    uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
+    uint32_t selector = larder_sketch_selector(mixed);
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t h = selector >> (i << 3);
+        uint32_t shift = ((h >> 1) & 15u) << 2;
+        uint64_t *word = &block[(h & 1u) + (i << 1)];
+        uint32_t current = (uint32_t)(*word >> shift) & 15u;
+        uint32_t added = count < 15u - current ? count : 15u - current;
+        *word += (uint64_t)added << shift;
+        if (current < smallest) smallest = current;
+    }
+    return count < 15u - smallest ? count : 15u - smallest;
 }
 
 void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash)

@@ -200,6 +200,26 @@ import Testing
         larder_core_destroy(core)
     }
 
+    /// W-TinyLFU counts a resident's hits in the entry, not the sketch; they
+    /// join the sketch when it leaves, so a key asked for often and then
+    /// removed still outranks main's victim when it returns (as a newcomer
+    /// heavier than the window, judged by the sketch alone), where a key
+    /// never asked for loses.
+    @Test func aResidentsHitsOutliveIt() {
+        let core = make(100, Self.wtinylfu)
+        larder_core_set_maximum(core, 1000)
+        let slots = (0..<99).map { insert(core, $0, weight: 10) }
+        let returning = insert(core, 500, weight: 10)
+        for _ in 0..<2 { for slot in slots { larder_core_touch(core, slot) } }
+        for _ in 0..<12 { larder_core_touch(core, returning) }
+        larder_core_remove(core, returning)
+        var victim = LARDER_NIL
+        #expect(larder_core_victim_for(core, mix64(501), 500, &victim) == LARDER_REJECTED)
+        #expect(larder_core_victim_for(core, mix64(500), 500, &victim) == LARDER_OK && victim != LARDER_NIL)
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
     /// Pressure eviction and draining empty any policy; removeAll keeps working.
     @Test func victimsDrainEveryPolicy() {
         for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {

@@ -247,7 +247,7 @@ final class PolicyRun {
         keyOfSlot[Int(slot)] = key
         entries[key] = ModelEntry(slot: slot, hash: hash, weight: weight)
         totalWeight += weight
-        wt?.insert(key, hash: hash, weight: weight, atBack: atBack)
+        wt?.insert(key, hash: hash, weight: weight, atBack: atBack, slot: slot)
         s3?.insert(key, hash: hash, weight: weight, atBack: atBack)
     }
 

@@ -75,13 +75,14 @@ func modelPart(_ total: UInt64, _ ppm: UInt32) -> UInt64 {
     total / 1_000_000 * UInt64(ppm) + total % 1_000_000 * UInt64(ppm) / 1_000_000
 }
 
-/// larder_sketch.c: a 4-bit count-min sketch in 64-byte blocks, halved every `sample` increments.
+/// larder_sketch.c: a 4-bit count-min sketch in 64-byte blocks; its owner
+/// keeps `size` and ages it (WTinyLFUModel.age).
 struct ModelSketch {
     var table: [UInt64]
     let blocks: UInt32
     private(set) var population: UInt32 = 1
     private(set) var sample: UInt64 = 10
-    private(set) var size: UInt64 = 0
+    var size: UInt64 = 0
 
     static func blocks(forCapacity capacity: UInt32) -> UInt32 { max(1, UInt32(UInt64(capacity) * 6 / 64)) }
 
@@ -94,7 +95,6 @@ struct ModelSketch {
     mutating func setPopulation(_ population: UInt32) {
         self.population = max(1, population)
         sample = 10 * UInt64(self.population)
-        while size >= sample { halve() }
     }
 
     private static func mix(_ hash: UInt64) -> UInt64 {
@@ -127,7 +127,8 @@ struct ModelSketch {
         return frequency
     }
 
-    mutating func increment(_ hash: UInt64) {
+    /// Whether a counter moved.
+    mutating func increment(_ hash: UInt64) -> Bool {
         let (block, selector) = place(hash)
         var added = false
         for i in 0..<4 {
@@ -137,20 +138,31 @@ struct ModelSketch {
                 added = true
             }
         }
-        if added {
-            size += 1
-            if size >= sample { halve() }
-        }
+        return added
     }
 
-    mutating func halve() {
+    /// Adds `count` to each of the hash's counters, saturating; returns how
+    /// many of them moved the smallest.
+    mutating func add(_ hash: UInt64, _ count: UInt32) -> UInt32 {
+        let (block, selector) = place(hash)
+        var smallest: UInt32 = 15
+        for i in 0..<4 {
+            let (word, shift) = Self.counter(i, block, selector)
+            let current = UInt32((table[word] >> shift) & 15)
+            table[word] &+= UInt64(min(count, 15 - current)) << shift
+            smallest = min(smallest, current)
+        }
+        return min(count, 15 - smallest)
+    }
+
+    /// Halves every counter; returns how many were odd.
+    mutating func halve() -> UInt64 {
         var odd: UInt64 = 0
         for i in table.indices {
             odd += UInt64((table[i] & 0x1111_1111_1111_1111).nonzeroBitCount)
             table[i] = (table[i] >> 1) & 0x7777_7777_7777_7777
         }
-        let lost = odd >> 2
-        size = (size > lost ? size - lost : 0) >> 1
+        return odd
     }
 }
 

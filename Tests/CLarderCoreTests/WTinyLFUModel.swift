@@ -18,6 +18,10 @@ struct WTinyLFUModel {
     var regionOf: [Int]
     var hashOf: [UInt64]
     var weightOf: [UInt64]
+    /// Hits counted in a resident entry since it was inserted or aged (its 4 bits).
+    var countOf: [UInt32]
+    /// The core's slot of each resident: aging and clearing go in slot order.
+    var slotOf: [UInt32]
     var count: UInt32 = 0
     var totalWeight: UInt64 = 0
     var sketch: ModelSketch
@@ -49,6 +53,8 @@ struct WTinyLFUModel {
         regionOf = [Int](repeating: -1, count: keyCount)
         hashOf = [UInt64](repeating: 0, count: keyCount)
         weightOf = [UInt64](repeating: 0, count: keyCount)
+        countOf = [UInt32](repeating: 0, count: keyCount)
+        slotOf = [UInt32](repeating: 0, count: keyCount)
         sketch = ModelSketch(capacity: capacity)
         rng = ModelXorshift(state: 0x9E37_79B9_7F4A_7C15 ^ UInt64(capacity))
         size()
@@ -122,11 +128,45 @@ struct WTinyLFUModel {
         }
     }
 
+    // MARK: Frequencies (larder_policy_wtinylfu.c)
+
+    /// The residents, in the core's slot order.
+    private var residentsBySlot: [Int] {
+        regionOf.indices.filter { regionOf[$0] >= 0 }.sorted { slotOf[$0] < slotOf[$1] }
+    }
+
+    func frequencyOf(_ key: Int) -> UInt32 { min(15, sketch.frequency(hashOf[key]) + countOf[key]) }
+
+    private mutating func release(_ key: Int) {
+        let count = countOf[key]
+        guard count > 0 else { return }
+        let idle = UInt64(count - sketch.add(hashOf[key], count))
+        sketch.size = sketch.size > idle ? sketch.size - idle : 0
+    }
+
+    private mutating func age() {
+        guard sketch.size >= sketch.sample else { return }
+        let residents = residentsBySlot
+        for key in residents { release(key) }
+        for key in residents { countOf[key] = 0 }
+        repeat {
+            let lost = sketch.halve() >> 2
+            sketch.size = (sketch.size > lost ? sketch.size - lost : 0) >> 1
+        } while sketch.size >= sketch.sample
+    }
+
+    private mutating func countRequest() {
+        sketch.size += 1
+        if sketch.size >= sketch.sample { age() }
+    }
+
     // MARK: Operations
 
-    mutating func insert(_ key: Int, hash: UInt64, weight: UInt64, atBack: Bool) {
+    mutating func insert(_ key: Int, hash: UInt64, weight: UInt64, atBack: Bool, slot: UInt32) {
         hashOf[key] = hash
         weightOf[key] = weight
+        countOf[key] = 0
+        slotOf[key] = slot
         endRound()
         defer {
             count += 1
@@ -141,15 +181,21 @@ struct WTinyLFUModel {
         if !counting && (count + 1 >= capacity / 2 || (maxWeight != .max && totalWeight + weight >= maxWeight / 2)) {
             counting = true
         }
-        if counting { sketch.increment(hash) }
-        if maxWeight != .max && count + 1 > sketch.population { sketch.setPopulation(count + 1) }
+        if counting && sketch.increment(hash) { countRequest() }
+        if maxWeight != .max && count + 1 > sketch.population {
+            sketch.setPopulation(count + 1)
+            age()
+        }
         if rebalancePending { rebalance() }
         miss(hash)
     }
 
     mutating func touch(_ key: Int) {
         let region = regionOf[key]
-        if counting { sketch.increment(hashOf[key]) }
+        if counting && countOf[key] < 15 {
+            countOf[key] += 1
+            countRequest()
+        }
         endRound()
         if region == Self.probation && regions[Self.protected].maxCount >= 1
             && weightOf[key] <= regions[Self.protected].maxWeight {
@@ -161,6 +207,8 @@ struct WTinyLFUModel {
     }
 
     mutating func remove(_ key: Int) {
+        release(key)
+        countOf[key] = 0
         if key == pending {
             record(hashOf[key], side: pendingSide)
             candidate = pendingCandidate
@@ -183,7 +231,11 @@ struct WTinyLFUModel {
     }
 
     mutating func clear() {
-        for key in lists.flatMap({ $0.keys() }) { regionOf[key] = -1 }
+        for key in residentsBySlot { release(key) }
+        for key in lists.flatMap({ $0.keys() }) {
+            regionOf[key] = -1
+            countOf[key] = 0
+        }
         lists = [KeyList](repeating: KeyList(keyCount: regionOf.count), count: 3)
         for k in 0..<3 {
             regions[k].count = 0
@@ -198,12 +250,12 @@ struct WTinyLFUModel {
     mutating func setMaximum(_ maximum: UInt64) {
         maxWeight = maximum
         sketch.setPopulation(maximum == .max ? capacity : max(count, 1))
+        age()
         size()
         rebalance()
     }
 
-    private mutating func admit(candidate: UInt64, victim: UInt64) -> Bool {
-        let c = sketch.frequency(candidate), v = sketch.frequency(victim)
+    private mutating func admit(candidate c: UInt32, victim v: UInt32) -> Bool {
         if c > v { return true }
         if c >= 6 { return rng.next() & 127 == 0 }
         return false
@@ -219,7 +271,7 @@ struct WTinyLFUModel {
 
     private mutating func decline(_ hash: UInt64) -> ModelVictim {
         endRound()
-        if counting { sketch.increment(hash) }
+        if counting && sketch.increment(hash) { countRequest() }
         miss(hash)
         record(hash, side: 0)
         return .rejected
@@ -254,9 +306,9 @@ struct WTinyLFUModel {
         }
         if !judgingNewcomer && candidate == nil { return name(victim, side: 1, next: nil, phase: phase) }
         if candidate == victim { return name(victim, side: 0, next: nil, phase: phase == .moved ? .moved : .done) }
-        let candidateHash = judgingNewcomer ? newcomer!.hash : hashOf[candidate!]
+        let candidateFrequency = judgingNewcomer ? sketch.frequency(newcomer!.hash) : frequencyOf(candidate!)
         let candidateWeight = judgingNewcomer ? newcomer!.weight : weightOf[candidate!]
-        let admitted = candidateWeight <= maxWeight && admit(candidate: candidateHash, victim: hashOf[victim])
+        let admitted = candidateWeight <= maxWeight && admit(candidate: candidateFrequency, victim: frequencyOf(victim))
         if judgingNewcomer {
             return admitted ? name(victim, side: 1, next: nil, phase: .window) : decline(newcomer!.hash)
         }

@@ -40,7 +40,7 @@ extern "C" {
 
 /** The largest weight one entry may carry (the top byte of the weight word
  *  holds policy bits). */
-#define LARDER_MAX_WEIGHT 0x00FFFFFFFFFFFFFFull /* 2^56 - 1 */
+#define LARDER_MAX_WEIGHT 0x000FFFFFFFFFFFFFull /* 2^52 - 1 */
 
 /** "No deadline": an entry that never expires. */
 #define LARDER_NO_DEADLINE 0xFFFFFFFFFFFFFFFFull /* UINT64_MAX */
@@ -83,7 +83,8 @@ enum {
      *  than main's victim. The window grows when a miss finds a key that
      *  lost admission shortly before, and shrinks when it finds one of
      *  main's recent victims. Per slot: 6 bytes of sketch and 2 bytes of
-     *  recent departures. */
+     *  recent departures; a resident's hits are counted in 4 bits of its
+     *  weight word until it leaves. */
     LARDER_CORE_WTINYLFU = 1u << 8,
     /** S3-FIFO: new entries enter a small FIFO (10 %); those hit again
      *  before they reach its end move to the main FIFO, the others leave
@@ -230,7 +231,7 @@ larder_status larder_core_insert_lru(larder_core *core, uint64_t hash, uint64_t 
 
 /** Records a hit on a live entry. O(1). LRU marks it most recent (the move
  *  itself may be deferred, see larder_core_touch_inline; no function of this
- *  API can tell); W-TinyLFU counts it in its sketch and moves it to the
+ *  API can tell); W-TinyLFU counts it in the entry and moves it to the
  *  front of its region (from probation into protected); S3-FIFO bumps its
  *  2-bit counter and moves nothing.
  *  Functions taking a `slot` require a live one (from insert or a lookup, not
@@ -288,7 +289,7 @@ uint32_t larder_core_victim(larder_core *core);
  * W-TinyLFU decides admission here, as Caffeine does after an insert: the
  * window's overflow (as if the new entry had joined it) moves to probation
  * as candidates, each compared with probation's least-recent victim by
- * sketch frequency; the rarer leaves (the candidate on a tie; a warm
+ * frequency (the sketch's estimate plus the entry's own count of hits); the rarer leaves (the candidate on a tie; a warm
  * candidate wins one time in 128 against hash flooding). An entry heavier
  * than the window is itself such a candidate, and may lose: then the call
  * returns LARDER_REJECTED and counts it as requested, and the caller drops

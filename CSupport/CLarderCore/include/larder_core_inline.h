@@ -28,7 +28,7 @@ typedef struct larder_node {
  * weight and expiry bookkeeping, not by a hit. */
 typedef struct larder_meta {
     uint64_t hash;  /* the key's full hash */
-    uint64_t word;  /* weight (low 56 bits) | flags (top 8 bits) */
+    uint64_t word;  /* weight (low 52 bits) | policy counter (4 bits) | flags (top 8 bits) */
 } larder_meta;
 
 /* An index bucket (8 bytes); an empty one has slot == LARDER_NIL. */
@@ -83,10 +83,8 @@ static inline uint64_t larder_core_total_weight(const larder_core *core)
 /** Applies the oldest deferred touch (larder_core.c). */
 void larder_core_apply_oldest_touch(larder_core *core);
 
-/** Applies the oldest deferred W-TinyLFU hit: counts it in the frequency
- *  sketch and moves the entry in its region; starts
- *  loading the sketch block of the hit four places behind it
- *  (larder_policy_wtinylfu.c). */
+/** Applies the oldest deferred W-TinyLFU hit: counts it in the entry and
+ *  moves the entry in its region (larder_policy_wtinylfu.c). */
 void larder_core_wtinylfu_apply_oldest(larder_core *core);
 
 /** larder_core_prefetch_lru for the policies whose next victim is not one
@@ -266,11 +264,10 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
                 view->metas[slot].word = word + (UINT64_C(1) << LARDER_S3FIFO_FREQ_SHIFT);
             return;
         }
-        /* W-TinyLFU: deferred through the same ring, in a pipeline: now the
-         * entry's meta record (its hash, for the sketch) and its neighbours
-         * start loading; four hits later its sketch block; eight hits later
-         * the hit is applied with all three warm. Never skipped: every hit
-         * counts in the sketch. */
+        /* W-TinyLFU: deferred through the same ring: now the entry's meta
+         * record (its region and its count of hits) and its neighbours start
+         * loading; eight hits later the hit is applied with them warm. Never
+         * skipped: every hit counts. */
         uint32_t pending = view->touch_count;
         view->touches[(view->touch_head + pending) % LARDER_TOUCH_RING] = slot;
         view->touch_count = (uint16_t)(pending + 1u);

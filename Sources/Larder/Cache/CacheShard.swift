@@ -7,7 +7,7 @@ import Synchronization
 /// "No deadline" (the C core's LARDER_NO_DEADLINE).
 @usableFromInline let larderNoDeadline: UInt64 = .max
 /// The heaviest entry the C core can record (LARDER_MAX_WEIGHT).
-@usableFromInline let larderMaxWeight: UInt64 = (1 << 56) - 1
+@usableFromInline let larderMaxWeight: UInt64 = (1 << 52) - 1
 
 /// One slot's key and value, side by side so that a hit's key comparison
 /// brings the value's cache line along (one miss instead of two).

@@ -293,12 +293,13 @@ struct CacheLimitTests {
     @Test("explicit costs near the per-entry maximum without a byte budget: no arithmetic trap")
     func hugeCostsWithoutBudget() async {
         await #expect(processExitsWith: .success) {
-            let cache = try! Cache<Int, Int>(configuration: .init(maxCount: 1_000, sweepInterval: nil))
-            let cost = (1 << 56) - 1  // the largest cost an entry may carry
-            // 257 of them pass UInt64.max: the cache evicts rather than wrapping its total.
-            for key in 0..<300 { try! cache.setValue(key, forKey: key, ttl: nil, cost: cost) }
+            // One shard, so that one total carries every cost.
+            let cache = try! Cache<Int, Int>(configuration: .init(maxCount: 5_000, shardCount: 1, sweepInterval: nil))
+            let cost = (1 << 52) - 1  // the largest cost an entry may carry
+            // 4,097 of them pass UInt64.max: the cache evicts rather than wrapping its total.
+            for key in 0..<4_200 { try! cache.setValue(key, forKey: key, ttl: nil, cost: cost) }
             try! cache.setValue(0, forKey: 0, ttl: nil, cost: cost)  // an update
-            precondition(cache.count <= 256 && cache.value(forKey: 0) == 0 && cache.checkInvariants() == 0)
+            precondition(cache.count <= 4_096 && cache.value(forKey: 0) == 0 && cache.checkInvariants() == 0)
         }
     }
 
