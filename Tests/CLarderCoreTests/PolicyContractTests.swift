@@ -220,6 +220,25 @@ import Testing
         larder_core_destroy(core)
     }
 
+    /// The prefetch hint a full core's eviction and miss paths give
+    /// (larder_core_prefetch_lru) changes nothing the core decides.
+    @Test func prefetchHintsChangeNothing() {
+        for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {
+            let core = make(64, flags)
+            let slots = (0..<64).map { insert(core, $0) }
+            for slot in slots.prefix(20) { larder_core_touch(core, slot) }
+            var before = LARDER_NIL
+            #expect(larder_core_victim_for(core, mix64(1000), 1, &before) == LARDER_OK)
+            let order = TestCoreOrder.walk(core)  // the touches applied
+            for _ in 0..<100 { _ = larder_core_prefetch_lru(core) }
+            var after = LARDER_NIL
+            #expect(larder_core_victim_for(core, mix64(1000), 1, &after) == LARDER_OK && after == before)
+            #expect(TestCoreOrder.walk(core) == order)
+            #expect(larder_core_check(core) == 0)
+            larder_core_destroy(core)
+        }
+    }
+
     /// Pressure eviction and draining empty any policy; removeAll keeps working.
     @Test func victimsDrainEveryPolicy() {
         for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {
