@@ -104,9 +104,11 @@ static void larder_wtinylfu_age(larder_core *core)
 {
     larder_sketch *sketch = &core->state.wtinylfu->sketch;
     if (sketch->size < sketch->sample) return;
-    larder_wtinylfu_release_all(core);
-    for (uint32_t slot = 0; slot < core->capacity; slot++)
-        if (core->metas[slot].word & LARDER_FLAG_LIVE) larder_set_count(core, slot, 0);
+    for (uint32_t slot = 0; slot < core->capacity; slot++) {
+        if (!(core->metas[slot].word & LARDER_FLAG_LIVE)) continue;
+        larder_release(core, slot);
+        larder_set_count(core, slot, 0);
+    }
     do {
         uint64_t lost = larder_sketch_halve(sketch) >> 2;  /* a request moves four counters */
         sketch->size = (sketch->size > lost ? sketch->size - lost : 0) >> 1;
