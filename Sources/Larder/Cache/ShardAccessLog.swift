@@ -69,14 +69,18 @@ final class ShardAccessLog: @unchecked Sendable {
     @inlinable @inline(__always)
     func record(_ slot: UInt32) {
         let epoch = clockRef._withUnsafeGuaranteedRef { $0.peek() }
+        let previous = stamps[Int(slot)]
         if state.pointee.epoch != epoch {
             state.pointee.epoch = epoch
             state.pointee.sequence = 0
+        } else if previous != 0, previous == epoch - AccessStampClock.spacing + state.pointee.sequence {
+            // Already the latest access recorded: a newer stamp would order
+            // nothing differently (a hot key's hits in a row cost no stores).
+            return
         }
         if state.pointee.sequence < AccessStampClock.spacing - 1 { state.pointee.sequence += 1 }
         // Above the latest write's stamp (epoch - spacing), below the next one's.
         let stamp = epoch - AccessStampClock.spacing + state.pointee.sequence
-        let previous = stamps[Int(slot)]
         stamps[Int(slot)] = stamp
         if previous == 0 { list(slot) }
     }

@@ -65,6 +65,21 @@ struct CacheAccessRecordingTests {
         if readWithoutLock { #expect(cache.shards[0].stripeCounts.hits == 4, "the hits took the lock-free path") }
     }
 
+    @Test("hits in a row on the latest key keep its stamp; a hit after another key's, or after a write, stamps it again",
+          arguments: [false, true])
+    func repeatedHitsOnTheLatestKey(readWithoutLock: Bool) throws {
+        let tier = RecordingTier<Int, Int>()
+        let cache = try makeCache(maxCount: 10, tier: tier)
+        for key in 1...3 { try cache.setValue(key, forKey: key) }
+        self.readWithoutLock(cache, readWithoutLock)
+        for key in [1, 1, 1, 2, 2, 1, 3, 3] { #expect(cache.value(forKey: key) == key) }
+        try cache.setValue(4, forKey: 4)
+        #expect(cache.value(forKey: 3) == 3)  // the latest before the write
+        let taken = tier.take()
+        #expect(taken.map(\.key) == [2, 1, 3])
+        #expect(taken[2].stamp > tier.writeStamps.withLock { $0[4]! }, "stamped above the write")
+    }
+
     @Test("an entry that leaves memory takes its pending access with it; its slot's next entry is not stamped")
     func removedAndEvictedEntriesAreForgotten() throws {
         let tier = RecordingTier<Int, Int>()
