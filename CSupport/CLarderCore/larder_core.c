@@ -322,11 +322,6 @@ uint32_t larder_core_victim(larder_core *core)
     }
 }
 
-uint32_t larder_core_prefetch_victims(const larder_core *core)
-{
-    return core->policy == LARDER_POLICY_S3FIFO ? larder_s3fifo_prefetch(core) : LARDER_NIL;
-}
-
 larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t weight, uint32_t *victim_out)
 {
     uint32_t victim;

@@ -232,9 +232,11 @@ larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t w
  * and the records of the entry behind it; main's oldest entry's records;
  * the ghost bucket the next addition sweeps. Which queue the victim comes
  * from is not known yet: both are loaded. Returns small's oldest (or main's
- * when small is empty), the likely victim, or LARDER_NIL. */
-uint32_t larder_s3fifo_prefetch(const larder_core *core)
+ * when small is empty), the likely victim, or LARDER_NIL. Here rather than
+ * in larder_core.c, so that the ghost's prefetches inline into it. */
+uint32_t larder_core_prefetch_victims(const larder_core *core)
 {
+    if (core->policy != LARDER_POLICY_S3FIFO) return LARDER_NIL;
     const larder_s3fifo *s = core->state.s3fifo;
     const larder_node *nodes = core->nodes;
     uint32_t small = nodes[larder_sentinel(core, LARDER_SMALL)].prev;

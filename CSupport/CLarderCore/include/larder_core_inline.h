@@ -87,9 +87,10 @@ void larder_core_apply_oldest_touch(larder_core *core);
  *  moves the entry in its region (larder_policy_wtinylfu.c). */
 void larder_core_wtinylfu_apply_oldest(larder_core *core);
 
-/** larder_core_prefetch_lru for the policies whose next victim is not one
+/** larder_core_prefetch_lru for S3-FIFO, whose next victim is not one
  *  list's back: starts loading what the next eviction reads; returns the
- *  likely victim, or LARDER_NIL (larder_core.c). */
+ *  likely victim, or LARDER_NIL under another policy
+ *  (larder_policy_s3fifo.c). */
 uint32_t larder_core_prefetch_victims(const larder_core *core);
 
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
