@@ -31,6 +31,11 @@ enum PeerKind: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// Whether the mixed runs warm this peer by replaying the warm-up rather
+    /// than loading the LRU's contents (`IntCachePeer.warmUpForMixed`): the
+    /// peers whose policy is not LRU and whose order the warm-up shapes.
+    var warmsUpByReplay: Bool { self == .larderTinyLFU || self == .larderS3FIFO }
+
     /// The short name used in ratio lines.
     var shortName: String {
         switch self {

@@ -19,13 +19,19 @@ enum LatencySuite {
     }
 
     struct Run: PeerVisitor {
+        let kind: PeerKind
+        let workload: Workload
         let prefill: [Int]
         let keys: [Int]
         let count: Int
         let operation: Operation
 
         func visit<P: IntCachePeer>(_ peer: P) -> Histogram<UInt64> {
-            for key in prefill { peer.set(key, valueFor(key)) }
+            if operation == .zipfHit {
+                peer.warmUpForMixed(kind, workload)
+            } else {
+                for key in prefill { peer.set(key, valueFor(key)) }
+            }
             var histogram = LatencySuite.newHistogram()
             var acc = 0
             let n = min(count, keys.count)
@@ -106,7 +112,8 @@ enum LatencySuite {
                 }
                 for peer in peers {
                     let n = c.operations(c.latencyOps, for: peer)
-                    let h = peer.visit(capacity: c.capacity, Run(prefill: prefill, keys: keys, count: n, operation: operation))
+                    let h = peer.visit(capacity: c.capacity, Run(kind: peer, workload: w, prefill: prefill, keys: keys,
+                                                                           count: n, operation: operation))
                     figures[operation, default: [:]][peer, default: Percentiles()].add(h)
                 }
             }

@@ -24,6 +24,8 @@ enum ThroughputSuite {
     }
 
     struct MakeRunner: PeerVisitor {
+        let kind: PeerKind
+        let workload: Workload
         let prefill: [Int]
         let keys: [Int]
         let operation: Operation
@@ -31,7 +33,11 @@ enum ThroughputSuite {
         // The closure is created inside the specialized visit<P>, so its loop
         // calls the concrete peer directly; one indirect call per slice.
         func visit<P: IntCachePeer>(_ peer: P) -> SliceRunner {
-            for key in prefill { peer.set(key, valueFor(key)) }
+            if operation == .mixed {
+                peer.warmUpForMixed(kind, workload)
+            } else {
+                for key in prefill { peer.set(key, valueFor(key)) }
+            }
             let keys = keys
             let operation = operation
             return SliceRunner(run: { range in
@@ -93,7 +99,7 @@ enum ThroughputSuite {
                 }
                 let runners = peers.map { peer in
                     peer.visit(capacity: c.capacity, unbounded: operation == .setEvict,
-                               MakeRunner(prefill: prefill, keys: keys, operation: operation))
+                               MakeRunner(kind: peer, workload: w, prefill: prefill, keys: keys, operation: operation))
                 }
                 let counts = peers.map { c.operations(n, for: $0) }
                 var nanoseconds = [UInt64](repeating: 0, count: peers.count)
@@ -151,7 +157,7 @@ enum ThroughputSuite {
         }
         print(table.render())
         result.notes = [
-            "capacity \(c.capacity); mixed: \(c.mixedOps) Zipf(s=\(c.zipfS)) draws over \(c.universe) keys, get then set on a miss, from a warmed LRU state; micro: \(c.microOps) operations.",
+            "capacity \(c.capacity); mixed: \(c.mixedOps) Zipf(s=\(c.zipfS)) draws over \(c.universe) keys, get then set on a miss, from a warmed state (the LRU peers load the LRU's contents after a warm-up of \(w.mixedWarmUp.count) draws; tinyLFU and s3FIFO replay those draws); micro: \(c.microOps) operations.",
             "every peer is filled first, then the peers take turns over \(slices) consecutive slices of each sequence, so a burst of other work hits all of them alike; \"paired slices\" is the median over slices of Cache(1)'s time per operation divided by the peer's in the same slice.",
             "Dictionary is the floor: no order, no eviction (when full it drops inserts; in set+evict it inserts without bound).",
             "OrderedDictionary LRU runs only the first \(min(c.orderedOps, c.mixedOps)) operations of each sequence (a hit and an eviction each shift the whole array), NSCache the first \(min(c.slowPeerOps, c.mixedOps)) (microseconds per operation); ns/op is over the operations run.",

@@ -62,6 +62,22 @@ extension BenchConfig {
 
 @inline(__always) func valueFor(_ key: Int) -> Int { key &* 7 &+ 1 }
 
+extension IntCachePeer {
+    /// Brings an empty peer to the state the mixed runs start from: an LRU
+    /// peer takes the LRU's contents after the warm-up in one pass; a peer
+    /// under another policy replays the warm-up itself (get, set on a miss),
+    /// so that it starts from its own steady state, not from LRU's contents
+    /// with no history (which W-TinyLFU and S3-FIFO would first have to
+    /// unlearn, at a lower hit ratio).
+    func warmUpForMixed(_ kind: PeerKind, _ w: Workload) {
+        if kind.warmsUpByReplay {
+            for key in w.mixedWarmUp where get(key) == nil { set(key, valueFor(key)) }
+        } else {
+            for key in w.mixedPrefill { set(key, valueFor(key)) }
+        }
+    }
+}
+
 /// Every key sequence the throughput, thread and latency suites use, generated
 /// once from the seed so all peers and runs see exactly the same keys.
 struct Workload: Sendable {
@@ -73,8 +89,10 @@ struct Workload: Sendable {
     let misses: [Int]
     /// Distinct new keys: on a full cache each set evicts.
     let fresh: [Int]
-    /// The LRU state after a Zipf warm-up, oldest first: every peer starts the mixed run from it.
+    /// The LRU state after a Zipf warm-up, oldest first: the LRU peers start the mixed run from it.
     let mixedPrefill: [Int]
+    /// That warm-up's draws: the peers under another policy replay them (see `PeerKind.warmsUpByReplay`).
+    let mixedWarmUp: [Int]
     /// Zipf draws over `universe` keys.
     let mixed: [Int]
 
@@ -98,6 +116,7 @@ struct Workload: Sendable {
             if seen.insert(key).inserted { newestFirst.append(key) }
         }
         mixedPrefill = newestFirst.reversed()
+        mixedWarmUp = warm
         mixed = (0..<c.mixedOps).map { _ in permutation[zipf.next(&rng)] }
     }
 }
