@@ -259,6 +259,11 @@ uint32_t larder_core_prefetch_victims(const larder_core *core)
     return small < core->capacity ? small : main < core->capacity ? main : LARDER_NIL;
 }
 
+void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash)
+{
+    if (core->policy == LARDER_POLICY_S3FIFO) larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
+}
+
 int larder_s3fifo_check(const larder_core *core)
 {
     const larder_s3fifo *s = core->state.s3fifo;

@@ -93,6 +93,10 @@ void larder_core_wtinylfu_apply_oldest(larder_core *core);
  *  (larder_policy_s3fifo.c). */
 uint32_t larder_core_prefetch_victims(const larder_core *core);
 
+/** Starts loading the S3-FIFO ghost bucket an insert of `hash` will look
+ *  up (larder_policy_s3fifo.c). */
+void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash);
+
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
 static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag, uint32_t i, larder_cursor *cursor)
 {
@@ -324,6 +328,22 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
     __builtin_prefetch(&view->metas[view->nodes[lru].prev], 1);
 #endif
     return lru;
+}
+
+/** The loads a lookup's miss of `hash` on a full cache starts, for the
+ *  insert and eviction that usually follow (see Cache.lookUp):
+ *  larder_core_prefetch_lru's, except under S3-FIFO. Its hits move nothing,
+ *  so what the last eviction loaded still names the next victims, and
+ *  loading that again cost about 70 instructions a miss; the one cold line
+ *  left is the newcomer's ghost bucket. Returns the likely victim, or
+ *  LARDER_NIL when none was loaded. */
+static inline uint32_t larder_core_prefetch_for_miss(const larder_core *core, uint64_t hash)
+{
+    if (larder_core_view_of_(core)->policy == LARDER_VIEW_POLICY_S3FIFO) {
+        larder_core_prefetch_ghost(core, hash);
+        return LARDER_NIL;
+    }
+    return larder_core_prefetch_lru(core);
 }
 
 /** A write prefetch of the cache line at `address` (no effect on results). */

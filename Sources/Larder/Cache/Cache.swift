@@ -219,7 +219,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             // shard evicts: the lines that eviction reads were loaded after the
             // shard's last one, but with many shards that was many operations
             // ago, and they may have left the L1 cache since. Load them again.
-            if larder_core_count(shard.core) == shard.capacity { shard.prefetchNextVictim() }
+            if larder_core_count(shard.core) == shard.capacity { shard.prefetchForMiss(hash) }
             shard.mutex.unlock()
         }
         Self.noteMiss(key, hash: hash)

@@ -202,6 +202,15 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         if next != larderNil { larder_prefetch_for_write(entries + Int(next)) }
     }
 
+    /// What a lookup's miss of `hash` on a full shard starts loading for the
+    /// set that usually follows (larder_core_prefetch_for_miss). Call with
+    /// `mutex` held.
+    @inlinable @inline(__always)
+    func prefetchForMiss(_ hash: UInt64) {
+        let next = larder_core_prefetch_for_miss(core, hash)
+        if next != larderNil { larder_prefetch_for_write(entries + Int(next)) }
+    }
+
     /// Moves the entry out of storage and removes it from the core.
     @inlinable
     func take(_ slot: UInt32) -> (key: Key, value: Value) {
