@@ -401,8 +401,8 @@ LARDER_INTERNAL int larder_ghost_check(const larder_ghost *ghost);
 
 /* A hash's mix for the ghost (the SplitMix64 finalizer): the fingerprint
  * from its upper 20 bits, the bucket from its lower 32. Inline, with the
- * prefetches below, because an eviction under S3-FIFO computes it three
- * times. */
+ * prefetches below, because a miss under S3-FIFO computes it for the victim
+ * and the newcomer several times over (prefetches, addition, lookup). */
 static inline uint64_t larder_ghost_mix(uint64_t hash)
 {
     uint64_t z = (hash ^ (hash >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);

@@ -144,8 +144,9 @@ static inline __m128i larder_ghost_alive4(__m128i word, __m128i now, __m128i win
 }
 #endif
 
-/* Bit i set where place i of `bucket` holds a live record. Vectorized: the
- * scalar test of 16 places cost about 100 instructions of an eviction. */
+/* Bit i set where place i of `bucket` holds a live record: four SSE2
+ * comparisons rather than a loop with a branch per place (with the sweep
+ * below done the same way, an addition went from 139 to 124 instructions). */
 static inline uint32_t larder_ghost_alive_mask(const larder_ghost *ghost, const uint32_t *bucket)
 {
 #if defined(__SSE2__)
