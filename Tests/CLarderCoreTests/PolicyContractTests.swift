@@ -220,8 +220,9 @@ import Testing
         larder_core_destroy(core)
     }
 
-    /// The prefetch hint a full core's eviction and miss paths give
-    /// (larder_core_prefetch_lru) changes nothing the core decides.
+    /// The prefetch hints a full core's eviction and miss paths give
+    /// (larder_core_prefetch_lru, larder_core_prefetch_for_miss) change
+    /// nothing the core decides.
     @Test func prefetchHintsChangeNothing() {
         for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {
             let core = make(64, flags)
@@ -230,7 +231,10 @@ import Testing
             var before = LARDER_NIL
             #expect(larder_core_victim_for(core, mix64(1000), 1, &before) == LARDER_OK)
             let order = TestCoreOrder.walk(core)  // the touches applied
-            for _ in 0..<100 { _ = larder_core_prefetch_lru(core) }
+            for i in 0..<100 {
+                _ = larder_core_prefetch_lru(core)
+                _ = larder_core_prefetch_for_miss(core, mix64(2000 + UInt64(i)))
+            }
             var after = LARDER_NIL
             #expect(larder_core_victim_for(core, mix64(1000), 1, &after) == LARDER_OK && after == before)
             #expect(TestCoreOrder.walk(core) == order)
