@@ -218,7 +218,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             // A miss is usually followed by a set of the key, which on a full
             // shard evicts: the lines that eviction reads were loaded after the
             // shard's last one, but with many shards that was many operations
-            // ago, and they may have left the L1 cache since. Load them again.
+            // ago, and they may have left the L1 cache since. Load them again
+            // (under S3-FIFO, whose hits move nothing, the newcomer's ghost
+            // bucket instead: larder_core_prefetch_for_miss).
             if larder_core_count(shard.core) == shard.capacity { shard.prefetchForMiss(hash) }
             shard.mutex.unlock()
         }
