@@ -57,12 +57,17 @@ struct MemoryOutcomeTests {
     /// `stats.allocated` is process-wide and other suites run concurrently, so each
     /// attempt also tracks this thread's own net allocations: when the two disagree by
     /// more than 2%, another thread disturbed the figure and the attempt is repeated
-    /// (up to 5 times; then the attempt disturbed least is judged).
+    /// (up to 5 times). When every attempt was disturbed, the attempt disturbed least is
+    /// judged against this thread's own counters instead: the values are made and freed
+    /// on this thread, so those are jemalloc's exact figure for them, and the busy
+    /// suites beside this one (servers, clusters) cannot move them.
     func measure<Value: Sendable>(_ name: String, count: Int = 20_000,
                                   _ make: (inout Rng) -> Value) throws -> Accuracy {
         var result: Accuracy!
         var removedResidual = 0
         var leastDisturbance = Int.max
+        var undisturbed = false
+        var threadResult: Accuracy!
         for attempt in 1...5 {
             let cache = try Cache<Int, Value>(configuration: .init(maxCount: count, shardCount: 1, sweepInterval: nil))
             var rng = Rng(seed: 42)
@@ -94,8 +99,19 @@ struct MemoryOutcomeTests {
                 leastDisturbance = disturbance
                 result = attemptResult
                 removedResidual = after - empty
+                threadResult = Accuracy(name: name + " (this thread's counters)", totalBytes: total,
+                                        allocatedDelta: threadDelta,
+                                        residualAfterRemoveAll: threadAfter - threadEmpty)
             }
-            if disturbance <= threadDelta / 50 { break }
+            if disturbance <= threadDelta / 50 {
+                undisturbed = true
+                break
+            }
+        }
+        if !undisturbed {
+            result = threadResult
+            removedResidual = threadResult.residualAfterRemoveAll
+            print("accuracy: every attempt was disturbed; judging \(result!)")
         }
         #expect(abs(result.error) <= 0.10, "\(result!)")
         #expect(abs(removedResidual) <= result.allocatedDelta / 10, "\(result!)")
@@ -139,15 +155,23 @@ struct MemoryOutcomeTests {
         _ = try cache.value(forKey: -1) { Samples(10) }
         cache.removeAll()
         let empty = try Self.settledAllocated()
+        let threadEmpty = Self.threadNet()
         for key in 0..<count {
             let size = rng.uniform(16...1024)
             _ = try cache.value(forKey: key) { Samples(size) }
         }
         let full = try Self.settledAllocated()
+        let threadDelta = Self.threadNet() - threadEmpty
         let total = cache.totalBytes
-        let result = Accuracy(name: "computed final class holding [Int]", totalBytes: total,
+        var result = Accuracy(name: "computed final class holding [Int]", totalBytes: total,
                               allocatedDelta: full - empty, residualAfterRemoveAll: 0)
-        print("accuracy \(result)")
+        print("accuracy \(result) (this thread's delta \(threadDelta))")
+        // As in `measure`: when other suites' threads moved the process-wide figure, this
+        // thread's own counters (the computations ran here) are the figure to judge.
+        if abs((full - empty) - threadDelta) > threadDelta / 50 {
+            result.allocatedDelta = threadDelta
+            result.name += " (this thread's counters)"
+        }
         #expect(abs(result.error) <= 0.10, "\(result)")
     }
 
