@@ -161,7 +161,8 @@ typedef struct larder_ghost {
     uint32_t now;          /* the current stamp */
     uint32_t window;       /* stamps a record lives: the latest limit, in units */
     uint32_t limit;        /* that limit */
-    uint32_t sweep;        /* the bucket the next addition sweeps */
+    uint32_t sweep;        /* the bucket the next sweep empties */
+    uint32_t sweep_wait;   /* additions until that sweep (1: the next one) */
 } larder_ghost;
 
 /* Regions of W-TinyLFU, which are also its list numbers. */
@@ -428,11 +429,12 @@ static inline void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t has
 #endif
 }
 
-/* Starts loading the bucket the next addition sweeps. */
+/* Starts loading the bucket the next addition sweeps, if it sweeps one. */
 static inline void larder_ghost_prefetch_sweep(const larder_ghost *ghost)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    if (ghost->buckets) __builtin_prefetch(ghost->table + (size_t)ghost->sweep * LARDER_GHOST_BUCKET_WORDS, 1);
+    if (ghost->buckets && ghost->sweep_wait == 1u)
+        __builtin_prefetch(ghost->table + (size_t)ghost->sweep * LARDER_GHOST_BUCKET_WORDS, 1);
 #else
     (void)ghost;
 #endif

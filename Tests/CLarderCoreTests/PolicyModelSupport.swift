@@ -169,12 +169,14 @@ struct ModelSketch {
 /// larder_ghost.c, bit for bit: stamped 20-bit fingerprints in buckets of 16
 /// places (two places per slot); a record lives while its age in stamps is
 /// below the window of the latest limit; an addition takes the first empty or
-/// dead place of its bucket (else overwrites the oldest record) and sweeps
-/// one bucket; a lookup empties the first live copy it finds.
+/// dead place of its bucket (else overwrites the oldest record) and every
+/// fourth addition sweeps one bucket; a lookup empties the first live copy it
+/// finds.
 struct ModelGhost {
     static let stampBits: UInt32 = 12
     static let stampMask: UInt32 = (1 << stampBits) - 1
     static let places = 16
+    static let sweepEvery = 4
 
     let maxRecords: UInt32
     private(set) var table: [UInt32]
@@ -184,6 +186,7 @@ struct ModelGhost {
     private var now: UInt32 = 0
     private var window: UInt32 = 0
     private var sweep = 0
+    private var sweepWait = Self.sweepEvery
 
     init(capacity: UInt32, maxRecords: UInt32) {
         self.maxRecords = maxRecords
@@ -247,8 +250,12 @@ struct ModelGhost {
             }
             table[place] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
         }
-        for i in (sweep * Self.places)..<((sweep + 1) * Self.places) where !alive(table[i]) { table[i] = 0 }
-        sweep = sweep + 1 == buckets ? 0 : sweep + 1
+        sweepWait -= 1
+        if sweepWait == 0 {
+            sweepWait = Self.sweepEvery
+            for i in (sweep * Self.places)..<((sweep + 1) * Self.places) where !alive(table[i]) { table[i] = 0 }
+            sweep = sweep + 1 == buckets ? 0 : sweep + 1
+        }
     }
 }
 
