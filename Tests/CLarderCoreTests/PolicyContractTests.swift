@@ -171,6 +171,39 @@ import Testing
         larder_core_destroy(core)
     }
 
+    /// The ghost's sweep, which runs at every fourth addition, empties each
+    /// dead record long before its 12-bit stamp could wrap, also where a
+    /// stamp spans several additions (5 at 5,000 entries): through ten wraps
+    /// of one-off keys, `larder_core_check` (every record's age below 2,048
+    /// stamps) holds throughout, and a record dead for a wrap stays dead.
+    @Test func theS3FIFOGhostSweepsBeforeAnyStampWraps() {
+        let capacity: UInt32 = 5_000
+        let core = make(capacity, Self.s3fifo)
+        for key in 0..<Int(capacity) { _ = insert(core, key) }
+        let additionsPerStamp = (capacity - capacity / 10 + 1_023) / 1_024
+        let additions = 10 * 4_096 * Int(additionsPerStamp)
+        var victim = LARDER_NIL, newest = LARDER_NIL
+        for step in 0..<additions {
+            precondition(larder_core_victim_for(core, 0, 1, &victim) == LARDER_OK)
+            larder_core_remove(core, victim)  // from small, never hit: into the ghost
+            newest = insert(core, Int(capacity) + step)
+            if step % 1_009 == 0 {
+                let status = larder_core_check(core)
+                #expect(status == 0, "after \(step) additions")
+                if status != 0 { break }
+            }
+        }
+        #expect(larder_core_check(core) == 0)
+        // The first one-off keys left a wrap and more ago: back, one goes to small's
+        // front, just before the newest one-off key (main's front is the walk's start).
+        precondition(larder_core_victim_for(core, 0, 1, &victim) == LARDER_OK)
+        larder_core_remove(core, victim)
+        let back = insert(core, 0)
+        let order = TestCoreOrder.walk(core)
+        #expect(order.firstIndex(of: back)! + 1 == order.firstIndex(of: newest)!)
+        larder_core_destroy(core)
+    }
+
     /// A cold newcomer heavier than the window is judged against main's
     /// victim, loses, and is declined; nothing is evicted for it.
     @Test func aColdHeavyNewcomerIsDeclined() {
