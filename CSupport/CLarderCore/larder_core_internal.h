@@ -223,30 +223,36 @@ typedef struct larder_s3fifo {
 enum { LARDER_POLICY_LRU = 0, LARDER_POLICY_WTINYLFU = 1, LARDER_POLICY_S3FIFO = 2 };
 
 struct larder_core {
-    /* These first, in this order, down to `count`: larder_core_view
-     * (larder_core_inline.h) reads them from the inlined paths. */
+    /* The view's fields first, in its order (larder_core_view in
+     * larder_core_inline.h reads them from the inlined paths).
+     * The first cache line: read by every lookup, optimistic readers on
+     * other threads included, and written only at creation. What writes and
+     * touches move starts on the second line, so that a touch or a write
+     * does not take the line other threads' lookups read from their caches
+     * (the core is line-aligned in ShardMemory). */
     larder_node *nodes;      /* capacity + lists; nodes[capacity + k] is list k's sentinel */
     larder_meta *metas;      /* capacity + lists */
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
     uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches (LRU only) */
-    uint16_t touch_head;     /* the oldest deferred touch (ring index) */
-    uint16_t touch_count;
     uint32_t policy;         /* LARDER_POLICY_* */
-    larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
-    uint64_t total_weight;
-    uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
-    uint32_t count;
-    uint32_t free_head;      /* first free slot, LARDER_NIL when full */
     uint32_t flags;
-    uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */
-    uint8_t lists;           /* 1 (LRU), 3 (W-TinyLFU) or 2 (S3-FIFO) */
-    uint64_t max_weight;     /* larder_core_set_maximum; UINT64_MAX: none */
+    larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
     union {
         larder_wtinylfu *wtinylfu;
         larder_s3fifo *s3fifo;
     } state;                 /* in the core's block; NULL for LRU */
+    /* The second line: moved by touches and writes. */
+    uint16_t touch_head;     /* the oldest deferred touch (ring index) */
+    uint16_t touch_count;
+    uint32_t count;
+    uint64_t total_weight;
+    uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
+    uint32_t free_head;      /* first free slot, LARDER_NIL when full */
+    uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */
+    uint8_t lists;           /* 1 (LRU), 3 (W-TinyLFU) or 2 (S3-FIFO) */
+    uint64_t max_weight;     /* larder_core_set_maximum; UINT64_MAX: none */
 };
 
 _Static_assert(offsetof(struct larder_core, nodes) == offsetof(larder_core_view, nodes), "view: nodes");
@@ -255,13 +261,15 @@ _Static_assert(offsetof(struct larder_core, buckets) == offsetof(larder_core_vie
 _Static_assert(offsetof(struct larder_core, capacity) == offsetof(larder_core_view, capacity), "view: capacity");
 _Static_assert(offsetof(struct larder_core, mask) == offsetof(larder_core_view, mask), "view: mask");
 _Static_assert(offsetof(struct larder_core, touches) == offsetof(larder_core_view, touches), "view: touches");
-_Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_view, touch_head), "view: touch_head");
-_Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
 _Static_assert(offsetof(struct larder_core, policy) == offsetof(larder_core_view, policy), "view: policy");
 _Static_assert(offsetof(struct larder_core, wheel) == offsetof(larder_core_view, wheel), "view: wheel");
+_Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_view, touch_head), "view: touch_head");
+_Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
+_Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view, count), "view: count");
 _Static_assert(offsetof(struct larder_core, total_weight) == offsetof(larder_core_view, total_weight), "view: total_weight");
 _Static_assert(offsetof(struct larder_core, wheel_time) == offsetof(larder_core_view, wheel_time), "view: wheel_time");
-_Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view, count), "view: count");
+_Static_assert(sizeof(void *) != 8 || offsetof(struct larder_core, touch_head) == 64,
+               "what touches and writes move starts on the second line");
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
 _Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined hit tells S3-FIFO by this number");
 

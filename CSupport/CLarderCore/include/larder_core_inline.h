@@ -49,7 +49,9 @@ typedef struct larder_bucket {
 #define LARDER_S3FIFO_FREQ_SHIFT 60u
 #define LARDER_S3FIFO_FREQ_MASK (UINT64_C(3) << LARDER_S3FIFO_FREQ_SHIFT)
 
-/* The first fields of struct larder_core (larder_core_internal.h pins them). */
+/* The first fields of struct larder_core (larder_core_internal.h pins them):
+ * a first cache line written only at creation, then what touches and writes
+ * move. */
 typedef struct larder_core_view {
     larder_node *nodes;      /* capacity + lists; nodes[capacity] is the first list's sentinel */
     larder_meta *metas;      /* capacity + lists, beside nodes */
@@ -57,13 +59,15 @@ typedef struct larder_core_view {
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
     uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches (LRU only) */
+    uint32_t policy;         /* 0: exact LRU; else the policy's number */
+    uint32_t flags_;         /* (not read here) */
+    void *wheel;             /* (the timer wheel; not read here) */
+    void *state_;            /* (not read here) */
     uint16_t touch_head;     /* the oldest deferred touch (ring index) */
     uint16_t touch_count;    /* deferred touches */
-    uint32_t policy;         /* 0: exact LRU; else the policy's number (beside the ring's fields) */
-    void *wheel;             /* (the timer wheel; not read here) */
+    uint32_t count;          /* live entries */
     uint64_t total_weight;   /* sum of the live entries' weights */
     uint64_t wheel_time;     /* (not read here) */
-    uint32_t count;          /* live entries */
 } larder_core_view;
 
 static inline const larder_core_view *larder_core_view_of_(const larder_core *core)
