@@ -51,23 +51,24 @@ struct MemoryOutcomeTests {
         return Int(truncatingIfNeeded: counters.allocated &- counters.deallocated)
     }
 
+    /// Whether other threads moved the process-wide figures: together they differ from
+    /// this thread's own net allocations by more than 2 % of `scale`.
+    static func disturbed(_ deltas: [(process: Int, thread: Int)], scale: Int) -> Bool {
+        deltas.reduce(0) { $0 + abs($1.process - $1.thread) } > scale / 50
+    }
+
     /// Fills a cache with `count` values made on the fly (so the cache holds the only
     /// reference), and compares `totalBytes` with the growth of `stats.allocated`.
     ///
     /// `stats.allocated` is process-wide and other suites run concurrently, so each
-    /// attempt also tracks this thread's own net allocations: when the two disagree by
-    /// more than 2%, another thread disturbed the figure and the attempt is repeated
-    /// (up to 5 times). When every attempt was disturbed, the attempt disturbed least is
-    /// judged against this thread's own counters instead: the values are made and freed
-    /// on this thread, so those are jemalloc's exact figure for them, and the busy
-    /// suites beside this one (servers, clusters) cannot move them.
+    /// attempt also tracks this thread's own net allocations, and a disturbed attempt
+    /// is repeated (up to 5 times). When every attempt was disturbed, the last is
+    /// judged against this thread's own counters instead: the values are made and
+    /// freed on this thread, so those are jemalloc's exact figure for them, and the
+    /// busy suites beside this one (servers, clusters) cannot move them.
     func measure<Value: Sendable>(_ name: String, count: Int = 20_000,
                                   _ make: (inout Rng) -> Value) throws -> Accuracy {
         var result: Accuracy!
-        var removedResidual = 0
-        var leastDisturbance = Int.max
-        var undisturbed = false
-        var threadResult: Accuracy!
         for attempt in 1...5 {
             let cache = try Cache<Int, Value>(configuration: .init(maxCount: count, shardCount: 1, sweepInterval: nil))
             var rng = Rng(seed: 42)
@@ -89,32 +90,21 @@ struct MemoryOutcomeTests {
             let after = try Self.settledAllocated()
             let threadAfter = Self.threadNet()
             #expect(cache.totalBytes == 0)
-            let attemptResult = Accuracy(name: name, totalBytes: total, allocatedDelta: full - empty,
-                                         residualAfterRemoveAll: after - empty)
-            let threadDelta = threadFull - threadEmpty
-            let disturbance = abs((full - empty) - threadDelta) + abs((after - empty) - (threadAfter - threadEmpty))
-            print("accuracy \(attemptResult) (attempt \(attempt), this thread's delta \(threadDelta))")
-            // Other tests' threads allocate meanwhile: judge the attempt they disturbed least.
-            if disturbance < leastDisturbance {
-                leastDisturbance = disturbance
-                result = attemptResult
-                removedResidual = after - empty
-                threadResult = Accuracy(name: name + " (this thread's counters)", totalBytes: total,
-                                        allocatedDelta: threadDelta,
-                                        residualAfterRemoveAll: threadAfter - threadEmpty)
-            }
-            if disturbance <= threadDelta / 50 {
-                undisturbed = true
+            result = Accuracy(name: name, totalBytes: total, allocatedDelta: full - empty,
+                              residualAfterRemoveAll: after - empty)
+            let threadDelta = threadFull - threadEmpty, threadResidual = threadAfter - threadEmpty
+            print("accuracy \(result!) (attempt \(attempt), this thread's delta \(threadDelta))")
+            if !Self.disturbed([(full - empty, threadDelta), (after - empty, threadResidual)], scale: threadDelta) {
                 break
             }
-        }
-        if !undisturbed {
-            result = threadResult
-            removedResidual = threadResult.residualAfterRemoveAll
-            print("accuracy: every attempt was disturbed; judging \(result!)")
+            if attempt == 5 {
+                result = Accuracy(name: name + " (this thread's counters)", totalBytes: total,
+                                  allocatedDelta: threadDelta, residualAfterRemoveAll: threadResidual)
+                print("accuracy: every attempt was disturbed; judging \(result!)")
+            }
         }
         #expect(abs(result.error) <= 0.10, "\(result!)")
-        #expect(abs(removedResidual) <= result.allocatedDelta / 10, "\(result!)")
+        #expect(abs(result.residualAfterRemoveAll) <= result.allocatedDelta / 10, "\(result!)")
         return result
     }
 
@@ -168,7 +158,7 @@ struct MemoryOutcomeTests {
         print("accuracy \(result) (this thread's delta \(threadDelta))")
         // As in `measure`: when other suites' threads moved the process-wide figure, this
         // thread's own counters (the computations ran here) are the figure to judge.
-        if abs((full - empty) - threadDelta) > threadDelta / 50 {
+        if Self.disturbed([(full - empty, threadDelta)], scale: threadDelta) {
             result.allocatedDelta = threadDelta
             result.name += " (this thread's counters)"
         }
