@@ -218,8 +218,11 @@ enum ThreadsSuite {
             load == .mixed ? (w.mixed, w.mixedPrefill) : (w.hits, w.resident)
         }
         var mops: [Load: [Contender: [Int: [Double]]]] = [:]
+        var roundTrips: [Double] = []
         for run in 0..<c.runs {
             progress("threads run \(run + 1)/\(c.runs)")
+            // Before each run: whether a line crossed between cores at its usual cost (CoreToCore).
+            if let trip = CoreToCore.roundTrip() { roundTrips.append(trip.median) }
             for load in Load.allCases {
                 let (keys, prefill) = inputs(load)
                 // Peers take turns within each thread count, so a burst of other work hits all alike.
@@ -282,7 +285,17 @@ enum ThreadsSuite {
             }
         }
         latency(c, w, into: &result)
-        result.notes = [
+        var tripNote: [String] = []
+        if !roundTrips.isEmpty {
+            let trips = Spread(roundTrips)
+            result.rows.append(ResultRow(group: "cache-line round trip between two threads", peer: "machine",
+                                         unit: "ns", value: trips))
+            tripNote = ["a cache line's round trip between two threads, before each run: "
+                + roundTrips.map { fmt($0, 0) }.joined(separator: ", ") + " ns; the shared caches pay about one "
+                + "transfer (half a round trip) per operation, the ceiling none, so a run whose round trip is "
+                + "several times the others' shows their scaling apart from the ceiling's for that reason."]
+        }
+        result.notes = tripNote + [
             "\(c.threadOps) operations (textbook LRU: \(max(1, c.threadOps / 4)), NSCache: \(max(1, c.threadOps / 16))) split between the threads; capacity \(c.capacity); "
                 + "mixed: Zipf(s=\(c.zipfS)) over \(c.universe) keys, get then set on a miss; get-only: uniform draws from the resident keys.",
             "this machine has \(ProcessInfo.processInfo.activeProcessorCount) cores; the ceiling is measured in the same run, so its scaling shows how quiet the machine was.",
