@@ -1,3 +1,4 @@
+import CLarderSystem
 import Synchronization
 import Testing
 @testable import Larder
@@ -41,6 +42,33 @@ struct CacheOptimisticReadTests {
         #expect(!cache.contains(2))
         #expect(cache.keysByRecency() == [[3, 1, 4]])
         #expect(cache.checkInvariants() == 0)
+    }
+
+    /// The hits shard 0's stripes recorded for the recency order, after
+    /// `reads` optimistic hits on ten of its keys; and the hits counted.
+    func recordedHits(shardCount: Int, reads: Int) throws -> (recorded: Int, counted: Int, statistics: Int) {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, shardCount: shardCount, sweepInterval: nil))
+        let keys = (0..<1000).filter { cache.shardIndex(Cache<Int, Int>.hash($0)) == 0 }.prefix(10)
+        for key in keys { try cache.setValue(key, forKey: key) }
+        let shard = cache.shards[0]
+        shard.threadsShare.store(true, ordering: .relaxed)
+        for read in 0..<reads {
+            let key = keys[keys.startIndex + read % keys.count]
+            #expect(cache.value(forKey: key) == key)
+        }
+        var recorded: UInt64 = 0
+        for index in 0...Int(shard.stripeMask) { recorded += larder_read_stripe_recorded(shard.stripes + index) }
+        return (Int(recorded), shard.stripeCounts.hits, cache.statistics.hits)
+    }
+
+    @Test("a shard of a sharded cache records one optimistic hit in two for its order, and counts all")
+    func shardedCachesSampleTheirHits() throws {
+        let sharded = try recordedHits(shardCount: 2, reads: 20)
+        #expect(sharded.recorded == 10)
+        #expect(sharded.counted == 20 && sharded.statistics == 20)
+        let single = try recordedHits(shardCount: 1, reads: 20)
+        #expect(single.recorded == 20, "a cache of one shard keeps every hit for its exact order")
+        #expect(single.counted == 20 && single.statistics == 20)
     }
 
     @Test("optimistic misses are counted, and an expired entry is read under the lock and removed")
