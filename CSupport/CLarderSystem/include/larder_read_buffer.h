@@ -8,7 +8,7 @@
  * Lossy under concurrency: a record overwritten before it was applied, or
  * read while its thread was still writing it, is a touch lost (the drain
  * checks each record against the entry its slot holds now). A shard of a
- * sharded cache also records only one hit in `sample_mask + 1` of each
+ * sharded LRU cache also records only one hit in `sample_mask + 1` of each
  * thread (larder_read_stripe_hit), because applying the records is what two
  * threads on one cache pay for: each move writes list nodes the other thread
  * wrote last. One thread's records are applied in its order, before its next

@@ -106,7 +106,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         for (index, capacity) in capacities.enumerated() {
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
             shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock,
-                                         memory: memory, index: index, samplesHits: shardCount > 1,
+                                         memory: memory, index: index, samplesHits: shardCount > 1 && configuration.policy == .lru,
                                          accessRecording: tier?.accessRecording))
         }
         let largest = UInt32(base + (extra > 0 ? 1 : 0))

@@ -36,8 +36,9 @@ enum OptimisticRead<Value> {
 ///   and counts itself there; the touches are applied under the lock when the
 ///   stripe fills, and before the thread's next write, so one thread's hits
 ///   reach the recency order in its order and before its next eviction;
-/// - in a cache of several shards, only one hit in two of each thread is
-///   recorded (``sampledHitMask``); a cache of one shard records every hit.
+/// - in an LRU cache of several shards, only one hit in two of each thread
+///   is recorded (``sampledHitMask``); a cache of one shard, or under another
+///   policy, records every hit.
 extension CacheShard {
     /// Whether this shard's reads take the optimistic path: trivial keys and
     /// values, whose slot fills whole 8-byte words.
@@ -56,8 +57,8 @@ extension CacheShard {
         return count
     }
 
-    /// In a cache of several shards, a thread records one optimistic hit in
-    /// `sampledHitMask + 1` for the recency order (all are counted).
+    /// In an LRU cache of several shards, a thread records one optimistic hit
+    /// in `sampledHitMask + 1` for the recency order (all are counted).
     ///
     /// Why: applying the records is what two threads on one cache pay for.
     /// Each move to the front writes list nodes that the other thread wrote
@@ -67,7 +68,9 @@ extension CacheShard {
     /// hit moved); one in two halves that cost. An entry hit often is still
     /// moved about as often as its hits matter, and a sharded cache's order is
     /// per shard anyway; a cache of one shard (the configuration that asks for
-    /// exact order) records every hit. The price, on the threads suite's mixed
+    /// exact order) records every hit, and so do W-TinyLFU and S3-FIFO, whose
+    /// hits are counts that their admission and eviction compare (and whose
+    /// hits move less or nothing). The price, on the threads suite's mixed
     /// workload at 2 threads: a hit ratio of 76.2 % against 77.0 % (one in
     /// four: 75.6 %, for a little more throughput).
     @inlinable static var sampledHitMask: UInt8 { 1 }

@@ -46,8 +46,10 @@ struct CacheOptimisticReadTests {
 
     /// The hits shard 0's stripes recorded for the recency order, after
     /// `reads` optimistic hits on ten of its keys; and the hits counted.
-    func recordedHits(shardCount: Int, reads: Int) throws -> (recorded: Int, counted: Int, statistics: Int) {
-        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, shardCount: shardCount, sweepInterval: nil))
+    func recordedHits(shardCount: Int, reads: Int, policy: EvictionPolicy = .lru) throws
+        -> (recorded: Int, counted: Int, statistics: Int) {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, shardCount: shardCount, sweepInterval: nil,
+                                                             policy: policy))
         let keys = (0..<1000).filter { cache.shardIndex(Cache<Int, Int>.hash($0)) == 0 }.prefix(10)
         for key in keys { try cache.setValue(key, forKey: key) }
         let shard = cache.shards[0]
@@ -61,7 +63,7 @@ struct CacheOptimisticReadTests {
         return (Int(recorded), shard.stripeCounts.hits, cache.statistics.hits)
     }
 
-    @Test("a shard of a sharded cache records one optimistic hit in two for its order, and counts all")
+    @Test("a shard of a sharded LRU cache records one optimistic hit in two for its order, and counts all")
     func shardedCachesSampleTheirHits() throws {
         let sharded = try recordedHits(shardCount: 2, reads: 20)
         #expect(sharded.recorded == 10)
@@ -69,6 +71,11 @@ struct CacheOptimisticReadTests {
         let single = try recordedHits(shardCount: 1, reads: 20)
         #expect(single.recorded == 20, "a cache of one shard keeps every hit for its exact order")
         #expect(single.counted == 20 && single.statistics == 20)
+        for policy in [EvictionPolicy.tinyLFU, .s3FIFO] {
+            let counted = try recordedHits(shardCount: 2, reads: 20, policy: policy)
+            #expect(counted.recorded == 20, "\(policy) compares its hits' counts: every one is recorded")
+            #expect(counted.statistics == 20)
+        }
     }
 
     @Test("optimistic misses are counted, and an expired entry is read under the lock and removed")
