@@ -103,10 +103,12 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                                      entryStride: MemoryLayout<SlotEntry<Key, Value>>.stride,
                                      entryAlignment: MemoryLayout<SlotEntry<Key, Value>>.alignment,
                                      stripeCount: CacheShard<Key, Value>.stripeCount)
+        // Exact order where asked for (one shard); counts the other policies compare (see sampledHitMask).
+        let samplesHits = shardCount > 1 && configuration.policy == .lru
         for (index, capacity) in capacities.enumerated() {
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
             shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock,
-                                         memory: memory, index: index, samplesHits: shardCount > 1 && configuration.policy == .lru,
+                                         memory: memory, index: index, samplesHits: samplesHits,
                                          accessRecording: tier?.accessRecording))
         }
         let largest = UInt32(base + (extra > 0 ? 1 : 0))

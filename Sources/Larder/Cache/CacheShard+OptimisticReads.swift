@@ -229,7 +229,8 @@ extension CacheShard {
                 return .miss
             }
             larder_core_prefetch_node(core, slot)  // warm for the move, when the stripe is applied
-            if larder_read_stripe_hit(stripe, slot, UInt32(truncatingIfNeeded: hash >> 32), UInt64(hitSampleMask)) != 0 {
+            let tag = UInt32(truncatingIfNeeded: hash >> 32)
+            if larder_read_stripe_hit(stripe, slot, tag, UInt64(hitSampleMask)) != 0 {
                 mutex.lock()
                 noteLocker()
                 applyRecordedHits(of: stripe)

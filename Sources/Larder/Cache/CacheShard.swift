@@ -120,7 +120,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     let memory: ShardMemory
 
     init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock, memory: ShardMemory, index: Int,
-         samplesHits: Bool = false,
+         samplesHits: Bool,
          accessRecording: (clock: AccessStampClock, batchSize: Int)? = nil) throws(CacheError) {
         let part = memory.parts[index]
         var created: OpaquePointer? = nil
