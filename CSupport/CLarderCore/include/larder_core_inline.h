@@ -43,6 +43,7 @@ typedef struct larder_bucket {
 #define LARDER_TOUCH_LAG 8u
 
 /* The policy numbers the inlined hit tells apart (0 is exact LRU). */
+#define LARDER_VIEW_POLICY_WTINYLFU 1u
 #define LARDER_VIEW_POLICY_S3FIFO 2u
 
 /* S3-FIFO's 2-bit access counter: bits 60-61 of a slot's weight word. */
@@ -101,6 +102,16 @@ uint32_t larder_core_prefetch_victims(const larder_core *core);
  *  up (larder_policy_s3fifo.c). */
 void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash);
 
+/* What a hit's touch of `slot` reads first and writes: under S3-FIFO the
+ * entry's meta word (its counter; the node is never read), else its list
+ * node (the move's links). A select, not a branch, on a line the probe has
+ * read. */
+static inline const void *larder_core_touched_(const larder_core_view *view, uint32_t slot)
+{
+    return view->policy == LARDER_VIEW_POLICY_S3FIFO ? (const void *)&view->metas[slot]
+                                                     : (const void *)&view->nodes[slot];
+}
+
 /* Probes from bucket `i` for the next bucket carrying `tag`. */
 static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag, uint32_t i, larder_cursor *cursor)
 {
@@ -114,9 +125,9 @@ static inline uint32_t larder_core_probe_(const larder_core *core, uint32_t tag,
             cursor->bucket = i;
             cursor->tag = tag;
 #if defined(__GNUC__) || defined(__clang__)
-            /* The touch that follows a hit needs the node; start its load
-             * now so it overlaps the caller's key comparison. */
-            __builtin_prefetch(&view->nodes[bucket.slot], 1);
+            /* The touch that follows a hit needs what it writes; start its
+             * load now so it overlaps the caller's key comparison. */
+            __builtin_prefetch(larder_core_touched_(view, bucket.slot), 1);
 #endif
             return bucket.slot;
         }
@@ -229,13 +240,14 @@ static inline int larder_core_slot_matches(const larder_core *core, uint32_t slo
     return (meta->word & (UINT64_C(1) << 56)) != 0 && (uint32_t)(meta->hash >> 32) == tag;
 }
 
-/** Starts loading `slot`'s list node for a later move (larder_core_touch_batch);
- *  safe from an optimistic reader (a prefetch reads nothing). */
+/** Starts loading what a later touch of `slot` writes (larder_core_touch_batch):
+ *  its list node, or under S3-FIFO its meta word; safe from an optimistic
+ *  reader (a prefetch reads nothing). */
 static inline void larder_core_prefetch_node(const larder_core *core, uint32_t slot)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const larder_core_view *view = larder_core_view_of_(core);
-    if (slot < view->capacity) __builtin_prefetch(&view->nodes[slot], 1);
+    if (slot < view->capacity) __builtin_prefetch(larder_core_touched_(view, slot), 1);
 #else
     (void)core;
     (void)slot;
@@ -320,7 +332,7 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
      * then the loads are wasted, never wrong. Under W-TinyLFU the likely
      * victim is probation's (list 1) least recent, under S3-FIFO the small
      * queue's oldest: a hint for the loads only (larder_core_victim decides). */
-    uint32_t sentinel = view->capacity + (view->policy == 1u ? 1u : 0u);
+    uint32_t sentinel = view->capacity + (view->policy == LARDER_VIEW_POLICY_WTINYLFU ? 1u : 0u);
     uint32_t lru = view->nodes[sentinel].prev;
     if (lru >= view->capacity) return LARDER_NIL;
 #if defined(__GNUC__) || defined(__clang__)
