@@ -243,7 +243,7 @@ static inline int larder_core_slot_matches(const larder_core *core, uint32_t slo
 /** Starts loading what a later touch of `slot` writes (larder_core_touch_batch):
  *  its list node, or under S3-FIFO its meta word; safe from an optimistic
  *  reader (a prefetch reads nothing). */
-static inline void larder_core_prefetch_node(const larder_core *core, uint32_t slot)
+static inline void larder_core_prefetch_touched(const larder_core *core, uint32_t slot)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const larder_core_view *view = larder_core_view_of_(core);

@@ -228,7 +228,7 @@ extension CacheShard {
                 if countsMiss { larder_read_stripe_miss(stripe) }
                 return .miss
             }
-            larder_core_prefetch_node(core, slot)  // warm for the move, when the stripe is applied
+            larder_core_prefetch_touched(core, slot)  // warm for the touch, when the stripe is applied
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
             if larder_read_stripe_hit(stripe, slot, tag, UInt64(hitSampleMask)) != 0 {
                 mutex.lock()
