@@ -337,20 +337,7 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
 {
     if (core->policy == LARDER_POLICY_LRU) return larder_lru_replace(core, hash, weight, max_total_weight, slot_out);
     if (core->policy == LARDER_POLICY_S3FIFO) return larder_s3fifo_replace(core, hash, weight, max_total_weight, slot_out);
-    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
-    if (core->count == 0) return LARDER_ERR_FULL;
-    uint32_t victim;
-    larder_status status = larder_core_victim_for(core, hash, weight, &victim);
-    if (status != LARDER_OK) return status;
-    uint64_t rest = core->total_weight - larder_meta_weight(&core->metas[victim]);
-    /* Too tight for one eviction: the victim stays named, so the caller's
-     * loop of larder_core_victim_for continues this same round. */
-    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
-    /* The freed slot heads the free list, so the insert takes it back. */
-    larder_core_remove(core, victim);
-    status = larder_insert_at(core, hash, weight, 0, slot_out);
-    assert(status == LARDER_OK && *slot_out == victim);
-    return status;
+    return larder_wtinylfu_replace(core, hash, weight, max_total_weight, slot_out);
 }
 
 void larder_core_remove(larder_core *core, uint32_t slot)

@@ -366,6 +366,8 @@ LARDER_INTERNAL void larder_wtinylfu_release_all(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
 LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
                                                      uint32_t *victim_out);
+LARDER_INTERNAL larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t weight,
+                                                      uint64_t max_total_weight, uint32_t *slot_out);
 LARDER_INTERNAL int larder_wtinylfu_check(const larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_back);
 LARDER_INTERNAL void larder_wtinylfu_touch_now(larder_core *core, uint32_t slot);

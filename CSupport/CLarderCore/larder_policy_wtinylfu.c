@@ -47,6 +47,13 @@
 
 #define LARDER_REGION_SHIFT LARDER_FLAG_POLICY_SHIFT
 #define LARDER_REGION_BITS (UINT64_C(3) << LARDER_REGION_SHIFT)
+/* larder_wtinylfu_hit is inlined into each loop that applies hits, which
+ * the compiler would otherwise call. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LARDER_HIT_INLINE inline __attribute__((always_inline))
+#else
+#define LARDER_HIT_INLINE inline
+#endif
 /* A candidate asked for at least this often may win a tie-or-worse at random. */
 #define LARDER_ADMIT_HASHDOS_THRESHOLD 6u
 
@@ -276,6 +283,44 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     larder_window_miss(core, meta->hash);
 }
 
+/* A probation entry's hit: promoted to protected unless it could never fit
+ * there (Caffeine's reorderProbation). Returns whether it moved. Out of
+ * line: most hits land in the window or protected. */
+static int larder_wtinylfu_promote(larder_core *core, uint32_t slot)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    uint64_t weight = larder_meta_weight(&core->metas[slot]);
+    const larder_region *p = &w->region[LARDER_PROTECTED];
+    if (p->max_count < 1u || weight > p->max_weight) return 0;
+    larder_wtinylfu_move(core, slot, LARDER_PROTECTED, 0);
+    larder_protected_overflow(core);
+    return 1;
+}
+
+/* A hit: counted in the entry, moved to the front of its region. Inlined
+ * into the loops that apply deferred hits, with the rare work (a
+ * promotion, an aging) out of line: as one call per hit, its saved
+ * registers took a third of a hit's instructions. */
+static LARDER_HIT_INLINE void larder_wtinylfu_hit(larder_core *core, uint32_t slot)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    assert(larder_slot_is_live(core, slot));
+    larder_meta *meta = &core->metas[slot];
+    uint64_t word = meta->word;
+    if (w->counting && (word & LARDER_FREQ_MASK) != LARDER_FREQ_MASK) {
+        meta->word = word + (UINT64_C(1) << LARDER_FREQ_SHIFT);
+        larder_count_request(core);
+    }
+    larder_round_end(w);
+    uint32_t region = (uint32_t)((word & LARDER_REGION_BITS) >> LARDER_REGION_SHIFT);
+    if (region == LARDER_PROBATION && larder_wtinylfu_promote(core, slot)) return;
+    larder_node *nodes = core->nodes;
+    uint32_t sentinel = larder_sentinel(core, region);
+    if (nodes[sentinel].next == slot) return;
+    larder_list_unlink(nodes, slot);
+    larder_list_link_after(nodes, sentinel, slot);
+}
+
 /* Hits are deferred (larder_core_touch_inline): the ring's oldest is
  * applied when it overflows, and every call that reads or decides on the
  * policy's state flushes it first (larder_flush_for_read). */
@@ -285,7 +330,7 @@ void larder_core_wtinylfu_apply_oldest(larder_core *core)
     uint32_t slot = core->touches[core->touch_head];
     core->touch_head = (uint16_t)((core->touch_head + 1u) % LARDER_TOUCH_RING);
     core->touch_count--;
-    larder_wtinylfu_touch_now(core, slot);
+    larder_wtinylfu_hit(core, slot);
 }
 
 void larder_wtinylfu_flush(larder_core *core)
@@ -293,34 +338,12 @@ void larder_wtinylfu_flush(larder_core *core)
     uint32_t count = core->touch_count, head = core->touch_head;
     core->touch_count = 0;
     core->touch_head = (uint16_t)((head + count) % LARDER_TOUCH_RING);
-    for (uint32_t i = 0; i < count; i++) larder_wtinylfu_touch_now(core, core->touches[(head + i) % LARDER_TOUCH_RING]);
+    for (uint32_t i = 0; i < count; i++) larder_wtinylfu_hit(core, core->touches[(head + i) % LARDER_TOUCH_RING]);
 }
 
 void larder_wtinylfu_touch_now(larder_core *core, uint32_t slot)
 {
-    larder_wtinylfu *w = core->state.wtinylfu;
-    assert(larder_slot_is_live(core, slot));
-    uint32_t region = larder_region_of(core, slot);
-    uint32_t count = larder_count_of(core, slot);
-    if (w->counting && count < 15u) {
-        larder_set_count(core, slot, count + 1u);
-        larder_count_request(core);
-    }
-    larder_round_end(w);
-    if (region == LARDER_PROBATION) {
-        /* Promoted unless it could never fit protected (Caffeine's reorderProbation). */
-        uint64_t weight = larder_meta_weight(&core->metas[slot]);
-        const larder_region *p = &w->region[LARDER_PROTECTED];
-        if (p->max_count >= 1u && weight <= p->max_weight) {
-            larder_wtinylfu_move(core, slot, LARDER_PROTECTED, 0);
-            larder_protected_overflow(core);
-            return;
-        }
-    }
-    uint32_t sentinel = larder_sentinel(core, region);
-    if (core->nodes[sentinel].next == slot) return;
-    larder_list_unlink(core->nodes, slot);
-    larder_list_link_after(core->nodes, sentinel, slot);
+    larder_wtinylfu_hit(core, slot);
 }
 
 void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
@@ -459,4 +482,38 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
     if (phase == LARDER_ROUND_WINDOW_ON && next == LARDER_NIL) phase = LARDER_ROUND_DONE;
     if (admitted) return larder_name(w, victim, 1, next, phase, victim_out);
     return larder_name(w, candidate, 0, next, phase, victim_out);
+}
+
+/* larder_core_replace_lru under W-TinyLFU: the victim's removal and the new
+ * entry's insert fused into one pass over the same slot, as under LRU and
+ * S3-FIFO: no trip through the free list and no second flush of deferred
+ * hits. The policy sees what a removal and an insert show it, in that
+ * order, with the count and weight the core would have between them. */
+larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t weight, uint64_t max_total_weight,
+                                      uint32_t *slot_out)
+{
+    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
+    if (core->count == 0) return LARDER_ERR_FULL;
+    uint32_t slot;
+    larder_status status = larder_wtinylfu_victim(core, 1, hash, weight, &slot);
+    if (status != LARDER_OK) return status;
+    larder_meta *meta = &core->metas[slot];
+    uint64_t rest = core->total_weight - larder_meta_weight(meta);
+    /* Too tight for one eviction: the victim stays named, so the caller's
+     * loop of larder_core_victim_for continues this same round. */
+    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
+    if (meta->word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (meta->word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
+    larder_index_remove(core, slot);
+    larder_wtinylfu_remove(core, slot);
+    core->count--;
+    core->total_weight = rest;
+    meta->hash = hash;
+    meta->word = weight | LARDER_FLAG_LIVE;
+    larder_wtinylfu_insert(core, slot, 0);
+    larder_index_insert(core, hash, slot);
+    core->count++;
+    core->total_weight = rest + weight;
+    *slot_out = slot;
+    return LARDER_OK;
 }
