@@ -313,9 +313,25 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
     if (n + 1u > LARDER_TOUCH_LAG) larder_core_apply_oldest_touch(core);
 }
 
+/* Starts loading `slot`'s index bucket, and the node and meta record of
+ * the entry behind it in its list: evicting `slot` rewrites that node's
+ * link, whose miss would otherwise hold up the next eviction. */
+static inline void larder_core_prefetch_evictee_(const larder_core_view *view, uint32_t slot)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    uint32_t tag = (uint32_t)(view->metas[slot].hash >> 32);
+    __builtin_prefetch(&view->buckets[tag & view->mask], 1);
+    __builtin_prefetch(&view->nodes[view->nodes[slot].prev], 1);
+    __builtin_prefetch(&view->metas[view->nodes[slot].prev], 1);
+#else
+    (void)view;
+    (void)slot;
+#endif
+}
+
 /** Starts loading what evicting the least-recent entry will read: its node
  *  and its index bucket. Returns the least-recent slot (under W-TinyLFU
- *  probation's, under S3-FIFO the small queue's oldest: the likely next
+ *  the window's, under S3-FIFO the small queue's oldest: the likely next
  *  victim, a hint only), or LARDER_NIL when that list is empty.
  *
  *  Call after an eviction, while the cache is full: the next miss evicts that
@@ -329,20 +345,19 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
     const larder_core_view *view = larder_core_view_of_(core);
     if (view->policy == LARDER_VIEW_POLICY_S3FIFO) return larder_core_prefetch_victims(core);
     /* Before deferred touches are applied this may name an entry just read:
-     * then the loads are wasted, never wrong. Under W-TinyLFU the likely
-     * victim is probation's (list 1) least recent, under S3-FIFO the small
-     * queue's oldest: a hint for the loads only (larder_core_victim decides). */
-    uint32_t sentinel = view->capacity + (view->policy == LARDER_VIEW_POLICY_WTINYLFU ? 1u : 0u);
-    uint32_t lru = view->nodes[sentinel].prev;
+     * then the loads are wasted, never wrong. The list's least recent entry
+     * (the window's, list 0, under W-TinyLFU) is a hint for the loads only
+     * (larder_core_victim decides). */
+    uint32_t lru = view->nodes[view->capacity].prev;
     if (lru >= view->capacity) return LARDER_NIL;
-#if defined(__GNUC__) || defined(__clang__)
-    uint32_t tag = (uint32_t)(view->metas[lru].hash >> 32);
-    __builtin_prefetch(&view->buckets[tag & view->mask], 1);
-    /* And the victim after it: evicting this one rewrites that node's link,
-     * whose miss would otherwise hold up the next eviction. */
-    __builtin_prefetch(&view->nodes[view->nodes[lru].prev], 1);
-    __builtin_prefetch(&view->metas[view->nodes[lru].prev], 1);
-#endif
+    larder_core_prefetch_evictee_(view, lru);
+    if (view->policy == LARDER_VIEW_POLICY_WTINYLFU) {
+        /* The window's least recent is the next round's candidate, and on
+         * the mixed workload the one evicted five times in six (it loses
+         * admission); else probation's least recent leaves: load both. */
+        uint32_t other = view->nodes[view->capacity + 1u].prev;
+        if (other < view->capacity) larder_core_prefetch_evictee_(view, other);
+    }
     return lru;
 }
 
