@@ -340,6 +340,37 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
     return larder_wtinylfu_replace(core, hash, weight, max_total_weight, slot_out);
 }
 
+/* The victim's removal and the new entry's insert fused into one pass over
+ * the same slot, as LRU's (larder_lru_replace): no trip through the free
+ * list. The policy sees what a removal and an insert show it, in that order,
+ * with the count and weight the core would have between them. */
+larder_status larder_core_swap(larder_core *core, uint32_t slot, uint64_t hash, uint64_t weight,
+                               uint64_t max_total_weight, uint32_t *slot_out)
+{
+    larder_meta *meta = &core->metas[slot];
+    uint64_t rest = core->total_weight - larder_meta_weight(meta);
+    /* Too tight for one eviction: the victim stays named, so the caller's
+     * loop of larder_core_victim_for continues this same round. */
+    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
+    if (meta->word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (meta->word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
+    larder_index_remove(core, slot);
+    int wtinylfu = core->policy == LARDER_POLICY_WTINYLFU;
+    if (wtinylfu) larder_wtinylfu_remove(core, slot);
+    else larder_s3fifo_remove(core, slot);
+    core->count--;
+    core->total_weight = rest;
+    meta->hash = hash;
+    meta->word = weight | LARDER_FLAG_LIVE;
+    if (wtinylfu) larder_wtinylfu_insert(core, slot, 0);
+    else larder_s3fifo_insert(core, slot, 0);
+    larder_index_insert(core, hash, slot);
+    core->count++;
+    core->total_weight = rest + weight;
+    *slot_out = slot;
+    return LARDER_OK;
+}
+
 void larder_core_remove(larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));

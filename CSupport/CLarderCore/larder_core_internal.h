@@ -366,6 +366,11 @@ LARDER_INTERNAL void larder_wtinylfu_release_all(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
 LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
                                                      uint32_t *victim_out);
+/* The second half of the policies' replace (larder_core_replace_lru): the
+ * named victim in `slot` removed and the new entry inserted in its place
+ * (larder_core.c). */
+LARDER_INTERNAL larder_status larder_core_swap(larder_core *core, uint32_t slot, uint64_t hash, uint64_t weight,
+                                               uint64_t max_total_weight, uint32_t *slot_out);
 LARDER_INTERNAL larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                                       uint64_t max_total_weight, uint32_t *slot_out);
 LARDER_INTERNAL int larder_wtinylfu_check(const larder_core *core);

@@ -194,9 +194,8 @@ uint32_t larder_s3fifo_victim(larder_core *core)
     return s->pending;
 }
 
-/* larder_core_replace_lru under S3-FIFO: the victim's removal and the new
- * entry's insert fused into one pass over the same slot, as under LRU
- * (larder_lru_replace): no trip through the free list, the count stays.
+/* larder_core_replace_lru under S3-FIFO: the victim, then its removal and
+ * the new entry's insert in one pass over the same slot (larder_core_swap).
  * The ghost sees the same order as a removal and an insert: the victim's
  * hash is added, then the newcomer's is looked up. */
 larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t weight,
@@ -209,22 +208,7 @@ larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t w
     larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
     uint32_t slot = larder_s3fifo_victim(core);
     if (slot == LARDER_NIL) return LARDER_REJECTED;
-    larder_meta *meta = &core->metas[slot];
-    uint64_t rest = core->total_weight - larder_meta_weight(meta);
-    /* Too tight for one eviction: the victim stays named, so the caller's
-     * loop of larder_core_victim_for continues this same round. */
-    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
-    if (meta->word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (meta->word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
-    larder_index_remove(core, slot);
-    larder_s3fifo_remove(core, slot);
-    meta->hash = hash;
-    meta->word = weight | LARDER_FLAG_LIVE;
-    larder_s3fifo_insert(core, slot, 0);
-    larder_index_insert(core, hash, slot);
-    core->total_weight = rest + weight;
-    *slot_out = slot;
-    return LARDER_OK;
+    return larder_core_swap(core, slot, hash, weight, max_total_weight, slot_out);
 }
 
 /* Starts loading what the next eviction will read (see

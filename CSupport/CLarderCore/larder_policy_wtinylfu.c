@@ -484,11 +484,9 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
     return larder_name(w, candidate, 0, next, phase, victim_out);
 }
 
-/* larder_core_replace_lru under W-TinyLFU: the victim's removal and the new
- * entry's insert fused into one pass over the same slot, as under LRU and
- * S3-FIFO: no trip through the free list and no second flush of deferred
- * hits. The policy sees what a removal and an insert show it, in that
- * order, with the count and weight the core would have between them. */
+/* larder_core_replace_lru under W-TinyLFU: the round's victim, then its
+ * removal and the new entry's insert in one pass (larder_core_swap), with
+ * no second flush of deferred hits. */
 larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t weight, uint64_t max_total_weight,
                                       uint32_t *slot_out)
 {
@@ -497,23 +495,5 @@ larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t
     uint32_t slot;
     larder_status status = larder_wtinylfu_victim(core, 1, hash, weight, &slot);
     if (status != LARDER_OK) return status;
-    larder_meta *meta = &core->metas[slot];
-    uint64_t rest = core->total_weight - larder_meta_weight(meta);
-    /* Too tight for one eviction: the victim stays named, so the caller's
-     * loop of larder_core_victim_for continues this same round. */
-    if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
-    if (meta->word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (meta->word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
-    larder_index_remove(core, slot);
-    larder_wtinylfu_remove(core, slot);
-    core->count--;
-    core->total_weight = rest;
-    meta->hash = hash;
-    meta->word = weight | LARDER_FLAG_LIVE;
-    larder_wtinylfu_insert(core, slot, 0);
-    larder_index_insert(core, hash, slot);
-    core->count++;
-    core->total_weight = rest + weight;
-    *slot_out = slot;
-    return LARDER_OK;
+    return larder_core_swap(core, slot, hash, weight, max_total_weight, slot_out);
 }
