@@ -340,13 +340,15 @@ larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t
     return larder_wtinylfu_replace(core, hash, weight, max_total_weight, slot_out);
 }
 
-/* The victim's removal and the new entry's insert fused into one pass over
- * the same slot, as LRU's (larder_lru_replace): no trip through the free
- * list. The policy sees what a removal and an insert show it, in that order,
- * with the count and weight the core would have between them. */
+/* Under S3-FIFO and W-TinyLFU, the victim's removal and the new entry's
+ * insert fused into one pass over the same slot, as LRU's
+ * (larder_lru_replace): no trip through the free list. The policy sees what
+ * a removal and an insert show it, in that order, with the count and weight
+ * the core would have between them. */
 larder_status larder_core_swap(larder_core *core, uint32_t slot, uint64_t hash, uint64_t weight,
                                uint64_t max_total_weight, uint32_t *slot_out)
 {
+    assert(core->policy == LARDER_POLICY_WTINYLFU || core->policy == LARDER_POLICY_S3FIFO);
     larder_meta *meta = &core->metas[slot];
     uint64_t rest = core->total_weight - larder_meta_weight(meta);
     /* Too tight for one eviction: the victim stays named, so the caller's
