@@ -207,8 +207,8 @@ larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weig
  * Evicts the policy's victim for a new entry and inserts the new one into the
  * slot it frees: larder_core_victim_for, larder_core_remove and
  * larder_core_insert in one call, for the steady state of a full cache
- * (under LRU in one pass: the least-recent entry's slot skips the free list,
- * the count stays, deferred touches are applied once). The caller's record
+ * (in one pass: the victim's slot skips the free list, deferred touches are
+ * applied once). The caller's record
  * of the victim is still at *slot_out in its own storage: move it out before
  * storing the new entry's there.
  * @param max_total_weight the largest total weight the core may carry after
