@@ -335,6 +335,8 @@ larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t 
 larder_status larder_core_replace_lru(larder_core *core, uint64_t hash, uint64_t weight,
                                      uint64_t max_total_weight, uint32_t *slot_out)
 {
+    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
+    if (core->count == 0) return LARDER_ERR_FULL;  /* nothing to evict */
     if (core->policy == LARDER_POLICY_LRU) return larder_lru_replace(core, hash, weight, max_total_weight, slot_out);
     if (core->policy == LARDER_POLICY_S3FIFO) return larder_s3fifo_replace(core, hash, weight, max_total_weight, slot_out);
     return larder_wtinylfu_replace(core, hash, weight, max_total_weight, slot_out);

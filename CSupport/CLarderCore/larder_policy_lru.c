@@ -86,13 +86,11 @@ void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t 
 larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                  uint64_t max_total_weight, uint32_t *slot_out)
 {
-    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
     larder_flush_for_read(core);
     larder_node *nodes = core->nodes;
     larder_meta *metas = core->metas;
     uint32_t sentinel = core->capacity;
-    uint32_t slot = nodes[sentinel].prev;
-    if (slot == sentinel) return LARDER_ERR_FULL;  /* empty: nothing to evict */
+    uint32_t slot = nodes[sentinel].prev;  /* not empty: larder_core_replace_lru checked */
     uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
     /* The victim's removal, as larder_core_remove does it (the index needs

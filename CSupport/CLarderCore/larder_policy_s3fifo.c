@@ -201,8 +201,6 @@ uint32_t larder_s3fifo_victim(larder_core *core)
 larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                     uint64_t max_total_weight, uint32_t *slot_out)
 {
-    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
-    if (core->count == 0) return LARDER_ERR_FULL;
     /* The insert checks the ghost for the new hash: start that load now,
      * to overlap the eviction. */
     larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);

@@ -490,8 +490,6 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
 larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t weight, uint64_t max_total_weight,
                                       uint32_t *slot_out)
 {
-    if (weight > LARDER_MAX_WEIGHT) return LARDER_ERR_WEIGHT;
-    if (core->count == 0) return LARDER_ERR_FULL;
     uint32_t slot;
     larder_status status = larder_wtinylfu_victim(core, 1, hash, weight, &slot);
     if (status != LARDER_OK) return status;

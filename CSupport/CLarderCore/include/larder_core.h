@@ -208,9 +208,8 @@ larder_status larder_core_insert(larder_core *core, uint64_t hash, uint64_t weig
  * slot it frees: larder_core_victim_for, larder_core_remove and
  * larder_core_insert in one call, for the steady state of a full cache
  * (in one pass: the victim's slot skips the free list, deferred touches are
- * applied once). The caller's record
- * of the victim is still at *slot_out in its own storage: move it out before
- * storing the new entry's there.
+ * applied once). The caller's record of the victim is still at *slot_out in
+ * its own storage: move it out before storing the new entry's there.
  * @param max_total_weight the largest total weight the core may carry after
  *        the swap (UINT64_MAX: no limit).
  * @return LARDER_OK; LARDER_ERR_FULL, evicting and inserting nothing, when
