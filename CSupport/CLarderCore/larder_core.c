@@ -318,7 +318,7 @@ uint32_t larder_core_victim(larder_core *core)
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: (void)larder_wtinylfu_victim(core, 0, 0, 0, &victim); return victim;
     case LARDER_POLICY_S3FIFO: return larder_s3fifo_victim(core);
-    default: return larder_core_lru(core);
+    default: return larder_lru_victim(core);
     }
 }
 
@@ -326,7 +326,7 @@ larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t 
 {
     uint32_t victim;
     if (core->policy == LARDER_POLICY_WTINYLFU) return larder_wtinylfu_victim(core, 1, hash, weight, victim_out);
-    victim = core->policy == LARDER_POLICY_S3FIFO ? larder_s3fifo_victim(core) : larder_core_lru(core);
+    victim = core->policy == LARDER_POLICY_S3FIFO ? larder_s3fifo_victim(core) : larder_lru_victim(core);
     if (victim == LARDER_NIL) return LARDER_REJECTED;
     *victim_out = victim;
     return LARDER_OK;

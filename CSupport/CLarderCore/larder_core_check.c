@@ -14,7 +14,7 @@ static uint32_t larder_list_of(const larder_core *core, uint64_t word)
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: return bits & 3u;
     case LARDER_POLICY_S3FIFO: return (bits >> 2) & 1u;
-    default: return bits;  /* LRU sets none: any bit names no list */
+    default: return bits >> 1;  /* LRU's mark aside, any bit names no list */
     }
 }
 

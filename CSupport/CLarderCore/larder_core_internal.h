@@ -38,10 +38,12 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
 /* Bits 60-63 belong to the policy: W-TinyLFU keeps the entry's region in 60-61,
- * S3-FIFO its access counter in 60-61 and its queue in 62 (see their files).
- * Every new entry starts with them clear; LRU never sets them. */
+ * S3-FIFO its access counter in 60-61 and its queue in 62, LRU its mark in 60
+ * (see their files). Every new entry starts with them clear. */
 #define LARDER_FLAG_POLICY_SHIFT 60u
 #define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
+/** LRU's mark: a hit recorded without a move (larder_core_mark_batch). */
+#define LARDER_LRU_MARK (UINT64_C(1) << LARDER_FLAG_POLICY_SHIFT)
 _Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inlined S3-FIFO hit bumps bits 60-61");
 
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
@@ -334,6 +336,10 @@ static inline void larder_flush_for_read(const larder_core *core)
     mutable_core->touch_head = (uint16_t)((head + count) % LARDER_TOUCH_RING);
     mutable_core->touch_count = 0;
 }
+
+/* LRU's victim: the least recent entry without a mark; marked ones it
+ * passes get their second chance (larder_policy_lru.c). */
+LARDER_INTERNAL uint32_t larder_lru_victim(larder_core *core);
 
 /* Index (larder_index.c). */
 LARDER_INTERNAL void larder_index_reset(larder_core *core);

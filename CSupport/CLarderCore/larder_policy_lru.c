@@ -10,6 +10,11 @@
  * applies them before anything reads or changes the list. W-TinyLFU defers its
  * hits through the same ring (larder_policy_wtinylfu.c); S3-FIFO's hit moves
  * nothing, so it never defers.
+ *
+ * Hits that threads share may be applied as marks instead
+ * (larder_core_mark_batch): the entry stays where it is, and the eviction
+ * that reaches a marked entry at the back moves it to the front unmarked
+ * (CLOCK's second chance) and goes on. Exact LRU is the order with no marks.
  */
 #include "larder_core_internal.h"
 
@@ -81,16 +86,50 @@ void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t 
     for (uint32_t i = 0; i < count; i++) larder_apply_touch(core, slots[i]);
 }
 
-/* larder_core_replace_lru under LRU: the least-recent entry's removal and the
- * new entry's insert fused into one pass over the same slot. */
-larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
-                                 uint64_t max_total_weight, uint32_t *slot_out)
+void larder_core_mark_batch(larder_core *core, const uint32_t *slots, uint32_t count)
+{
+    if (core->policy != LARDER_POLICY_LRU) {
+        larder_core_touch_batch(core, slots, count);
+        return;
+    }
+    larder_meta *metas = core->metas;
+    for (uint32_t i = 0; i < count; i++) {
+        assert(larder_slot_is_live(core, slots[i]));
+        /* Written only when it changes: an entry hit again before its next
+         * pass keeps its line clean, and shared, in every reader's cache. */
+        uint64_t word = metas[slots[i]].word;
+        if (!(word & LARDER_LRU_MARK)) metas[slots[i]].word = word | LARDER_LRU_MARK;
+    }
+}
+
+uint32_t larder_lru_victim(larder_core *core)
 {
     larder_flush_for_read(core);
     larder_node *nodes = core->nodes;
     larder_meta *metas = core->metas;
     uint32_t sentinel = core->capacity;
-    uint32_t slot = nodes[sentinel].prev;  /* not empty: larder_core_replace_lru checked */
+    for (;;) {
+        uint32_t slot = nodes[sentinel].prev;
+        if (slot >= core->capacity) return LARDER_NIL;
+        uint64_t word = metas[slot].word;
+        if (!(word & LARDER_LRU_MARK)) return slot;
+        /* Hit since it last passed: most recent again, unmarked. Each turn
+         * clears a mark, so the walk ends. */
+        metas[slot].word = word & ~LARDER_LRU_MARK;
+        larder_list_unlink(nodes, slot);
+        larder_list_link_after(nodes, sentinel, slot);
+    }
+}
+
+/* larder_core_replace_lru under LRU: the least-recent entry's removal and the
+ * new entry's insert fused into one pass over the same slot. */
+larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
+                                 uint64_t max_total_weight, uint32_t *slot_out)
+{
+    uint32_t slot = larder_lru_victim(core);  /* not empty: larder_core_replace_lru checked */
+    larder_node *nodes = core->nodes;
+    larder_meta *metas = core->metas;
+    uint32_t sentinel = core->capacity;
     uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
     /* The victim's removal, as larder_core_remove does it (the index needs

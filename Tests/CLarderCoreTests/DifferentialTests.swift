@@ -87,6 +87,9 @@ final class DifferentialRun {
     var keyOfSlot: [Int]
     var entries: [Int: ModelEntry] = [:]
     var order: KeyOrder
+    /// Keys whose hit was recorded as a mark (larder_core_mark_batch): they
+    /// stay in place until an eviction reaches them and gives them a second chance.
+    var marked: Set<Int> = []
     var totalWeight: UInt64 = 0
     var hashCount: [UInt64: Int] = [:]
     var now: UInt64 = 0
@@ -195,8 +198,21 @@ final class DifferentialRun {
         let entry = entries[key]!
         try ensure(larder_core_weight(raw, slot) == entry.weight, "weight of \(key)")
         try ensure(larder_core_deadline(raw, slot) == entry.deadline, "deadline of \(key)")
-        larder_core_touch(raw, slot)
-        moveToMostRecent(key)
+        if random(4) == 0 {
+            // A hit recorded as a mark: nothing moves now.
+            var marking = slot
+            larder_core_mark_batch(raw, &marking, 1)
+            marked.insert(key)
+        } else {
+            larder_core_touch(raw, slot)
+            moveToMostRecent(key)
+        }
+    }
+
+    /// What an eviction does before it names its victim: the least recent keys
+    /// hit since their last pass become most recent, unmarked.
+    func giveSecondChances() {
+        while let key = order.first, marked.remove(key) != nil { moveToMostRecent(key) }
     }
 
     func insertOrUpdate(_ key: Int) throws {
@@ -215,7 +231,10 @@ final class DifferentialRun {
         let hash = shape.hash(key: key, capacity: capacity)
         if isFull && random(2) == 0 { return try replaceLeastRecent(with: key, hash: hash, weight: weight) }
         if isFull {
-            let victim = larder_core_lru(raw)
+            // The policy's victim passes marked keys; the least recent entry is the list's end.
+            let asksPolicy = random(2) == 0
+            if asksPolicy { giveSecondChances() }
+            let victim = asksPolicy ? larder_core_victim(raw) : larder_core_lru(raw)
             try ensure(victim != LARDER_NIL && keyOfSlot[Int(victim)] == order.first!,
                        "victim \(victim) is not the model's least recent key \(order.first!)")
             try remove(order.first!)
@@ -238,6 +257,8 @@ final class DifferentialRun {
     /// the least-recent key's slot, at the most-recent end. A weight limit
     /// that one eviction cannot meet must change nothing.
     func replaceLeastRecent(with key: Int, hash: UInt64, weight: UInt64) throws {
+        // Second chances come first, even in a call then refused for its weight.
+        giveSecondChances()
         let victimKey = order.first!
         let victim = entries[victimKey]!
         var slot: UInt32 = 12345
@@ -255,6 +276,7 @@ final class DifferentialRun {
         try ensure(larder_core_replace_lru(raw, hash, weight, limit, &slot) == LARDER_OK, "replace_lru")
         try ensure(slot == victim.slot, "replace_lru used slot \(slot), not the victim's \(victim.slot)")
         entries[victimKey] = nil
+        marked.remove(victimKey)
         hashCount[victim.hash]! -= 1
         if hashCount[victim.hash] == 0 { hashCount[victim.hash] = nil }
         order.remove(victimKey)
@@ -275,6 +297,7 @@ final class DifferentialRun {
         if hashCount[entry.hash] == 0 { hashCount[entry.hash] = nil }
         totalWeight -= entry.weight
         order.remove(key)
+        marked.remove(key)
     }
 
     func setWeight() throws {
@@ -369,6 +392,7 @@ final class DifferentialRun {
         for i in keyOfSlot.indices { keyOfSlot[i] = -1 }
         entries = [:]
         order = KeyOrder(keyCount: keyUniverse)
+        marked = []
         totalWeight = 0
         hashCount = [:]
     }

@@ -172,11 +172,19 @@ final class PolicyRun {
         wt?.touch(key); s3?.touch(key)
     }
 
-    /// Hits recorded elsewhere and applied together (larder_core_touch_batch).
+    /// Hits recorded elsewhere and applied together (larder_core_touch_batch, or
+    /// larder_core_mark_batch, the same under these policies).
     func lookupBatch() throws {
         let keys = (0..<(1 + random(4))).compactMap { _ in randomLiveKey() }
         let slots = keys.map { entries[$0]!.slot }
-        slots.withUnsafeBufferPointer { larder_core_touch_batch(core, $0.baseAddress, UInt32($0.count)) }
+        let marks = random(2) == 0
+        slots.withUnsafeBufferPointer {
+            if marks {
+                larder_core_mark_batch(core, $0.baseAddress, UInt32($0.count))
+            } else {
+                larder_core_touch_batch(core, $0.baseAddress, UInt32($0.count))
+            }
+        }
         for key in keys { wt?.touch(key); s3?.touch(key) }
     }
 

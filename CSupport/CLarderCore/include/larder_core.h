@@ -243,6 +243,16 @@ void larder_core_touch(larder_core *core, uint32_t slot);
  *  loads overlapped. Each slot must be live. */
 void larder_core_touch_batch(larder_core *core, const uint32_t *slots, uint32_t count);
 
+/** Records hits on live entries as marks, where threads share a cache:
+ *  under LRU each entry is marked instead of moved, and an eviction that
+ *  reaches a marked least-recent entry moves it to the front and clears the
+ *  mark instead of evicting it (a second chance, as CLOCK gives). So the
+ *  hits write no list node, whose lines the other threads write too; the
+ *  order becomes approximate: an entry hit once since its last pass is
+ *  kept as if hit when it reached the end. Under W-TinyLFU and S3-FIFO, the
+ *  same as larder_core_touch_batch. Each slot must be live. */
+void larder_core_mark_batch(larder_core *core, const uint32_t *slots, uint32_t count);
+
 /** Removes a live entry from its list, the index and the wheel (or the
  *  expired list), and frees its slot for a later insert. O(1) plus the
  *  backward shift of its probe run. Removing the victim the policy named
@@ -307,10 +317,11 @@ larder_status larder_core_victim_for(larder_core *core, uint64_t hash, uint64_t 
  * most to least recent; S3-FIFO main, then small, each from newest to
  * oldest. The walks below follow that order (to persist it and restore it
  * with larder_core_insert_lru, or to list entries). Under LRU the least
- * valuable is the next victim; under the others larder_core_victim decides. */
+ * valuable is the next victim unless it is marked (larder_core_mark_batch);
+ * under the others larder_core_victim decides. */
 
 /** The least valuable entry (under LRU the least recent, the eviction
- *  victim), or LARDER_NIL. */
+ *  victim unless marked), or LARDER_NIL. */
 uint32_t larder_core_lru(const larder_core *core);
 
 /** The most valuable entry (under LRU the most recent), or LARDER_NIL. */
