@@ -7,12 +7,10 @@
  *
  * Lossy under concurrency: a record overwritten before it was applied, or
  * read while its thread was still writing it, is a touch lost (the drain
- * checks each record against the entry its slot holds now). A shard of a
- * sharded LRU cache also records only one hit in `sample_mask + 1` of each
- * thread (larder_read_stripe_hit), because applying the records is what two
- * threads on one cache pay for: each move writes list nodes the other thread
- * wrote last. One thread's records are applied in its order, before its next
- * write: a cache of one shard used by one thread keeps exact LRU order.
+ * checks each record against the entry its slot holds now). One thread's
+ * records are applied in its order, before its next write: a cache of one
+ * shard used by one thread keeps exact LRU order. (A shard of a sharded LRU
+ * cache applies them as marks, larder_core_mark_batch.)
  */
 #ifndef LARDER_READ_BUFFER_H
 #define LARDER_READ_BUFFER_H
@@ -28,9 +26,8 @@ extern "C" {
  *  recency list, lines the other threads write too: 29 records a batch (a
  *  256-byte stripe) lifted two threads' get-only scaling on one cache from
  *  75-80 % of the private-Dictionary ceiling's to 92-95 % against 13 records
- *  (128 bytes) in the same sittings; 61 records measured no better. 28 leave
- *  room for the count of hits not recorded. */
-#define LARDER_READ_STRIPE_RECORDS 28u
+ *  (128 bytes) in the same sittings; 61 records measured no better. */
+#define LARDER_READ_STRIPE_RECORDS 29u
 
 /** One thread's stripe: 256 bytes, a whole number of line pairs (x86 pulls
  *  lines in pairs), so that two stripes never share a line. */
@@ -38,7 +35,6 @@ typedef struct larder_read_stripe {
     uint64_t head;     /* records ever taken (atomic) */
     uint64_t tail;     /* records applied (written under the shard's lock) */
     uint64_t misses;   /* optimistic misses counted here (atomic) */
-    uint64_t unrecorded;  /* hits counted here without a record (atomic) */
     uint64_t records[LARDER_READ_STRIPE_RECORDS];  /* slot | tag << 32 */
 } larder_read_stripe;
 
@@ -52,23 +48,6 @@ static inline int larder_read_stripe_record(larder_read_stripe *stripe, uint32_t
     __atomic_store_n(&stripe->records[n % LARDER_READ_STRIPE_RECORDS], (uint64_t)slot | ((uint64_t)tag << 32),
                      __ATOMIC_RELAXED);
     return n + 1 - __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED) >= LARDER_READ_STRIPE_RECORDS;
-}
-
-/** Takes a hit on `slot` (whose index tag is `tag`): records it when it is
- *  the first of `sample_mask + 1` hits in a row on this stripe (`sample_mask`
- *  0: every hit), else only counts it. Returns nonzero when the stripe is
- *  full: apply it (larder_read_stripe_take under the lock) now. */
-static inline int larder_read_stripe_hit(larder_read_stripe *stripe, uint32_t slot, uint32_t tag, uint64_t sample_mask)
-{
-    if (sample_mask != 0) {
-        uint64_t seen = __atomic_load_n(&stripe->head, __ATOMIC_RELAXED) +
-                        __atomic_load_n(&stripe->unrecorded, __ATOMIC_RELAXED);
-        if ((seen & sample_mask) != 0) {
-            __atomic_fetch_add(&stripe->unrecorded, 1, __ATOMIC_RELAXED);
-            return 0;
-        }
-    }
-    return larder_read_stripe_record(stripe, slot, tag);
 }
 
 /** Counts an optimistic miss. */
@@ -101,12 +80,6 @@ static inline int larder_read_stripe_pending(const larder_read_stripe *stripe)
 
 /** The stripe's hit and miss counts (relaxed; for statistics). */
 static inline uint64_t larder_read_stripe_hits(const larder_read_stripe *stripe)
-{
-    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED) + __atomic_load_n(&stripe->unrecorded, __ATOMIC_RELAXED);
-}
-
-/** The hits the stripe recorded for their touches (relaxed; for tests). */
-static inline uint64_t larder_read_stripe_recorded(const larder_read_stripe *stripe)
 {
     return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED);
 }

@@ -103,12 +103,12 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                                      entryStride: MemoryLayout<SlotEntry<Key, Value>>.stride,
                                      entryAlignment: MemoryLayout<SlotEntry<Key, Value>>.alignment,
                                      stripeCount: CacheShard<Key, Value>.stripeCount)
-        // Exact order where asked for (one shard); counts the other policies compare (see sampledHitMask).
-        let samplesHits = shardCount > 1 && configuration.policy == .lru
+        // Exact order where asked for (one shard); counts the other policies compare (see CacheShard.marksHits).
+        let marksHits = shardCount > 1 && configuration.policy == .lru
         for (index, capacity) in capacities.enumerated() {
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
             shards.append(try CacheShard(capacity: capacity, flags: flags, byteShare: share, clock: clock,
-                                         memory: memory, index: index, samplesHits: samplesHits,
+                                         memory: memory, index: index, marksHits: marksHits,
                                          accessRecording: tier?.accessRecording))
         }
         let largest = UInt32(base + (extra > 0 ? 1 : 0))

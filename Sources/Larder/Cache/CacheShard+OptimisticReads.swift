@@ -36,9 +36,9 @@ enum OptimisticRead<Value> {
 ///   and counts itself there; the touches are applied under the lock when the
 ///   stripe fills, and before the thread's next write, so one thread's hits
 ///   reach the recency order in its order and before its next eviction;
-/// - in an LRU cache of several shards, only one hit in two of each thread
-///   is recorded (``sampledHitMask``); a cache of one shard, or under another
-///   policy, records every hit.
+/// - in an LRU cache of several shards, the recorded hits are applied as
+///   marks, not moves (``marksHits``); a cache of one shard, or under another
+///   policy, moves (or counts) every hit.
 extension CacheShard {
     /// Whether this shard's reads take the optimistic path: trivial keys and
     /// values, whose slot fills whole 8-byte words.
@@ -57,23 +57,6 @@ extension CacheShard {
         return count
     }
 
-    /// In an LRU cache of several shards, a thread records one optimistic hit
-    /// in `sampledHitMask + 1` for the recency order (all are counted).
-    ///
-    /// Why: applying the records is what two threads on one cache pay for.
-    /// Each move to the front writes list nodes that the other thread wrote
-    /// last, about three lines from the other core per move. With the moves
-    /// left out, two threads' get-only scaling reached the private-Dictionary
-    /// ceiling's (paired rounds: 1.00-1.28 of it against 0.74-0.84 with every
-    /// hit moved); one in two halves that cost. An entry hit often is still
-    /// moved about as often as its hits matter, and a sharded cache's order is
-    /// per shard anyway; a cache of one shard (the configuration that asks for
-    /// exact order) records every hit, and so do W-TinyLFU and S3-FIFO, whose
-    /// hits are counts that their admission and eviction compare (and whose
-    /// hits move less or nothing). The price, on the threads suite's mixed
-    /// workload at 2 threads: a hit ratio of 76.2 % against 77.0 % (one in
-    /// four: 75.6 %, for a little more throughput).
-    @inlinable static var sampledHitMask: UInt8 { 1 }
 
     /// The calling thread's stripe.
     @inlinable @inline(__always)
@@ -175,7 +158,18 @@ extension CacheShard {
                         live += 1
                     }
                 }
-                larder_core_touch_batch(core, slots.baseAddress!, UInt32(live))
+                // Marks, in an LRU cache of several shards: moving an entry to the
+                // front writes list nodes that the other threads wrote last, about
+                // three lines from the other core per move, and that was most of
+                // what a shared hit cost; a mark writes the entry's own record, and
+                // only when it is not marked yet (docs/Performance.md, "Hits that
+                // mark their entry"). A cache of one shard keeps exact order, and
+                // the other policies' hits are the counts they compare.
+                if marksHits {
+                    larder_core_mark_batch(core, slots.baseAddress!, UInt32(live))
+                } else {
+                    larder_core_touch_batch(core, slots.baseAddress!, UInt32(live))
+                }
                 if let accessLog {
                     for index in 0..<live { accessLog.record(slots[index]) }
                 }
@@ -230,7 +224,7 @@ extension CacheShard {
             }
             larder_core_prefetch_touched(core, slot)  // warm for the touch, when the stripe is applied
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
-            if larder_read_stripe_hit(stripe, slot, tag, UInt64(hitSampleMask)) != 0 {
+            if larder_read_stripe_record(stripe, slot, tag) != 0 {
                 mutex.lock()
                 noteLocker()
                 applyRecordedHits(of: stripe)

@@ -51,9 +51,10 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let capacity: UInt32
     @usableFromInline let hasExpiry: Bool
     @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
-    /// Which of a thread's optimistic hits on this shard are recorded for the
-    /// recency order: one in `hitSampleMask + 1` (see ``sampledHitMask``).
-    @usableFromInline let hitSampleMask: UInt8
+    /// Whether this shard applies its threads' optimistic hits as marks
+    /// (larder_core_mark_batch) rather than moves: in an LRU cache of several
+    /// shards (see CacheShard+OptimisticReads.swift).
+    @usableFromInline let marksHits: Bool
     // What a locked operation writes, together on the object's second cache
     // line: a hit, a miss or a set then writes one line of the shard object,
     // not three (with many shards these lines are colder, one operation in
@@ -120,7 +121,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     let memory: ShardMemory
 
     init(capacity: UInt32, flags: UInt32, byteShare: UInt64, clock: any CacheClock, memory: ShardMemory, index: Int,
-         samplesHits: Bool,
+         marksHits: Bool,
          accessRecording: (clock: AccessStampClock, batchSize: Int)? = nil) throws(CacheError) {
         let part = memory.parts[index]
         var created: OpaquePointer? = nil
@@ -137,7 +138,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         stripes = part.stripes.bindMemory(to: larder_read_stripe.self, capacity: stripeCount)
         stripes.initialize(repeating: larder_read_stripe(), count: stripeCount)
         stripeMask = UInt32(stripeCount - 1)
-        hitSampleMask = samplesHits ? Self.sampledHitMask : 0
+        self.marksHits = marksHits
         self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
