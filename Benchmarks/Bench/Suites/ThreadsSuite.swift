@@ -97,6 +97,7 @@ enum ThreadsSuite {
         let cache: any SharedIntCache
         let start: Int
         let count: Int
+        var hits = 0
         var histogram: Histogram<UInt64>? = nil
         init(cache: any SharedIntCache, start: Int, count: Int) {
             self.cache = cache
@@ -106,10 +107,11 @@ enum ThreadsSuite {
     }
 
     /// Wall-clock nanoseconds for `threads` threads to finish `total` operations
-    /// between them; with `latency`, also every get-hit's time, merged.
+    /// between them, and how many of their gets hit; with `latency`, also every
+    /// get-hit's time, merged.
     static func measure(_ cacheFor: (Int) -> any SharedIntCache, threads: Int, total: Int, keys: [Int],
                         prefill: [Int], load: Load, latency: Bool = false)
-        -> (nanoseconds: UInt64, histogram: Histogram<UInt64>?) {
+        -> (nanoseconds: UInt64, histogram: Histogram<UInt64>?, hits: Int) {
         let perThread = total / threads
         var filled: Set<ObjectIdentifier> = []
         let workers = (0..<threads).map { t -> Worker in
@@ -153,7 +155,7 @@ enum ThreadsSuite {
         }
         var closed: Set<ObjectIdentifier> = []
         for worker in workers where closed.insert(ObjectIdentifier(worker.cache)).inserted { worker.cache.close() }
-        return (elapsed, merged)
+        return (elapsed, merged, workers.reduce(0) { $0 + $1.hits })
     }
 
     /// What a worker does around each get: nothing, or time it.
@@ -183,6 +185,7 @@ enum ThreadsSuite {
     private static func run<T: GetTimer>(_ worker: Worker, keys: [Int], load: Load, timer: inout T) {
         let cache = worker.cache
         var acc = 0
+        var hits = 0
         keys.withUnsafeBufferPointer { buffer in
             var index = worker.start
             for _ in 0..<worker.count {
@@ -193,12 +196,14 @@ enum ThreadsSuite {
                 if let v = cache.get(key) {
                     timer.hit()
                     acc &+= v
+                    hits += 1
                 } else if load == .mixed {
                     cache.set(key, valueFor(key))
                 }
             }
         }
         blackHole(acc)
+        worker.hits = hits
     }
 
     static func run(_ c: BenchConfig, _ w: Workload) -> SuiteResult {
@@ -218,6 +223,8 @@ enum ThreadsSuite {
             load == .mixed ? (w.mixed, w.mixedPrefill) : (w.hits, w.resident)
         }
         var mops: [Load: [Contender: [Int: [Double]]]] = [:]
+        // The mixed workload's hit ratio of each shared cache: what its order gives up under threads.
+        var hitRatios: [Contender: [Int: [Double]]] = [:]
         var roundTrips: [Double] = []
         for run in 0..<c.runs {
             progress("threads run \(run + 1)/\(c.runs)")
@@ -229,9 +236,10 @@ enum ThreadsSuite {
                 for threads in c.threadCounts {
                     for contender in contenders {
                         let n = total(contender)
-                        let (ns, _) = measure(contender.make(capacity: c.capacity), threads: threads, total: n,
-                                              keys: keys, prefill: prefill, load: load)
+                        let (ns, _, hits) = measure(contender.make(capacity: c.capacity), threads: threads, total: n,
+                                                    keys: keys, prefill: prefill, load: load)
                         let ops = Double((n / threads) * threads)
+                        if load == .mixed { hitRatios[contender, default: [:]][threads, default: []].append(100 * Double(hits) / ops) }
                         mops[load, default: [:]][contender, default: [:]][threads, default: []]
                             .append(ops / Double(ns) * 1e3)
                     }
@@ -266,6 +274,23 @@ enum ThreadsSuite {
                 table.add(cells: cells)
             }
             print(table.render())
+            if load == .mixed {
+                var hitTable = Table(["mixed hit %"] + counts.map { "\($0) thread\($0 == 1 ? "" : "s")" })
+                for contender in contenders where contender != .ceiling {
+                    var cells = [contender.label]
+                    for threads in counts {
+                        let s = Spread(hitRatios[contender]![threads]!)
+                        cells.append(spreadText(s, 2))
+                        var row = ResultRow(group: "mixed hit ratio \(threads) threads", peer: contender.label,
+                                            unit: "%", value: s)
+                        row.extra["threads"] = Double(threads)
+                        result.rows.append(row)
+                    }
+                    hitTable.add(cells: cells)
+                }
+                print("")
+                print(hitTable.render())
+            }
             if counts.contains(2), counts.contains(one) {
                 let scaling = median(.larderDefault, 2) / median(.larderDefault, one)
                 let ceiling = median(.ceiling, 2) / median(.ceiling, one)
@@ -316,7 +341,7 @@ enum ThreadsSuite {
         for run in 0..<c.runs {
             progress("threads latency run \(run + 1)/\(c.runs)")
             for threads in counts {
-                let (_, histogram) = measure(Contender.larderDefault.make(capacity: c.capacity), threads: threads,
+                let (_, histogram, _) = measure(Contender.larderDefault.make(capacity: c.capacity), threads: threads,
                                              total: c.latencyOps * threads, keys: w.hits, prefill: w.resident,
                                              load: .getOnly, latency: true)
                 guard let histogram else { continue }
