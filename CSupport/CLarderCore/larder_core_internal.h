@@ -44,6 +44,7 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
 /** LRU's mark: a hit recorded without a move (larder_core_mark_batch). */
 #define LARDER_LRU_MARK (UINT64_C(1) << LARDER_FLAG_POLICY_SHIFT)
+_Static_assert(LARDER_LRU_MARK == LARDER_VIEW_LRU_MARK, "the inlined victim hint reads LRU's mark");
 _Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inlined S3-FIFO hit bumps bits 60-61");
 
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */

@@ -276,6 +276,22 @@ import Testing
         }
     }
 
+    /// Under LRU the eviction passes over a marked least-recent entry, so the
+    /// prefetch hint names the entry behind it: the victim the eviction picks.
+    @Test func prefetchHintPassesAMarkedLeastRecentEntry() {
+        let core = make(8, 0)
+        let slots = (0..<8).map { insert(core, $0) }
+        #expect(larder_core_prefetch_lru(core) == slots[0])
+        var marked = slots[0]
+        larder_core_mark_batch(core, &marked, 1)
+        let order = TestCoreOrder.walk(core)
+        #expect(larder_core_prefetch_lru(core) == slots[1])
+        #expect(TestCoreOrder.walk(core) == order, "a hint moves nothing")
+        #expect(larder_core_victim(core) == slots[1])
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
     /// Pressure eviction and draining empty any policy; removeAll keeps working.
     @Test func victimsDrainEveryPolicy() {
         for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {
