@@ -145,7 +145,10 @@ larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weig
     metas[slot].hash = hash;
     metas[slot].word = weight | LARDER_FLAG_LIVE;
     larder_index_insert(core, hash, slot);
-    core->total_weight = rest + weight;
+    /* Stored only when it changes (entries of equal weight, the usual set):
+     * the header line it shares with the count, which other threads' sets
+     * read, then stays clean in their caches. */
+    if (rest + weight != core->total_weight) core->total_weight = rest + weight;
     *slot_out = slot;
     return LARDER_OK;
 }

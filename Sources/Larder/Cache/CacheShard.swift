@@ -166,6 +166,10 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
 
     @inlinable
     func bump(_ counter: borrowing Atomic<Int>, by amount: Int = 1) {
+        // Nothing stored for nothing counted: a set that evicts for the count
+        // bumps `byteEvictions` by 0, and a store would still take that line
+        // (the object's third, with `clock`) from the other threads' caches.
+        guard amount != 0 else { return }
         counter.store(counter.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
     }
 
