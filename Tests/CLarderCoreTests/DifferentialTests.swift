@@ -255,7 +255,7 @@ final class DifferentialRun {
 
     /// A full core's eviction and insert in one call: the new key must take
     /// the least-recent key's slot, at the most-recent end. A weight limit
-    /// that one eviction cannot meet must change nothing.
+    /// that one eviction cannot meet must evict and insert nothing.
     func replaceLeastRecent(with key: Int, hash: UInt64, weight: UInt64) throws {
         // Second chances come first, even in a call then refused for its weight.
         giveSecondChances()

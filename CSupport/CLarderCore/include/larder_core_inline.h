@@ -46,9 +46,9 @@ typedef struct larder_bucket {
 #define LARDER_VIEW_POLICY_WTINYLFU 1u
 #define LARDER_VIEW_POLICY_S3FIFO 2u
 
-/* S3-FIFO's 2-bit access counter: bits 60-61 of a slot's weight word. */
 /* LRU's mark of a hit applied without a move (larder_core_mark_batch). */
 #define LARDER_VIEW_LRU_MARK (UINT64_C(1) << 60)
+/* S3-FIFO's 2-bit access counter: bits 60-61 of a slot's weight word. */
 #define LARDER_S3FIFO_FREQ_SHIFT 60u
 #define LARDER_S3FIFO_FREQ_MASK (UINT64_C(3) << LARDER_S3FIFO_FREQ_SHIFT)
 

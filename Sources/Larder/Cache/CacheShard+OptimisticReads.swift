@@ -57,7 +57,6 @@ extension CacheShard {
         return count
     }
 
-
     /// The calling thread's stripe.
     @inlinable @inline(__always)
     var stripe: UnsafeMutablePointer<larder_read_stripe> {
