@@ -356,9 +356,7 @@ larder_status larder_core_swap(larder_core *core, uint32_t slot, uint64_t hash, 
     /* Too tight for one eviction: the victim stays named, so the caller's
      * loop of larder_core_victim_for continues this same round. */
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
-    if (meta->word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (meta->word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
-    larder_index_remove(core, slot);
+    larder_unfile_and_unindex(core, slot);
     int wtinylfu = core->policy == LARDER_POLICY_WTINYLFU;
     if (wtinylfu) larder_wtinylfu_remove(core, slot);
     else larder_s3fifo_remove(core, slot);
@@ -382,11 +380,7 @@ void larder_core_remove(larder_core *core, uint32_t slot)
     larder_flush_for_read(core);
     larder_node *nodes = core->nodes;
     larder_meta *metas = core->metas;
-    if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    /* Only a dated entry's record needs resetting: sparing the others this
-     * write spares an eviction a cache miss on the wheel records. */
-    if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
-    larder_index_remove(core, slot);
+    larder_unfile_and_unindex(core, slot);
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: larder_wtinylfu_remove(core, slot); break;
     case LARDER_POLICY_S3FIFO: larder_s3fifo_remove(core, slot); break;

@@ -353,6 +353,18 @@ LARDER_INTERNAL void larder_wheel_reset(larder_core *core);
 LARDER_INTERNAL void larder_wheel_unfile(larder_core *core, uint32_t slot);
 LARDER_INTERNAL int larder_wheel_check(const larder_core *core);
 
+/* What every removal of a live entry does before its policy unlinks it:
+ * out of the wheel (or the expired list) and out of the index, which needs
+ * its old hash. Only a dated entry's wheel record is reset: sparing the
+ * others this write spares an eviction a cache miss on the wheel records. */
+static inline void larder_unfile_and_unindex(larder_core *core, uint32_t slot)
+{
+    uint64_t word = core->metas[slot].word;
+    if (word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
+    if (word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
+    larder_index_remove(core, slot);
+}
+
 /* Per-policy pieces, called by larder_core.c with a policy's own core.
  * `insert` links a slot whose meta record is set (live, hash, weight) and
  * accounts it; `remove` unlinks and unaccounts one (its meta still set). */

@@ -132,11 +132,9 @@ larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weig
     uint32_t sentinel = core->capacity;
     uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
-    /* The victim's removal, as larder_core_remove does it (the index needs
-     * its old hash), without returning the slot to the free list ... */
-    if (metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
-    if (metas[slot].word & LARDER_FLAG_DATED) __atomic_store_n(&core->wheel[slot].deadline, LARDER_NO_DEADLINE, __ATOMIC_RELAXED);
-    larder_index_remove(core, slot);
+    /* The victim's removal, as larder_core_remove does it, without returning
+     * the slot to the free list ... */
+    larder_unfile_and_unindex(core, slot);
     /* ... and the new entry's insert into the same slot, at the front. */
     if (nodes[sentinel].next != slot) {
         larder_list_unlink(nodes, slot);
