@@ -190,10 +190,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
         shard.mutex.lock()
         // This thread's optimistic hits first, so that its touches stay in order.
-        if CacheShard<Key, Value>.readsOptimistically {
-            shard.noteLocker()
-            shard.applyRecordedHits(of: shard.stripe)
-        }
+        if CacheShard<Key, Value>.readsOptimistically { shard.noteLockerAndApplyOwnHits() }
         let slot = shard.find(key, hash: hash)
         if slot != larderNil {
             if !shard.isExpired(slot) {

@@ -44,6 +44,37 @@ struct CacheOptimisticReadTests {
         #expect(cache.checkInvariants() == 0)
     }
 
+    @Test("hits recorded before the lock that finds the shard alone still count before that lock's eviction")
+    func recordedHitsApplyAtTheLockThatEndsSharing() throws {
+        let cache = try sharedCache(Int.self, Int.self, maxCount: 3)
+        for key in 1...3 { try cache.setValue(key * 10, forKey: key) }
+        let shard = cache.shards[0]
+        #expect(cache.value(forKey: 1) == 10)
+        #expect(larder_read_stripe_pending(shard.stripe) != 0)
+        // The next lock by this thread is the one that counts the shard as used alone.
+        let mutex = shard.mutex.pointer
+        #expect(mutex.pointee.streak_owner == larder_thread_token())
+        mutex.pointee.streak = CacheShard<Int, Int>.soloStreak - 1
+        try cache.setValue(40, forKey: 4)
+        let shared = shard.threadsShare.load(ordering: .relaxed)
+        #expect(!shared)
+        #expect(cache.keysByRecency() == [[3, 1, 4]])
+        #expect(larder_read_stripe_pending(shard.stripe) == 0)
+    }
+
+    @Test("a lock by the thread that uses the shard alone leaves its stripe unread")
+    func aLoneLockerSkipsItsStripe() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 3, shardCount: 1, sweepInterval: nil))
+        for key in 1...3 { try cache.setValue(key * 10, forKey: key) }
+        let shard = cache.shards[0]
+        shard.threadsShare.store(false, ordering: .relaxed)
+        // A record no thread of a lone shard makes; a lock that read the stripe would apply it.
+        _ = larder_read_stripe_record(shard.stripe, 0, 0)
+        try cache.setValue(40, forKey: 4)
+        #expect(larder_read_stripe_pending(shard.stripe) != 0)
+        #expect(cache.checkInvariants() == 0)
+    }
+
     /// Shard 0's stripe count of optimistic hits and the cache's hit statistics,
     /// after `reads` optimistic hits on ten of its keys.
     func optimisticHits(shardCount: Int, reads: Int, policy: EvictionPolicy = .lru) throws
