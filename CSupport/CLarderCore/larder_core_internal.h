@@ -400,9 +400,7 @@ LARDER_INTERNAL void larder_window_rebalance(larder_core *core);
 LARDER_INTERNAL int larder_window_check(const larder_core *core);
 LARDER_INTERNAL uint32_t larder_window_regret_slots_for(uint32_t capacity);
 LARDER_INTERNAL void larder_window_regret_init(larder_wtinylfu *w, uint64_t *table, uint32_t slots);
-LARDER_INTERNAL void larder_window_record(larder_wtinylfu *w, uint64_t hash, int main_side);
-LARDER_INTERNAL void larder_window_miss(larder_core *core, uint64_t hash);
-LARDER_INTERNAL void larder_window_prefetch(const larder_wtinylfu *w, uint64_t hash);
+LARDER_INTERNAL void larder_window_step(larder_core *core, int grow);
 
 /* S3-FIFO (larder_policy_s3fifo.c). */
 LARDER_INTERNAL void larder_s3fifo_init(larder_core *core);
@@ -420,12 +418,8 @@ LARDER_INTERNAL int larder_s3fifo_check(const larder_core *core);
 LARDER_INTERNAL uint32_t larder_sketch_blocks_for(uint32_t capacity);
 LARDER_INTERNAL void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks, uint32_t population);
 LARDER_INTERNAL void larder_sketch_set_population(larder_sketch *sketch, uint32_t population);
-LARDER_INTERNAL uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash);
-LARDER_INTERNAL int larder_sketch_increment(larder_sketch *sketch, uint64_t hash);
-LARDER_INTERNAL uint32_t larder_sketch_add(larder_sketch *sketch, uint64_t hash, uint32_t count);
 LARDER_INTERNAL uint64_t larder_sketch_halve(larder_sketch *sketch);
 LARDER_INTERNAL int larder_sketch_check(const larder_sketch *sketch);
-LARDER_INTERNAL void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash);
 
 /* Ghost of evicted hashes (larder_ghost.c). */
 LARDER_INTERNAL void larder_ghost_sizes(uint32_t capacity, uint32_t max_records, uint32_t *table_size);

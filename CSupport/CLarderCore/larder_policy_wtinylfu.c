@@ -44,6 +44,8 @@
  * 60-61 of its weight word.
  */
 #include "larder_core_internal.h"
+#include "larder_sketch_inline.h"
+#include "larder_window_inline.h"
 
 #define LARDER_REGION_SHIFT LARDER_FLAG_POLICY_SHIFT
 #define LARDER_REGION_BITS (UINT64_C(3) << LARDER_REGION_SHIFT)
@@ -53,6 +55,12 @@
 #define LARDER_HIT_INLINE inline __attribute__((always_inline))
 #else
 #define LARDER_HIT_INLINE inline
+#endif
+/* Rare work kept out of the inlined paths, whose registers it would take. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LARDER_COLD __attribute__((noinline, cold))
+#else
+#define LARDER_COLD
 #endif
 /* A candidate asked for at least this often may win a tie-or-worse at random. */
 #define LARDER_ADMIT_HASHDOS_THRESHOLD 6u
@@ -107,7 +115,7 @@ void larder_wtinylfu_release_all(larder_core *core)
  * residents' saturated hits, leaving the count, bring it below the sample:
  * else a workload of such hits could set off this O(capacity) pass at
  * nearly every request. */
-static void larder_wtinylfu_age(larder_core *core)
+static LARDER_COLD void larder_wtinylfu_age(larder_core *core)
 {
     larder_sketch *sketch = &core->state.wtinylfu->sketch;
     if (sketch->size < sketch->sample) return;
@@ -219,7 +227,7 @@ void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_
 /* Moves the window's least recent entries to probation's front while the
  * window, with `count` entries of `weight` more, would exceed its limits.
  * Returns the first entry moved, or LARDER_NIL. */
-static uint32_t larder_window_overflow(larder_core *core, uint32_t count, uint64_t weight)
+static LARDER_HIT_INLINE uint32_t larder_window_overflow(larder_core *core, uint32_t count, uint64_t weight)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     uint32_t first = LARDER_NIL;

@@ -15,6 +15,9 @@
  * touches no line of the sketch; a resident's frequency is this table's
  * estimate plus its own count (larder_policy_wtinylfu.c).
  *
+ * The functions a request calls (estimate, increment, add, prefetch) are
+ * in larder_sketch_inline.h, inlined into the policy's miss path.
+ *
  * Aging: after `sample` counted increments (10 per entry of population,
  * Caffeine's period) every counter, here and in the resident entries, is
  * halved, so that old popularity fades and a key asked for often long ago
@@ -70,25 +73,6 @@ void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks,
     for (uint64_t i = 0; i < (uint64_t)blocks * 8u; i++) table[i] = 0;
 }
 
-/* The block (upper half of a mixed hash, scaled to the block count) and the
- * counter selector (lower half, remixed as Caffeine's rehash) of a hash. */
-static inline uint64_t larder_sketch_mix(uint64_t hash)
-{
-    uint64_t h = (hash ^ (hash >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    return h ^ (h >> 27);
-}
-
-static inline uint32_t larder_sketch_block(const larder_sketch *sketch, uint64_t mixed)
-{
-    return (uint32_t)(((mixed >> 32) * (uint64_t)sketch->blocks) >> 32);
-}
-
-static inline uint32_t larder_sketch_selector(uint64_t mixed)
-{
-    uint32_t x = (uint32_t)mixed * 0x31848BABu;
-    return x ^ (x >> 14);
-}
-
 static inline uint64_t larder_popcount(uint64_t x)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -111,71 +95,6 @@ uint64_t larder_sketch_halve(larder_sketch *sketch)
         sketch->table[i] = (word >> 1) & LARDER_SKETCH_RESET_MASK;
     }
     return odd;
-}
-
-uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash)
-{
-    uint64_t mixed = larder_sketch_mix(hash);
-    const uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
-    uint32_t selector = larder_sketch_selector(mixed), frequency = 15;
-    for (uint32_t i = 0; i < 4; i++) {
-        uint32_t h = selector >> (i << 3);
-        uint32_t shift = ((h >> 1) & 15u) << 2;
-        uint32_t count = (uint32_t)(block[(h & 1u) + (i << 1)] >> shift) & 15u;
-        if (count < frequency) frequency = count;
-    }
-    return frequency;
-}
-
-/* Returns whether a counter moved (the caller counts the increment). */
-int larder_sketch_increment(larder_sketch *sketch, uint64_t hash)
-{
-    uint64_t mixed = larder_sketch_mix(hash);
-    uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
-    uint32_t selector = larder_sketch_selector(mixed);
-    int added = 0;
-    for (uint32_t i = 0; i < 4; i++) {
-        uint32_t h = selector >> (i << 3);
-        uint32_t shift = ((h >> 1) & 15u) << 2;
-        uint64_t *word = &block[(h & 1u) + (i << 1)];
-        if (((*word >> shift) & 15u) != 15u) {
-            *word += UINT64_C(1) << shift;
-            added = 1;
-        }
-    }
-    return added;
-}
-
-/* Adds `count` requests to each of the hash's four counters, saturating
- * (a departing resident's requests, see the file comment). Returns how many
- * of them moved a counter: the ones the sketch would have counted had they
- * gone to it one by one (until the smallest counter saturates). */
-uint32_t larder_sketch_add(larder_sketch *sketch, uint64_t hash, uint32_t count)
-{
-    uint32_t smallest = 15;
-    uint64_t mixed = larder_sketch_mix(hash);
-    uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
-    uint32_t selector = larder_sketch_selector(mixed);
-    for (uint32_t i = 0; i < 4; i++) {
-        uint32_t h = selector >> (i << 3);
-        uint32_t shift = ((h >> 1) & 15u) << 2;
-        uint64_t *word = &block[(h & 1u) + (i << 1)];
-        uint32_t current = (uint32_t)(*word >> shift) & 15u;
-        uint32_t added = count < 15u - current ? count : 15u - current;
-        *word += (uint64_t)added << shift;
-        if (current < smallest) smallest = current;
-    }
-    return count < 15u - smallest ? count : 15u - smallest;
-}
-
-void larder_sketch_prefetch(const larder_sketch *sketch, uint64_t hash)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(sketch->table + (size_t)larder_sketch_block(sketch, larder_sketch_mix(hash)) * 8u, 1);
-#else
-    (void)sketch;
-    (void)hash;
-#endif
 }
 
 int larder_sketch_check(const larder_sketch *sketch)
