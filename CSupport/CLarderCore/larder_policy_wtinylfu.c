@@ -49,8 +49,9 @@
 
 #define LARDER_REGION_SHIFT LARDER_FLAG_POLICY_SHIFT
 #define LARDER_REGION_BITS (UINT64_C(3) << LARDER_REGION_SHIFT)
-/* larder_wtinylfu_hit is inlined into each loop that applies hits, which
- * the compiler would otherwise call. */
+/* Forced inlining: larder_wtinylfu_hit into each loop that applies hits,
+ * and the window's overflow into the eviction and the insert, which the
+ * compiler would otherwise call. */
 #if defined(__GNUC__) || defined(__clang__)
 #define LARDER_HIT_INLINE inline __attribute__((always_inline))
 #else
