@@ -296,6 +296,18 @@ static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 #define LARDER_INTERNAL
 #endif
 
+/* Forced inlining, where the compiler would call (W-TinyLFU's hit in each
+ * loop that applies hits, its window's overflow in the eviction and the
+ * insert), and rare work kept out of those inlined paths, whose registers
+ * it would take. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LARDER_ALWAYS_INLINE inline __attribute__((always_inline))
+#define LARDER_COLD __attribute__((noinline, cold))
+#else
+#define LARDER_ALWAYS_INLINE inline
+#define LARDER_COLD
+#endif
+
 /* ---- LRU's deferred touches (larder_core_touch_inline) -------------------- */
 
 /* Moves one deferred touch's slot to the front (its hit found it live, and

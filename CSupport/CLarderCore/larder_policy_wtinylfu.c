@@ -49,20 +49,6 @@
 
 #define LARDER_REGION_SHIFT LARDER_FLAG_POLICY_SHIFT
 #define LARDER_REGION_BITS (UINT64_C(3) << LARDER_REGION_SHIFT)
-/* Forced inlining: larder_wtinylfu_hit into each loop that applies hits,
- * and the window's overflow into the eviction and the insert, which the
- * compiler would otherwise call. */
-#if defined(__GNUC__) || defined(__clang__)
-#define LARDER_HIT_INLINE inline __attribute__((always_inline))
-#else
-#define LARDER_HIT_INLINE inline
-#endif
-/* Rare work kept out of the inlined paths, whose registers it would take. */
-#if defined(__GNUC__) || defined(__clang__)
-#define LARDER_COLD __attribute__((noinline, cold))
-#else
-#define LARDER_COLD
-#endif
 /* A candidate asked for at least this often may win a tie-or-worse at random. */
 #define LARDER_ADMIT_HASHDOS_THRESHOLD 6u
 
@@ -228,7 +214,7 @@ void larder_wtinylfu_move(larder_core *core, uint32_t slot, uint32_t to, int at_
 /* Moves the window's least recent entries to probation's front while the
  * window, with `count` entries of `weight` more, would exceed its limits.
  * Returns the first entry moved, or LARDER_NIL. */
-static LARDER_HIT_INLINE uint32_t larder_window_overflow(larder_core *core, uint32_t count, uint64_t weight)
+static LARDER_ALWAYS_INLINE uint32_t larder_window_overflow(larder_core *core, uint32_t count, uint64_t weight)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     uint32_t first = LARDER_NIL;
@@ -310,7 +296,7 @@ static int larder_wtinylfu_promote(larder_core *core, uint32_t slot)
  * into the loops that apply deferred hits, with the rare work (a
  * promotion, an aging) out of line: as one call per hit, its saved
  * registers took a third of a hit's instructions. */
-static LARDER_HIT_INLINE void larder_wtinylfu_hit(larder_core *core, uint32_t slot)
+static LARDER_ALWAYS_INLINE void larder_wtinylfu_hit(larder_core *core, uint32_t slot)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     assert(larder_slot_is_live(core, slot));
