@@ -1,6 +1,9 @@
 /*
  * larder_core_internal.h — the layout shared by the core's source files.
  * Not part of the public module: only larder_core.h is under include/.
+ * It reads best whole: every struct, bit of the meta word and internal
+ * declaration the policy files share is defined once, here, beside the
+ * others it must agree with.
  */
 #ifndef LARDER_CORE_INTERNAL_H
 #define LARDER_CORE_INTERNAL_H
