@@ -181,6 +181,8 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
     return LARDER_OK;
 }
 
+size_t larder_core_lock_offset(void) { return offsetof(struct larder_core, owner_lock); }
+
 larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uint32_t flags, larder_core **out)
 {
     larder_layout layout;

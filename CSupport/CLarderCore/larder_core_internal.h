@@ -249,15 +249,19 @@ struct larder_core {
         larder_wtinylfu *wtinylfu;
         larder_s3fifo *s3fifo;
     } state;                 /* in the core's block; NULL for LRU */
-    /* The second line: moved by touches and writes. */
+    /* The second line: moved by touches and writes, and the owner's lock
+     * (larder_core_lock_offset), which every write takes: a write on one
+     * thread after another thread's then fetches one line less from it. */
     uint16_t touch_head;     /* the oldest deferred touch (ring index) */
     uint16_t touch_count;
     uint32_t count;
     uint64_t total_weight;
-    uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
     uint32_t free_head;      /* first free slot, LARDER_NIL when full */
     uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */
     uint8_t lists;           /* 1 (LRU), 3 (W-TinyLFU) or 2 (S3-FIFO) */
+    uint32_t owner_lock[LARDER_CORE_LOCK_BYTES / 4u];  /* the owner's; never read or written here */
+    /* The third line: what expiry and budget changes read. */
+    uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
     uint64_t max_weight;     /* larder_core_set_maximum; UINT64_MAX: none */
 };
 
@@ -273,7 +277,9 @@ _Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_
 _Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
 _Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view, count), "view: count");
 _Static_assert(offsetof(struct larder_core, total_weight) == offsetof(larder_core_view, total_weight), "view: total_weight");
-_Static_assert(offsetof(struct larder_core, wheel_time) == offsetof(larder_core_view, wheel_time), "view: wheel_time");
+_Static_assert(offsetof(struct larder_core, owner_lock) % 8 == 0 &&
+                   offsetof(struct larder_core, owner_lock) + LARDER_CORE_LOCK_BYTES <= 128,
+               "the owner's lock is 8-byte aligned on the second line");
 _Static_assert(sizeof(void *) != 8 || offsetof(struct larder_core, touch_head) == 64,
                "what touches and writes move starts on the second line");
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");

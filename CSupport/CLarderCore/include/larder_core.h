@@ -137,6 +137,16 @@ void larder_core_destroy(larder_core *core);
  */
 larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uint32_t flags, larder_core **out);
 
+/** Bytes the core keeps for its owner's lock (larder_core_lock_offset). */
+#define LARDER_CORE_LOCK_BYTES 32u
+
+/** Where, from the start of a core, its owner may keep a lock of up to
+ *  LARDER_CORE_LOCK_BYTES bytes (8-byte aligned), after larder_core_init:
+ *  on the cache line that every write to the core moves, so that a write
+ *  made under that lock touches one line fewer. The core never reads or
+ *  writes those bytes after creating itself, which zeroes them. */
+size_t larder_core_lock_offset(void);
+
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
  *  wheel, policy, header), in one block; 0 when the arguments are invalid.
  *  Per slot: an 8-byte node (links) and a 16-byte record (hash, weight), 8-byte buckets numbering the power of two

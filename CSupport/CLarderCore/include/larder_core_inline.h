@@ -70,7 +70,6 @@ typedef struct larder_core_view {
     uint16_t touch_count;    /* deferred touches */
     uint32_t count;          /* live entries */
     uint64_t total_weight;   /* sum of the live entries' weights */
-    uint64_t wheel_time;     /* (not read here) */
 } larder_core_view;
 
 static inline const larder_core_view *larder_core_view_of_(const larder_core *core)

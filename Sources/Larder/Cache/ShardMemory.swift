@@ -2,8 +2,8 @@ import CLarderCore
 import CLarderSystem
 
 /// Three blocks, laid out shard after shard, each part on cache lines of its
-/// own: every shard's C core, every shard's slot storage, and every shard's
-/// lock with its read stripes.
+/// own: every shard's C core (whose header also holds the shard's lock), every
+/// shard's slot storage, and every shard's read stripes.
 ///
 /// Why shared blocks: allocated apart, each shard's core is a large allocation
 /// that starts on a page boundary, so every shard's core header (read by each
@@ -15,8 +15,8 @@ import CLarderSystem
 /// a block of a huge page or more is huge-page backed (`larder_block_alloc`),
 /// which a shard of a sharded cache alone seldom is.
 ///
-/// The locks and read stripes, allocated apart, came from the allocator's
-/// slabs at strides of a power of two, so each shard's stripe for one thread
+/// The read stripes, allocated apart, came from the allocator's slabs at
+/// strides of a power of two, so each shard's stripe for one thread
 /// fell into the same four L1 sets as fifteen other shards': under callgrind
 /// (2,000,000 mixed operations on one thread) the stripe's load alone missed
 /// L1 0.15 times per operation with 16 shards and never with one.
@@ -29,16 +29,25 @@ final class ShardMemory: @unchecked Sendable {
         let core: UnsafeMutableRawPointer
         let coreBytes: Int
         let entries: UnsafeMutableRawPointer
-        /// The shard's mutex, on a 128-byte pair of lines of its own (``ShardMutex/isolation``).
+        /// The shard's mutex, in its core's header (`larder_core_lock_offset`),
+        /// on the line every write to the core moves: a set then moves one
+        /// line of the shard fewer (see docs/Performance.md). Valid once the
+        /// core is initialized.
         let mutex: UnsafeMutableRawPointer
-        /// `stripeCount` read stripes, right after the mutex.
+        /// `stripeCount` read stripes, on 128-byte pairs of lines of their own.
         let stripes: UnsafeMutableRawPointer
     }
 
     let parts: [Part]
     private let coreBlock: UnsafeMutableRawPointer
     private let entryBlock: UnsafeMutableRawPointer
-    private let lockBlock: UnsafeMutableRawPointer
+    private let stripeBlock: UnsafeMutableRawPointer
+
+    /// The bytes each shard's stripes start on, alone: two cache lines, since
+    /// x86's adjacent-line prefetcher pulls lines in pairs. Another shard's
+    /// stripe in the same pair would make two threads working on different
+    /// shards take those lines from each other.
+    static var linePair: Int { 128 }
 
     /// Lays out `capacities.count` shards, each with `stripeCount` read
     /// stripes, or throws naming what to lower.
@@ -80,33 +89,33 @@ final class ShardMemory: @unchecked Sendable {
                 "could not allocate \(entryTotal) bytes for the cache's keys and values; "
                 + "lower maxCount: their storage is allocated up front.")
         }
-        // Each shard's mutex and stripes in whole 128-byte pairs (the unit
-        // ShardMutex isolates), an odd number of pairs from one shard to the
-        // next, so that the shards' locks and stripes fall into different sets.
-        let pair = ShardMutex.isolation
-        var lockStep = pair + stripeCount * MemoryLayout<larder_read_stripe>.stride
-        lockStep = (lockStep + pair - 1) / pair * pair
-        if lockStep / pair % 2 == 0 { lockStep += pair }
-        guard let lockBlock = larder_block_alloc(lockStep * capacities.count, pair) else {
+        // Each shard's stripes in whole 128-byte pairs (`linePair`), an odd
+        // number of pairs from one shard to the next, so that the shards'
+        // stripes fall into different sets.
+        let pair = Self.linePair
+        var stripeStep = stripeCount * MemoryLayout<larder_read_stripe>.stride
+        stripeStep = (stripeStep + pair - 1) / pair * pair
+        if stripeStep / pair % 2 == 0 { stripeStep += pair }
+        guard let stripeBlock = larder_block_alloc(stripeStep * capacities.count, pair) else {
             larder_block_free(coreBlock)
             larder_block_free(entryBlock)
             throw CacheError(code: .invalidConfiguration, message:
-                "could not allocate \(lockStep * capacities.count) bytes for the shards' locks; "
+                "could not allocate \(stripeStep * capacities.count) bytes for the shards' read stripes; "
                 + "lower shardCount.")
         }
         self.coreBlock = coreBlock
         self.entryBlock = entryBlock
-        self.lockBlock = lockBlock
+        self.stripeBlock = stripeBlock
         parts = offsets.enumerated().map { index, offset in
-            let lock = lockBlock + index * lockStep
-            return Part(core: coreBlock + offset.core, coreBytes: offset.coreBytes, entries: entryBlock + offset.entries,
-                        mutex: lock, stripes: lock + pair)
+            let core = coreBlock + offset.core
+            return Part(core: core, coreBytes: offset.coreBytes, entries: entryBlock + offset.entries,
+                        mutex: core + larder_core_lock_offset(), stripes: stripeBlock + index * stripeStep)
         }
     }
 
     deinit {
         larder_block_free(coreBlock)
         larder_block_free(entryBlock)
-        larder_block_free(lockBlock)
+        larder_block_free(stripeBlock)
     }
 }

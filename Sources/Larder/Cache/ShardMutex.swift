@@ -1,3 +1,4 @@
+import CLarderCore
 import CLarderSystem
 
 /// The lock of a shard: a futex mutex from CLarderSystem
@@ -16,16 +17,13 @@ import CLarderSystem
 struct ShardMutex: @unchecked Sendable {
     @usableFromInline let pointer: UnsafeMutablePointer<larder_mutex>
 
-    /// The bytes each mutex occupies alone: two cache lines, since x86's adjacent-line
-    /// prefetcher pulls lines in pairs. Another shard's lock in the same line would make
-    /// two threads working on different shards take that line from each other on
-    /// every lock and unlock.
-    static var isolation: Int { 128 }
-
-    /// Initializes an unlocked mutex at `raw`, the start of `isolation` bytes
-    /// aligned to `isolation` that the caller owns (``ShardMemory``); `destroy()`
-    /// deinitializes it.
+    /// Initializes an unlocked mutex at `raw`, in its shard's core header
+    /// (`larder_core_lock_offset`, placed by ``ShardMemory``), which the shard
+    /// owns; `destroy()` deinitializes it.
     static func make(at raw: UnsafeMutableRawPointer) -> ShardMutex {
+        precondition(MemoryLayout<larder_mutex>.size <= Int(LARDER_CORE_LOCK_BYTES)
+                     && Int(bitPattern: raw) % MemoryLayout<larder_mutex>.alignment == 0,
+                     "larder_mutex must fit the core's lock area")
         let pointer = raw.bindMemory(to: larder_mutex.self, capacity: 1)
         larder_mutex_init(pointer)
         return ShardMutex(pointer: pointer)
