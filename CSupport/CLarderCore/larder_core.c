@@ -74,8 +74,13 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     uint32_t lists = policy == LARDER_CORE_WTINYLFU ? 3u : policy == LARDER_CORE_S3FIFO ? 2u : 1u;
     layout->bucket_count = (uint32_t)buckets;
     layout->lists = lists;
-    layout->nodes_offset = header;
-    layout->metas_offset = header + ((uint64_t)capacity + lists) * sizeof(larder_node);
+    /* The nodes end where a line starts (in a line-aligned block), so that
+     * the sentinels open a line of their own, whose other half holds the
+     * owner's words (larder_core_owner_words): a write moves the sentinels
+     * and the owner's sequence together, one line. */
+    uint64_t sentinel_at = header + (uint64_t)capacity * sizeof(larder_node);
+    layout->nodes_offset = header + ((64u - (sentinel_at & 63u)) & 63u);
+    layout->metas_offset = layout->nodes_offset + (uint64_t)capacity * sizeof(larder_node) + LARDER_SENTINEL_LINE;
     layout->buckets_offset = layout->metas_offset + ((uint64_t)capacity + lists) * sizeof(larder_meta);
     layout->touches_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
     layout->wheel_offset = layout->touches_offset + LARDER_TOUCH_RING * sizeof(uint32_t);
@@ -150,6 +155,7 @@ static larder_core *larder_core_place(unsigned char *block, const larder_layout 
     core->max_weight = UINT64_MAX;
     core->wheel_time = 0;
     core->policy = (flags & LARDER_CORE_POLICY_MASK) >> 8;
+    memset(larder_core_owner_words(core), 0, LARDER_CORE_OWNER_WORDS * sizeof(uint64_t));
     larder_arena_reset(core);
     larder_index_reset(core);
     if (core->wheel) larder_wheel_reset(core);
@@ -182,6 +188,11 @@ larder_status larder_core_create(uint32_t capacity, uint32_t flags, larder_core 
 }
 
 size_t larder_core_lock_offset(void) { return offsetof(struct larder_core, owner_lock); }
+
+uint64_t *larder_core_owner_words(larder_core *core)
+{
+    return (uint64_t *)(void *)(core->nodes + core->capacity + LARDER_OWNER_WORDS_NODE);
+}
 
 larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uint32_t flags, larder_core **out)
 {

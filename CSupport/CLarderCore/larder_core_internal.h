@@ -50,6 +50,15 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 _Static_assert(LARDER_LRU_MARK == LARDER_VIEW_LRU_MARK, "the inlined victim hint reads LRU's mark");
 _Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inlined S3-FIFO hit bumps bits 60-61");
 
+/* The line that opens at the first sentinel (nodes[capacity]): the
+ * sentinels (at most 4), then, from its second half, the owner's words
+ * (larder_core_owner_words), which the core never reads or writes after
+ * creation. */
+#define LARDER_SENTINEL_LINE 64u
+#define LARDER_OWNER_WORDS_NODE 4u
+_Static_assert(LARDER_OWNER_WORDS_NODE * 8u + LARDER_CORE_OWNER_WORDS * 8u <= LARDER_SENTINEL_LINE,
+               "the owner's words fit the sentinels' line");
+
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
 _Static_assert(sizeof(larder_node) == 8, "a node is 8 bytes");
 _Static_assert(sizeof(larder_meta) == 16, "a slot's meta record is 16 bytes");

@@ -147,6 +147,17 @@ larder_status larder_core_init(void *block, size_t bytes, uint32_t capacity, uin
  *  writes those bytes after creating itself, which zeroes them. */
 size_t larder_core_lock_offset(void);
 
+/** Words the core keeps for its owner (larder_core_owner_words). */
+#define LARDER_CORE_OWNER_WORDS 4u
+
+/** LARDER_CORE_OWNER_WORDS 8-byte words (8-byte aligned) the owner may
+ *  keep in the core: on the line of its list sentinels (in a block aligned
+ *  to 64 bytes), which every insert and eviction writes, so that a sequence
+ *  or counter the owner moves at each write costs no line of its own. The
+ *  core zeroes them when it is created and never reads or writes them
+ *  after, larder_core_clear included. */
+uint64_t *larder_core_owner_words(larder_core *core);
+
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
  *  wheel, policy, header), in one block; 0 when the arguments are invalid.
  *  Per slot: an 8-byte node (links) and a 16-byte record (hash, weight), 8-byte buckets numbering the power of two

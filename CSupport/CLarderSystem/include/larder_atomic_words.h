@@ -34,6 +34,14 @@ static inline void larder_store_words_relaxed(void *destination, const void *sou
     for (size_t i = 0; i < words; i++) __atomic_store_n(&to[i], from[i], __ATOMIC_RELAXED);
 }
 
+/* One word at an address, for words that live in memory Swift's `Atomic`
+ * cannot be placed in (a shard's words in its C core,
+ * larder_core_owner_words). */
+static inline uint64_t larder_word_load_relaxed(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_RELAXED); }
+static inline uint64_t larder_word_load_acquire(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
+static inline void larder_word_store_relaxed(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_RELAXED); }
+static inline void larder_word_store_release(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,8 +29,8 @@ extension Cache {
             shard.applyAllRecordedHits()
             let code = Int(larder_core_check(shard.core))
             if code != 0 { return code }
-            if shard.entryCount.load(ordering: .relaxed) != Int(larder_core_count(shard.core))
-                || shard.totalWeight.load(ordering: .relaxed) != Int(clamping: larder_core_total_weight(shard.core)) {
+            if shard.entryCount.count != Int(larder_core_count(shard.core))
+                || shard.totalWeight.count != Int(clamping: larder_core_total_weight(shard.core)) {
                 return 100 + index
             }
         }

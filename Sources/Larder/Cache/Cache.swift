@@ -295,12 +295,12 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// The number of live entries (expired entries not yet removed included).
     public var count: Int {
-        shards.reduce(0) { $0 + $1.entryCount.load(ordering: .relaxed) }
+        shards.reduce(0) { $0 + $1.entryCount.count }
     }
 
     /// The summed weight of the entries in bytes.
     public var totalBytes: Int {
-        shards.reduce(0) { $0 &+ $1.totalWeight.load(ordering: .relaxed) }
+        shards.reduce(0) { $0 &+ $1.totalWeight.count }
     }
 
     /// The counters, read without taking any lock.
@@ -310,12 +310,12 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             let recorded = shard.stripeCounts
             result.hits += shard.hits.load(ordering: .relaxed) &+ recorded.hits
             result.misses += shard.misses.load(ordering: .relaxed) &+ recorded.misses
-            result.evictions += shard.evictions.load(ordering: .relaxed)
+            result.evictions += shard.evictions.count
             result.expiredRemovals += shard.expiredRemovals.load(ordering: .relaxed)
             result.pressureEvictions += shard.pressureEvictions.load(ordering: .relaxed)
             result.byteEvictions += shard.byteEvictions.load(ordering: .relaxed)
-            result.currentSize += shard.entryCount.load(ordering: .relaxed)
-            result.totalBytes &+= shard.totalWeight.load(ordering: .relaxed)
+            result.currentSize += shard.entryCount.count
+            result.totalBytes &+= shard.totalWeight.count
         }
         return result
     }

@@ -68,15 +68,15 @@ extension CacheShard {
     /// Marks the start of a change to the index or the entries.
     @inlinable @inline(__always)
     func beginWrite() {
-        let current = version.load(ordering: .relaxed)
-        version.store(current &+ 1, ordering: .relaxed)
+        let current = version.loadRelaxed()
+        version.storeRelaxed(current &+ 1)
         atomicMemoryFence(ordering: .releasing)
     }
 
     /// Marks the end of the change begun by ``beginWrite()``.
     @inlinable @inline(__always)
     func endWrite() {
-        version.store(version.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+        version.storeReleasing(version.loadRelaxed() &+ 1)
     }
 
     /// Locks for a change: applies this thread's recorded hits first (so a
@@ -209,7 +209,7 @@ extension CacheShard {
     /// is recorded and counted; a miss is counted when `countsMiss`.
     @inlinable @inline(__always)
     func lookUpOptimistically(_ key: Key, hash: UInt64, countsMiss: Bool) -> OptimisticRead<Value> {
-        let before = version.load(ordering: .acquiring)
+        let before = version.loadAcquiring()
         if before & 1 != 0 { return .busy }
         var cursor = larder_cursor()
         var slot = larder_core_lookup_concurrent_first(core, hash, &cursor)
@@ -226,7 +226,7 @@ extension CacheShard {
                 expired = deadline != larderNoDeadline && clock.monotonicNanoseconds() >= deadline
             }
             atomicMemoryFence(ordering: .acquiring)
-            guard version.load(ordering: .relaxed) == before, !expired else { return .busy }
+            guard version.loadRelaxed() == before, !expired else { return .busy }
             let stripe = self.stripe
             if slot == larderNil {
                 if countsMiss { larder_read_stripe_miss(stripe) }

@@ -55,19 +55,25 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// (larder_core_mark_batch) rather than moves: in an LRU cache of several
     /// shards (see CacheShard+OptimisticReads.swift).
     @usableFromInline let marksHits: Bool
-    // What a locked operation writes, together on the object's second cache
-    // line: a hit, a miss or a set then writes one line of the shard object,
-    // not three (with many shards these lines are colder, one operation in
-    // `shardCount` visiting each). `byteShareStorage` is declared among them.
+    // What a set writes besides the core. Where recorded hits leave the
+    // lists alone (marks under a sharded LRU, S3-FIFO's counters), in the
+    // core's owner words, on the line of its list sentinels that a set writes
+    // anyway (see ShardWord); where applying them moves entries to a list's
+    // front, that line moves at every batch, and optimistic readers, which
+    // read the version, would fetch it after each: on a line of their own
+    // (ShardMemory.Part.words).
     /// The sequence optimistic readers validate against: odd while a writer
     /// changes the index or the entries (see CacheShard+OptimisticReads.swift).
-    @usableFromInline let version = Atomic<UInt64>(0)
-    // Lock-free readable counters, written under `mutex`; the ones every operation moves.
+    @usableFromInline let version: ShardWord
+    // Lock-free readable counters, written under `mutex`.
+    @usableFromInline let evictions: ShardWord
+    @usableFromInline let entryCount: ShardWord
+    @usableFromInline let totalWeight: ShardWord
+    // What a locked read writes, on the object's second cache line (which
+    // optimistic reads, counted in their stripes, leave alone).
+    // `byteShareStorage` is declared among them.
     @usableFromInline let hits = Atomic<Int>(0)
     @usableFromInline let misses = Atomic<Int>(0)
-    @usableFromInline let evictions = Atomic<Int>(0)
-    @usableFromInline let entryCount = Atomic<Int>(0)
-    @usableFromInline let totalWeight = Atomic<Int>(0)
     /// This shard's share of the effective byte budget (`UInt64.max`: none). Guarded.
     @usableFromInline var byteShare: UInt64 {
         get { byteShareStorage.load(ordering: .relaxed) }
@@ -133,6 +139,12 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         }
         self.memory = memory
         core = created
+        let hitsMoveEntries = !marksHits && (flags & UInt32(LARDER_CORE_POLICY_MASK)) != UInt32(LARDER_CORE_S3FIFO)
+        let words = hitsMoveEntries ? part.words : larder_core_owner_words(created)!
+        version = ShardWord(words)
+        evictions = ShardWord(words + 1)
+        entryCount = ShardWord(words + 2)
+        totalWeight = ShardWord(words + 3)
         entries = part.entries.bindMemory(to: SlotEntry<Key, Value>.self, capacity: Int(capacity))
         let stripeCount = Self.stripeCount
         stripes = part.stripes.bindMemory(to: larder_read_stripe.self, capacity: stripeCount)
@@ -173,11 +185,18 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         counter.store(counter.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
     }
 
+    /// Adds `amount` to a counter kept in the core's owner words.
+    @inlinable
+    func bump(_ counter: ShardWord, by amount: Int = 1) {
+        guard amount != 0 else { return }
+        counter.storeRelaxed(counter.loadRelaxed() &+ UInt64(bitPattern: Int64(amount)))
+    }
+
     /// Publishes the core's count and weight to the lock-free counters.
     @inlinable
     func publishSize() {
-        entryCount.store(Int(larder_core_count(core)), ordering: .relaxed)
-        totalWeight.store(Int(clamping: larder_core_total_weight(core)), ordering: .relaxed)
+        entryCount.storeRelaxed(UInt64(larder_core_count(core)))
+        totalWeight.storeRelaxed(UInt64(bitPattern: Int64(Int(clamping: larder_core_total_weight(core)))))
     }
 
     /// The live slot holding `key`, or `larderNil`. Equality is confirmed on

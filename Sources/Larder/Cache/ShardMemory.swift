@@ -3,7 +3,8 @@ import CLarderSystem
 
 /// Three blocks, laid out shard after shard, each part on cache lines of its
 /// own: every shard's C core (whose header also holds the shard's lock), every
-/// shard's slot storage, and every shard's read stripes.
+/// shard's slot storage, and every shard's read stripes (with a pair of lines
+/// for its words after them).
 ///
 /// Why shared blocks: allocated apart, each shard's core is a large allocation
 /// that starts on a page boundary, so every shard's core header (read by each
@@ -36,6 +37,11 @@ final class ShardMemory: @unchecked Sendable {
         let mutex: UnsafeMutableRawPointer
         /// `stripeCount` read stripes, on 128-byte pairs of lines of their own.
         let stripes: UnsafeMutableRawPointer
+        /// `LARDER_CORE_OWNER_WORDS` zeroed words on the 128-byte pair after
+        /// the stripes: where a shard whose applied hits move its entries
+        /// keeps its sequence and counters, away from the list sentinels
+        /// those moves write (see ``CacheShard``).
+        let words: UnsafeMutablePointer<UInt64>
     }
 
     let parts: [Part]
@@ -89,12 +95,12 @@ final class ShardMemory: @unchecked Sendable {
                 "could not allocate \(entryTotal) bytes for the cache's keys and values; "
                 + "lower maxCount: their storage is allocated up front.")
         }
-        // Each shard's stripes in whole 128-byte pairs (`linePair`), an odd
-        // number of pairs from one shard to the next, so that the shards'
-        // stripes fall into different sets.
+        // Each shard's stripes and then its words in whole 128-byte pairs
+        // (`linePair`), an odd number of pairs from one shard to the next, so
+        // that the shards' stripes fall into different sets.
         let pair = Self.linePair
-        var stripeStep = stripeCount * MemoryLayout<larder_read_stripe>.stride
-        stripeStep = (stripeStep + pair - 1) / pair * pair
+        let stripeBytes = (stripeCount * MemoryLayout<larder_read_stripe>.stride + pair - 1) / pair * pair
+        var stripeStep = stripeBytes + pair
         if stripeStep / pair % 2 == 0 { stripeStep += pair }
         guard let stripeBlock = larder_block_alloc(stripeStep * capacities.count, pair) else {
             larder_block_free(coreBlock)
@@ -108,8 +114,11 @@ final class ShardMemory: @unchecked Sendable {
         self.stripeBlock = stripeBlock
         parts = offsets.enumerated().map { index, offset in
             let core = coreBlock + offset.core
+            let stripes = stripeBlock + index * stripeStep
+            let words = (stripes + stripeBytes).bindMemory(to: UInt64.self, capacity: Int(LARDER_CORE_OWNER_WORDS))
+            words.initialize(repeating: 0, count: Int(LARDER_CORE_OWNER_WORDS))
             return Part(core: core, coreBytes: offset.coreBytes, entries: entryBlock + offset.entries,
-                        mutex: core + larder_core_lock_offset(), stripes: stripeBlock + index * stripeStep)
+                        mutex: core + larder_core_lock_offset(), stripes: stripes, words: words)
         }
     }
 
