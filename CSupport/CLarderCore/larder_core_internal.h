@@ -58,6 +58,8 @@ _Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inline
 #define LARDER_OWNER_WORDS_NODE 4u
 _Static_assert(LARDER_OWNER_WORDS_NODE * 8u + LARDER_CORE_OWNER_WORDS * 8u <= LARDER_SENTINEL_LINE,
                "the owner's words fit the sentinels' line");
+/* W-TinyLFU's three sentinels, the most a policy has (larder_layout_of). */
+_Static_assert(3u <= LARDER_OWNER_WORDS_NODE, "every policy's sentinels come before the owner's words");
 
 /* larder_node is declared in larder_core_inline.h (the inlined hit path reads it). */
 _Static_assert(sizeof(larder_node) == 8, "a node is 8 bytes");

@@ -196,7 +196,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @inlinable
     func publishSize() {
         entryCount.storeRelaxed(UInt64(larder_core_count(core)))
-        totalWeight.storeRelaxed(UInt64(bitPattern: Int64(Int(clamping: larder_core_total_weight(core)))))
+        totalWeight.storeRelaxed(UInt64(Int(clamping: larder_core_total_weight(core))))
     }
 
     /// The live slot holding `key`, or `larderNil`. Equality is confirmed on

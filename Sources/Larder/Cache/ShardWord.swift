@@ -1,15 +1,17 @@
 import CLarderSystem
 
-/// One of the words a shard keeps in its C core (`larder_core_owner_words`),
-/// read and written with C atomics: Swift's `Atomic` is a stored property and
-/// cannot be placed at an address of our choosing.
+/// One of a shard's words that a set moves (its sequence for optimistic
+/// readers and its counters), read and written with C atomics: Swift's
+/// `Atomic` is a stored property and cannot be placed at an address of our
+/// choosing.
 ///
-/// Why there: the core's owner words share the cache line of its list
-/// sentinels, which every insert and eviction writes. The shard's sequence
-/// for optimistic readers and the counters a set moves lived on a line of the
-/// shard object of their own; when two threads share a shard, that line was
-/// last written by the other core about half the time, one more line fetched
-/// from it at every set (docs/Performance.md).
+/// Why at an address: the words live in the shard's C core
+/// (`larder_core_owner_words`), on the cache line of its list sentinels,
+/// which every insert and eviction writes. On a line of the shard object of
+/// their own, they would be one more line that a set fetches from the other
+/// core about half the time when two threads share the shard
+/// (docs/Performance.md). Shards whose applied hits move entries keep them on
+/// a pair of lines after their read stripes instead (see ``CacheShard``).
 @usableFromInline
 struct ShardWord: @unchecked Sendable {
     @usableFromInline let pointer: UnsafeMutablePointer<UInt64>
