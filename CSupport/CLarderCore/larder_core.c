@@ -55,7 +55,7 @@ static uint32_t larder_s3fifo_main_count(uint32_t capacity)
 }
 
 /* One block holds the header, the nodes, their meta records, the buckets,
- * the deferred-touch buffer, the wheel records and the policy's state and
+ * the deferred-touch buffer (S3-FIFO's hit counters), the wheel records and the policy's state and
  * arrays, in that order; every part is a multiple of 8 bytes, so each stays
  * aligned. */
 static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *layout)
@@ -83,7 +83,10 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     layout->metas_offset = layout->nodes_offset + (uint64_t)capacity * sizeof(larder_node) + LARDER_SENTINEL_LINE;
     layout->buckets_offset = layout->metas_offset + ((uint64_t)capacity + lists) * sizeof(larder_meta);
     layout->touches_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
-    layout->wheel_offset = layout->touches_offset + LARDER_TOUCH_RING * sizeof(uint32_t);
+    /* S3-FIFO defers no touch: its hit counters take the ring's place. */
+    uint64_t touch_bytes = policy == LARDER_CORE_S3FIFO ? larder_round8(((uint64_t)capacity + 3u) / 4u)
+                                                        : LARDER_TOUCH_RING * sizeof(uint32_t);
+    layout->wheel_offset = layout->touches_offset + touch_bytes;
     layout->policy_offset = layout->wheel_offset;
     if (flags & LARDER_CORE_EXPIRY)
         layout->policy_offset += ((uint64_t)capacity + LARDER_WHEEL_SENTINELS) * sizeof(larder_wlink);

@@ -41,14 +41,13 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
 /* Bits 60-63 belong to the policy: W-TinyLFU keeps the entry's region in 60-61,
- * S3-FIFO its access counter in 60-61 and its queue in 62, LRU its mark in 60
- * (see their files). Every new entry starts with them clear. */
+ * S3-FIFO its queue in 62 (its hit counters are a table of their own), LRU
+ * its mark in 60 (see their files). Every new entry starts with them clear. */
 #define LARDER_FLAG_POLICY_SHIFT 60u
 #define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
 /** LRU's mark: a hit recorded without a move (larder_core_mark_batch). */
 #define LARDER_LRU_MARK (UINT64_C(1) << LARDER_FLAG_POLICY_SHIFT)
 _Static_assert(LARDER_LRU_MARK == LARDER_VIEW_LRU_MARK, "the inlined victim hint reads LRU's mark");
-_Static_assert(LARDER_S3FIFO_FREQ_SHIFT == LARDER_FLAG_POLICY_SHIFT, "the inlined S3-FIFO hit bumps bits 60-61");
 
 /* The line that opens at the first sentinel (nodes[capacity]): the
  * sentinels (at most 4), then, from its second half, the owner's words
@@ -252,7 +251,10 @@ struct larder_core {
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
-    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches (LRU only) */
+    union {
+        uint32_t *touches;   /* ring of LARDER_TOUCH_RING deferred touches (LRU, W-TinyLFU) */
+        uint8_t *counts;     /* S3-FIFO: 2-bit hit counters (larder_s3fifo_count_shift_) */
+    };
     uint32_t policy;         /* LARDER_POLICY_* */
     uint32_t flags;
     larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */

@@ -9,9 +9,13 @@
  * during that pass move to main, where they stay as long as they keep being
  * hit. A returning key found in the ghost skips small.
  *
- * A hit only sets the entry's 2-bit counter (bits 60-61 of its weight word,
- * saturating at 3; larder_core_touch_inline) and moves nothing: no list
- * write, no lock-hungry reordering. Eviction does the sorting lazily:
+ * A hit only bumps the entry's 2-bit counter (saturating at 3;
+ * larder_core_touch_inline) and moves nothing: no list write, no
+ * lock-hungry reordering. The counters are a table of their own, four
+ * slots a byte (core->counts, in the place of the deferred-touch ring that
+ * S3-FIFO does not use), small enough to stay in L2: a hit reads no line of
+ * the entry's but its bucket and stored key. Eviction does the sorting
+ * lazily:
  *  - small is evicted while it holds at least its share (or main is empty):
  *    its oldest entry moves to main's front with its counter cleared when
  *    it was hit at least once since it arrived (the paper's rule; Caffeine's
@@ -27,14 +31,22 @@
  */
 #include "larder_core_internal.h"
 
-#define LARDER_S3FIFO_FREQ_ONE (UINT64_C(1) << LARDER_S3FIFO_FREQ_SHIFT)
+#include <string.h>
+
 #define LARDER_S3FIFO_IN_MAIN (UINT64_C(1) << (LARDER_FLAG_POLICY_SHIFT + 2u))
 /* Small's oldest moves to main when its counter is above this. */
 #define LARDER_S3FIFO_MOVE_THRESHOLD 0u
 
-static inline uint32_t larder_s3fifo_freq(uint64_t word)
+static inline uint32_t larder_s3fifo_freq(const larder_core *core, uint32_t slot)
 {
-    return (uint32_t)((word & LARDER_S3FIFO_FREQ_MASK) >> LARDER_S3FIFO_FREQ_SHIFT);
+    return (core->counts[slot >> 2] >> larder_s3fifo_count_shift_(slot)) & 3u;
+}
+
+static inline void larder_s3fifo_set_freq(larder_core *core, uint32_t slot, uint32_t freq)
+{
+    uint32_t shift = larder_s3fifo_count_shift_(slot);
+    uint8_t *byte = &core->counts[slot >> 2];
+    *byte = (uint8_t)((*byte & ~(3u << shift)) | (freq << shift));
 }
 
 static inline uint32_t larder_s3fifo_queue(uint64_t word) { return (word & LARDER_S3FIFO_IN_MAIN) ? LARDER_MAIN : LARDER_SMALL; }
@@ -72,6 +84,7 @@ void larder_s3fifo_clear(larder_core *core)
     }
     s->pending = LARDER_NIL;
     s->pending_ghost = 0;
+    memset(core->counts, 0, ((size_t)core->capacity + 3u) / 4u);
 }
 
 static inline void larder_s3fifo_account(larder_s3fifo *s, uint32_t queue, uint64_t weight, int sign)
@@ -126,6 +139,7 @@ void larder_s3fifo_remove(larder_core *core, uint32_t slot)
         larder_ghost_add(&s->ghost, meta->hash, larder_s3fifo_ghost_limit(core));
     }
     s->pending = LARDER_NIL;
+    larder_s3fifo_set_freq(core, slot, 0);  /* a free slot's counter is zero, ready for the next entry */
     larder_list_unlink(core->nodes, slot);
     larder_s3fifo_account(s, larder_s3fifo_queue(meta->word), larder_meta_weight(meta), -1);
 }
@@ -158,9 +172,9 @@ static uint32_t larder_s3fifo_main_victim(larder_core *core)
         __builtin_prefetch(&core->metas[after], 1);
         __builtin_prefetch(&nodes[after], 1);
 #endif
-        uint64_t word = core->metas[t].word;
-        if (larder_s3fifo_freq(word) == 0) return t;
-        core->metas[t].word = word - LARDER_S3FIFO_FREQ_ONE;
+        uint32_t freq = larder_s3fifo_freq(core, t);
+        if (freq == 0) return t;
+        larder_s3fifo_set_freq(core, t, freq - 1u);
         larder_s3fifo_to_main_front(core, t);
     }
 }
@@ -175,14 +189,14 @@ uint32_t larder_s3fifo_victim(larder_core *core)
     while (small->count > 0 &&
            (small->count >= small->max_count || small->weight >= small->max_weight || main->count == 0)) {
         uint32_t t = nodes[small_sentinel].prev;
-        uint64_t word = core->metas[t].word;
-        if (larder_s3fifo_freq(word) <= LARDER_S3FIFO_MOVE_THRESHOLD) {
+        if (larder_s3fifo_freq(core, t) <= LARDER_S3FIFO_MOVE_THRESHOLD) {
             s->pending = t;
             s->pending_ghost = 1;
             return t;
         }
         uint64_t weight = larder_meta_weight(&core->metas[t]);
-        core->metas[t].word = (word & ~LARDER_S3FIFO_FREQ_MASK) | LARDER_S3FIFO_IN_MAIN;
+        core->metas[t].word |= LARDER_S3FIFO_IN_MAIN;
+        larder_s3fifo_set_freq(core, t, 0);
         larder_s3fifo_to_main_front(core, t);
         larder_s3fifo_account(s, LARDER_SMALL, weight, -1);
         larder_s3fifo_account(s, LARDER_MAIN, weight, 1);
@@ -258,8 +272,10 @@ int larder_s3fifo_check(const larder_core *core)
     if ((core->max_weight == UINT64_MAX) != (small->max_weight == UINT64_MAX)) return LARDER_CHECK_LIMITS;
     for (uint32_t i = 0; i < core->capacity; i++) {
         uint64_t word = core->metas[i].word;
-        /* Only bits 60-62 are S3-FIFO's. */
-        if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(1) << 63))) return LARDER_CHECK_LIST_REGION;
+        /* Only bit 62 is S3-FIFO's; a free slot's counter is zero. */
+        if ((word & LARDER_FLAG_LIVE) && (word & LARDER_FLAG_POLICY & ~LARDER_S3FIFO_IN_MAIN))
+            return LARDER_CHECK_LIST_REGION;
+        if (!(word & LARDER_FLAG_LIVE) && larder_s3fifo_freq(core, i) != 0) return LARDER_CHECK_LIST_REGION;
     }
     return larder_ghost_check(&s->ghost);
 }
