@@ -86,6 +86,7 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     /* S3-FIFO defers no touch: its hit counters take the ring's place. */
     uint64_t touch_bytes = policy == LARDER_CORE_S3FIFO ? larder_round8(((uint64_t)capacity + 3u) / 4u)
                                                         : LARDER_TOUCH_RING * sizeof(uint32_t);
+    if (policy == LARDER_CORE_WTINYLFU) touch_bytes += larder_round8(capacity);  /* its byte per slot */
     layout->wheel_offset = layout->touches_offset + touch_bytes;
     layout->policy_offset = layout->wheel_offset;
     if (flags & LARDER_CORE_EXPIRY)

@@ -8,11 +8,11 @@
 #include "larder_core_internal.h"
 
 /* The list an entry's policy bits place it in. */
-static uint32_t larder_list_of(const larder_core *core, uint64_t word)
+static uint32_t larder_list_of(const larder_core *core, uint32_t slot)
 {
-    uint32_t bits = (uint32_t)(word >> LARDER_FLAG_POLICY_SHIFT);
+    uint32_t bits = (uint32_t)(core->metas[slot].word >> LARDER_FLAG_POLICY_SHIFT);
     switch (core->policy) {
-    case LARDER_POLICY_WTINYLFU: return bits & 3u;
+    case LARDER_POLICY_WTINYLFU: return larder_wtinylfu_region_of(core, slot);
     case LARDER_POLICY_S3FIFO: return (bits >> 2) & 1u;
     default: return bits >> 1;  /* LRU's mark aside, any bit names no list */
     }
@@ -35,11 +35,10 @@ static int larder_list_check(const larder_core *core, uint32_t *counts, uint64_t
             if ((next >= capacity && next != sentinel) || nodes[next].prev != at) return LARDER_CHECK_LIST_LINK;
             if (next == sentinel) break;
             if (!(metas[next].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_LIST_NOT_LIVE;
-            /* Only W-TinyLFU counts requests in the weight word. */
-            if (core->policy != LARDER_POLICY_WTINYLFU && (metas[next].word & LARDER_FREQ_MASK))
-                return LARDER_CHECK_LIST_REGION;
+            /* No policy keeps bits in the weight word between the weight and the flags. */
+            if (metas[next].word & LARDER_FREQ_MASK) return LARDER_CHECK_LIST_REGION;
             if (++steps > core->count) return LARDER_CHECK_LIST_LENGTH;
-            if (larder_list_of(core, metas[next].word) != k) return LARDER_CHECK_LIST_REGION;
+            if (larder_list_of(core, next) != k) return LARDER_CHECK_LIST_REGION;
             counts[k]++;
             weights[k] += larder_meta_weight(&metas[next]);
             at = next;
@@ -140,8 +139,12 @@ int larder_wtinylfu_check(const larder_core *core)
         return LARDER_CHECK_ROUND;
     for (uint32_t i = 0; i < core->capacity; i++) {
         uint64_t word = core->metas[i].word;
-        /* Regions 0-2 only; bits 62-63 are not W-TinyLFU's. */
-        if ((word & LARDER_FLAG_LIVE) && (word & (UINT64_C(3) << 62))) return LARDER_CHECK_LIST_REGION;
+        /* Regions 0-2 only, in the slot's state byte; no policy bit in the
+         * weight word; a free slot's state is zero. */
+        uint32_t state = larder_wtinylfu_states(core)[i];
+        if ((word & LARDER_FLAG_LIVE) && ((word & LARDER_FLAG_POLICY) || (state >> LARDER_WTINYLFU_REGION_SHIFT) > 2u))
+            return LARDER_CHECK_LIST_REGION;
+        if (!(word & LARDER_FLAG_LIVE) && state != 0) return LARDER_CHECK_LIST_REGION;
     }
     int code = larder_sketch_check(&w->sketch);
     return code ? code : larder_window_check(core);

@@ -30,8 +30,8 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 
 /* ---- Node (links, 8 bytes) and meta (hash and weight word, 16 bytes) ---- */
 
-/** Bits 52-55 of a slot's weight word: W-TinyLFU's count of the entry's
- *  requests (larder_policy_wtinylfu.c); zero under the other policies. */
+/** Bits 52-55 of a slot's weight word: above the largest weight, zero
+ *  under every policy (larder_core_check). */
 #define LARDER_FREQ_SHIFT 52u
 #define LARDER_FREQ_MASK (UINT64_C(15) << LARDER_FREQ_SHIFT)
 
@@ -40,9 +40,9 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_FILED (UINT64_C(1) << 57) /* in a wheel bucket or the expired list */
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
-/* Bits 60-63 belong to the policy: W-TinyLFU keeps the entry's region in 60-61,
- * S3-FIFO its queue in 62 (its hit counters are a table of their own), LRU
- * its mark in 60 (see their files). Every new entry starts with them clear. */
+/* Bits 60-63 belong to the policy: S3-FIFO keeps its queue in 62 (its hit
+ * counters are a table of their own), LRU its mark in 60; W-TinyLFU keeps
+ * its region and count in a byte of its own (see their files). Every new entry starts with them clear. */
 #define LARDER_FLAG_POLICY_SHIFT 60u
 #define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
 /** LRU's mark: a hit recorded without a move (larder_core_mark_batch). */
@@ -298,9 +298,19 @@ _Static_assert(sizeof(void *) != 8 || offsetof(struct larder_core, touch_head) =
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
 _Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined hit tells S3-FIFO by this number");
 
+/* W-TinyLFU's byte per slot (larder_wtinylfu_state_of_): the entry's count
+ * of hits in bits 0-3, its region in bits 4-5; zero for a free slot. */
+#define LARDER_WTINYLFU_COUNT_MASK 15u
+#define LARDER_WTINYLFU_REGION_SHIFT 4u
+
+static inline uint8_t *larder_wtinylfu_states(const larder_core *core)
+{
+    return larder_wtinylfu_state_of_(core->touches);
+}
+
 static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot)
 {
-    return (uint32_t)((core->metas[slot].word >> LARDER_FLAG_POLICY_SHIFT) & 3u);
+    return (uint32_t)(larder_wtinylfu_states(core)[slot] >> LARDER_WTINYLFU_REGION_SHIFT) & 3u;
 }
 
 /* The sentinel of list k. */

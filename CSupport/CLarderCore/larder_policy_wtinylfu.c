@@ -26,9 +26,11 @@
  * and remembers the round (the next candidate, its source) until the caller
  * removes that victim; any other change ends the round.
  *
- * Frequencies: a hit is counted in bits 52-55 of the entry's weight word
- * (its meta record, which the hit reads for the region anyway) instead of
- * in the sketch, whose block would be one more cache miss per hit; those
+ * Frequencies: a hit is counted in the low 4 bits of the entry's state
+ * byte (a table of a byte per slot beside the deferred-touch ring, which
+ * stays in L2; the byte also holds the region, so a hit reads no meta
+ * record) instead of in the sketch, whose block would be one more cache
+ * miss per hit; those
  * counts join the sketch when the entry leaves and at each aging
  * (larder_sketch.c). Misses (inserts, declined newcomers) count in the
  * sketch directly. A resident's frequency is the sketch's estimate plus its
@@ -41,14 +43,14 @@
  *
  * The window's size adapts (larder_policy_window.c). Regions are limited
  * in count and, given a maximum, in weight; an entry's region is in bits
- * 60-61 of its weight word.
+ * 4-5 of its state byte.
  */
 #include "larder_core_internal.h"
 #include "larder_sketch_inline.h"
 #include "larder_window_inline.h"
 
-#define LARDER_REGION_SHIFT LARDER_FLAG_POLICY_SHIFT
-#define LARDER_REGION_BITS (UINT64_C(3) << LARDER_REGION_SHIFT)
+#include <string.h>
+
 /* A candidate asked for at least this often may win a tie-or-worse at random. */
 #define LARDER_ADMIT_HASHDOS_THRESHOLD 6u
 
@@ -60,13 +62,13 @@ static inline uint32_t larder_region_of(const larder_core *core, uint32_t slot)
 /* The hits counted in a resident entry since it was inserted or aged. */
 static inline uint32_t larder_count_of(const larder_core *core, uint32_t slot)
 {
-    return (uint32_t)((core->metas[slot].word & LARDER_FREQ_MASK) >> LARDER_FREQ_SHIFT);
+    return larder_wtinylfu_states(core)[slot] & LARDER_WTINYLFU_COUNT_MASK;
 }
 
 static inline void larder_set_count(larder_core *core, uint32_t slot, uint32_t count)
 {
-    larder_meta *meta = &core->metas[slot];
-    meta->word = (meta->word & ~LARDER_FREQ_MASK) | ((uint64_t)count << LARDER_FREQ_SHIFT);
+    uint8_t *state = &larder_wtinylfu_states(core)[slot];
+    *state = (uint8_t)((*state & ~LARDER_WTINYLFU_COUNT_MASK) | count);
 }
 
 /* A resident entry's frequency: the sketch's estimate plus its own count. */
@@ -182,6 +184,7 @@ void larder_wtinylfu_clear(larder_core *core)
     }
     w->rebalance = 0;
     larder_round_end(w);
+    memset(larder_wtinylfu_states(core), 0, core->capacity);
 }
 
 /* Links `slot` (unlinked) into region `to`, at its front or back, and accounts it. */
@@ -191,7 +194,8 @@ static void larder_wtinylfu_link(larder_core *core, uint32_t slot, uint32_t to, 
     larder_meta *meta = &core->metas[slot];
     uint32_t sentinel = larder_sentinel(core, to);
     larder_list_link_after(core->nodes, at_back ? core->nodes[sentinel].prev : sentinel, slot);
-    meta->word = (meta->word & ~LARDER_REGION_BITS) | ((uint64_t)to << LARDER_REGION_SHIFT);
+    uint8_t *state = &larder_wtinylfu_states(core)[slot];
+    *state = (uint8_t)((*state & LARDER_WTINYLFU_COUNT_MASK) | (to << LARDER_WTINYLFU_REGION_SHIFT));
     w->region[to].count++;
     w->region[to].weight += larder_meta_weight(meta);
 }
@@ -300,14 +304,14 @@ static LARDER_ALWAYS_INLINE void larder_wtinylfu_hit(larder_core *core, uint32_t
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     assert(larder_slot_is_live(core, slot));
-    larder_meta *meta = &core->metas[slot];
-    uint64_t word = meta->word;
-    if (w->counting && (word & LARDER_FREQ_MASK) != LARDER_FREQ_MASK) {
-        meta->word = word + (UINT64_C(1) << LARDER_FREQ_SHIFT);
+    uint8_t *state = &larder_wtinylfu_states(core)[slot];
+    uint32_t byte = *state;
+    if (w->counting && (byte & LARDER_WTINYLFU_COUNT_MASK) != LARDER_WTINYLFU_COUNT_MASK) {
+        *state = (uint8_t)(byte + 1u);
         larder_count_request(core);
     }
     larder_round_end(w);
-    uint32_t region = (uint32_t)((word & LARDER_REGION_BITS) >> LARDER_REGION_SHIFT);
+    uint32_t region = byte >> LARDER_WTINYLFU_REGION_SHIFT;
     if (region == LARDER_PROBATION && larder_wtinylfu_promote(core, slot)) return;
     larder_node *nodes = core->nodes;
     uint32_t sentinel = larder_sentinel(core, region);
@@ -358,6 +362,7 @@ void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
         if (slot == w->candidate) w->candidate = larder_toward_front(core, slot);
     }
     larder_wtinylfu_unlink(core, slot);
+    larder_wtinylfu_states(core)[slot] = 0;  /* a free slot's state is zero */
 }
 
 void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)

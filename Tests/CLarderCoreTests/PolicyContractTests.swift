@@ -38,13 +38,14 @@ import Testing
     /// W-TinyLFU's sketch and record of recent departures (which adapts its
     /// window), and S3-FIFO's ghost, cost at most 8 bytes per slot, plus the
     /// policy's fixed state, two list sentinels and (for tiny capacities) the
-    /// tables' minimum sizes; S3-FIFO's 2-bit hit counters a quarter of a
-    /// byte per slot more, in the place of the deferred-touch ring.
+    /// tables' minimum sizes. Beside them, each policy's per-slot state:
+    /// W-TinyLFU's byte (count and region), S3-FIFO's 2-bit hit counters in
+    /// the place of the deferred-touch ring.
     @Test(arguments: [UInt32(8), 1000, 1 << 20])
     func sketchAndGhostCostAtMostEightBytesPerSlot(capacity: UInt32) {
         let lru = larder_core_footprint(capacity, 0)
-        let counters = (Int(capacity) + 3) / 4
-        for (flags, counted) in [(Self.wtinylfu, 0), (Self.s3fifo, counters)] {
+        let states = (Int(capacity) + 7) / 8 * 8, counters = (Int(capacity) + 3) / 4
+        for (flags, counted) in [(Self.wtinylfu, states), (Self.s3fifo, counters)] {
             let extra = larder_core_footprint(capacity, flags) - lru - counted
             #expect(extra >= 7 * Int(capacity) - 64 && extra <= 8 * Int(capacity) + 512, "flags \(flags): \(extra) bytes")
         }

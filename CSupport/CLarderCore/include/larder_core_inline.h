@@ -55,6 +55,11 @@ typedef struct larder_bucket {
  * entry's meta line, which it would otherwise be the only one to read. */
 static inline uint32_t larder_s3fifo_count_shift_(uint32_t slot) { return (slot & 3u) * 2u; }
 
+/* W-TinyLFU's byte per slot (its count of hits and its region), right after
+ * the deferred-touch ring: a table of 1 byte per entry that stays in L2,
+ * so that a hit reads no meta record. */
+static inline uint8_t *larder_wtinylfu_state_of_(uint32_t *touches) { return (uint8_t *)(touches + LARDER_TOUCH_RING); }
+
 /* The first fields of struct larder_core (larder_core_internal.h pins them):
  * a first cache line written only at creation, then what touches and writes
  * move. */
@@ -299,7 +304,7 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
         view->touches[(view->touch_head + pending) % LARDER_TOUCH_RING] = slot;
         view->touch_count = (uint16_t)(pending + 1u);
 #if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(&view->metas[slot], 0);
+        __builtin_prefetch(&larder_wtinylfu_state_of_(view->touches)[slot], 0);
         __builtin_prefetch(&nodes[nodes[slot].prev], 1);
         __builtin_prefetch(&nodes[nodes[slot].next], 1);
 #endif
