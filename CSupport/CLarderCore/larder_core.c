@@ -55,7 +55,8 @@ static uint32_t larder_s3fifo_main_count(uint32_t capacity)
 }
 
 /* One block holds the header, the nodes, their meta records, the buckets,
- * the deferred-touch buffer (S3-FIFO's hit counters), the wheel records and the policy's state and
+ * the deferred-touch buffer (with W-TinyLFU's state bytes after it; S3-FIFO's
+ * hit counters in its place), the wheel records and the policy's state and
  * arrays, in that order; every part is a multiple of 8 bytes, so each stays
  * aligned. */
 static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *layout)

@@ -42,7 +42,8 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
 /* Bits 60-63 belong to the policy: S3-FIFO keeps its queue in 62 (its hit
  * counters are a table of their own), LRU its mark in 60; W-TinyLFU keeps
- * its region and count in a byte of its own (see their files). Every new entry starts with them clear. */
+ * its region and count in a byte of its own (see their files). Every new
+ * entry starts with them clear. */
 #define LARDER_FLAG_POLICY_SHIFT 60u
 #define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
 /** LRU's mark: a hit recorded without a move (larder_core_mark_batch). */

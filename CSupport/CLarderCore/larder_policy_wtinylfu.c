@@ -30,10 +30,9 @@
  * byte (a table of a byte per slot beside the deferred-touch ring, which
  * stays in L2; the byte also holds the region, so a hit reads no meta
  * record) instead of in the sketch, whose block would be one more cache
- * miss per hit; those
- * counts join the sketch when the entry leaves and at each aging
- * (larder_sketch.c). Misses (inserts, declined newcomers) count in the
- * sketch directly. A resident's frequency is the sketch's estimate plus its
+ * miss per hit; those counts join the sketch when the entry leaves and at
+ * each aging (larder_sketch.c). Misses (inserts, declined newcomers) count
+ * in the sketch directly. A resident's frequency is the sketch's estimate plus its
  * count: what Caffeine's sketch would estimate, except that keys sharing
  * its counters see its hits a little later. Two variants measured worse on
  * the LIRS traces: comparing residents by exact counts started from the

@@ -296,8 +296,8 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
             if (((*byte >> shift) & 3u) != 3u) *byte = (uint8_t)(*byte + (1u << shift));
             return;
         }
-        /* W-TinyLFU: deferred through the same ring: now the entry's meta
-         * record (its region and its count of hits) and its neighbours start
+        /* W-TinyLFU: deferred through the same ring: now the entry's state
+         * byte (its region and its count of hits) and its neighbours start
          * loading; eight hits later the hit is applied with them warm. Never
          * skipped: every hit counts. */
         uint32_t pending = view->touch_count;
