@@ -54,11 +54,19 @@ static uint32_t larder_s3fifo_main_count(uint32_t capacity)
     return capacity - small;
 }
 
+size_t larder_core_slot_state_bytes(uint32_t capacity, uint32_t flags)
+{
+    switch (flags & (uint32_t)LARDER_CORE_POLICY_MASK) {
+    case LARDER_CORE_WTINYLFU: return (size_t)larder_round8(capacity);
+    case LARDER_CORE_S3FIFO: return (size_t)larder_round8(((uint64_t)capacity + 3u) / 4u);
+    default: return 0;
+    }
+}
+
 /* One block holds the header, the nodes, their meta records, the buckets,
- * the deferred-touch buffer (with W-TinyLFU's state bytes after it; S3-FIFO's
- * hit counters in its place), the wheel records and the policy's state and
- * arrays, in that order; every part is a multiple of 8 bytes, so each stays
- * aligned. */
+ * the deferred-touch buffer and the slots' states after it, the wheel
+ * records and the policy's state and arrays, in that order; every part is a
+ * multiple of 8 bytes, so each stays aligned. */
 static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *layout)
 {
     if (capacity == 0 || capacity > LARDER_MAX_CAPACITY) return LARDER_ERR_CAPACITY;
@@ -84,11 +92,8 @@ static int larder_layout_of(uint32_t capacity, uint32_t flags, larder_layout *la
     layout->metas_offset = layout->nodes_offset + (uint64_t)capacity * sizeof(larder_node) + LARDER_SENTINEL_LINE;
     layout->buckets_offset = layout->metas_offset + ((uint64_t)capacity + lists) * sizeof(larder_meta);
     layout->touches_offset = layout->buckets_offset + buckets * sizeof(larder_bucket);
-    /* S3-FIFO defers no touch: its hit counters take the ring's place. */
-    uint64_t touch_bytes = policy == LARDER_CORE_S3FIFO ? larder_round8(((uint64_t)capacity + 3u) / 4u)
-                                                        : LARDER_TOUCH_RING * sizeof(uint32_t);
-    if (policy == LARDER_CORE_WTINYLFU) touch_bytes += larder_round8(capacity);  /* its byte per slot */
-    layout->wheel_offset = layout->touches_offset + touch_bytes;
+    layout->wheel_offset = layout->touches_offset + LARDER_TOUCH_RING * sizeof(uint32_t) +
+                           larder_core_slot_state_bytes(capacity, flags);
     layout->policy_offset = layout->wheel_offset;
     if (flags & LARDER_CORE_EXPIRY)
         layout->policy_offset += ((uint64_t)capacity + LARDER_WHEEL_SENTINELS) * sizeof(larder_wlink);

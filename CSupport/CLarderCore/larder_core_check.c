@@ -141,7 +141,7 @@ int larder_wtinylfu_check(const larder_core *core)
         uint64_t word = core->metas[i].word;
         /* Regions 0-2 only, in the slot's state byte; no policy bit in the
          * weight word; a free slot's state is zero. */
-        uint32_t state = larder_wtinylfu_states(core)[i];
+        uint32_t state = larder_slot_states(core)[i];
         if ((word & LARDER_FLAG_LIVE) && ((word & LARDER_FLAG_POLICY) || (state >> LARDER_WTINYLFU_REGION_SHIFT) > 2u))
             return LARDER_CHECK_LIST_REGION;
         if (!(word & LARDER_FLAG_LIVE) && state != 0) return LARDER_CHECK_LIST_REGION;

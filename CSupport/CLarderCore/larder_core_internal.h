@@ -252,10 +252,7 @@ struct larder_core {
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
-    union {
-        uint32_t *touches;   /* ring of LARDER_TOUCH_RING deferred touches (LRU, W-TinyLFU) */
-        uint8_t *counts;     /* S3-FIFO: 2-bit hit counters (larder_s3fifo_count_shift_) */
-    };
+    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches, then the slots' states */
     uint32_t policy;         /* LARDER_POLICY_* */
     uint32_t flags;
     larder_wlink *wheel;     /* capacity + LARDER_WHEEL_SENTINELS, or NULL without expiry */
@@ -299,19 +296,17 @@ _Static_assert(sizeof(void *) != 8 || offsetof(struct larder_core, touch_head) =
 _Static_assert(LARDER_TOUCH_LAG < LARDER_TOUCH_RING, "the ring holds the lag and the hit that exceeds it");
 _Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined hit tells S3-FIFO by this number");
 
-/* W-TinyLFU's byte per slot (larder_wtinylfu_state_of_): the entry's count
- * of hits in bits 0-3, its region in bits 4-5; zero for a free slot. */
+/* W-TinyLFU's byte per slot (larder_slot_states_): the entry's count of
+ * hits in bits 0-3, its region in bits 4-5; zero for a free slot. */
 #define LARDER_WTINYLFU_COUNT_MASK 15u
 #define LARDER_WTINYLFU_REGION_SHIFT 4u
 
-static inline uint8_t *larder_wtinylfu_states(const larder_core *core)
-{
-    return larder_wtinylfu_state_of_(core->touches);
-}
+/* The policy's state of each slot (larder_core_slot_state_bytes). */
+static inline uint8_t *larder_slot_states(const larder_core *core) { return larder_slot_states_(core->touches); }
 
 static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot)
 {
-    return (uint32_t)(larder_wtinylfu_states(core)[slot] >> LARDER_WTINYLFU_REGION_SHIFT) & 3u;
+    return (uint32_t)(larder_slot_states(core)[slot] >> LARDER_WTINYLFU_REGION_SHIFT) & 3u;
 }
 
 /* The sentinel of list k. */

@@ -51,7 +51,7 @@ static void larder_wtinylfu_touch_batch(larder_core *core, const uint32_t *slots
 #if defined(__GNUC__) || defined(__clang__)
     larder_node *nodes = core->nodes;
     for (uint32_t i = 0; i < count; i++) {
-        __builtin_prefetch(&larder_wtinylfu_states(core)[slots[i]], 0);
+        __builtin_prefetch(&larder_slot_states(core)[slots[i]], 0);
         __builtin_prefetch(&nodes[nodes[slots[i]].prev], 1);
         __builtin_prefetch(&nodes[nodes[slots[i]].next], 1);
     }

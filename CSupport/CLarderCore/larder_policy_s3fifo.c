@@ -12,9 +12,8 @@
  * A hit only bumps the entry's 2-bit counter (saturating at 3;
  * larder_core_touch_inline) and moves nothing: no list write, no
  * lock-hungry reordering. The counters are a table of their own, four
- * slots a byte (core->counts, in the place of the deferred-touch ring that
- * S3-FIFO does not use), small enough to stay in L2: a hit reads no line of
- * the entry's but its bucket and stored key. Eviction does the sorting
+ * slots a byte (larder_slot_states), small enough to stay in L2: a hit
+ * reads no line of the entry's but its bucket and stored key. Eviction does the sorting
  * lazily:
  *  - small is evicted while it holds at least its share (or main is empty):
  *    its oldest entry moves to main's front with its counter cleared when
@@ -39,13 +38,13 @@
 
 static inline uint32_t larder_s3fifo_freq(const larder_core *core, uint32_t slot)
 {
-    return (core->counts[slot >> 2] >> larder_s3fifo_count_shift_(slot)) & 3u;
+    return (larder_slot_states(core)[slot >> 2] >> larder_s3fifo_count_shift_(slot)) & 3u;
 }
 
 static inline void larder_s3fifo_set_freq(larder_core *core, uint32_t slot, uint32_t freq)
 {
     uint32_t shift = larder_s3fifo_count_shift_(slot);
-    uint8_t *byte = &core->counts[slot >> 2];
+    uint8_t *byte = &larder_slot_states(core)[slot >> 2];
     *byte = (uint8_t)((*byte & ~(3u << shift)) | (freq << shift));
 }
 
@@ -84,7 +83,7 @@ void larder_s3fifo_clear(larder_core *core)
     }
     s->pending = LARDER_NIL;
     s->pending_ghost = 0;
-    memset(core->counts, 0, ((size_t)core->capacity + 3u) / 4u);
+    memset(larder_slot_states(core), 0, larder_core_slot_state_bytes(core->capacity, core->flags));
 }
 
 static inline void larder_s3fifo_account(larder_s3fifo *s, uint32_t queue, uint64_t weight, int sign)

@@ -27,12 +27,12 @@
  * removes that victim; any other change ends the round.
  *
  * Frequencies: a hit is counted in the low 4 bits of the entry's state
- * byte (a table of a byte per slot beside the deferred-touch ring, which
- * stays in L2; the byte also holds the region, so a hit reads no meta
- * record) instead of in the sketch, whose block would be one more cache
- * miss per hit; those counts join the sketch when the entry leaves and at
- * each aging (larder_sketch.c). Misses (inserts, declined newcomers) count
- * in the sketch directly. A resident's frequency is the sketch's estimate plus its
+ * byte (larder_slot_states: a byte per slot, a table that stays in L2; the
+ * byte also holds the region, so a hit reads no meta record) instead of in
+ * the sketch, whose block would be one more cache miss per hit; those
+ * counts join the sketch when the entry leaves and at each aging
+ * (larder_sketch.c). Misses (inserts, declined newcomers) count in the
+ * sketch directly. A resident's frequency is the sketch's estimate plus its
  * count: what Caffeine's sketch would estimate, except that keys sharing
  * its counters see its hits a little later. Two variants measured worse on
  * the LIRS traces: comparing residents by exact counts started from the
@@ -61,12 +61,12 @@ static inline uint32_t larder_region_of(const larder_core *core, uint32_t slot)
 /* The hits counted in a resident entry since it was inserted or aged. */
 static inline uint32_t larder_count_of(const larder_core *core, uint32_t slot)
 {
-    return larder_wtinylfu_states(core)[slot] & LARDER_WTINYLFU_COUNT_MASK;
+    return larder_slot_states(core)[slot] & LARDER_WTINYLFU_COUNT_MASK;
 }
 
 static inline void larder_set_count(larder_core *core, uint32_t slot, uint32_t count)
 {
-    uint8_t *state = &larder_wtinylfu_states(core)[slot];
+    uint8_t *state = &larder_slot_states(core)[slot];
     *state = (uint8_t)((*state & ~LARDER_WTINYLFU_COUNT_MASK) | count);
 }
 
@@ -183,7 +183,7 @@ void larder_wtinylfu_clear(larder_core *core)
     }
     w->rebalance = 0;
     larder_round_end(w);
-    memset(larder_wtinylfu_states(core), 0, core->capacity);
+    memset(larder_slot_states(core), 0, larder_core_slot_state_bytes(core->capacity, core->flags));
 }
 
 /* Links `slot` (unlinked) into region `to`, at its front or back, and accounts it. */
@@ -193,7 +193,7 @@ static void larder_wtinylfu_link(larder_core *core, uint32_t slot, uint32_t to, 
     larder_meta *meta = &core->metas[slot];
     uint32_t sentinel = larder_sentinel(core, to);
     larder_list_link_after(core->nodes, at_back ? core->nodes[sentinel].prev : sentinel, slot);
-    uint8_t *state = &larder_wtinylfu_states(core)[slot];
+    uint8_t *state = &larder_slot_states(core)[slot];
     *state = (uint8_t)((*state & LARDER_WTINYLFU_COUNT_MASK) | (to << LARDER_WTINYLFU_REGION_SHIFT));
     w->region[to].count++;
     w->region[to].weight += larder_meta_weight(meta);
@@ -303,7 +303,7 @@ static LARDER_ALWAYS_INLINE void larder_wtinylfu_hit(larder_core *core, uint32_t
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     assert(larder_slot_is_live(core, slot));
-    uint8_t *state = &larder_wtinylfu_states(core)[slot];
+    uint8_t *state = &larder_slot_states(core)[slot];
     uint32_t byte = *state;
     if (w->counting && (byte & LARDER_WTINYLFU_COUNT_MASK) != LARDER_WTINYLFU_COUNT_MASK) {
         *state = (uint8_t)(byte + 1u);
@@ -361,7 +361,7 @@ void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
         if (slot == w->candidate) w->candidate = larder_toward_front(core, slot);
     }
     larder_wtinylfu_unlink(core, slot);
-    larder_wtinylfu_states(core)[slot] = 0;  /* a free slot's state is zero */
+    larder_slot_states(core)[slot] = 0;  /* a free slot's state is zero */
 }
 
 void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)

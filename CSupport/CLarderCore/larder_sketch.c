@@ -9,8 +9,8 @@
  * (collisions only ever add). Counters saturate at 15.
  *
  * What it counts: misses (inserts and declined newcomers), and the hits
- * of resident entries, which W-TinyLFU counts in each entry's meta record
- * (4 bits of its weight word, a line the hit reads anyway) and adds here
+ * of resident entries, which W-TinyLFU counts in each entry's state byte
+ * (4 bits of a byte per slot, larder_slot_states) and adds here
  * when the entry leaves or the counts age (larder_sketch_add). So a hit
  * touches no line of the sketch; a resident's frequency is this table's
  * estimate plus its own count (larder_policy_wtinylfu.c).

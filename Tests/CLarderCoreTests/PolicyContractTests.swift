@@ -39,15 +39,16 @@ import Testing
     /// window), and S3-FIFO's ghost, cost at most 8 bytes per slot, plus the
     /// policy's fixed state, two list sentinels and (for tiny capacities) the
     /// tables' minimum sizes. Beside them, each policy's per-slot state:
-    /// W-TinyLFU's byte (count and region), S3-FIFO's 2-bit hit counters in
-    /// the place of the deferred-touch ring.
+    /// W-TinyLFU's byte (count and region), S3-FIFO's 2-bit hit counter.
     @Test(arguments: [UInt32(8), 1000, 1 << 20])
     func sketchAndGhostCostAtMostEightBytesPerSlot(capacity: UInt32) {
         let lru = larder_core_footprint(capacity, 0)
-        let states = (Int(capacity) + 7) / 8 * 8, counters = (Int(capacity) + 3) / 4
-        for (flags, counted) in [(Self.wtinylfu, states), (Self.s3fifo, counters)] {
-            let extra = larder_core_footprint(capacity, flags) - lru - counted
-            #expect(extra >= 7 * Int(capacity) - 64 && extra <= 8 * Int(capacity) + 512, "flags \(flags): \(extra) bytes")
+        #expect(larder_core_slot_state_bytes(capacity, 0) == 0)
+        for (flags, bitsPerSlot) in [(Self.wtinylfu, 8), (Self.s3fifo, 2)] {
+            let states = larder_core_slot_state_bytes(capacity, flags)
+            #expect(states == (Int(capacity) * bitsPerSlot + 63) / 64 * 8, "flags \(flags): \(states) bytes of states")
+            let extra = larder_core_footprint(capacity, flags) - lru - states
+            #expect(extra >= 7 * Int(capacity) && extra <= 8 * Int(capacity) + 512, "flags \(flags): \(extra) bytes")
         }
     }
 

@@ -176,12 +176,11 @@ enum MemorySuite {
         // count and region; S3-FIFO's ghost and 2-bit hit counters) on top of LRU's, per entry of
         // capacity: from the core's footprint (exact), beside the heap measurement (which adds the
         // allocator's rounding of the larger block). The target is the sketch's or the ghost's, so
-        // the per-slot states (S3-FIFO's in the place of LRU's 64-byte deferred-touch ring) are
-        // shown apart.
+        // the per-slot states are shown apart.
         for (policy, flag) in [(EvictionPolicy.tinyLFU, UInt32(LARDER_CORE_WTINYLFU)), (.s3FIFO, UInt32(LARDER_CORE_S3FIFO))] {
             let lru = larder_core_footprint(UInt32(n), 0), own = larder_core_footprint(UInt32(n), flag)
             let exact = Double(own - lru) / Double(n)
-            let counters = policy == .s3FIFO ? Double((n + 3) / 4 - 64) / Double(n) : Double((n + 7) / 8 * 8) / Double(n)
+            let counters = Double(larder_core_slot_state_bytes(UInt32(n), flag)) / Double(n)
             let heap = median("\(LarderPeer.label(shards: 1, policy: policy)), supportsExpiry false") - lean
             let table = policy == .s3FIFO ? "the ghost" : "the sketch and departures"
             let parts = " (\(table) \(fmt(exact - counters, 2)), the per-slot states \(fmt(counters, 2)))"

@@ -164,9 +164,16 @@ uint64_t *larder_core_owner_words(larder_core *core);
  *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), and with
  *  LARDER_CORE_EXPIRY 16 bytes of wheel links and deadline, plus about 5 KiB
  *  of wheel sentinels per core. W-TinyLFU adds 8 bytes per slot of
- *  frequency sketch (64 bytes at least), S3-FIFO 8 bytes per slot of ghost;
+ *  frequency sketch and departures (64 bytes at least), S3-FIFO 8 bytes per
+ *  slot of ghost, and each its slots' states (larder_core_slot_state_bytes);
  *  either adds a few hundred bytes of state and list sentinels per core. */
 size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
+
+/** The part of larder_core_footprint that holds the policy's state of each
+ *  slot: a byte per slot under W-TinyLFU (its count of hits and its
+ *  region), 2 bits under S3-FIFO (its hit counter), none under LRU; rounded
+ *  up to 8 bytes. */
+size_t larder_core_slot_state_bytes(uint32_t capacity, uint32_t flags);
 
 /** The capacity the core was created with. */
 uint32_t larder_core_capacity(const larder_core *core);

@@ -48,17 +48,16 @@ typedef struct larder_bucket {
 
 /* LRU's mark of a hit applied without a move (larder_core_mark_batch). */
 #define LARDER_VIEW_LRU_MARK (UINT64_C(1) << 60)
-/* S3-FIFO's 2-bit hit counter of `slot`: in byte slot / 4 of the counts,
- * at bit 2 * (slot % 4). A table of its own rather than bits of the meta
- * record, so that a hit writes a line of a table a quarter of a byte per
- * entry (25 KB at 100,000 entries, which stays in L2) rather than the
- * entry's meta line, which it would otherwise be the only one to read. */
-static inline uint32_t larder_s3fifo_count_shift_(uint32_t slot) { return (slot & 3u) * 2u; }
+/* The policy's state of each slot, right after the deferred-touch ring
+ * (larder_core_slot_state_bytes): W-TinyLFU's byte per slot (its count of
+ * hits and its region), S3-FIFO's 2-bit hit counters, four slots a byte. A
+ * table of its own rather than bits of the meta record, small enough to stay
+ * in L2 (100 KB and 25 KB at 100,000 entries), so that a hit reads no meta
+ * record. */
+static inline uint8_t *larder_slot_states_(uint32_t *touches) { return (uint8_t *)(touches + LARDER_TOUCH_RING); }
 
-/* W-TinyLFU's byte per slot (its count of hits and its region), right after
- * the deferred-touch ring: a table of 1 byte per entry that stays in L2,
- * so that a hit reads no meta record. */
-static inline uint8_t *larder_wtinylfu_state_of_(uint32_t *touches) { return (uint8_t *)(touches + LARDER_TOUCH_RING); }
+/* Where S3-FIFO's counter of `slot` is: byte slot / 4, at this bit. */
+static inline uint32_t larder_s3fifo_count_shift_(uint32_t slot) { return (slot & 3u) * 2u; }
 
 /* The first fields of struct larder_core (larder_core_internal.h pins them):
  * a first cache line written only at creation, then what touches and writes
@@ -69,10 +68,7 @@ typedef struct larder_core_view {
     larder_bucket *buckets;  /* mask + 1 buckets */
     uint32_t capacity;
     uint32_t mask;           /* bucket count - 1 */
-    union {
-        uint32_t *touches;   /* ring of LARDER_TOUCH_RING deferred touches (LRU, W-TinyLFU) */
-        uint8_t *counts;     /* S3-FIFO: 2-bit hit counters, four slots a byte */
-    };
+    uint32_t *touches;       /* ring of LARDER_TOUCH_RING deferred touches, then the slots' states */
     uint32_t policy;         /* 0: exact LRU; else the policy's number */
     uint32_t flags_;         /* (not read here) */
     void *wheel;             /* (the timer wheel; not read here) */
@@ -119,7 +115,7 @@ void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash);
  * links). A select, not a branch, on a line the probe has read. */
 static inline const void *larder_core_touched_(const larder_core_view *view, uint32_t slot)
 {
-    return view->policy == LARDER_VIEW_POLICY_S3FIFO ? (const void *)&view->counts[slot >> 2]
+    return view->policy == LARDER_VIEW_POLICY_S3FIFO ? (const void *)&larder_slot_states_(view->touches)[slot >> 2]
                                                      : (const void *)&view->nodes[slot];
 }
 
@@ -291,7 +287,7 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
         /* S3-FIFO: a hit bumps the entry's 2-bit counter (saturating at 3)
          * and moves nothing. */
         if (view->policy == LARDER_VIEW_POLICY_S3FIFO) {
-            uint8_t *byte = &view->counts[slot >> 2];
+            uint8_t *byte = &larder_slot_states_(view->touches)[slot >> 2];
             uint32_t shift = larder_s3fifo_count_shift_(slot);
             if (((*byte >> shift) & 3u) != 3u) *byte = (uint8_t)(*byte + (1u << shift));
             return;
@@ -304,7 +300,7 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
         view->touches[(view->touch_head + pending) % LARDER_TOUCH_RING] = slot;
         view->touch_count = (uint16_t)(pending + 1u);
 #if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(&larder_wtinylfu_state_of_(view->touches)[slot], 0);
+        __builtin_prefetch(&larder_slot_states_(view->touches)[slot], 0);
         __builtin_prefetch(&nodes[nodes[slot].prev], 1);
         __builtin_prefetch(&nodes[nodes[slot].next], 1);
 #endif
