@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Small sizes and 2 runs: the whole run takes seconds (used by the smoke test).")
     var quick = false
 
-    @Option(help: "Repetitions of each measurement (median and spread are over these).")
+    @Option(help: "Repetitions of each measurement (median and spread are over these); hitratio: replays of each trace, each with other key hashes.")
     var runs: Int?
 
     @Option(help: "Cache capacity (maxCount) for throughput, threads, latency and alloc.")

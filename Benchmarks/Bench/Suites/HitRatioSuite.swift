@@ -1,4 +1,5 @@
 import Foundation
+import Larder
 
 /// Hit ratio on public traces and synthetic ones, or on a user's own access log:
 /// Larder's Cache (1 shard, get then set on a miss) under every eviction policy,
@@ -85,6 +86,20 @@ enum HitRatioSuite {
         return 100 * Double(hits) / Double(max(keys.count, 1))
     }
 
+    /// The trace as run `run` replays it: run 0 as recorded, the others with
+    /// every key XOR-ed with a constant of their own. A bijection keeps every
+    /// recency and reuse distance, so LRU's figure is the same on each run;
+    /// what changes is every key's hash, and with it which keys share the
+    /// frequency sketch's counters. A figure of one hash seed is one draw:
+    /// W-TinyLFU's vary by a point or more between draws on the small traces
+    /// (docs/Performance.md).
+    static func keysForRun(_ keys: [Int], run: Int, seed: UInt64) -> [Int] {
+        guard run > 0 else { return keys }
+        var rng = SplitMix64(seed: seed ^ (0x4854_5241_5449_4F00 &+ UInt64(run)))
+        let mask = Int(bitPattern: UInt(rng.next()))
+        return keys.map { $0 ^ mask }
+    }
+
     /// Sizes for a user's trace given no `--size`: shares of its distinct keys.
     static func defaultSizes(_ keys: [Int]) -> [Int] {
         let distinct = Set(keys).count
@@ -148,19 +163,30 @@ enum HitRatioSuite {
         var figures: [String: [Double]] = [:], versusLRU: [String: [(Double, String)]] = [:]
         var versusCaffeine: [String: [(Double, String)]] = [:]
         var caffeineFigures: [Double] = [], referencedFigures: [String: [Double]] = [:]
+        // Per policy and run: the sum of the referenced pairs' figures (each run's mean).
+        var referencedSums: [String: [Double]] = [:]
         var mismatches = 0, compared = 0
+        let runs = max(1, c.runs)
         for job in jobs {
             var series: [String: [(size: Int, hit: Double)]] = [:]
+            let replays = (0..<runs).map { keysForRun(job.keys, run: $0, seed: c.seed) }
             for size in job.sizes {
                 progress("\(job.name) at \(size)")
                 var cells = [job.name, "\(size)"]
                 var hits: [String: Double] = [:]
                 for policy in policies {
-                    let hit = larderHitRatio(job.keys, size: size, policy: policy)
+                    let perRun = replays.map { larderHitRatio($0, size: size, policy: policy) }
+                    let spread = Spread(perRun)
+                    let hit = spread.median
                     hits[policy.name] = hit
                     cells.append(fmt(hit, 2))
                     series[policy.name, default: []].append((size, hit))
-                    var row = ResultRow(group: "\(job.name)@\(size)", peer: "Larder \(policy.name)", unit: "%", value: Spread([hit]))
+                    if job.references[size] != nil {
+                        var sums = referencedSums[policy.name] ?? Array(repeating: 0, count: runs)
+                        for (run, figure) in perRun.enumerated() { sums[run] += figure }
+                        referencedSums[policy.name] = sums
+                    }
+                    var row = ResultRow(group: "\(job.name)@\(size)", peer: "Larder \(policy.name)", unit: "%", value: spread)
                     row.labels = ["policy": policy.name]
                     row.extra = ["default": policy.isDefault ? 1 : 0, "requests": Double(job.keys.count)]
                     if let ref = job.references[size] {
@@ -194,27 +220,35 @@ enum HitRatioSuite {
             plotted.panels.append(.init(title: job.name, series: policies.map { .init(label: $0.name, points: series[$0.name] ?? []) }))
         }
         print(table.render())
-        var summary = Table("policy", "mean hit %", "mean, referenced pairs", "worst against LRU", "worst against Caffeine 2.6.2")
+        var summary = Table("policy", "mean hit %", "mean, referenced pairs", "runs' means (min-max)", "worst against LRU",
+                            "worst against Caffeine 2.6.2", "pairs > 0.5 below Caffeine")
         for policy in policies {
             let mean = (figures[policy.name] ?? []).reduce(0, +) / Double(max(1, figures[policy.name]?.count ?? 0))
             let referenced = referencedFigures[policy.name] ?? []
             let referencedMean = referenced.isEmpty ? nil : referenced.reduce(0, +) / Double(referenced.count)
             let worstLRU = versusLRU[policy.name]?.min { $0.0 < $1.0 }
             let worstCaffeine = versusCaffeine[policy.name]?.min { $0.0 < $1.0 }
+            let runMeans = (referencedSums[policy.name] ?? []).map { $0 / Double(max(1, referenced.count)) }
+            let runSpread = runMeans.isEmpty ? nil : Spread(runMeans)
+            let short = versusCaffeine[policy.name]?.filter { $0.0 < -0.5 }.count
             summary.add(policy.name, fmt(mean, 2), referencedMean.map { fmt($0, 2) } ?? "",
+                        runSpread.map { "\(fmt($0.min, 2))-\(fmt($0.max, 2))" } ?? "",
                         worstLRU.map { "\(fmt($0.0, 2)) (\($0.1))" } ?? "",
-                        worstCaffeine.map { "\(fmt($0.0, 2)) (\($0.1))" } ?? "")
+                        worstCaffeine.map { "\(fmt($0.0, 2)) (\($0.1))" } ?? "",
+                        short.map { "\($0) of \(referenced.count)" } ?? "")
             var row = ResultRow(group: "mean over all trace@size pairs", peer: "Larder \(policy.name)", unit: "%", value: Spread([mean]))
             row.labels = ["policy": policy.name]
             row.extra = ["default": policy.isDefault ? 1 : 0, "worstAgainstLRU": worstLRU?.0 ?? 0]
             if let worstCaffeine { row.extra["worstAgainstCaffeine"] = worstCaffeine.0 }
             if let referencedMean { row.extra["meanOverReferencedPairs"] = referencedMean }
+            if let short { row.extra["pairsMoreThanHalfAPointBelowCaffeine"] = Double(short) }
             result.rows.append(row)
         }
         print(summary.render())
         if !caffeineFigures.isEmpty {
             print("  Caffeine 2.6.2 mean over the \(caffeineFigures.count) pairs with a reference: \(fmt(caffeineFigures.reduce(0, +) / Double(caffeineFigures.count), 2))")
         }
+        result.notes.append("each figure is the median of \(runs) run(s) of the trace, the first as recorded and each other one with its keys XOR-ed with a constant of its own: the same reuse, so LRU's figure is the same on each, but other hashes (other collisions in W-TinyLFU's sketch); the summary's worst pairs and counts are taken on these medians, and \"runs' means\" is the spread of each run's mean over the referenced pairs.")
         if let plot {
             try plotted.write(to: plot)
             result.notes.append("plot of hit ratio against cache size written to \(plot)")

@@ -90,7 +90,7 @@ import Testing
             trace = dir.appendingPathComponent("loop.keys.gz")
         }
         let json = dir.appendingPathComponent("out.json"), svg = dir.appendingPathComponent("out.svg")
-        let (status, log) = try Self.runBench(["--trace", trace.path, "--size", "5", "--size", "6",
+        let (status, log) = try Self.runBench(["--trace", trace.path, "--size", "5", "--size", "6", "--runs", "3",
                                                "--plot", svg.path, "--json", json.path])
         #expect(status == 0, "Bench --trace failed:\n\(log)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
@@ -103,6 +103,12 @@ import Testing
         }
         #expect(hit("loop@5", "lru") == 0)
         #expect(hit("loop@6", "lru") == 90)
+        // Three replays, each with other hashes (a bijection of the keys): LRU's figure is the same on each.
+        for row in rows where (row["group"] as? String)?.hasPrefix("loop@") == true
+            && (row["extra"] as? [String: Any])?["policy"] as? String == "lru" {
+            let runs = try #require((row["value"] as? [String: Any])?["runs"] as? [Double])
+            #expect(runs.count == 3 && Set(runs).count == 1, "LRU over three replays: \(runs)")
+        }
         for row in rows where (row["group"] as? String)?.hasPrefix("loop@") == true {
             #expect(row["unit"] as? String == "%")
             let extra = try #require(row["extra"] as? [String: Any])
