@@ -14,7 +14,15 @@ extension Cache {
         guard configuration.supportsExpiry else { return 0 }
         let now = clock.monotonicNanoseconds()
         var total = 0
-        for shard in shards {
+        // A shard that has held no entry with a deadline since it was last
+        // empty has nothing to expire: skipped without its lock. Locking it
+        // would make the sweeper's thread one of its lockers, so a shard one
+        // thread uses alone would lose its mutex's bias and read as shared
+        // (CacheShard.threadsShare) until that thread's next long streak:
+        // every second, under the default sweep interval, on every shard of
+        // a cache whose entries carry no time to live. A deadline stored
+        // while this runs is swept on the next run.
+        for shard in shards where shard.mayHaveDeadlines {
             while true {
                 let removed = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: Self.batchSize) { slots in
                     withVictimBuffer(Key.self, Value.self, capacity: Self.batchSize) { victims in

@@ -173,6 +173,26 @@ struct CacheOptimisticReadTests {
         #expect(cache.statistics.hits == 101)
     }
 
+    @Test("a sweep passes over a shard without deadlines, so its lone thread keeps it alone; a deadline brings the sweep back")
+    func sweepLeavesShardsWithoutDeadlinesAlone() throws {
+        let clock = ManualCacheClock()
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, shardCount: 1, sweepInterval: nil),
+                                        clock: clock)
+        let shard = cache.shards[0]
+        for key in 0..<2048 { try cache.setValue(key, forKey: key) }
+        runOnThreads(1) { _ in #expect(cache.sweepExpired() == 0) }
+        try cache.setValue(-1, forKey: -1)
+        let aloneAfterSweep = shard.threadsShare.load(ordering: .relaxed)
+        #expect(!aloneAfterSweep, "the sweep locked a shard that holds no deadline")
+        try cache.setValue(-2, forKey: -2, ttl: .seconds(1))
+        clock.advance(by: .seconds(2))
+        runOnThreads(1) { _ in #expect(cache.sweepExpired() == 1) }
+        let sharedAfterSweep = shard.threadsShare.load(ordering: .relaxed)
+        #expect(sharedAfterSweep, "the sweep locks a shard that holds a deadline")
+        #expect(cache.value(forKey: -2) == nil && cache.count == 2049)
+        #expect(cache.checkInvariants() == 0)
+    }
+
     /// Writers keep replacing values whose two words are equal; readers on other
     /// threads must never see two different words (a copy torn by a write that
     /// the sequence check let through), nor a value of another key.
