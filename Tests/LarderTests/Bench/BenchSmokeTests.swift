@@ -53,6 +53,12 @@ import Testing
                 #expect(value?["median"] is Double || value?["median"] is Int, "a row of \(name) has no median")
             }
         }
+        // Hit ratios are compared with both Caffeine columns: its one reference run and its median.
+        let hitRows = (suites["hitratio"] as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        let gli = try #require(hitRows.first { $0["group"] as? String == "lirs_gli@250" }?["extra"] as? [String: Any])
+        #expect(gli["caffeine"] as? Double == 15.71 && gli["caffeineMedian"] as? Double == 15.11)
+        let summary = try #require(hitRows.first { $0["group"] as? String == "mean over all trace@size pairs" }?["extra"] as? [String: Any])
+        #expect(summary["pairsMoreThanHalfAPointBelowCaffeine"] != nil && summary["pairsMoreThanHalfAPointBelowCaffeineMedian"] != nil)
     }
 
     /// Runs Bench with `arguments`; returns its exit status and output.
