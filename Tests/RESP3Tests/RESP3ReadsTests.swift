@@ -135,7 +135,7 @@ struct RESP3ReadsTests {
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).wait()
             let connection = RESP3Connection(channel: channel, closeReason: reason)
             let batch = connection.sendReads(reads(["a", "b"]), keys: 2)
-            try? channel.writeInbound(buffer(wire))
+            _ = try? channel.writeInbound(buffer(wire))  // the decoder closes the channel: the write may throw
             #expect((try? completedResult(batch)?.get()) == nil, "\(wire)")
             #expect(closes.all.count == 1 && closes.all[0].contains("protocol"), "\(wire): \(closes.all)")
             #expect(!channel.isActive)
