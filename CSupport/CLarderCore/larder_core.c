@@ -63,6 +63,12 @@ size_t larder_core_slot_state_bytes(uint32_t capacity, uint32_t flags)
     }
 }
 
+size_t larder_core_sketch_bytes(uint32_t capacity, uint32_t flags)
+{
+    if ((flags & (uint32_t)LARDER_CORE_POLICY_MASK) != LARDER_CORE_WTINYLFU) return 0;
+    return (size_t)larder_sketch_blocks_for(capacity) * 64u;
+}
+
 /* One block holds the header, the nodes, their meta records, the buckets,
  * the deferred-touch buffer and the slots' states after it, the wheel
  * records and the policy's state and arrays, in that order; every part is a
@@ -223,6 +229,11 @@ void larder_core_destroy(larder_core *core)
 uint32_t larder_core_capacity(const larder_core *core) { return core->capacity; }
 int larder_core_has_expiry(const larder_core *core) { return core->wheel != NULL; }
 uint32_t larder_core_policy(const larder_core *core) { return core->policy << 8; }
+
+uint32_t larder_core_window_limit(const larder_core *core)
+{
+    return core->policy == LARDER_POLICY_WTINYLFU ? core->state.wtinylfu->region[LARDER_WINDOW].max_count : 0;
+}
 
 void larder_core_set_maximum(larder_core *core, uint64_t max_total_weight)
 {

@@ -210,6 +210,7 @@ typedef struct larder_wtinylfu {
     uint64_t *regret_table;
     uint32_t window_departures;  /* entries moved out of the window, wrapping */
     uint32_t main_departures;    /* main's victims evicted, wrapping */
+    uint16_t window_regret_share; /* the window's share of recent regrets, of 65,536 */
     uint8_t pending_side;      /* the side the named victim leaves from: 1 main, 0 the window */
 } larder_wtinylfu;
 
@@ -440,7 +441,7 @@ LARDER_INTERNAL void larder_window_rebalance(larder_core *core);
 LARDER_INTERNAL int larder_window_check(const larder_core *core);
 LARDER_INTERNAL uint32_t larder_window_regret_slots_for(uint32_t capacity);
 LARDER_INTERNAL void larder_window_regret_init(larder_wtinylfu *w, uint64_t *table, uint32_t slots);
-LARDER_INTERNAL void larder_window_step(larder_core *core, int grow);
+LARDER_INTERNAL void larder_window_regret(larder_core *core, int grow);
 
 /* S3-FIFO (larder_policy_s3fifo.c). */
 LARDER_INTERNAL void larder_s3fifo_init(larder_core *core);

@@ -114,7 +114,7 @@ static LARDER_COLD void larder_wtinylfu_age(larder_core *core)
     }
     do {
         uint64_t lost = larder_sketch_halve(sketch) >> 2;  /* a request moves four counters */
-        sketch->size = (sketch->size > lost ? sketch->size - lost : 0) >> 1;
+        sketch->size = (sketch->size >> 1) > lost ? (sketch->size >> 1) - lost : 0;
     } while (sketch->size >= sketch->sample);
 }
 

@@ -35,20 +35,26 @@ import Testing
         }
     }
 
-    /// W-TinyLFU's sketch and record of recent departures (which adapts its
-    /// window), and S3-FIFO's ghost, cost at most 8 bytes per slot, plus the
-    /// policy's fixed state, two list sentinels and (for tiny capacities) the
-    /// tables' minimum sizes. Beside them, each policy's per-slot state:
-    /// W-TinyLFU's byte (count and region), S3-FIFO's 2-bit hit counter.
+    /// W-TinyLFU's frequency sketch costs 8 bytes per slot, and its record
+    /// of recent departures (the ghost its window adapts on) 2; S3-FIFO's
+    /// ghost 8: each at most 8 bytes per slot, plus the policy's fixed state,
+    /// two list sentinels and (for tiny capacities) the tables' minimum
+    /// sizes. Beside them, each policy's per-slot state: W-TinyLFU's byte
+    /// (count and region), S3-FIFO's 2-bit hit counter.
     @Test(arguments: [UInt32(8), 1000, 1 << 20])
-    func sketchAndGhostCostAtMostEightBytesPerSlot(capacity: UInt32) {
+    func sketchAndGhostCostAtMostEightBytesPerSlotEach(capacity: UInt32) {
         let lru = larder_core_footprint(capacity, 0)
         #expect(larder_core_slot_state_bytes(capacity, 0) == 0)
-        for (flags, bitsPerSlot) in [(Self.wtinylfu, 8), (Self.s3fifo, 2)] {
+        #expect(larder_core_sketch_bytes(capacity, 0) == 0 && larder_core_sketch_bytes(capacity, Self.s3fifo) == 0)
+        let sketch = larder_core_sketch_bytes(capacity, Self.wtinylfu)
+        #expect(sketch == max(64, Int(capacity) / 8 * 64), "\(sketch) bytes of sketch")
+        for (flags, bitsPerSlot, ghostBytesPerSlot) in [(Self.wtinylfu, 8, 2), (Self.s3fifo, 2, 8)] {
             let states = larder_core_slot_state_bytes(capacity, flags)
             #expect(states == (Int(capacity) * bitsPerSlot + 63) / 64 * 8, "flags \(flags): \(states) bytes of states")
-            let extra = larder_core_footprint(capacity, flags) - lru - states
-            #expect(extra >= 7 * Int(capacity) && extra <= 8 * Int(capacity) + 512, "flags \(flags): \(extra) bytes")
+            let ghost = larder_core_footprint(capacity, flags) - lru - states - larder_core_sketch_bytes(capacity, flags)
+            #expect(
+                ghost >= (ghostBytesPerSlot - 1) * Int(capacity) && ghost <= ghostBytesPerSlot * Int(capacity) + 512,
+                "flags \(flags): \(ghost) bytes")
         }
     }
 

@@ -84,7 +84,7 @@ struct ModelSketch {
     private(set) var sample: UInt64 = 10
     var size: UInt64 = 0
 
-    static func blocks(forCapacity capacity: UInt32) -> UInt32 { max(1, UInt32(UInt64(capacity) * 6 / 64)) }
+    static func blocks(forCapacity capacity: UInt32) -> UInt32 { max(1, UInt32(UInt64(capacity) * 8 / 64)) }
 
     init(capacity: UInt32) {
         blocks = Self.blocks(forCapacity: capacity)

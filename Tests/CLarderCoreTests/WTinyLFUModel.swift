@@ -29,6 +29,8 @@ struct WTinyLFUModel {
     var counting = false
     var rebalancePending = false
     var windowPPM: UInt32 = 10_000
+    /// Window regrets' running share of the recent regrets, of 65,536.
+    var windowRegretShare: UInt32 = 32_768
     /// Recent departures by side (0: the window, 1: main): each slot's record,
     /// the fingerprint and stamp that the core packs into a word.
     var departures: [[(key: UInt64, stamp: UInt32)?]]
@@ -151,7 +153,7 @@ struct WTinyLFUModel {
         for key in residents { countOf[key] = 0 }
         repeat {
             let lost = sketch.halve() >> 2
-            sketch.size = (sketch.size > lost ? sketch.size - lost : 0) >> 1
+            sketch.size = sketch.size >> 1 > lost ? (sketch.size >> 1) - lost : 0
         } while sketch.size >= sketch.sample
     }
 
@@ -362,9 +364,12 @@ struct WTinyLFUModel {
             departures[side][departureSlot(hash)] = nil
             regrets[side] = (side == 1 ? mainDepartures : windowDepartures) &- r.stamp < horizon
         }
-        guard adapts, regrets[0] != regrets[1] else { return }
+        guard regrets[0] != regrets[1] else { return }
+        let share = Int32(windowRegretShare)
+        windowRegretShare = UInt32(share + (((regrets[0] ? 65_535 : 0) - share) >> 5))
+        guard adapts, !regrets[0] || windowRegretShare > 32_768 else { return }
         let step = max(1_000_000 / sketch.population, 1)
-        let target = regrets[0] ? min(windowPPM + step, 990_000) : windowPPM > step ? windowPPM - step : 0
+        let target = regrets[0] ? min(windowPPM + step, 990_000) : windowPPM > 10_000 + step ? windowPPM - step : 10_000
         if target == windowPPM { return }
         windowPPM = target
         size()

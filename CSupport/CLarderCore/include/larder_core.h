@@ -81,8 +81,9 @@ enum {
      *  LRU main region (probation, protected at 80 %) only when a 4-bit
      *  count-min sketch of recent requests says it is asked for more often
      *  than main's victim. The window grows when a miss finds a key that
-     *  lost admission shortly before, and shrinks when it finds one of
-     *  main's recent victims. Per slot: 6 bytes of sketch and 2 bytes of
+     *  lost admission shortly before (while such misses are the majority),
+     *  and shrinks, down to 1 %, when it finds one of main's recent
+     *  victims. Per slot: 8 bytes of sketch and 2 bytes of
      *  recent departures; a resident's hits are counted in 4 bits of its
      *  weight word until it leaves. */
     LARDER_CORE_WTINYLFU = 1u << 8,
@@ -163,8 +164,8 @@ uint64_t *larder_core_owner_words(larder_core *core);
  *  Per slot: an 8-byte node (links) and a 16-byte record (hash, weight), 8-byte buckets numbering the power of two
  *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), and with
  *  LARDER_CORE_EXPIRY 16 bytes of wheel links and deadline, plus about 5 KiB
- *  of wheel sentinels per core. W-TinyLFU adds 8 bytes per slot of
- *  frequency sketch and departures (64 bytes at least), S3-FIFO 8 bytes per
+ *  of wheel sentinels per core. W-TinyLFU adds 10 bytes per slot: 8 of
+ *  frequency sketch (64 bytes at least) and 2 of departures, S3-FIFO 8 bytes per
  *  slot of ghost, and each its slots' states (larder_core_slot_state_bytes);
  *  either adds a few hundred bytes of state and list sentinels per core. */
 size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
@@ -175,12 +176,21 @@ size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
  *  up to 8 bytes. */
 size_t larder_core_slot_state_bytes(uint32_t capacity, uint32_t flags);
 
+/** The part of larder_core_footprint that holds W-TinyLFU's frequency
+ *  sketch (8 bytes per slot, 64 at least); 0 under the other policies. */
+size_t larder_core_sketch_bytes(uint32_t capacity, uint32_t flags);
+
 /** The capacity the core was created with. */
 uint32_t larder_core_capacity(const larder_core *core);
 
 /** The policy the core was created with: LARDER_CORE_LRU,
  *  LARDER_CORE_WTINYLFU or LARDER_CORE_S3FIFO. */
 uint32_t larder_core_policy(const larder_core *core);
+
+/** W-TinyLFU's window: how many entries it may hold now (its count limit,
+ *  which the adaptive policy moves between 1 % and 99 % of the capacity);
+ *  0 under the other policies. For statistics and tests. */
+uint32_t larder_core_window_limit(const larder_core *core);
 
 /**
  * Tells the policy the largest total weight the caller keeps (its byte

@@ -10,10 +10,11 @@ import CLarderCore
 ///   one that leaves it is admitted into the main region only when a compact
 ///   frequency sketch of recent requests says it is asked for more often than
 ///   main's victim, so one-off keys and scans do not flush popular ones. The
-///   window grows when misses find keys that lost admission shortly before,
-///   and shrinks when they find main's recent victims, so recency-heavy
-///   workloads keep LRU's hit ratio. 8 bytes per slot: 6 of sketch, 2 of
-///   recent departures.
+///   window grows when misses find keys that lost admission shortly before
+///   (while those are most of such misses), and shrinks, down to Caffeine's
+///   1 %, when they find main's recent victims, so recency-heavy workloads
+///   keep LRU's hit ratio. 10 bytes per slot: 8 of sketch, 2 of recent
+///   departures.
 /// - ``s3FIFO``: S3-FIFO. New entries enter a small FIFO queue; those hit
 ///   again before they reach its end move to the main queue, the rest leave
 ///   and are remembered in a ghost queue of hashes, which sends them straight
