@@ -32,8 +32,8 @@
  * followed every regret wandered between 0 and 3 % and cost up to 0.8
  * point against the fixed 1 % window; a window below 1 % gained nothing
  * anywhere and lost up to a point on small loops. On a recency-biased
- * workload nearly every regret is the window's, and it opens as fast as
- * before. Departures long ago
+ * workload nearly every regret is the window's, so the rule holds nothing
+ * back there. Departures long ago
  * are no regret: a loop longer than the cache returns each key after a whole
  * cache of departures, so loops and scans do not pull the window open (no
  * larger window short of the whole loop would have caught them), while on a
