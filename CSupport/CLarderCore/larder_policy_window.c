@@ -170,7 +170,7 @@ void larder_window_regret(larder_core *core, int grow)
     int32_t share = (int32_t)w->window_regret_share;
     share += ((grow ? 65535 : 0) - share) >> 5;
     w->window_regret_share = (uint16_t)share;
-    if (!w->adapts || (grow && w->window_regret_share <= LARDER_WINDOW_MAJORITY)) return;
+    if (grow && w->window_regret_share <= LARDER_WINDOW_MAJORITY) return;
     uint32_t step = LARDER_PPM / w->sketch.population;
     if (step == 0) step = 1;
     uint32_t target;

@@ -56,7 +56,7 @@ static inline void larder_window_miss(larder_core *core, uint64_t hash)
     larder_wtinylfu *w = core->state.wtinylfu;
     uint32_t horizon = w->sketch.population / 8u > 4u ? w->sketch.population / 8u : 4u;
     int window = larder_window_regrets(w, hash, 0, horizon), main = larder_window_regrets(w, hash, 1, horizon);
-    if (window != main) larder_window_regret(core, window);
+    if (w->adapts && window != main) larder_window_regret(core, window);
 }
 
 #endif

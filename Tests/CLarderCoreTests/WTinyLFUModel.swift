@@ -364,10 +364,10 @@ struct WTinyLFUModel {
             departures[side][departureSlot(hash)] = nil
             regrets[side] = (side == 1 ? mainDepartures : windowDepartures) &- r.stamp < horizon
         }
-        guard regrets[0] != regrets[1] else { return }
+        guard adapts, regrets[0] != regrets[1] else { return }
         let share = Int32(windowRegretShare)
         windowRegretShare = UInt32(share + (((regrets[0] ? 65_535 : 0) - share) >> 5))
-        guard adapts, !regrets[0] || windowRegretShare > 32_768 else { return }
+        guard !regrets[0] || windowRegretShare > 32_768 else { return }
         let step = max(1_000_000 / sketch.population, 1)
         let target = regrets[0] ? min(windowPPM + step, 990_000) : windowPPM > 10_000 + step ? windowPPM - step : 10_000
         if target == windowPPM { return }

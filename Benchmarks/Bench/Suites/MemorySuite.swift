@@ -178,25 +178,27 @@ enum MemorySuite {
         // allocator's rounding of the larger block). The targets are the sketch's and the ghost's
         // (W-TinyLFU's recent departures are the ghost its window adapts on), so the per-slot
         // states are shown apart.
-        for (policy, flag) in [(EvictionPolicy.tinyLFU, UInt32(LARDER_CORE_WTINYLFU)), (.s3FIFO, UInt32(LARDER_CORE_S3FIFO))] {
+        let policies = [
+            (EvictionPolicy.tinyLFU, UInt32(LARDER_CORE_WTINYLFU), "its ghost (the recent departures)"),
+            (.s3FIFO, UInt32(LARDER_CORE_S3FIFO), "its ghost"),
+        ]
+        for (policy, flag, ghostName) in policies {
             let lru = larder_core_footprint(UInt32(n), 0), own = larder_core_footprint(UInt32(n), flag)
             let exact = Double(own - lru) / Double(n)
             let counters = Double(larder_core_slot_state_bytes(UInt32(n), flag)) / Double(n)
             let heap = median("\(LarderPeer.label(shards: 1, policy: policy)), supportsExpiry false") - lean
             let sketch = Double(larder_core_sketch_bytes(UInt32(n), flag)) / Double(n)
             let ghost = exact - counters - sketch
-            let ghostName = policy == .s3FIFO ? "the ghost" : "the recent departures"
-            let sketchPart = policy == .s3FIFO ? "" : "the sketch \(fmt(sketch, 2)), "
+            let sketchPart = sketch > 0 ? "the sketch \(fmt(sketch, 2)), " : ""
             let parts = " (\(sketchPart)\(ghostName) \(fmt(ghost, 2)), the per-slot states \(fmt(counters, 2)))"
             let line = "\(policy.name): \(fmt(exact, 2)) B per entry of capacity beyond exact LRU\(parts) (core footprint); \(fmt(heap, 1)) B measured on the heap"
             result.ratios.append(line)
             print("  " + line)
-            if policy != .s3FIFO {
+            if sketch > 0 {
                 result.targets.append(.init(name: "\(policy.name): its frequency sketch, bytes per entry of capacity",
                                             goal: "<= 8 B", measured: "\(fmt(sketch, 2)) B", met: sketch <= 8.01))
             }
-            let ghostTarget = policy == .s3FIFO ? "its ghost" : "its ghost (\(ghostName))"
-            result.targets.append(.init(name: "\(policy.name): \(ghostTarget), bytes per entry of capacity",
+            result.targets.append(.init(name: "\(policy.name): \(ghostName), bytes per entry of capacity",
                                         goal: "<= 8 B", measured: "\(fmt(ghost, 2)) B", met: ghost <= 8.01))
         }
         printTargets(result.targets)
