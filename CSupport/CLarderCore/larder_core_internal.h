@@ -211,8 +211,16 @@ typedef struct larder_wtinylfu {
     uint32_t window_departures;  /* entries moved out of the window, wrapping */
     uint32_t main_departures;    /* main's victims evicted, wrapping */
     uint16_t window_regret_share; /* the window's share of recent regrets, of 65,536 */
-    uint8_t pending_side;      /* the side the named victim leaves from: 1 main, 0 the window */
+    uint8_t pending_side;      /* the side the named victim is recorded on when it leaves (LARDER_SIDE_*) */
 } larder_wtinylfu;
+
+/* The side a W-TinyLFU departure is recorded on, for the window's controller
+ * (larder_policy_window.c). */
+enum {
+    LARDER_SIDE_WINDOW = 0, /* a candidate that lost admission */
+    LARDER_SIDE_MAIN = 1,   /* main's victim */
+    LARDER_SIDE_NONE = 2,   /* not recorded: declined by the admission margin alone */
+};
 
 /* Where the next candidate comes from, in Caffeine's order. */
 enum {

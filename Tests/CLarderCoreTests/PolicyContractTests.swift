@@ -243,6 +243,60 @@ import Testing
         larder_core_destroy(core)
     }
 
+    /// Against a victim asked for at most once, a newcomer must lead by two:
+    /// asked for once before (a lead of one) it is declined, and asked for
+    /// twice it wins. A newcomer heavier than the window is judged directly,
+    /// so each request is one decision; the window is fixed so that nothing
+    /// else moves between them.
+    @Test func aNewcomerMustLeadARarelyAskedVictimByTwo() {
+        let core = make(100, Self.wtinylfu | Self.fixed)
+        larder_core_set_maximum(core, 1000)
+        // The first half fills before the sketch counts: main's victim (the
+        // least recent, key 0) was never counted.
+        let slots = (0..<100).map { insert(core, $0, weight: 10) }
+        let order = TestCoreOrder.walk(core)
+        let newcomer = mix64(12345)
+        var victim: UInt32 = 77
+        // Never asked for: a tie, declined.
+        #expect(larder_core_victim_for(core, newcomer, 500, &victim) == LARDER_REJECTED)
+        // Asked for once: a lead of one over a victim never asked for, declined.
+        #expect(larder_core_victim_for(core, newcomer, 500, &victim) == LARDER_REJECTED)
+        #expect(victim == 77 && TestCoreOrder.walk(core) == order)
+        // Asked for twice: it wins, and main's victim is named.
+        #expect(larder_core_victim_for(core, newcomer, 500, &victim) == LARDER_OK)
+        #expect(victim == slots[0])
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
+    /// The adaptive window grows when a key declined on a tie returns (a
+    /// larger window would have kept it), but not when one declined by that
+    /// margin alone returns: its return is the request the margin waited
+    /// for, and it wins then.
+    @Test func aNewcomerDeclinedByTheMarginDoesNotOpenTheWindow() {
+        let core = make(100, Self.wtinylfu)
+        larder_core_set_maximum(core, 1000)
+        for key in 0..<100 { _ = insert(core, key, weight: 10) }
+        let newcomer = mix64(12345)
+        var victim = LARDER_NIL
+        let initial = larder_core_window_limit(core)
+        #expect(larder_core_victim_for(core, newcomer, 500, &victim) == LARDER_REJECTED)  // a tie
+        #expect(larder_core_window_limit(core) == initial)
+        #expect(larder_core_victim_for(core, newcomer, 500, &victim) == LARDER_REJECTED)  // the margin
+        let grown = larder_core_window_limit(core)
+        #expect(grown > initial)
+        // Asked for twice: it wins; the caller evicts until it fits and inserts it.
+        while larder_core_total_weight(core) + 500 > 1000 {
+            #expect(larder_core_victim_for(core, newcomer, 500, &victim) == LARDER_OK)
+            larder_core_remove(core, victim)
+        }
+        var slot = LARDER_NIL
+        #expect(larder_core_insert(core, newcomer, 500, &slot) == LARDER_OK)
+        #expect(larder_core_window_limit(core) == grown)
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
     /// W-TinyLFU counts a resident's hits in the entry, not the sketch; they
     /// join the sketch when it leaves, so a key asked for often and then
     /// removed still outranks main's victim when it returns (as a newcomer

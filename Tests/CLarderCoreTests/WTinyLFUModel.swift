@@ -37,7 +37,9 @@ struct WTinyLFUModel {
     let departureSlots: UInt32
     var windowDepartures: UInt32 = 0
     var mainDepartures: UInt32 = 0
-    var pendingSide = 0
+    /// The side the named victim is recorded on: 0 the window, 1 main, nil
+    /// not at all (declined by the admission margin alone).
+    var pendingSide: Int? = 0
     // The eviction round.
     var phase = Phase.none
     var candidate: Int?
@@ -212,7 +214,7 @@ struct WTinyLFUModel {
         release(key)
         countOf[key] = 0
         if key == pending {
-            record(hashOf[key], side: pendingSide)
+            if let pendingSide { record(hashOf[key], side: pendingSide) }
             candidate = pendingCandidate
             phase = pendingPhase
             pending = nil
@@ -257,13 +259,17 @@ struct WTinyLFUModel {
         rebalance()
     }
 
-    private mutating func admit(candidate c: UInt32, victim v: UInt32) -> Bool {
-        if c > v { return true }
-        if c >= 6 { return rng.next() & 127 == 0 }
-        return false
+    enum Admission { case declined, admitted, notYet }
+
+    /// Caffeine's admit, with a lead of two needed against a victim asked for
+    /// at most once; `.notYet` when only that margin declined.
+    private mutating func admit(candidate c: UInt32, victim v: UInt32) -> Admission {
+        if c > v + (v <= 1 ? 1 : 0) { return .admitted }
+        if c >= 6 { return rng.next() & 127 == 0 ? .admitted : .declined }
+        return c > v ? .notYet : .declined
     }
 
-    private mutating func name(_ victim: Int, side: Int, next: Int?, phase: Phase) -> ModelVictim {
+    private mutating func name(_ victim: Int, side: Int?, next: Int?, phase: Phase) -> ModelVictim {
         pending = victim
         pendingSide = side
         pendingCandidate = next
@@ -271,11 +277,11 @@ struct WTinyLFUModel {
         return .key(victim)
     }
 
-    private mutating func decline(_ hash: UInt64) -> ModelVictim {
+    private mutating func decline(_ hash: UInt64, side: Int?) -> ModelVictim {
         endRound()
         if counting && sketch.increment(hash) { countRequest() }
         miss(hash)
-        record(hash, side: 0)
+        if let side { record(hash, side: side) }
         return .rejected
     }
 
@@ -304,19 +310,21 @@ struct WTinyLFUModel {
 
         guard let victim = lists[Self.probation].back ?? lists[Self.protected].back ?? lists[Self.window].back else {
             endRound()
-            return newcomer.map { decline($0.hash) } ?? .rejected
+            return newcomer.map { decline($0.hash, side: 0) } ?? .rejected
         }
         if !judgingNewcomer && candidate == nil { return name(victim, side: 1, next: nil, phase: phase) }
         if candidate == victim { return name(victim, side: 0, next: nil, phase: phase == .moved ? .moved : .done) }
         let candidateFrequency = judgingNewcomer ? sketch.frequency(newcomer!.hash) : frequencyOf(candidate!)
         let candidateWeight = judgingNewcomer ? newcomer!.weight : weightOf[candidate!]
-        let admitted = candidateWeight <= maxWeight && admit(candidate: candidateFrequency, victim: frequencyOf(victim))
+        let decision = candidateWeight <= maxWeight ? admit(candidate: candidateFrequency, victim: frequencyOf(victim)) : .declined
+        let loserSide: Int? = decision == .notYet ? nil : 0
         if judgingNewcomer {
-            return admitted ? name(victim, side: 1, next: nil, phase: .window) : decline(newcomer!.hash)
+            return decision == .admitted ? name(victim, side: 1, next: nil, phase: .window) : decline(newcomer!.hash, side: loserSide)
         }
         let next = lists[regionOf[candidate!]].towardFront(candidate!)
         if phase == .windowOn && next == nil { phase = .done }
-        return name(admitted ? victim : candidate!, side: admitted ? 1 : 0, next: next, phase: phase)
+        let admitted = decision == .admitted
+        return name(admitted ? victim : candidate!, side: admitted ? 1 : loserSide, next: next, phase: phase)
     }
 
     // MARK: The climber (larder_policy_climber.c)

@@ -336,7 +336,8 @@ uint32_t larder_core_victim(larder_core *core);
  * W-TinyLFU decides admission here, as Caffeine does after an insert: the
  * window's overflow (as if the new entry had joined it) moves to probation
  * as candidates, each compared with probation's least-recent victim by
- * frequency (the sketch's estimate plus the entry's own count of hits); the rarer leaves (the candidate on a tie; a warm
+ * frequency (the sketch's estimate plus the entry's own count of hits); the rarer leaves (the candidate on a tie, and
+ * against a victim asked for at most once unless it leads by two; a warm
  * candidate wins one time in 128 against hash flooding). An entry heavier
  * than the window is itself such a candidate, and may lose: then the call
  * returns LARDER_REJECTED and counts it as requested, and the caller drops

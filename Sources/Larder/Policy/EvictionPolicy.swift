@@ -9,7 +9,8 @@ import CLarderCore
 /// - ``tinyLFU``: adaptive W-TinyLFU. New entries enter a small LRU window;
 ///   one that leaves it is admitted into the main region only when a compact
 ///   frequency sketch of recent requests says it is asked for more often than
-///   main's victim, so one-off keys and scans do not flush popular ones. The
+///   main's victim (by two requests when the victim was asked for at most
+///   once), so one-off keys, scans and loops do not flush popular ones. The
 ///   window grows when misses find keys that lost admission shortly before
 ///   (while those are most of such misses), and shrinks, down to Caffeine's
 ///   1 %, when they find main's recent victims, so recency-heavy workloads
