@@ -187,7 +187,7 @@ enum { LARDER_WINDOW = 0, LARDER_PROBATION = 1, LARDER_PROTECTED = 2 };
 /* Queues of S3-FIFO, likewise. */
 enum { LARDER_SMALL = 0, LARDER_MAIN = 1 };
 
-/** W-TinyLFU (larder_policy_wtinylfu.c, larder_policy_window.c). */
+/** W-TinyLFU (larder_policy_wtinylfu.c, larder_wtinylfu_counts.c, larder_policy_window.c). */
 typedef struct larder_wtinylfu {
     larder_region region[3];   /* window, probation (limits unused), protected */
     larder_sketch sketch;
@@ -422,7 +422,8 @@ static inline void larder_unfile_and_unindex(larder_core *core, uint32_t slot)
 LARDER_INTERNAL larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                                  uint64_t max_total_weight, uint32_t *slot_out);
 
-/* W-TinyLFU (larder_policy_wtinylfu.c; its window sizing in larder_policy_window.c). */
+/* W-TinyLFU (larder_policy_wtinylfu.c; its window sizing in larder_policy_window.c, its
+ * counts in larder_wtinylfu_counts.c). */
 LARDER_INTERNAL void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks,
                                           uint64_t *regret_table, int adapts);
 LARDER_INTERNAL void larder_wtinylfu_clear(larder_core *core);
@@ -431,6 +432,8 @@ LARDER_INTERNAL void larder_wtinylfu_insert(larder_core *core, uint32_t slot, in
 LARDER_INTERNAL void larder_wtinylfu_remove(larder_core *core, uint32_t slot);
 /* Every resident's count into the sketch, as if each left (before a clear). */
 LARDER_INTERNAL void larder_wtinylfu_release_all(larder_core *core);
+/* Ages the frequencies once the period's count has reached its sample. */
+LARDER_INTERNAL LARDER_COLD void larder_wtinylfu_age(larder_core *core);
 LARDER_INTERNAL void larder_wtinylfu_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight);
 LARDER_INTERNAL larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
                                                      uint32_t *victim_out);

@@ -20,9 +20,9 @@
  *  - the window side: a candidate that lost admission (or a newcomer that
  *    lost it directly), stamped with the count of entries that have left
  *    the window so far; not one that lost by the admission margin alone
- *    (larder_admit), which wins when it returns: counted as regrets, those
- *    returns opened the window on lirs_cpp at 100 entries and cost 0.9-1.6
- *    points against the fixed 1 % window;
+ *    (larder_admit), whose return is the request the margin waits for:
+ *    counted as regrets, those returns opened the window on lirs_cpp at
+ *    100 entries and cost 0.9-1.6 points against the fixed 1 % window;
  *  - the main side: main's victims, stamped with the count of main's
  *    evictions.
  * A miss on a key still in the table is a regret only when it left fewer

@@ -18,8 +18,9 @@
  * victim, and so does a lead of one against a victim asked for at most once
  * (larder_admit: Larder's own, worth up to 7 points on loops); a candidate
  * asked for at least 6 times (of 15) still wins one time in 128, so that an
- * attacker who floods a victim's counters cannot lock out every newcomer. An entry heavier than the window passes straight to
- * probation as a candidate; one heavier than the maximum leaves first.
+ * attacker who floods a victim's counters cannot lock out every newcomer.
+ * An entry heavier than the window passes straight to probation as a
+ * candidate; one heavier than the maximum leaves first.
  * Caffeine evicts after inserting; here the caller evicts before inserting
  * (the arena's count is a hard limit), so larder_core_victim_for moves the
  * window's overflow as if the new entry had already joined, and judges the
@@ -27,19 +28,8 @@
  * and remembers the round (the next candidate, its source) until the caller
  * removes that victim; any other change ends the round.
  *
- * Frequencies: a hit is counted in the low 4 bits of the entry's state
- * byte (larder_slot_states: a byte per slot, a table that stays in L2; the
- * byte also holds the region, so a hit reads no meta record) instead of in
- * the sketch, whose block would be one more cache miss per hit; those
- * counts join the sketch when the entry leaves and at each aging
- * (larder_sketch.c). Misses (inserts, declined newcomers) count in the
- * sketch directly. A resident's frequency is the sketch's estimate plus its
- * count: what Caffeine's sketch would estimate, except that keys sharing
- * its counters see its hits a little later. Two variants measured worse on
- * the LIRS traces: comparing residents by exact counts started from the
- * estimate (against estimates that collisions inflate, candidates won, and
- * a loop fell to LRU's 0 %), and counting the insert in the entry too
- * (`lirs_gli` at 1,000 entries lost 3.7 points).
+ * Frequencies: a hit is counted in the entry, a miss in the sketch
+ * (larder_wtinylfu_counts.c).
  *
  * The window's size adapts (larder_policy_window.c). Regions are limited
  * in count and, given a maximum, in weight; an entry's region is in bits
@@ -48,6 +38,7 @@
 #include "larder_core_internal.h"
 #include "larder_sketch_inline.h"
 #include "larder_window_inline.h"
+#include "larder_wtinylfu_counts_inline.h"
 
 #include <string.h>
 
@@ -59,73 +50,6 @@
 static inline uint32_t larder_region_of(const larder_core *core, uint32_t slot)
 {
     return larder_wtinylfu_region_of(core, slot);
-}
-
-/* The hits counted in a resident entry since it was inserted or aged. */
-static inline uint32_t larder_count_of(const larder_core *core, uint32_t slot)
-{
-    return larder_slot_states(core)[slot] & LARDER_WTINYLFU_COUNT_MASK;
-}
-
-static inline void larder_set_count(larder_core *core, uint32_t slot, uint32_t count)
-{
-    uint8_t *state = &larder_slot_states(core)[slot];
-    *state = (uint8_t)((*state & ~LARDER_WTINYLFU_COUNT_MASK) | count);
-}
-
-/* A resident entry's frequency: the sketch's estimate plus its own count. */
-static inline uint32_t larder_frequency_of(const larder_core *core, uint32_t slot)
-{
-    uint32_t f = larder_sketch_frequency(&core->state.wtinylfu->sketch, core->metas[slot].hash) + larder_count_of(core, slot);
-    return f < 15u ? f : 15u;
-}
-
-/* Adds a resident's count to the sketch; the hits that would not have moved
- * a counter there (its counters saturated) leave the period's count, as
- * they would never have entered it. */
-static void larder_release(larder_core *core, uint32_t slot)
-{
-    larder_sketch *sketch = &core->state.wtinylfu->sketch;
-    uint32_t count = larder_count_of(core, slot);
-    if (count == 0) return;
-    uint32_t moved = larder_sketch_add(sketch, core->metas[slot].hash, count);
-    uint64_t idle = count - moved;
-    sketch->size = sketch->size > idle ? sketch->size - idle : 0;
-}
-
-void larder_wtinylfu_release_all(larder_core *core)
-{
-    for (uint32_t slot = 0; slot < core->capacity; slot++)
-        if (core->metas[slot].word & LARDER_FLAG_LIVE) larder_release(core, slot);
-}
-
-/* When the period's count has reached its sample, ages the frequencies
- * (see larder_sketch.c): every resident's count joins the sketch first, so
- * that a key's requests are halved as one count (halved apart, each part
- * would lose its odd request). It halves at least once even when the
- * residents' saturated hits, leaving the count, bring it below the sample:
- * else a workload of such hits could set off this O(capacity) pass at
- * nearly every request. */
-static LARDER_COLD void larder_wtinylfu_age(larder_core *core)
-{
-    larder_sketch *sketch = &core->state.wtinylfu->sketch;
-    if (sketch->size < sketch->sample) return;
-    for (uint32_t slot = 0; slot < core->capacity; slot++) {
-        if (!(core->metas[slot].word & LARDER_FLAG_LIVE)) continue;
-        larder_release(core, slot);
-        larder_set_count(core, slot, 0);
-    }
-    do {
-        uint64_t lost = larder_sketch_halve(sketch) >> 2;  /* a request moves four counters */
-        sketch->size = (sketch->size >> 1) > lost ? (sketch->size >> 1) - lost : 0;
-    } while (sketch->size >= sketch->sample);
-}
-
-/* One request counted in the period's sample. */
-static inline void larder_count_request(larder_core *core)
-{
-    larder_sketch *sketch = &core->state.wtinylfu->sketch;
-    if (++sketch->size >= sketch->sample) larder_wtinylfu_age(core);
 }
 
 static inline uint32_t larder_back(const larder_core *core, uint32_t list)

@@ -13,7 +13,7 @@
  * (4 bits of a byte per slot, larder_slot_states) and adds here
  * when the entry leaves or the counts age (larder_sketch_add). So a hit
  * touches no line of the sketch; a resident's frequency is this table's
- * estimate plus its own count (larder_policy_wtinylfu.c).
+ * estimate plus its own count (larder_wtinylfu_counts.c).
  *
  * The functions a request calls (estimate, increment, add, prefetch) are
  * in larder_sketch_inline.h, inlined into the policy's miss path.

@@ -84,8 +84,8 @@ enum {
      *  lost admission shortly before (while such misses are the majority),
      *  and shrinks, down to 1 %, when it finds one of main's recent
      *  victims. Per slot: 8 bytes of sketch and 2 bytes of
-     *  recent departures; a resident's hits are counted in 4 bits of its
-     *  weight word until it leaves. */
+     *  recent departures, and a byte of state in which a resident's hits
+     *  are counted until it leaves. */
     LARDER_CORE_WTINYLFU = 1u << 8,
     /** S3-FIFO: new entries enter a small FIFO (10 %); those hit again
      *  before they reach its end move to the main FIFO, the others leave

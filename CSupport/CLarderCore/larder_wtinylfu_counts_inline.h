@@ -1,0 +1,51 @@
+/*
+ * larder_wtinylfu_counts_inline.h — W-TinyLFU's per-request frequency
+ * functions (larder_wtinylfu_counts.c describes the counts and has the
+ * aging pass), inlined into the hit and miss paths.
+ */
+#ifndef LARDER_WTINYLFU_COUNTS_INLINE_H
+#define LARDER_WTINYLFU_COUNTS_INLINE_H
+
+#include "larder_core_internal.h"
+#include "larder_sketch_inline.h"
+
+/* The hits counted in a resident entry since it was inserted or aged. */
+static inline uint32_t larder_count_of(const larder_core *core, uint32_t slot)
+{
+    return larder_slot_states(core)[slot] & LARDER_WTINYLFU_COUNT_MASK;
+}
+
+static inline void larder_set_count(larder_core *core, uint32_t slot, uint32_t count)
+{
+    uint8_t *state = &larder_slot_states(core)[slot];
+    *state = (uint8_t)((*state & ~LARDER_WTINYLFU_COUNT_MASK) | count);
+}
+
+/* A resident entry's frequency: the sketch's estimate plus its own count. */
+static inline uint32_t larder_frequency_of(const larder_core *core, uint32_t slot)
+{
+    uint32_t f = larder_sketch_frequency(&core->state.wtinylfu->sketch, core->metas[slot].hash) + larder_count_of(core, slot);
+    return f < 15u ? f : 15u;
+}
+
+/* Adds a resident's count to the sketch; the hits that would not have moved
+ * a counter there (its counters saturated) leave the period's count, as
+ * they would never have entered it. */
+static inline void larder_release(larder_core *core, uint32_t slot)
+{
+    larder_sketch *sketch = &core->state.wtinylfu->sketch;
+    uint32_t count = larder_count_of(core, slot);
+    if (count == 0) return;
+    uint32_t moved = larder_sketch_add(sketch, core->metas[slot].hash, count);
+    uint64_t idle = count - moved;
+    sketch->size = sketch->size > idle ? sketch->size - idle : 0;
+}
+
+/* One request counted in the period's sample. */
+static inline void larder_count_request(larder_core *core)
+{
+    larder_sketch *sketch = &core->state.wtinylfu->sketch;
+    if (++sketch->size >= sketch->sample) larder_wtinylfu_age(core);
+}
+
+#endif
