@@ -146,6 +146,8 @@ static void larder_arena_reset(larder_core *core)
         metas[sentinel].word = 0;
     }
     core->free_head = 0;
+    core->lru_hand = LARDER_NIL;
+    core->lru_front = LARDER_NIL;
     core->count = 0;
     core->total_weight = 0;
     core->touch_head = 0;
@@ -258,6 +260,10 @@ static const uint8_t larder_chain[3][LARDER_MAX_LISTS] = {
  * `at` of the policy's chain, at the end facing the walk; LARDER_NIL. */
 static uint32_t larder_chain_step(const larder_core *core, int at, int direction)
 {
+    if (core->policy == LARDER_POLICY_LRU) {  /* one list, cut at its hand */
+        if (at + direction != 0) return LARDER_NIL;
+        return direction > 0 ? core->lru_front : core->lru_hand;
+    }
     const uint8_t *chain = larder_chain[core->policy];
     for (int i = at + direction; i >= 0 && i < (int)core->lists; i += direction) {
         uint32_t sentinel = larder_sentinel(core, chain[i]);
@@ -292,6 +298,8 @@ uint32_t larder_core_older(const larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
     larder_flush_for_read(core);
+    if (core->policy == LARDER_POLICY_LRU)
+        return slot == core->lru_hand ? LARDER_NIL : larder_lru_older_raw(core->nodes, core->capacity, slot);
     uint32_t s = core->nodes[slot].next;
     if (s < core->capacity) return s;
     return larder_chain_step(core, larder_chain_position(core, s - core->capacity), 1);
@@ -301,6 +309,8 @@ uint32_t larder_core_newer(const larder_core *core, uint32_t slot)
 {
     assert(larder_slot_is_live(core, slot));
     larder_flush_for_read(core);
+    if (core->policy == LARDER_POLICY_LRU)
+        return slot == core->lru_front ? LARDER_NIL : larder_lru_newer_raw(core->nodes, core->capacity, slot);
     uint32_t s = core->nodes[slot].prev;
     if (s < core->capacity) return s;
     return larder_chain_step(core, larder_chain_position(core, s - core->capacity), -1);
@@ -324,10 +334,7 @@ static larder_status larder_insert_at(larder_core *core, uint64_t hash, uint64_t
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: larder_wtinylfu_insert(core, slot, at_back); break;
     case LARDER_POLICY_S3FIFO: larder_s3fifo_insert(core, slot, at_back); break;
-    default: {
-        uint32_t sentinel = core->capacity;
-        larder_list_link_after(nodes, at_back ? nodes[sentinel].prev : sentinel, slot);
-    }
+    default: larder_lru_link(core, slot, at_back);
     }
     larder_index_insert(core, hash, slot);
     core->count++;
@@ -418,7 +425,7 @@ void larder_core_remove(larder_core *core, uint32_t slot)
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: larder_wtinylfu_remove(core, slot); break;
     case LARDER_POLICY_S3FIFO: larder_s3fifo_remove(core, slot); break;
-    default: larder_list_unlink(nodes, slot);
+    default: larder_lru_unlink(core, slot);
     }
     core->total_weight -= larder_meta_weight(&metas[slot]);
     core->count--;

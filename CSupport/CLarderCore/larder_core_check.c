@@ -101,6 +101,14 @@ int larder_core_check(const larder_core *core)
     uint64_t weights[LARDER_MAX_LISTS];
     int code = larder_list_check(core, counts, weights);
     if (!code) code = larder_arena_check(core);
+    /* LRU's hand: a live entry (the list walk above reached every one) while
+     * any is, else NIL; other policies leave it NIL. */
+    if (!code && (core->lru_hand == LARDER_NIL) != (core->policy != LARDER_POLICY_LRU || core->count == 0))
+        code = LARDER_CHECK_HAND;
+    if (!code && core->lru_hand != LARDER_NIL && !larder_slot_is_live(core, core->lru_hand)) code = LARDER_CHECK_HAND;
+    if (!code && core->lru_front != (core->lru_hand == LARDER_NIL ? LARDER_NIL
+                                     : larder_lru_older_raw(core->nodes, core->capacity, core->lru_hand)))
+        code = LARDER_CHECK_HAND;
     if (!code && core->policy == LARDER_POLICY_WTINYLFU) {
         code = larder_regions_check(core->state.wtinylfu->region, 3, counts, weights);
         if (!code) code = larder_wtinylfu_check(core);

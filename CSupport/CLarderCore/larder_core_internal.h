@@ -114,7 +114,18 @@ static inline unsigned larder_wheel_shift(uint32_t level) { return LARDER_WHEEL_
  * sentinel of list k. A sentinel's `next` is the list's front (most recent,
  * or newest) and its `prev` its back (least recent, or oldest); an entry's
  * `next` is the next one toward the back. LRU has one list; W-TinyLFU three
- * (window, probation, protected); S3-FIFO two (small, main). */
+ * (window, probation, protected); S3-FIFO two (small, main).
+ *
+ * LRU's list is cut at a hand instead (core->lru_hand, CLOCK's): the least
+ * recent entry; following `next` from it leads to the most recent, then on
+ * toward the least recent, the sentinel passed over wherever it sits. An
+ * eviction puts the new entry in its victim's slot, which keeps its place
+ * in the circle, and moves the hand one entry toward the front: the new
+ * entry is then the most recent, and no other node is written. A marked
+ * entry's second chance is the same step. Cut at the sentinel, the set wrote
+ * the sentinel, the front's node and the back's neighbour, lines that
+ * another thread's sets on the same shard write too (docs/Performance.md,
+ * "What two threads still pay on one cache"). */
 
 #define LARDER_MAX_LISTS 3u
 
@@ -135,113 +146,7 @@ static inline void larder_list_link_after(larder_node *nodes, uint32_t at, uint3
     nodes[at].next = slot;
 }
 
-/* ---- Policy state (not for LRU, whose whole state is its list) ----------- */
-
-/** A region's population and limits. A region is over its limit when either
- *  its count or its weight is: the core has a hard count (its capacity) and
- *  the caller a weight budget (larder_core_set_maximum), and whichever binds
- *  must size the regions. Without a budget the weight limits are UINT64_MAX. */
-typedef struct larder_region {
-    uint64_t weight;
-    uint64_t max_weight;
-    uint32_t count;
-    uint32_t max_count;
-} larder_region;
-
-static inline int larder_region_over(const larder_region *r, uint32_t count, uint64_t weight)
-{
-    return r->count + (uint64_t)count > r->max_count || weight > r->max_weight || r->weight > r->max_weight - weight;
-}
-
-/** The 4-bit count-min frequency sketch (larder_sketch.c). */
-typedef struct larder_sketch {
-    uint64_t *table;     /* blocks * 8 words of sixteen 4-bit counters */
-    uint32_t blocks;     /* 64-byte blocks; an item's four counters share one */
-    uint32_t population; /* entries the sketch sizes its sample for */
-    uint64_t sample;     /* increments between halvings: 10 * population */
-    uint64_t size;       /* increments since the last halving (decayed by it) */
-} larder_sketch;
-
-/** The ghost of S3-FIFO (larder_ghost.c): stamped 32-bit fingerprints of
- *  the hashes evicted from the small queue, in a table of one-line buckets;
- *  a record lives for the last `limit` evictions. */
-/* A ghost bucket: one cache line of 16 words (see larder_ghost.c). */
-#define LARDER_GHOST_BUCKET_WORDS 16u
-
-typedef struct larder_ghost {
-    uint32_t *table;       /* `buckets` buckets of LARDER_GHOST_BUCKET_WORDS words, 64-byte aligned */
-    uint32_t table_size;   /* words: buckets * LARDER_GHOST_BUCKET_WORDS */
-    uint32_t buckets;
-    uint32_t max_records;  /* the longest limit (main's count); 0: no ghost */
-    uint32_t unit;         /* additions per stamp */
-    uint32_t unit_left;    /* additions left in the current stamp */
-    uint32_t now;          /* the current stamp */
-    uint32_t window;       /* stamps a record lives: the latest limit, in units */
-    uint32_t limit;        /* that limit */
-    uint32_t sweep;        /* the bucket the next sweep empties */
-    uint32_t sweep_wait;   /* additions until that sweep (1: the next one) */
-} larder_ghost;
-
-/* Regions of W-TinyLFU, which are also its list numbers. */
-enum { LARDER_WINDOW = 0, LARDER_PROBATION = 1, LARDER_PROTECTED = 2 };
-/* Queues of S3-FIFO, likewise. */
-enum { LARDER_SMALL = 0, LARDER_MAIN = 1 };
-
-/** W-TinyLFU (larder_policy_wtinylfu.c, larder_wtinylfu_counts.c, larder_policy_window.c). */
-typedef struct larder_wtinylfu {
-    larder_region region[3];   /* window, probation (limits unused), protected */
-    larder_sketch sketch;
-    uint64_t rng;              /* xorshift64 state for the random admission */
-    /* The eviction round (see larder_core_victim_for): the next candidate to
-     * judge and where it comes from, and the victim last named (with the
-     * round's state once it is removed), so that asking again is idempotent. */
-    uint32_t candidate;
-    uint32_t pending;
-    uint32_t pending_candidate;
-    uint8_t phase;
-    uint8_t pending_phase;
-    uint8_t adapts;            /* 0: the window stays at its initial 1 % */
-    uint8_t rebalance;         /* a resize's transfers were cut short: go on at the next insert */
-    uint8_t counting;          /* the sketch counts requests (from the first time the cache is half full) */
-    /* The window's size, in parts per million of the maximum, and what
-     * adapts it (larder_policy_window.c): recent departures by side. */
-    uint32_t window_ppm;
-    uint32_t regret_slots;
-    uint64_t *regret_table;
-    uint32_t window_departures;  /* entries moved out of the window, wrapping */
-    uint32_t main_departures;    /* main's victims evicted, wrapping */
-    uint16_t window_regret_share; /* the window's share of recent regrets, of 65,536 */
-    uint8_t pending_side;      /* the side the named victim is recorded on when it leaves (LARDER_SIDE_*) */
-} larder_wtinylfu;
-
-/* The side a W-TinyLFU departure is recorded on, for the window's controller
- * (larder_policy_window.c). */
-enum {
-    LARDER_SIDE_WINDOW = 0, /* a candidate that lost admission */
-    LARDER_SIDE_MAIN = 1,   /* main's victim */
-    LARDER_SIDE_NONE = 2,   /* not recorded: declined by the admission margin alone */
-};
-
-/* Where the next candidate comes from, in Caffeine's order. */
-enum {
-    LARDER_ROUND_NONE = 0,      /* no round open */
-    LARDER_ROUND_MOVED = 1,     /* the window's overflow moved to probation */
-    LARDER_ROUND_NEWCOMER = 2,  /* the new entry, heavier than the window */
-    LARDER_ROUND_WINDOW = 3,    /* the window's least recent (candidate not yet taken) */
-    LARDER_ROUND_WINDOW_ON = 4, /* the window, from `candidate` toward its front */
-    LARDER_ROUND_DONE = 5,      /* no candidates left: victims leave unjudged */
-};
-
-/* A W-TinyLFU entry's region (bits 60-61 of its weight word). */
-static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot);
-
-/** S3-FIFO (larder_policy_s3fifo.c). */
-typedef struct larder_s3fifo {
-    larder_region region[2];   /* small (limits used), main (limits used) */
-    larder_ghost ghost;
-    uint32_t pending;          /* victim last named, not yet removed, or LARDER_NIL */
-    uint8_t pending_ghost;     /* its hash joins the ghost when it is removed */
-} larder_s3fifo;
+#include "larder_policy_state.h"
 
 /* ---- The core ----------------------------------------------------------- */
 
@@ -277,9 +182,12 @@ struct larder_core {
     uint32_t count;
     uint64_t total_weight;
     uint32_t free_head;      /* first free slot, LARDER_NIL when full */
+    uint32_t lru_hand;       /* LRU: the least recent entry, LARDER_NIL when empty (see Lists) */
+    uint32_t lru_front;      /* LRU: the most recent entry, LARDER_NIL when empty */
+    uint32_t unused_;        /* the owner's lock starts 8-byte aligned */
+    uint32_t owner_lock[LARDER_CORE_LOCK_BYTES / 4u];  /* the owner's; never read or written here */
     uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */
     uint8_t lists;           /* 1 (LRU), 3 (W-TinyLFU) or 2 (S3-FIFO) */
-    uint32_t owner_lock[LARDER_CORE_LOCK_BYTES / 4u];  /* the owner's; never read or written here */
     /* The third line: what expiry and budget changes read. */
     uint64_t wheel_time;     /* the latest `now` given to larder_core_expire */
     uint64_t max_weight;     /* larder_core_set_maximum; UINT64_MAX: none */
@@ -297,6 +205,8 @@ _Static_assert(offsetof(struct larder_core, touch_head) == offsetof(larder_core_
 _Static_assert(offsetof(struct larder_core, touch_count) == offsetof(larder_core_view, touch_count), "view: touch_count");
 _Static_assert(offsetof(struct larder_core, count) == offsetof(larder_core_view, count), "view: count");
 _Static_assert(offsetof(struct larder_core, total_weight) == offsetof(larder_core_view, total_weight), "view: total_weight");
+_Static_assert(offsetof(struct larder_core, lru_hand) == offsetof(larder_core_view, lru_hand), "view: lru_hand");
+_Static_assert(offsetof(struct larder_core, lru_front) == offsetof(larder_core_view, lru_front), "view: lru_front");
 _Static_assert(offsetof(struct larder_core, owner_lock) % 8 == 0 &&
                    offsetof(struct larder_core, owner_lock) + LARDER_CORE_LOCK_BYTES <= 128,
                "the owner's lock is 8-byte aligned on the second line");
@@ -345,51 +255,7 @@ static inline int larder_slot_is_live(const larder_core *core, uint32_t slot)
 #define LARDER_COLD
 #endif
 
-/* ---- LRU's deferred touches (larder_core_touch_inline) -------------------- */
-
-/* Moves one deferred touch's slot to the front (its hit found it live, and
- * nothing removes a slot without flushing first). */
-static inline void larder_apply_touch(larder_core *core, uint32_t slot)
-{
-    larder_node *nodes = core->nodes;
-    uint32_t sentinel = core->capacity;
-    assert(larder_slot_is_live(core, slot));
-    if (nodes[sentinel].next == slot) return;
-    larder_list_unlink(nodes, slot);
-    larder_list_link_after(nodes, sentinel, slot);
-}
-
-/* Applies every deferred touch, in order (their neighbours were prefetched
- * by their hits). Every function that reads or changes the lists calls it
- * first, so no caller can observe the deferral. The const readers (lru,
- * mru, older, newer) flush through a cast: a core is never a const object
- * (it is allocated), and a flush changes no order a caller can see. LRU
- * and W-TinyLFU defer (W-TinyLFU's hits also count in its sketch, so its
- * eviction decisions flush first too); S3-FIFO's ring stays empty. */
-LARDER_INTERNAL void larder_wtinylfu_flush(larder_core *core);
-
-static inline void larder_flush_for_read(const larder_core *core)
-{
-    larder_core *mutable_core = (larder_core *)(uintptr_t)core;
-    uint32_t count = mutable_core->touch_count;
-    if (count == 0) return;
-    if (mutable_core->policy == LARDER_POLICY_WTINYLFU) {
-        larder_wtinylfu_flush(mutable_core);
-        return;
-    }
-    /* One loop rather than a call per touch: a set pays for up to
-     * LARDER_TOUCH_LAG of them. */
-    uint32_t head = mutable_core->touch_head;
-    for (uint32_t i = 0; i < count; i++) {
-        larder_apply_touch(mutable_core, mutable_core->touches[(head + i) % LARDER_TOUCH_RING]);
-    }
-    mutable_core->touch_head = (uint16_t)((head + count) % LARDER_TOUCH_RING);
-    mutable_core->touch_count = 0;
-}
-
-/* LRU's victim: the least recent entry without a mark; marked ones it
- * passes get their second chance (larder_policy_lru.c). */
-LARDER_INTERNAL uint32_t larder_lru_victim(larder_core *core);
+#include "larder_lru_inline.h"
 
 /* Index (larder_index.c). */
 LARDER_INTERNAL void larder_index_reset(larder_core *core);
@@ -554,6 +420,7 @@ enum {
     LARDER_CHECK_LIMITS = 24,         /* region limits disagree with the window share or maximum */
     LARDER_CHECK_SKETCH = 25,         /* the sketch's counters of increments are inconsistent */
     LARDER_CHECK_GHOST = 26,          /* the ghost's clock or a record is out of range */
+    LARDER_CHECK_HAND = 27,           /* LRU's hand or front is not where its circle says */
 };
 
 #endif /* LARDER_CORE_INTERNAL_H */

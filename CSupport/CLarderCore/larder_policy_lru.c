@@ -2,9 +2,10 @@
  * larder_policy_lru.c — exact LRU, the default policy, and the hit paths
  * every policy enters through (larder_core_touch, larder_core_touch_batch).
  *
- * LRU's whole state is one recency list (sentinel nodes[capacity]): a hit
+ * LRU's whole state is one recency list (nodes[capacity] its sentinel), cut
+ * at a hand (core->lru_hand, see Lists in larder_core_internal.h): a hit
  * moves the entry to the front, an insert links it there, the victim is the
- * back. Its hits are deferred a few at a time in a small ring so that each
+ * back, and an eviction's new entry takes the victim's slot and place. Its hits are deferred a few at a time in a small ring so that each
  * move finds its neighbours' cache lines already loaded (see
  * larder_core_touch_inline); larder_flush_for_read (larder_core_internal.h)
  * applies them before anything reads or changes the list. W-TinyLFU defers its
@@ -13,8 +14,8 @@
  *
  * Hits that threads share may be applied as marks instead
  * (larder_core_mark_batch): the entry stays where it is, and the eviction
- * that reaches a marked entry at the back moves it to the front unmarked
- * (CLOCK's second chance) and goes on. Exact LRU is the order with no marks.
+ * that reaches a marked entry at the back makes it the front unmarked
+ * (CLOCK's second chance: the hand steps past it) and goes on. Exact LRU is the order with no marks.
  */
 #include "larder_core_internal.h"
 
@@ -105,19 +106,16 @@ void larder_core_mark_batch(larder_core *core, const uint32_t *slots, uint32_t c
 uint32_t larder_lru_victim(larder_core *core)
 {
     larder_flush_for_read(core);
-    larder_node *nodes = core->nodes;
     larder_meta *metas = core->metas;
-    uint32_t sentinel = core->capacity;
     for (;;) {
-        uint32_t slot = nodes[sentinel].prev;
-        if (slot >= core->capacity) return LARDER_NIL;
+        uint32_t slot = core->lru_hand;
+        if (slot == LARDER_NIL) return LARDER_NIL;
         uint64_t word = metas[slot].word;
         if (!(word & LARDER_LRU_MARK)) return slot;
-        /* Hit since it last passed: most recent again, unmarked. Each turn
-         * clears a mark, so the walk ends. */
+        /* Hit since it last passed: most recent again, unmarked, by the
+         * hand's step past it. Each turn clears a mark, so the walk ends. */
         metas[slot].word = word & ~LARDER_LRU_MARK;
-        larder_list_unlink(nodes, slot);
-        larder_list_link_after(nodes, sentinel, slot);
+        larder_lru_pass(core, slot);
     }
 }
 
@@ -127,19 +125,15 @@ larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weig
                                  uint64_t max_total_weight, uint32_t *slot_out)
 {
     uint32_t slot = larder_lru_victim(core);  /* not empty: larder_core_replace_lru checked */
-    larder_node *nodes = core->nodes;
     larder_meta *metas = core->metas;
-    uint32_t sentinel = core->capacity;
     uint64_t rest = core->total_weight - larder_meta_weight(&metas[slot]);
     if (weight > max_total_weight || rest > max_total_weight - weight) return LARDER_ERR_FULL;
     /* The victim's removal, as larder_core_remove does it, without returning
      * the slot to the free list ... */
     larder_unfile_and_unindex(core, slot);
-    /* ... and the new entry's insert into the same slot, at the front. */
-    if (nodes[sentinel].next != slot) {
-        larder_list_unlink(nodes, slot);
-        larder_list_link_after(nodes, sentinel, slot);
-    }
+    /* ... and the new entry's insert into the same slot and place in the
+     * circle, made the most recent by the hand's step past it. */
+    larder_lru_pass(core, slot);
     metas[slot].hash = hash;
     metas[slot].word = weight | LARDER_FLAG_LIVE;
     larder_index_insert(core, hash, slot);

@@ -356,6 +356,28 @@ import Testing
         larder_core_destroy(core)
     }
 
+    /// An LRU eviction rewrites no links: the new entry takes its victim's slot
+    /// and place in the circle, and the hand's step past it makes it the most
+    /// recent; a marked entry's second chance is the same step. (Links that a
+    /// set rewrites are lines another thread's sets on the shard write too.)
+    @Test func anLRUEvictionRewritesNoLinks() {
+        let core = make(8, 0)
+        let slots = (0..<8).map { insert(core, $0) }
+        var marked = slots[0]
+        larder_core_mark_batch(core, &marked, 1)
+        let nodes = UnsafeRawPointer(core).assumingMemoryBound(to: larder_core_view.self).pointee.nodes!
+        func links() -> [UInt32] { (0...8).flatMap { [nodes[$0].prev, nodes[$0].next] } }  // the slots and the sentinel
+        let before = links()
+        var slot = LARDER_NIL
+        #expect(larder_core_replace_lru(core, mix64(100), 1, UInt64.max, &slot) == LARDER_OK)
+        #expect(slot == slots[1], "the marked least recent entry is passed over")
+        #expect(links() == before)
+        #expect(TestCoreOrder.walk(core) == [slot, slots[0]] + slots[2...].reversed())
+        #expect(larder_core_lru(core) == slots[2] && larder_core_newer(core, slots[0]) == slot)
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
     /// Pressure eviction and draining empty any policy; removeAll keeps working.
     @Test func victimsDrainEveryPolicy() {
         for flags in [UInt32(0), Self.wtinylfu, Self.s3fifo] {

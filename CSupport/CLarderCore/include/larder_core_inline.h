@@ -77,6 +77,9 @@ typedef struct larder_core_view {
     uint16_t touch_count;    /* deferred touches */
     uint32_t count;          /* live entries */
     uint64_t total_weight;   /* sum of the live entries' weights */
+    uint32_t free_head_;     /* (not read here) */
+    uint32_t lru_hand;       /* LRU: the least recent entry, LARDER_NIL when empty */
+    uint32_t lru_front;      /* LRU: the most recent entry, LARDER_NIL when empty */
 } larder_core_view;
 
 static inline const larder_core_view *larder_core_view_of_(const larder_core *core)
@@ -308,8 +311,7 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
         return;
     }
     uint32_t n = view->touch_count;
-    uint32_t latest = n ? view->touches[(view->touch_head + n - 1u) % LARDER_TOUCH_RING]
-                        : nodes[view->capacity].next;
+    uint32_t latest = n ? view->touches[(view->touch_head + n - 1u) % LARDER_TOUCH_RING] : view->lru_front;
     if (latest == slot) return;
     view->touches[(view->touch_head + n) % LARDER_TOUCH_RING] = slot;
     view->touch_count = (uint16_t)(n + 1u);
@@ -355,7 +357,7 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
      * then the loads are wasted, never wrong. The list's least recent entry
      * (the window's, list 0, under W-TinyLFU) is a hint for the loads only
      * (larder_core_victim decides). */
-    uint32_t lru = view->nodes[view->capacity].prev;
+    uint32_t lru = view->policy == 0 ? view->lru_hand : view->nodes[view->capacity].prev;
     if (lru >= view->capacity) return LARDER_NIL;
     if (view->policy == 0 && (view->metas[lru].word & LARDER_VIEW_LRU_MARK)) {
         /* Marked: the eviction passes it over (a second chance), so the
@@ -363,6 +365,7 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
          * the mixed workload when every hit is a mark; two in a row, one in
          * ten). */
         uint32_t behind = view->nodes[lru].prev;
+        if (behind == view->capacity) behind = view->nodes[behind].prev;
         if (behind < view->capacity) lru = behind;
     }
     larder_core_prefetch_evictee_(view, lru);
