@@ -6,10 +6,10 @@
  * larder_index.c, the timer wheel in larder_expiry_wheel.c.
  *
  * Lists: circular through sentinel nodes after the slots (see
- * larder_core_internal.h). Under LRU there is one, the recency list, whose
- * sentinel nodes[capacity] has the most recent entry as `next` and the least
- * recent as `prev`; the sentinels remove every first/last branch from touch,
- * insert and unlink.
+ * larder_core_internal.h). Under LRU there is one, the recency list, cut at
+ * a hand rather than at its sentinel nodes[capacity] (core->lru: the least
+ * recent entry, and the most recent after it); the sentinels remove every
+ * first/last branch from touch, insert and unlink.
  * Free list: singly linked through `next` from free_head, ending in LARDER_NIL.
  */
 #include "larder_core_internal.h"
