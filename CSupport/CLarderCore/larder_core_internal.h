@@ -183,7 +183,10 @@ struct larder_core {
     uint64_t total_weight;
     uint32_t free_head;      /* first free slot, LARDER_NIL when full */
     uint32_t lru_hand;       /* LRU: the least recent entry, LARDER_NIL when empty (see Lists) */
-    uint32_t lru_front;      /* LRU: the most recent entry, LARDER_NIL when empty */
+    /* LRU: the most recent entry, LARDER_NIL when empty. The hand's `next`
+     * gives it too, but a hit's "already the most recent?" check would then
+     * load the hand's node, a line the hit has no other use for. */
+    uint32_t lru_front;
     uint32_t unused_;        /* the owner's lock starts 8-byte aligned */
     uint32_t owner_lock[LARDER_CORE_LOCK_BYTES / 4u];  /* the owner's; never read or written here */
     uint8_t owns_block;      /* 1: from larder_core_create, freed by larder_core_destroy */

@@ -76,9 +76,8 @@ static inline void larder_apply_touch(larder_core *core, uint32_t slot)
         larder_lru_pass(core, slot);
         return;
     }
-    larder_list_unlink(nodes, slot);
-    larder_list_link_after(nodes, hand, slot);
-    core->lru_front = slot;
+    larder_list_unlink(nodes, slot);  /* neither the hand nor the front: they stay */
+    larder_lru_link(core, slot, 0);
 }
 
 /* Applies every deferred touch, in order (their neighbours were prefetched

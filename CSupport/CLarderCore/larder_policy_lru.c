@@ -5,7 +5,8 @@
  * LRU's whole state is one recency list (nodes[capacity] its sentinel), cut
  * at a hand (core->lru_hand, see Lists in larder_core_internal.h): a hit
  * moves the entry to the front, an insert links it there, the victim is the
- * back, and an eviction's new entry takes the victim's slot and place. Its hits are deferred a few at a time in a small ring so that each
+ * back, and an eviction's new entry takes the victim's slot and place. Its
+ * hits are deferred a few at a time in a small ring so that each
  * move finds its neighbours' cache lines already loaded (see
  * larder_core_touch_inline); larder_flush_for_read (larder_core_internal.h)
  * applies them before anything reads or changes the list. W-TinyLFU defers its
@@ -15,7 +16,8 @@
  * Hits that threads share may be applied as marks instead
  * (larder_core_mark_batch): the entry stays where it is, and the eviction
  * that reaches a marked entry at the back makes it the front unmarked
- * (CLOCK's second chance: the hand steps past it) and goes on. Exact LRU is the order with no marks.
+ * (CLOCK's second chance: the hand steps past it) and goes on. Exact LRU
+ * is the order with no marks.
  */
 #include "larder_core_internal.h"
 

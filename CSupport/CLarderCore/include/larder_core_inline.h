@@ -323,8 +323,9 @@ static inline void larder_core_touch_inline(larder_core *core, uint32_t slot)
 }
 
 /* Starts loading `slot`'s index bucket, and the node and meta record of
- * the entry behind it in its list: evicting `slot` rewrites that node's
- * link, whose miss would otherwise hold up the next eviction. */
+ * the entry behind it in its list: the next victim under LRU (the hand
+ * steps to it), whose link a W-TinyLFU eviction rewrites; its miss would
+ * otherwise hold up the next eviction. */
 static inline void larder_core_prefetch_evictee_(const larder_core_view *view, uint32_t slot)
 {
 #if defined(__GNUC__) || defined(__clang__)
