@@ -36,11 +36,12 @@ static inline void larder_store_words_relaxed(void *destination, const void *sou
 
 /* One word at an address, for words that live in memory Swift's `Atomic`
  * cannot be placed in (a shard's words in its C core,
- * larder_core_owner_words). */
+ * larder_core_owner_words; the access clock that larder_access_log.h reads). */
 static inline uint64_t larder_word_load_relaxed(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_RELAXED); }
 static inline uint64_t larder_word_load_acquire(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 static inline void larder_word_store_relaxed(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_RELAXED); }
 static inline void larder_word_store_release(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+static inline uint64_t larder_word_fetch_add_relaxed(uint64_t *word, uint64_t value) { return __atomic_fetch_add(word, value, __ATOMIC_RELAXED); }
 
 #ifdef __cplusplus
 }

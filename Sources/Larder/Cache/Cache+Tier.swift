@@ -1,4 +1,5 @@
 import CLarderCore
+import CLarderSystem
 import Synchronization
 
 /// The lower tier (the durable store): promotion of a memory miss, restore after a restart.
@@ -44,7 +45,7 @@ extension Cache {
     /// Asks the tier to take recorded accesses when `shard`'s log filled a batch.
     @inlinable @inline(__always)
     func askForAccessDrainIfWanted(_ shard: CacheShard<Key, Value>) {
-        if let log = shard.accessLogRef, log._withUnsafeGuaranteedRef({ $0.takeDrainRequest() }) {
+        if let log = shard.accessRecord, larder_access_log_take_drain_request(log) != 0 {
             tier?.requestAccessDrain()
         }
     }

@@ -199,7 +199,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 let value = shard.entries[Int(slot)].value
                 larder_core_touch_inline(shard.core, slot)
                 shard.bump(shard.hits)
-                if hasTier, let log = shard.accessLogRef { log._withUnsafeGuaranteedRef { $0.record(slot) } }
+                if hasTier, let log = shard.accessRecord { larder_access_log_record(log, slot) }
                 shard.mutex.unlock()
                 if hasTier { askForAccessDrainIfWanted(shard) }
                 return value

@@ -180,9 +180,7 @@ extension CacheShard {
                 } else {
                     larder_core_touch_batch(core, slots.baseAddress!, UInt32(live))
                 }
-                if let accessLog {
-                    for index in 0..<live { accessLog.record(slots[index]) }
-                }
+                if let accessRecord { larder_access_log_record_all(accessRecord, slots.baseAddress!, UInt32(live)) }
             }
         }
     }

@@ -99,9 +99,9 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// Accesses recorded for the lower tier's recency order; nil without a tier
     /// that keeps one. Guarded.
     @usableFromInline let accessLog: ShardAccessLog?
-    /// `accessLog` unretained, for hits (owned by `accessLog`): a hit neither
-    /// retains nor releases it.
-    @usableFromInline let accessLogRef: Unmanaged<ShardAccessLog>?
+    /// `accessLog`'s C record (owned by `accessLog`), for hits: a hit records
+    /// through it inline, neither retaining the log nor calling out.
+    @usableFromInline let accessRecord: UnsafeMutablePointer<larder_access_log>?
 
     // Lock-free readable counters, written under `mutex`; the rarely moved ones.
     /// The part of `evictions` made for the byte share (not the count, not pressure).
@@ -156,7 +156,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0
         self.clock = clock
         accessLog = accessRecording.map { ShardAccessLog(capacity: capacity, clock: $0.clock, batchSize: $0.batchSize) }
-        accessLogRef = accessLog.map { .passUnretained($0) }
+        accessRecord = accessLog?.log
         mutex = .make(at: part.mutex)
         // Start the timer wheel at the cache clock's time, so that deadlines
         // are filed relative to it (correct either way, cheaper this way).

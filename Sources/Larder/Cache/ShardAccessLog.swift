@@ -1,4 +1,4 @@
-import Synchronization
+import CLarderSystem
 
 /// One shard's record of the entries hit (or promoted) since the lower tier
 /// last took them, with the stamp of each one's latest access: what keeps the
@@ -7,8 +7,10 @@ import Synchronization
 ///
 /// A hit stores a stamp in its slot's word and, the first time since the last
 /// drain, appends the slot to a list; the tier takes the list in batches, under
-/// the shard's lock (``Cache`` installs the drain). Everything here but
-/// ``takeDrainRequest()`` is guarded by the shard's mutex.
+/// the shard's lock (``Cache`` installs the drain). The record itself is C
+/// (`larder_access_log.h`), inlined into the hit path through ``log``;
+/// this class owns its memory. Everything here but ``takeDrainRequest()`` is
+/// guarded by the shard's mutex.
 ///
 /// Stamps: an access gets the latest write stamp of ``AccessStampClock`` plus a
 /// sequence that this shard counts up between writes, so the order is exact
@@ -17,28 +19,12 @@ import Synchronization
 /// accesses in one shard without a write, the later ones tie.
 @usableFromInline
 final class ShardAccessLog: @unchecked Sendable {
-    @usableFromInline struct State {
-        /// Slots in `slots`.
-        @usableFromInline var count = 0
-        /// The write stamp `sequence` counts from.
-        @usableFromInline var epoch: UInt64 = 0
-        @usableFromInline var sequence: UInt64 = 0
-    }
-
-    let clock: AccessStampClock
-    /// `clock` unretained (owned by `clock`): a hit reads it without retaining it.
-    @usableFromInline let clockRef: Unmanaged<AccessStampClock>
-    /// Per slot: the stamp of its entry's latest unrecorded access, 0 when none.
+    /// The log's state and arrays, for the hit path's inlined record.
+    @usableFromInline let log: UnsafeMutablePointer<larder_access_log>
+    /// The record's arrays (also in `log`, where C imports them as optionals).
     @usableFromInline let stamps: UnsafeMutablePointer<UInt64>
-    /// Slots whose stamp went from 0 to a stamp since the last drain, in that order.
-    @usableFromInline let slots: UnsafeMutablePointer<UInt32>
-    @usableFromInline let slotCapacity: Int
-    @usableFromInline let batchSize: Int
-    // Behind a pointer: a class's stored `var` costs an exclusivity check per access.
-    @usableFromInline let state: UnsafeMutablePointer<State>
-    /// A batch filled and the tier has not been asked for a drain yet (read
-    /// without the lock).
-    @usableFromInline let drainWanted = Atomic<Bool>(false)
+    let slots: UnsafeMutablePointer<UInt32>
+    let clock: AccessStampClock
     let capacity: Int
 
     /// Memory per slot of the shard: a stamp and a list position.
@@ -47,61 +33,36 @@ final class ShardAccessLog: @unchecked Sendable {
     init(capacity: UInt32, clock: AccessStampClock, batchSize: Int) {
         self.capacity = Int(capacity)
         self.clock = clock
-        self.clockRef = .passUnretained(clock)
-        self.batchSize = max(1, batchSize)
         stamps = .allocate(capacity: Int(capacity))
         stamps.initialize(repeating: 0, count: Int(capacity))
-        // Each live slot is listed at most once per drain; a slot reused after a
-        // removal may be listed again, and such an access beyond the list is dropped.
-        slotCapacity = Int(capacity)
+        // Each live slot is listed at most once per drain, so the list needs a
+        // place per slot (see larder_access_log_record).
         slots = .allocate(capacity: Int(capacity))
-        state = .allocate(capacity: 1)
-        state.initialize(to: State())
+        log = .allocate(capacity: 1)
+        log.initialize(to: larder_access_log(
+            clock: UnsafePointer(clock.next), stamps: stamps, slots: slots, epoch: 0, sequence: 0, count: 0,
+            capacity: capacity, batch_size: UInt32(clamping: max(1, batchSize)), drain_wanted: 0))
     }
 
     deinit {
         stamps.deallocate()
         slots.deallocate()
-        state.deallocate()
+        log.deallocate()
     }
 
-    /// Records an access to the entry in `slot` now.
-    @inlinable @inline(__always)
-    func record(_ slot: UInt32) {
-        let epoch = clockRef._withUnsafeGuaranteedRef { $0.peek() }
-        let previous = stamps[Int(slot)]
-        if state.pointee.epoch != epoch {
-            state.pointee.epoch = epoch
-            state.pointee.sequence = 0
-        } else if previous != 0, previous == epoch - AccessStampClock.spacing + state.pointee.sequence {
-            // Already the latest access recorded: a newer stamp would order
-            // nothing differently (a hot key's hits in a row cost no stores).
-            return
-        }
-        if state.pointee.sequence < AccessStampClock.spacing - 1 { state.pointee.sequence += 1 }
-        // Above the latest write's stamp (epoch - spacing), below the next one's.
-        let stamp = epoch - AccessStampClock.spacing + state.pointee.sequence
-        stamps[Int(slot)] = stamp
-        if previous == 0 { list(slot) }
-    }
-
-    @usableFromInline
-    func list(_ slot: UInt32) {
-        let count = state.pointee.count
-        guard count < slotCapacity else {
-            stamps[Int(slot)] = 0
-            return
-        }
-        slots[count] = slot
-        state.pointee.count = count + 1
-        if count + 1 == batchSize { drainWanted.store(true, ordering: .relaxed) }
+    /// Records an access to the entry in `slot` now (outside the hit path, which
+    /// calls the C record directly). Returns whether a batch filled: the caller
+    /// asks the tier for a drain after unlocking.
+    @usableFromInline @discardableResult
+    func record(_ slot: UInt32) -> Bool {
+        larder_access_log_record(log, slot) != 0
     }
 
     /// Whether a batch filled since the last call (then the caller asks the tier
     /// to drain). Safe without the lock.
     @inlinable @inline(__always)
     func takeDrainRequest() -> Bool {
-        drainWanted.load(ordering: .relaxed) && drainWanted.exchange(false, ordering: .relaxed)
+        larder_access_log_take_drain_request(log) != 0
     }
 
     /// The entry in `slot` leaves: its pending access goes with it.
@@ -111,18 +72,18 @@ final class ShardAccessLog: @unchecked Sendable {
     }
 
     /// Slots listed since the last drain (some may have been forgotten since).
-    var pendingCount: Int { state.pointee.count }
+    var pendingCount: Int { Int(log.pointee.count) }
 
     /// Hands every pending access to `body` (slot, stamp), oldest listing first, and
     /// empties the log.
     func drain(_ body: (UInt32, UInt64) -> Void) {
-        for index in 0..<state.pointee.count {
+        for index in 0..<Int(log.pointee.count) {
             let slot = slots[index]
             let stamp = stamps[Int(slot)]
             guard stamp != 0 else { continue }  // removed meanwhile, or listed twice
             stamps[Int(slot)] = 0
             body(slot, stamp)
         }
-        state.pointee.count = 0
+        log.pointee.count = 0
     }
 }
