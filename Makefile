@@ -110,7 +110,7 @@ fuzz-build: deps
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -fsanitize-coverage-ignorelist=Fuzz/Core/coverage-ignore.txt \
 	  -Wall -Wextra -Werror -fuse-ld=lld -ICSupport/CLarderCore/include \
-	  CSupport/CLarderCore/*.c Fuzz/Core/larder_core_fuzz.c -o $(FUZZ_CORE)
+	  CSupport/CLarderCore/*.c Fuzz/Core/*.c -o $(FUZZ_CORE)
 	@for t in $(FUZZ_SWIFT_TARGETS); do \
 	  LARDER_FUZZ=1 swift build $(FUZZ_SWIFT_FLAGS) --product $$t || exit 1; \
 	done
