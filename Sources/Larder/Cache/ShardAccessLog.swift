@@ -9,8 +9,8 @@ import CLarderSystem
 /// drain, appends the slot to a list; the tier takes the list in batches, under
 /// the shard's lock (``Cache`` installs the drain). The record itself is C
 /// (`larder_access_log.h`), inlined into the hit path through ``log``;
-/// this class owns its memory. Everything here but ``takeDrainRequest()`` is
-/// guarded by the shard's mutex.
+/// this class owns its memory. Everything here is guarded by the shard's
+/// mutex; the drain request (`larder_access_log_take_drain_request`) is not.
 ///
 /// Stamps: an access gets the latest write stamp of ``AccessStampClock`` plus a
 /// sequence that this shard counts up between writes, so the order is exact
@@ -56,13 +56,6 @@ final class ShardAccessLog: @unchecked Sendable {
     @usableFromInline @discardableResult
     func record(_ slot: UInt32) -> Bool {
         larder_access_log_record(log, slot) != 0
-    }
-
-    /// Whether a batch filled since the last call (then the caller asks the tier
-    /// to drain). Safe without the lock.
-    @inlinable @inline(__always)
-    func takeDrainRequest() -> Bool {
-        larder_access_log_take_drain_request(log) != 0
     }
 
     /// The entry in `slot` leaves: its pending access goes with it.
