@@ -18,6 +18,11 @@
 extern "C" {
 #endif
 
+/* Every pointer here is nonnull (and imported into Swift as such). */
+#if defined(__clang__)
+#pragma clang assume_nonnull begin
+#endif
+
 /** The distance between consecutive write stamps of the clock (2^20): room for
  *  that many recorded accesses per shard between two writes, in order. */
 #define LARDER_ACCESS_SPACING 1048576
@@ -40,10 +45,10 @@ typedef struct larder_access_log {
     uint8_t drain_wanted;
 } larder_access_log;
 
-/** Records an access to the entry in `slot` now. Returns 1 when this record
- *  filled a batch (`drain_wanted` is then set): the caller asks the tier for a
- *  drain once it has let go of the shard's lock. */
-static inline int larder_access_log_record(larder_access_log *log, uint32_t slot)
+/** Records an access to the entry in `slot` now. When this record fills a
+ *  batch it sets `drain_wanted`: whoever next finds it set, after letting go
+ *  of the shard's lock, asks the tier for a drain. */
+static inline void larder_access_log_record(larder_access_log *log, uint32_t slot)
 {
     uint64_t epoch = __atomic_load_n(log->clock, __ATOMIC_RELAXED);
     uint64_t previous = log->stamps[slot];
@@ -56,30 +61,25 @@ static inline int larder_access_log_record(larder_access_log *log, uint32_t slot
     } else if (previous != 0 && previous == base + log->sequence) {
         /* Already the latest access recorded: a newer stamp would order nothing
          * differently (a hot key's hits in a row store nothing). */
-        return 0;
+        return;
     }
     if (log->sequence < LARDER_ACCESS_SPACING - 1) log->sequence++;
     log->stamps[slot] = base + log->sequence;
-    if (previous != 0) return 0;
+    if (previous != 0) return;
     if (log->count >= log->capacity) {
         /* Each live slot is listed at most once per drain; a slot reused after a
          * removal may be listed again, and an access beyond the room is dropped. */
         log->stamps[slot] = 0;
-        return 0;
+        return;
     }
     log->slots[log->count++] = slot;
-    if (log->count != log->batch_size) return 0;
-    __atomic_store_n(&log->drain_wanted, 1, __ATOMIC_RELAXED);
-    return 1;
+    if (log->count == log->batch_size) __atomic_store_n(&log->drain_wanted, 1, __ATOMIC_RELAXED);
 }
 
-/** Records accesses to `count` slots in turn (the hits a read buffer applies).
- *  Returns 1 when one of them filled a batch. */
-static inline int larder_access_log_record_all(larder_access_log *log, const uint32_t *slots, uint32_t count)
+/** Records accesses to `count` slots in turn (the hits a read buffer applies). */
+static inline void larder_access_log_record_all(larder_access_log *log, const uint32_t *slots, uint32_t count)
 {
-    int filled = 0;
-    for (uint32_t i = 0; i < count; i++) filled |= larder_access_log_record(log, slots[i]);
-    return filled;
+    for (uint32_t i = 0; i < count; i++) larder_access_log_record(log, slots[i]);
 }
 
 /** Whether a batch filled since the last call (then the caller asks the tier to
@@ -89,6 +89,10 @@ static inline int larder_access_log_take_drain_request(larder_access_log *log)
     return __atomic_load_n(&log->drain_wanted, __ATOMIC_RELAXED) != 0
         && __atomic_exchange_n(&log->drain_wanted, 0, __ATOMIC_RELAXED) != 0;
 }
+
+#if defined(__clang__)
+#pragma clang assume_nonnull end
+#endif
 
 #ifdef __cplusplus
 }

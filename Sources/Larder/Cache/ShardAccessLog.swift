@@ -21,23 +21,19 @@ import CLarderSystem
 final class ShardAccessLog: @unchecked Sendable {
     /// The log's state and arrays, for the hit path's inlined record.
     @usableFromInline let log: UnsafeMutablePointer<larder_access_log>
-    /// The record's arrays (also in `log`, where C imports them as optionals).
-    @usableFromInline let stamps: UnsafeMutablePointer<UInt64>
-    let slots: UnsafeMutablePointer<UInt32>
+    /// Kept alive for `log`, which reads its counter.
     let clock: AccessStampClock
-    let capacity: Int
 
     /// Memory per slot of the shard: a stamp and a list position.
     static var bytesPerSlot: Int { MemoryLayout<UInt64>.stride + MemoryLayout<UInt32>.stride }
 
     init(capacity: UInt32, clock: AccessStampClock, batchSize: Int) {
-        self.capacity = Int(capacity)
         self.clock = clock
-        stamps = .allocate(capacity: Int(capacity))
+        let stamps = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(capacity))
         stamps.initialize(repeating: 0, count: Int(capacity))
         // Each live slot is listed at most once per drain, so the list needs a
         // place per slot (see larder_access_log_record).
-        slots = .allocate(capacity: Int(capacity))
+        let slots = UnsafeMutablePointer<UInt32>.allocate(capacity: Int(capacity))
         log = .allocate(capacity: 1)
         log.initialize(to: larder_access_log(
             clock: UnsafePointer(clock.next), stamps: stamps, slots: slots, epoch: 0, sequence: 0, count: 0,
@@ -45,23 +41,22 @@ final class ShardAccessLog: @unchecked Sendable {
     }
 
     deinit {
-        stamps.deallocate()
-        slots.deallocate()
+        log.pointee.stamps.deallocate()
+        log.pointee.slots.deallocate()
         log.deallocate()
     }
 
     /// Records an access to the entry in `slot` now (outside the hit path, which
-    /// calls the C record directly). Returns whether a batch filled: the caller
-    /// asks the tier for a drain after unlocking.
-    @usableFromInline @discardableResult
-    func record(_ slot: UInt32) -> Bool {
-        larder_access_log_record(log, slot) != 0
+    /// calls the C record directly).
+    @usableFromInline
+    func record(_ slot: UInt32) {
+        larder_access_log_record(log, slot)
     }
 
     /// The entry in `slot` leaves: its pending access goes with it.
     @inlinable @inline(__always)
     func forget(_ slot: UInt32) {
-        stamps[Int(slot)] = 0
+        log.pointee.stamps[Int(slot)] = 0
     }
 
     /// Slots listed since the last drain (some may have been forgotten since).
@@ -70,6 +65,7 @@ final class ShardAccessLog: @unchecked Sendable {
     /// Hands every pending access to `body` (slot, stamp), oldest listing first, and
     /// empties the log.
     func drain(_ body: (UInt32, UInt64) -> Void) {
+        let stamps = log.pointee.stamps, slots = log.pointee.slots
         for index in 0..<Int(log.pointee.count) {
             let slot = slots[index]
             let stamp = stamps[Int(slot)]
