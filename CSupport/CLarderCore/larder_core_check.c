@@ -6,6 +6,7 @@
  * the lists, the arena and the regions' bookkeeping are checked here.
  */
 #include "larder_core_internal.h"
+#include "larder_wtinylfu_counts_inline.h"
 
 /* The list an entry's policy bits place it in. */
 static uint32_t larder_list_of(const larder_core *core, uint32_t slot)
@@ -35,8 +36,9 @@ static int larder_list_check(const larder_core *core, uint32_t *counts, uint64_t
             if ((next >= capacity && next != sentinel) || nodes[next].prev != at) return LARDER_CHECK_LIST_LINK;
             if (next == sentinel) break;
             if (!(metas[next].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_LIST_NOT_LIVE;
-            /* No policy keeps bits in the weight word between the weight and the flags. */
-            if (metas[next].word & LARDER_FREQ_MASK) return LARDER_CHECK_LIST_REGION;
+            /* Only W-TinyLFU keeps bits between the weight and the flags (its
+             * carried estimate, checked with its state). */
+            if ((metas[next].word & LARDER_FREQ_MASK) && core->policy != LARDER_POLICY_WTINYLFU) return LARDER_CHECK_LIST_REGION;
             if (++steps > core->count) return LARDER_CHECK_LIST_LENGTH;
             if (larder_list_of(core, next) != k) return LARDER_CHECK_LIST_REGION;
             counts[k]++;
@@ -127,7 +129,8 @@ int larder_core_check(const larder_core *core)
 
 /* W-TinyLFU's own state: the eviction round names live entries where it may
  * (a candidate in probation or the window, by phase), no entry carries bits
- * beyond its region, the sketch's and the window's bookkeeping agree. */
+ * beyond its region and its carried estimate, which is at most the sketch's,
+ * the sketch's and the window's bookkeeping agree. */
 int larder_wtinylfu_check(const larder_core *core)
 {
     const larder_wtinylfu *w = core->state.wtinylfu;
@@ -153,6 +156,11 @@ int larder_wtinylfu_check(const larder_core *core)
         if ((word & LARDER_FLAG_LIVE) && ((word & LARDER_FLAG_POLICY) || (state >> LARDER_WTINYLFU_REGION_SHIFT) > 2u))
             return LARDER_CHECK_LIST_REGION;
         if (!(word & LARDER_FLAG_LIVE) && state != 0) return LARDER_CHECK_LIST_REGION;
+        /* A carried estimate ages with the sketch and never passes its key's
+         * estimate there, which only collisions and releases raise. */
+        if ((word & LARDER_FLAG_LIVE) &&
+            larder_stored_estimate(core, i) > larder_sketch_frequency(&w->sketch, core->metas[i].hash))
+            return LARDER_CHECK_SKETCH;
     }
     int code = larder_sketch_check(&w->sketch);
     return code ? code : larder_window_check(core);

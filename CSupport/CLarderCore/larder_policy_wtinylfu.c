@@ -29,7 +29,8 @@
  * removes that victim; any other change ends the round.
  *
  * Frequencies: a hit is counted in the entry, a miss in the sketch
- * (larder_wtinylfu_counts.c).
+ * (larder_wtinylfu_counts.c); a candidate leaving the window is judged by
+ * the estimate it took with it at its insert.
  *
  * The window's size adapts (larder_policy_window.c). Regions are limited
  * in count and, given a maximum, in weight; an entry's region is in bits
@@ -191,6 +192,7 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     larder_round_end(w);
     if (at_back) {  /* a restored entry: probation's least recent, not a request */
         larder_wtinylfu_link(core, slot, LARDER_PROBATION, 1);
+        larder_set_stored_estimate(core, slot, larder_sketch_frequency(&w->sketch, meta->hash));
         return;
     }
     /* The window takes any entry it can hold at all (count limit >= 1). */
@@ -198,7 +200,17 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     larder_wtinylfu_link(core, slot, fits ? LARDER_WINDOW : LARDER_PROBATION, 0);
     (void)larder_window_overflow(core, 0, 0);
     if (!w->counting) larder_wtinylfu_start_counting(core, core->count + 1u, core->total_weight + weight);
-    if (w->counting && larder_sketch_increment(&w->sketch, meta->hash)) larder_count_request(core);
+    /* The insert's estimate goes with the entry, for its admission when it
+     * leaves the window (larder_carried_frequency_of); stored before the
+     * request is counted, which may age it with the rest. */
+    uint32_t estimate;
+    if (w->counting) {
+        int added = larder_sketch_increment(&w->sketch, meta->hash, &estimate);
+        larder_set_stored_estimate(core, slot, estimate);
+        if (added) larder_count_request(core);
+    } else {
+        larder_set_stored_estimate(core, slot, larder_sketch_frequency(&w->sketch, meta->hash));
+    }
     /* With a maximum weight the sample follows the entries the cache holds. */
     if (core->max_weight != UINT64_MAX && core->count + 1u > w->sketch.population) {
         larder_sketch_set_population(&w->sketch, core->count + 1u);
@@ -353,7 +365,8 @@ static larder_status larder_decline(larder_core *core, uint64_t hash, int side)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
     larder_round_end(w);
-    if (w->counting && larder_sketch_increment(&w->sketch, hash)) larder_count_request(core);
+    uint32_t estimate;
+    if (w->counting && larder_sketch_increment(&w->sketch, hash, &estimate)) larder_count_request(core);
     larder_window_miss(core, hash);
     if (side != LARDER_SIDE_NONE) larder_window_record(w, hash, side);
     return LARDER_REJECTED;
@@ -416,7 +429,7 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
         return larder_name(w, victim, LARDER_SIDE_WINDOW, LARDER_NIL,
                            phase == LARDER_ROUND_MOVED ? LARDER_ROUND_MOVED : LARDER_ROUND_DONE, victim_out);
     }
-    uint32_t candidate_frequency = judging_newcomer ? larder_sketch_frequency(&w->sketch, hash) : larder_frequency_of(core, candidate);
+    uint32_t candidate_frequency = judging_newcomer ? larder_sketch_frequency(&w->sketch, hash) : larder_carried_frequency_of(core, candidate);
     uint64_t candidate_weight = judging_newcomer ? weight : larder_meta_weight(&core->metas[candidate]);
     int decision = candidate_weight <= core->max_weight ? larder_admit(w, candidate_frequency, larder_frequency_of(core, victim))
                                                         : LARDER_DECLINED;

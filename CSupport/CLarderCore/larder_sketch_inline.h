@@ -42,22 +42,28 @@ static inline uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint
     return frequency;
 }
 
-/* Returns whether a counter moved (the caller counts the increment). */
-static inline int larder_sketch_increment(larder_sketch *sketch, uint64_t hash)
+/* Returns whether a counter moved (the caller counts the increment), and
+ * in `*estimate_out` the hash's estimate after it (larder_sketch_frequency),
+ * read from the counters the increment has in registers anyway. */
+static inline int larder_sketch_increment(larder_sketch *sketch, uint64_t hash, uint32_t *estimate_out)
 {
     uint64_t mixed = larder_sketch_mix(hash);
     uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
-    uint32_t selector = larder_sketch_selector(mixed);
+    uint32_t selector = larder_sketch_selector(mixed), estimate = 15;
     int added = 0;
     for (uint32_t i = 0; i < 4; i++) {
         uint32_t h = selector >> (i << 3);
         uint32_t shift = ((h >> 1) & 15u) << 2;
         uint64_t *word = &block[(h & 1u) + (i << 1)];
-        if (((*word >> shift) & 15u) != 15u) {
+        uint32_t count = (uint32_t)(*word >> shift) & 15u;
+        if (count != 15u) {
             *word += UINT64_C(1) << shift;
             added = 1;
+            count++;
         }
+        if (count < estimate) estimate = count;
     }
+    *estimate_out = estimate;
     return added;
 }
 

@@ -28,6 +28,28 @@ static inline uint32_t larder_frequency_of(const larder_core *core, uint32_t slo
     return f < 15u ? f : 15u;
 }
 
+/* The sketch's estimate of a resident as of its insert (bits 52-55 of its
+ * weight word), aged with the sketch (larder_wtinylfu_age). */
+static inline uint32_t larder_stored_estimate(const larder_core *core, uint32_t slot)
+{
+    return (uint32_t)((core->metas[slot].word & LARDER_FREQ_MASK) >> LARDER_FREQ_SHIFT);
+}
+
+static inline void larder_set_stored_estimate(larder_core *core, uint32_t slot, uint32_t estimate)
+{
+    uint64_t *word = &core->metas[slot].word;
+    *word = (*word & ~LARDER_FREQ_MASK) | ((uint64_t)estimate << LARDER_FREQ_SHIFT);
+}
+
+/* A resident's frequency from what it carries, with no sketch block to
+ * load: its stored estimate plus its count (a window candidate's, see
+ * larder_wtinylfu_counts.c). */
+static inline uint32_t larder_carried_frequency_of(const larder_core *core, uint32_t slot)
+{
+    uint32_t f = larder_stored_estimate(core, slot) + larder_count_of(core, slot);
+    return f < 15u ? f : 15u;
+}
+
 /* Adds a resident's count to the sketch; the hits that would not have moved
  * a counter there (its counters saturated) leave the period's count, as
  * they would never have entered it. */

@@ -20,6 +20,9 @@ struct WTinyLFUModel {
     var weightOf: [UInt64]
     /// Hits counted in a resident entry since it was inserted or aged (its 4 bits).
     var countOf: [UInt32]
+    /// The sketch's estimate a resident carries from its insert (bits 52-55
+    /// of its weight word), aged with the sketch.
+    var estimateOf: [UInt32]
     /// The core's slot of each resident: aging and clearing go in slot order.
     var slotOf: [UInt32]
     var count: UInt32 = 0
@@ -58,6 +61,7 @@ struct WTinyLFUModel {
         hashOf = [UInt64](repeating: 0, count: keyCount)
         weightOf = [UInt64](repeating: 0, count: keyCount)
         countOf = [UInt32](repeating: 0, count: keyCount)
+        estimateOf = [UInt32](repeating: 0, count: keyCount)
         slotOf = [UInt32](repeating: 0, count: keyCount)
         sketch = ModelSketch(capacity: capacity)
         rng = ModelXorshift(state: 0x9E37_79B9_7F4A_7C15 ^ UInt64(capacity))
@@ -141,6 +145,9 @@ struct WTinyLFUModel {
 
     func frequencyOf(_ key: Int) -> UInt32 { min(15, sketch.frequency(hashOf[key]) + countOf[key]) }
 
+    /// A window candidate's frequency: its carried estimate plus its count.
+    func carriedFrequencyOf(_ key: Int) -> UInt32 { min(15, estimateOf[key] + countOf[key]) }
+
     private mutating func release(_ key: Int) {
         let count = countOf[key]
         guard count > 0 else { return }
@@ -151,11 +158,16 @@ struct WTinyLFUModel {
     private mutating func age() {
         guard sketch.size >= sketch.sample else { return }
         let residents = residentsBySlot
-        for key in residents { release(key) }
-        for key in residents { countOf[key] = 0 }
+        for key in residents {
+            let carried = carriedFrequencyOf(key)
+            release(key)
+            countOf[key] = 0
+            estimateOf[key] = carried
+        }
         repeat {
             let lost = sketch.halve() >> 2
             sketch.size = sketch.size >> 1 > lost ? (sketch.size >> 1) - lost : 0
+            for key in residents { estimateOf[key] >>= 1 }
         } while sketch.size >= sketch.sample
     }
 
@@ -178,6 +190,7 @@ struct WTinyLFUModel {
         }
         if atBack {
             link(key, to: Self.probation, atBack: true)
+            estimateOf[key] = sketch.frequency(hash)
             return
         }
         link(key, to: weight <= regions[Self.window].maxWeight ? Self.window : Self.probation, atBack: false)
@@ -185,7 +198,9 @@ struct WTinyLFUModel {
         if !counting && (count + 1 >= capacity / 2 || (maxWeight != .max && totalWeight + weight >= maxWeight / 2)) {
             counting = true
         }
-        if counting && sketch.increment(hash) { countRequest() }
+        let added = counting && sketch.increment(hash)
+        estimateOf[key] = sketch.frequency(hash)
+        if added { countRequest() }
         if maxWeight != .max && count + 1 > sketch.population {
             sketch.setPopulation(count + 1)
             age()
@@ -314,7 +329,7 @@ struct WTinyLFUModel {
         }
         if !judgingNewcomer && candidate == nil { return name(victim, side: 1, next: nil, phase: phase) }
         if candidate == victim { return name(victim, side: 0, next: nil, phase: phase == .moved ? .moved : .done) }
-        let candidateFrequency = judgingNewcomer ? sketch.frequency(newcomer!.hash) : frequencyOf(candidate!)
+        let candidateFrequency = judgingNewcomer ? sketch.frequency(newcomer!.hash) : carriedFrequencyOf(candidate!)
         let candidateWeight = judgingNewcomer ? newcomer!.weight : weightOf[candidate!]
         let decision = candidateWeight <= maxWeight ? admit(candidate: candidateFrequency, victim: frequencyOf(victim)) : .declined
         let loserSide: Int? = decision == .notYet ? nil : 0
