@@ -28,7 +28,7 @@ typedef struct larder_node {
  * weight and expiry bookkeeping, not by a hit. */
 typedef struct larder_meta {
     uint64_t hash;  /* the key's full hash */
-    uint64_t word;  /* weight (low 52 bits) | policy counter (4 bits) | flags (top 8 bits) */
+    uint64_t word;  /* weight (low 52 bits) | policy's 4 bits (W-TinyLFU's carried estimate) | flags (top 8 bits) */
 } larder_meta;
 
 /* An index bucket (8 bytes); an empty one has slot == LARDER_NIL. */
