@@ -63,9 +63,9 @@ LARDER_COLD void larder_wtinylfu_age(larder_core *core)
         halvings++;
     } while (sketch->size >= sketch->sample);
     if (halvings == 1) return;
+    uint32_t more = halvings - 1u < 4u ? halvings - 1u : 4u;  /* 4 empties a 4-bit estimate */
     for (uint32_t slot = 0; slot < core->capacity; slot++) {
         if (!(core->metas[slot].word & LARDER_FLAG_LIVE)) continue;
-        uint32_t shift = halvings - 1u < 4u ? halvings - 1u : 4u;
-        larder_set_stored_estimate(core, slot, larder_stored_estimate(core, slot) >> shift);
+        larder_set_stored_estimate(core, slot, larder_stored_estimate(core, slot) >> more);
     }
 }
