@@ -438,6 +438,8 @@ void larder_core_remove(larder_core *core, uint32_t slot)
 
 void larder_core_clear(larder_core *core)
 {
+    /* The ghost outlives the entries: a waiting lookup still takes its record. */
+    if (core->policy == LARDER_POLICY_S3FIFO) larder_s3fifo_settle(core);
     /* W-TinyLFU's deferred hits still count, and its residents' counts stay
      * on record in the sketch. */
     if (core->policy == LARDER_POLICY_WTINYLFU) {

@@ -86,14 +86,27 @@ static inline void larder_apply_touch(larder_core *core, uint32_t slot)
  * mru, older, newer) flush through a cast: a core is never a const object
  * (it is allocated), and a flush changes no order a caller can see. LRU
  * and W-TinyLFU defer (W-TinyLFU's hits also count in its sketch, so its
- * eviction decisions flush first too); S3-FIFO's ring stays empty. */
+ * eviction decisions flush first too); S3-FIFO's ring stays empty, and
+ * its flush is the newest entry's ghost lookup. */
 LARDER_INTERNAL void larder_wtinylfu_flush(larder_core *core);
+LARDER_INTERNAL void larder_s3fifo_place(larder_core *core);
+
+/* Makes S3-FIFO's deferred ghost lookup of its newest entry, if one waits
+ * (larder_s3fifo_place). Every S3-FIFO call that reads or changes the
+ * queues or the ghost does this first, as the others flush their touches. */
+static inline void larder_s3fifo_settle(larder_core *core)
+{
+    if (core->state.s3fifo->unplaced != LARDER_NIL) larder_s3fifo_place(core);
+}
 
 static inline void larder_flush_for_read(const larder_core *core)
 {
     larder_core *mutable_core = (larder_core *)(uintptr_t)core;
     uint32_t count = mutable_core->touch_count;
-    if (count == 0) return;
+    if (count == 0) {
+        if (mutable_core->policy == LARDER_POLICY_S3FIFO) larder_s3fifo_settle(mutable_core);
+        return;
+    }
     if (mutable_core->policy == LARDER_POLICY_WTINYLFU) {
         larder_wtinylfu_flush(mutable_core);
         return;

@@ -83,6 +83,7 @@ void larder_s3fifo_clear(larder_core *core)
     }
     s->pending = LARDER_NIL;
     s->pending_ghost = 0;
+    s->unplaced = LARDER_NIL;
     memset(larder_slot_states(core), 0, larder_core_slot_state_bytes(core->capacity, core->flags));
 }
 
@@ -100,16 +101,12 @@ static inline void larder_s3fifo_account(larder_s3fifo *s, uint32_t queue, uint6
 void larder_s3fifo_insert(larder_core *core, uint32_t slot, int at_back)
 {
     larder_s3fifo *s = core->state.s3fifo;
-    larder_meta *meta = &core->metas[slot];
-    uint32_t queue = LARDER_SMALL;
-    /* A restored entry (at_back) was no eviction's victim: no ghost lookup. */
-    if (!at_back && larder_ghost_take(&s->ghost, meta->hash)) {
-        queue = LARDER_MAIN;
-        meta->word |= LARDER_S3FIFO_IN_MAIN;
-    }
-    uint32_t sentinel = larder_sentinel(core, queue);
+    larder_s3fifo_settle(core);
+    uint32_t sentinel = larder_sentinel(core, LARDER_SMALL);
     larder_list_link_after(core->nodes, at_back ? core->nodes[sentinel].prev : sentinel, slot);
-    larder_s3fifo_account(s, queue, larder_meta_weight(meta), 1);
+    larder_s3fifo_account(s, LARDER_SMALL, larder_meta_weight(&core->metas[slot]), 1);
+    /* A restored entry (at_back) was no eviction's victim: no ghost lookup. */
+    if (!at_back) s->unplaced = slot;
     s->pending = LARDER_NIL;
 }
 
@@ -131,6 +128,7 @@ static uint32_t larder_s3fifo_ghost_limit(const larder_core *core)
 void larder_s3fifo_remove(larder_core *core, uint32_t slot)
 {
     larder_s3fifo *s = core->state.s3fifo;
+    larder_s3fifo_settle(core);
     const larder_meta *meta = &core->metas[slot];
     if (slot == s->pending && s->pending_ghost) {
         /* Evicted from small: remember it (before the count drops, so the
@@ -145,6 +143,7 @@ void larder_s3fifo_remove(larder_core *core, uint32_t slot)
 
 void larder_s3fifo_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)
 {
+    larder_s3fifo_settle(core);
     larder_region *r = &core->state.s3fifo->region[larder_s3fifo_queue(core->metas[slot].word)];
     r->weight = r->weight - old_weight + weight;
 }
@@ -154,6 +153,28 @@ static void larder_s3fifo_to_main_front(larder_core *core, uint32_t slot)
 {
     larder_list_unlink(core->nodes, slot);
     larder_list_link_after(core->nodes, larder_sentinel(core, LARDER_MAIN), slot);
+}
+
+/* A newcomer joins small's front at once and its ghost lookup waits for the
+ * next call that reads the policy's state (larder_s3fifo_place): the ghost
+ * bucket, a random line of a table as large as the cache's meta records,
+ * has arrived by then (the insert starts loading it), where the insert would
+ * wait for it. Nothing between changes the ghost or moves small's front, so
+ * the entry lands where an immediate lookup would have put it: with its hash
+ * found, at main's front. Hits in between bump the counter, which either
+ * queue keeps. */
+void larder_s3fifo_place(larder_core *core)
+{
+    larder_s3fifo *s = core->state.s3fifo;
+    uint32_t slot = s->unplaced;
+    s->unplaced = LARDER_NIL;
+    larder_meta *meta = &core->metas[slot];
+    if (!larder_ghost_take(&s->ghost, meta->hash)) return;
+    meta->word |= LARDER_S3FIFO_IN_MAIN;
+    larder_s3fifo_to_main_front(core, slot);
+    uint64_t weight = larder_meta_weight(meta);
+    larder_s3fifo_account(s, LARDER_SMALL, weight, -1);
+    larder_s3fifo_account(s, LARDER_MAIN, weight, 1);
 }
 
 /* Main's CLOCK: the oldest entry not hit since its last pass. */
@@ -182,6 +203,7 @@ uint32_t larder_s3fifo_victim(larder_core *core)
 {
     larder_s3fifo *s = core->state.s3fifo;
     larder_region *small = &s->region[LARDER_SMALL], *main = &s->region[LARDER_MAIN];
+    larder_s3fifo_settle(core);
     if (s->pending != LARDER_NIL) return s->pending;
     larder_node *nodes = core->nodes;
     uint32_t small_sentinel = larder_sentinel(core, LARDER_SMALL);
@@ -210,12 +232,12 @@ uint32_t larder_s3fifo_victim(larder_core *core)
 /* larder_core_replace_lru under S3-FIFO: the victim, then its removal and
  * the new entry's insert in one pass over the same slot (larder_core_swap).
  * The ghost sees the same order as a removal and an insert: the victim's
- * hash is added, then the newcomer's is looked up. */
+ * hash is added, then the newcomer's is looked up (that lookup deferred). */
 larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                     uint64_t max_total_weight, uint32_t *slot_out)
 {
-    /* The insert checks the ghost for the new hash: start that load now,
-     * to overlap the eviction. */
+    /* The newcomer's ghost lookup, made at the next call that reads the
+     * queues (larder_s3fifo_place): start loading its bucket now. */
     larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
     uint32_t slot = larder_s3fifo_victim(core);
     if (slot == LARDER_NIL) return LARDER_REJECTED;
@@ -263,6 +285,11 @@ int larder_s3fifo_check(const larder_core *core)
 {
     const larder_s3fifo *s = core->state.s3fifo;
     if (s->pending != LARDER_NIL && !larder_slot_is_live(core, s->pending)) return LARDER_CHECK_ROUND;
+    /* The entry awaiting its ghost lookup is small's newest. */
+    if (s->unplaced != LARDER_NIL &&
+        (!larder_slot_is_live(core, s->unplaced) || larder_s3fifo_queue(core->metas[s->unplaced].word) != LARDER_SMALL ||
+         core->nodes[larder_sentinel(core, LARDER_SMALL)].next != s->unplaced))
+        return LARDER_CHECK_ROUND;
     if (s->pending != LARDER_NIL && s->pending_ghost && larder_s3fifo_queue(core->metas[s->pending].word) != LARDER_SMALL)
         return LARDER_CHECK_ROUND;
     const larder_region *small = &s->region[LARDER_SMALL], *main = &s->region[LARDER_MAIN];

@@ -113,6 +113,7 @@ typedef struct larder_s3fifo {
     larder_ghost ghost;
     uint32_t pending;          /* victim last named, not yet removed, or LARDER_NIL */
     uint8_t pending_ghost;     /* its hash joins the ghost when it is removed */
+    uint32_t unplaced;         /* newest entry, at small's front, its ghost lookup not yet made, or LARDER_NIL */
 } larder_s3fifo;
 
 #endif

@@ -385,7 +385,8 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
  *  larder_core_prefetch_lru's, except under S3-FIFO. Its hits move nothing,
  *  so what the last eviction loaded still names the next victims, and
  *  loading that again cost about 70 instructions a miss; the one cold line
- *  left is the newcomer's ghost bucket. Returns the likely victim, or
+ *  left is the newcomer's ghost bucket (its lookup, deferred to the next
+ *  eviction, reads it). Returns the likely victim, or
  *  LARDER_NIL when none was loaded. */
 static inline uint32_t larder_core_prefetch_for_miss(const larder_core *core, uint64_t hash)
 {
