@@ -438,14 +438,11 @@ void larder_core_remove(larder_core *core, uint32_t slot)
 
 void larder_core_clear(larder_core *core)
 {
-    /* The ghost outlives the entries: a waiting lookup still takes its record. */
-    if (core->policy == LARDER_POLICY_S3FIFO) larder_s3fifo_settle(core);
     /* W-TinyLFU's deferred hits still count, and its residents' counts stay
-     * on record in the sketch. */
-    if (core->policy == LARDER_POLICY_WTINYLFU) {
-        larder_flush_for_read(core);
-        larder_wtinylfu_release_all(core);
-    }
+     * on record in the sketch; S3-FIFO's ghost outlives the entries, so a
+     * waiting lookup still takes its record. */
+    larder_flush_for_read(core);
+    if (core->policy == LARDER_POLICY_WTINYLFU) larder_wtinylfu_release_all(core);
     larder_arena_reset(core);
     larder_index_reset(core);
     if (core->wheel) larder_wheel_reset(core);  /* keeps wheel_time: the clock is monotonic */

@@ -101,7 +101,7 @@ static inline void larder_s3fifo_account(larder_s3fifo *s, uint32_t queue, uint6
 void larder_s3fifo_insert(larder_core *core, uint32_t slot, int at_back)
 {
     larder_s3fifo *s = core->state.s3fifo;
-    larder_s3fifo_settle(core);
+    assert(s->unplaced == LARDER_NIL);  /* settled by the insert's flush, or by the swap's victim */
     uint32_t sentinel = larder_sentinel(core, LARDER_SMALL);
     larder_list_link_after(core->nodes, at_back ? core->nodes[sentinel].prev : sentinel, slot);
     larder_s3fifo_account(s, LARDER_SMALL, larder_meta_weight(&core->metas[slot]), 1);
@@ -128,7 +128,7 @@ static uint32_t larder_s3fifo_ghost_limit(const larder_core *core)
 void larder_s3fifo_remove(larder_core *core, uint32_t slot)
 {
     larder_s3fifo *s = core->state.s3fifo;
-    larder_s3fifo_settle(core);
+    assert(s->unplaced == LARDER_NIL);  /* settled by the removal's flush, or by the swap's victim */
     const larder_meta *meta = &core->metas[slot];
     if (slot == s->pending && s->pending_ghost) {
         /* Evicted from small: remember it (before the count drops, so the
