@@ -84,9 +84,13 @@ asan: deps
 
 # What CI runs under the sanitizers: TSan over TSAN_CI_FILTER; ASan over every suite but the
 # Bench smoke test (Bench's quick run is not library code, and takes most of ASan's time).
+# Under CI (CI=true) each sanitizer's scratch directory is removed once its run passes, so the
+# two never take the disk at once.
 sanitizers-ci:
 	@$(MAKE) --no-print-directory tsan TSAN_FILTER='$(TSAN_CI_FILTER)'
+	@$(if $(filter true,$(CI)),rm -rf .build-tsan)
 	@$(MAKE) --no-print-directory asan ASAN_SKIP=BenchSmokeTests
+	@$(if $(filter true,$(CI)),rm -rf .build-asan)
 
 # Coverage-guided fuzzing (Fuzz/README.md): libFuzzer targets for the C core and for each decoder
 # of untrusted bytes. `make fuzz FUZZ_SECONDS=N` runs each for N seconds and fails on a finding.
