@@ -5,35 +5,40 @@
  *
  * The paper's ghost is a FIFO of the last `limit` evicted hashes (`limit`:
  * the main queue's count). Here a record is a 32-bit word in a table of
- * 64-byte buckets, 16 words each: the upper 20 bits a fingerprint of the
- * hash (nonzero; a zero word is an empty place), the lower 12 bits a stamp,
- * the eviction clock when it was added. The clock advances one stamp per
- * `unit` additions (unit = max records / 1024, rounded up, at least 1), and
- * a record is alive while its age, in stamps, is below the window
- * ceil(limit / unit): the last `limit` additions, to within one unit
- * (0.1 % of the limit). A dead record is an empty place.
+ * 64-byte buckets: 15 places and a cursor. A record's upper 20 bits are a
+ * fingerprint of the hash (nonzero; a zero word is an empty place), its
+ * lower 12 bits a stamp, the eviction clock when it was added. The clock
+ * advances one stamp per `unit` additions (unit = max records / 1024,
+ * rounded up, at least 1), and a record is alive while its age, in stamps,
+ * is below the window ceil(limit / unit): the last `limit` additions, to
+ * within one unit (0.1 % of the limit). A dead record is an empty place.
  *
- * So an addition is one line (its bucket: the first empty or dead place,
- * else the oldest record is overwritten) and a lookup one line; nothing is
- * ever forgotten explicitly. Why not a FIFO ring of the records beside the
- * table: each addition at the limit would also find and remove the oldest
- * record in the table, two lines more (measured: about 35 ns of a 125 ns
- * set+evict with a ring and two-bucket lookups).
+ * So an addition writes one line and a lookup reads one; nothing is ever
+ * forgotten explicitly. An addition writes the place under its bucket's
+ * cursor and moves the cursor on (place 15 holds it, below 15, so no
+ * fingerprint matches it): each bucket is a small FIFO of its own. Choosing
+ * the first dead place instead (each place's age tested against the window)
+ * cost about 40 instructions more per addition for the same records kept:
+ * a bucket averages 7 additions per window (at most 0.9 records per slot,
+ * 2 places per slot), so the cursor overwrites a live record only where a
+ * bucket takes 15 additions in one window, about 1 in 140 additions. Why
+ * not one FIFO ring of the records beside the table: each addition at the
+ * limit would also find and remove the oldest record in the table, two
+ * lines more (measured: about 35 ns of a 125 ns set+evict with a ring and
+ * two-bucket lookups).
  *
- * Stamps wrap after 4096. So that a dead record never looks alive again,
- * every fourth addition also sweeps one bucket, emptying its dead places:
- * the sweep passes every bucket within 4 * `buckets` additions (capacity / 2,
- * at most 569 stamps, as max records is main's 90 % of capacity), so a dead
- * record is emptied before its age passes 1024 + 569 stamps, long before it
- * could wrap (larder_ghost_check holds every age below 2048). Sweeping at
- * every addition touched a fourth line per miss for no gain: a dead place
- * is reused as an empty one either way.
+ * Stamps wrap after 4096, and a bucket few hashes reach keeps its records
+ * long. So that a dead record never looks alive again, every fourth
+ * addition also sweeps one bucket, emptying its dead places: the sweep
+ * passes every bucket within 4 * `buckets` additions (capacity / 2, at most
+ * 569 stamps, as max records is main's 90 % of capacity), so a dead record
+ * is emptied before its age passes 1024 + 569 stamps, long before it could
+ * wrap (larder_ghost_check holds every age below 2048). Sweeping at every
+ * addition touched a fourth line per miss for no gain.
  *
- * With 2 places per slot and at most 0.9 records per slot alive, buckets
- * average 45 % full; a bucket whose 16 places are all alive (about 1 in
- * 300 at that load) loses its oldest record early. A taken record is
- * emptied: an entry found once does not return to main a second time. The
- * table is a multiset: a fingerprint evicted twice is in it twice.
+ * A taken record is emptied: an entry found once does not return to main a
+ * second time. The table is a multiset: a fingerprint evicted twice is in
+ * it twice.
  */
 #include "larder_core_internal.h"
 
@@ -94,7 +99,8 @@ static inline int larder_ghost_alive(const larder_ghost *ghost, uint32_t word)
     return word != 0 && larder_ghost_age(ghost, word) < ghost->window;
 }
 
-/* Bit i set where place i of `bucket` holds fingerprint `f`, alive or not. */
+/* Bit i set where place i of `bucket` holds fingerprint `f`, alive or not
+ * (never the cursor: its fingerprint bits are zero). */
 static inline uint32_t larder_ghost_match(const uint32_t *bucket, uint32_t f)
 {
 #if defined(__SSE2__)
@@ -140,7 +146,7 @@ int larder_ghost_take(larder_ghost *ghost, uint64_t hash)
 }
 
 #if defined(__SSE2__)
-/* Per place of one 16-byte quarter of a bucket: all ones where the record is
+/* Per word of one 16-byte quarter of a bucket: all ones where the record is
  * alive. Ages are below 4096 and the window at most 1024, so the signed
  * comparison is exact. */
 static inline __m128i larder_ghost_alive4(__m128i word, __m128i now, __m128i window)
@@ -150,38 +156,19 @@ static inline __m128i larder_ghost_alive4(__m128i word, __m128i now, __m128i win
 }
 #endif
 
-/* Bit i set where place i of `bucket` holds a live record: four SSE2
- * comparisons rather than a loop with a branch per place (with the sweep
- * below done the same way, an addition went from 139 to 124 instructions). */
-static inline uint32_t larder_ghost_alive_mask(const larder_ghost *ghost, const uint32_t *bucket)
-{
-#if defined(__SSE2__)
-    __m128i now = _mm_set1_epi32((int)ghost->now), window = _mm_set1_epi32((int)ghost->window);
-    const __m128i *line = (const __m128i *)(const void *)bucket;
-    __m128i a0 = larder_ghost_alive4(_mm_load_si128(line), now, window);
-    __m128i a1 = larder_ghost_alive4(_mm_load_si128(line + 1), now, window);
-    __m128i a2 = larder_ghost_alive4(_mm_load_si128(line + 2), now, window);
-    __m128i a3 = larder_ghost_alive4(_mm_load_si128(line + 3), now, window);
-    return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(a0, a1), _mm_packs_epi32(a2, a3)));
-#else
-    uint32_t mask = 0;
-    for (uint32_t i = 0; i < LARDER_GHOST_BUCKET_WORDS; i++) mask |= (uint32_t)larder_ghost_alive(ghost, bucket[i]) << i;
-    return mask;
-#endif
-}
-
-/* Empties the places of `bucket` whose records are dead. */
+/* Empties the places of `bucket` whose records are dead; the cursor stays. */
 static inline void larder_ghost_sweep_bucket(const larder_ghost *ghost, uint32_t *bucket)
 {
 #if defined(__SSE2__)
     __m128i now = _mm_set1_epi32((int)ghost->now), window = _mm_set1_epi32((int)ghost->window);
     __m128i *line = (__m128i *)(void *)bucket;
     for (int k = 0; k < 4; k++) {
-        __m128i word = _mm_load_si128(line + k);
-        _mm_store_si128(line + k, _mm_and_si128(word, larder_ghost_alive4(word, now, window)));
+        __m128i word = _mm_load_si128(line + k), keep = larder_ghost_alive4(word, now, window);
+        if (k == 3) keep = _mm_or_si128(keep, _mm_set_epi32(-1, 0, 0, 0));  /* the cursor, place 15 */
+        _mm_store_si128(line + k, _mm_and_si128(word, keep));
     }
 #else
-    for (uint32_t i = 0; i < LARDER_GHOST_BUCKET_WORDS; i++)
+    for (uint32_t i = 0; i < LARDER_GHOST_CURSOR; i++)
         if (!larder_ghost_alive(ghost, bucket[i])) bucket[i] = 0u;
 #endif
 }
@@ -201,19 +188,9 @@ void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit)
     if (limit > 0) {
         uint64_t mixed = larder_ghost_mix(hash);
         uint32_t *bucket = larder_ghost_bucket_of(ghost, mixed);
-        /* The first place not alive, else the oldest record. */
-        uint32_t dead = ~larder_ghost_alive_mask(ghost, bucket) & ((1u << LARDER_GHOST_BUCKET_WORDS) - 1u);
-        uint32_t place = 0;
-        if (dead) {
-            place = larder_lowest_bit(dead);
-        } else {
-            uint32_t oldest = 0;
-            for (uint32_t i = 0; i < LARDER_GHOST_BUCKET_WORDS; i++) {
-                uint32_t age = larder_ghost_age(ghost, bucket[i]);
-                if (age > oldest) oldest = age, place = i;
-            }
-        }
+        uint32_t place = bucket[LARDER_GHOST_CURSOR];
         bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | ghost->now;
+        bucket[LARDER_GHOST_CURSOR] = place + 1u == LARDER_GHOST_CURSOR ? 0u : place + 1u;
     }
     /* The sweep: empty the dead places of one bucket (see the file comment). */
     if (--ghost->sweep_wait == 0) {
@@ -223,8 +200,9 @@ void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit)
     }
 }
 
-/* The clock's fields in range; every record's fingerprint nonzero and its
- * age far from wrapping (dead records are swept within one pass). */
+/* The clock's fields in range; every cursor below 15; every record's
+ * fingerprint nonzero and its age far from wrapping (dead records are swept
+ * within one pass). */
 int larder_ghost_check(const larder_ghost *ghost)
 {
     if (ghost->max_records == 0) return ghost->table_size == 0 ? 0 : LARDER_CHECK_GHOST;
@@ -237,6 +215,10 @@ int larder_ghost_check(const larder_ghost *ghost)
         return LARDER_CHECK_GHOST;
     for (uint32_t i = 0; i < ghost->table_size; i++) {
         uint32_t word = ghost->table[i];
+        if (i % LARDER_GHOST_BUCKET_WORDS == LARDER_GHOST_CURSOR) {
+            if (word >= LARDER_GHOST_CURSOR) return LARDER_CHECK_GHOST;
+            continue;
+        }
         if (word == 0) continue;
         if ((word >> LARDER_GHOST_STAMP_BITS) == 0) return LARDER_CHECK_GHOST;
         if (larder_ghost_age(ghost, word) > LARDER_GHOST_STAMP_MASK / 2u) return LARDER_CHECK_GHOST;

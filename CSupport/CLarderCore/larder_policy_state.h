@@ -37,8 +37,10 @@ typedef struct larder_sketch {
 /** The ghost of S3-FIFO (larder_ghost.c): stamped 32-bit fingerprints of
  *  the hashes evicted from the small queue, in a table of one-line buckets;
  *  a record lives for the last `limit` evictions. */
-/* A ghost bucket: one cache line of 16 words (see larder_ghost.c). */
+/* A ghost bucket: one cache line of 16 words, 15 places and the place the
+ * next addition writes (see larder_ghost.c). */
 #define LARDER_GHOST_BUCKET_WORDS 16u
+#define LARDER_GHOST_CURSOR 15u
 
 typedef struct larder_ghost {
     uint32_t *table;       /* `buckets` buckets of LARDER_GHOST_BUCKET_WORDS words, 64-byte aligned */

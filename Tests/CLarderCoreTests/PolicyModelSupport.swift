@@ -166,16 +166,17 @@ struct ModelSketch {
     }
 }
 
-/// larder_ghost.c, bit for bit: stamped 20-bit fingerprints in buckets of 16
-/// places (two places per slot); a record lives while its age in stamps is
-/// below the window of the latest limit; an addition takes the first empty or
-/// dead place of its bucket (else overwrites the oldest record) and every
-/// fourth addition sweeps one bucket; a lookup empties the first live copy it
-/// finds.
+/// larder_ghost.c, bit for bit: stamped 20-bit fingerprints in buckets of 15
+/// places and a cursor (16 words, two per slot); a record lives while its age
+/// in stamps is below the window of the latest limit; an addition writes the
+/// place under its bucket's cursor and moves the cursor on, and every fourth
+/// addition sweeps one bucket; a lookup empties the first live copy it finds.
 struct ModelGhost {
     static let stampBits: UInt32 = 12
     static let stampMask: UInt32 = (1 << stampBits) - 1
-    static let places = 16
+    /// Words per bucket; the last holds the cursor.
+    static let words = 16
+    static let places = 15
     static let sweepEvery = 4
 
     let maxRecords: UInt32
@@ -190,8 +191,8 @@ struct ModelGhost {
 
     init(capacity: UInt32, maxRecords: UInt32) {
         self.maxRecords = maxRecords
-        buckets = maxRecords == 0 ? 0 : max(1, Int(2 * UInt64(capacity) / UInt64(Self.places)))
-        table = [UInt32](repeating: 0, count: buckets * Self.places)
+        buckets = maxRecords == 0 ? 0 : max(1, Int(2 * UInt64(capacity) / UInt64(Self.words)))
+        table = [UInt32](repeating: 0, count: buckets * Self.words)
         unit = maxRecords > 1024 ? (maxRecords + 1023) / 1024 : 1
         unitLeft = unit
     }
@@ -210,7 +211,7 @@ struct ModelGhost {
     /// The first place of the bucket of `hash`.
     func bucketStart(_ hash: UInt64) -> Int {
         let low = UInt64(UInt32(truncatingIfNeeded: Self.mix(hash)))
-        return Int((low &* UInt64(buckets)) >> 32) * Self.places
+        return Int((low &* UInt64(buckets)) >> 32) * Self.words
     }
 
     private func age(_ word: UInt32) -> UInt32 { (now &- word) & Self.stampMask }
@@ -236,24 +237,15 @@ struct ModelGhost {
             now = (now + 1) & Self.stampMask
         }
         if limit > 0 {
-            let start = bucketStart(hash)
-            var place = start, oldest: UInt32 = 0
-            for i in start..<(start + Self.places) {
-                if !alive(table[i]) {
-                    place = i
-                    break
-                }
-                if age(table[i]) > oldest {
-                    oldest = age(table[i])
-                    place = i
-                }
-            }
-            table[place] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
+            let start = bucketStart(hash), cursor = start + Self.places
+            table[start + Int(table[cursor])] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
+            table[cursor] = table[cursor] + 1 == UInt32(Self.places) ? 0 : table[cursor] + 1
         }
         sweepWait -= 1
         if sweepWait == 0 {
             sweepWait = Self.sweepEvery
-            for i in (sweep * Self.places)..<((sweep + 1) * Self.places) where !alive(table[i]) { table[i] = 0 }
+            let start = sweep * Self.words
+            for i in start..<(start + Self.places) where !alive(table[i]) { table[i] = 0 }
             sweep = sweep + 1 == buckets ? 0 : sweep + 1
         }
     }
