@@ -18,10 +18,12 @@
  * cursor and moves the cursor on (place 15 holds it, below 15, so no
  * fingerprint matches it): each bucket is a small FIFO of its own. Choosing
  * the first dead place instead (each place's age tested against the window)
- * cost about 40 instructions more per addition for the same records kept:
- * a bucket averages 7 additions per window (at most 0.9 records per slot,
- * 2 places per slot), so the cursor overwrites a live record only where a
- * bucket takes 15 additions in one window, about 1 in 140 additions. Why
+ * cost about 34 instructions more per addition for nearly the same records
+ * kept: a bucket averages 7 additions per window (a bucket per 8 slots of
+ * capacity, at most 0.9 records per slot alive), so the cursor overwrites a
+ * live record only where a bucket takes 15 additions in one window, about 1
+ * in 140 additions (1 in 320 lost a record early when the first dead place
+ * was chosen; the hit-ratio suite's S3-FIFO means are the same). Why
  * not one FIFO ring of the records beside the table: each addition at the
  * limit would also find and remove the oldest record in the table, two
  * lines more (measured: about 35 ns of a 125 ns set+evict with a ring and
