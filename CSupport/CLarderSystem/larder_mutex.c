@@ -23,6 +23,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #else
 #include <sched.h>
@@ -37,25 +38,44 @@ static inline void larder_cpu_relax(void)
 #endif
 }
 
+static int larder_membarrier_ready(void);
+static int larder_membarrier_try(void);
+
+static inline int larder_mutex_try_take(larder_mutex *mutex)
+{
+    uint32_t expected = 0;
+    return __atomic_load_n(&mutex->state, __ATOMIC_RELAXED) == 0 &&
+           __atomic_compare_exchange_n(&mutex->state, &expected, 1u, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 void larder_mutex_lock_slow(larder_mutex *mutex)
 {
     /* A short spin first: critical sections are a few hundred nanoseconds. */
     for (int spin = 0; spin < 64; spin++) {
         larder_cpu_relax();
-        uint32_t expected = 0;
-        if (__atomic_load_n(&mutex->state, __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&mutex->state, &expected, 1u, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return;
+        if (larder_mutex_try_take(mutex)) return;
     }
-    /* Mark the mutex contended (2) and sleep until it is released; whoever
-     * takes it from here leaves it at 2, so its unlock wakes the next sleeper. */
-    while (__atomic_exchange_n(&mutex->state, 2u, __ATOMIC_ACQUIRE) != 0) {
+    /* Count ourselves a sleeper (a full barrier on this side), then make every
+     * running thread pass one. An unlocker's store of 0 and its later load of
+     * `sleepers` each fall wholly before or after that barrier: if its store
+     * came before, we see the mutex free below; if after, its load sees us
+     * and it wakes us. Once is enough while we stay counted: every unlock
+     * that starts later sees the count. (A thread switched in passes a full
+     * barrier too.) */
+    __atomic_add_fetch(&mutex->sleepers, 1u, __ATOMIC_SEQ_CST);
+    int ordered = larder_membarrier_ready() && larder_membarrier_try();
+    while (!larder_mutex_try_take(mutex)) {
 #if defined(__linux__)
-        syscall(SYS_futex, &mutex->state, FUTEX_WAIT_PRIVATE, 2u, NULL, NULL, 0);
+        /* Without the barrier a wake-up may be missed: sleep at most 1 ms a
+         * time, then look again. */
+        static const struct timespec tick = { 0, 1000000 };
+        syscall(SYS_futex, &mutex->state, FUTEX_WAIT_PRIVATE, 1u, ordered ? NULL : &tick, NULL, 0);
 #else
+        (void)ordered;
         sched_yield();
 #endif
     }
+    __atomic_sub_fetch(&mutex->sleepers, 1u, __ATOMIC_RELAXED);
 }
 
 void larder_mutex_wake(larder_mutex *mutex)
@@ -87,18 +107,25 @@ static int larder_membarrier_ready(void)
     return state == 1;
 }
 
-/* Every thread of the process passes a full barrier before this returns. */
-static void larder_membarrier(void)
+/* Makes every thread of the process pass a full barrier; nonzero when it did. */
+static int larder_membarrier_try(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier)
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return 1;
     /* Registered before any bias was granted; but a child forked without exec
      * may not inherit the registration. Register again, then fall back to the
      * slow global barrier, which needs none. */
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return 1;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return 1;
 #endif
+    return 0;
+}
+
+/* Every thread of the process passes a full barrier before this returns. */
+static void larder_membarrier(void)
+{
+    if (larder_membarrier_try()) return;
     /* Without a barrier the handshake is unsound: stop rather than break
      * mutual exclusion. Unreachable where a bias was ever granted. */
     __builtin_trap();

@@ -112,39 +112,59 @@ import Testing
     @Test func aRevokerWaitsForTheBiasedOwnerToLeave() {
         let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
         larder_mutex_init_streak(mutex, 1)
-        let shared = UnsafeMutablePointer<Int>.allocate(capacity: 2)  // [value, seen by the other thread]
-        shared.initialize(repeating: 0, count: 2)
-        defer { mutex.deallocate(); shared.deallocate() }
-        nonisolated(unsafe) let m = mutex, s = shared
+        defer { mutex.deallocate() }
+        nonisolated(unsafe) let m = mutex
         larder_mutex_lock(m); larder_mutex_unlock(m)
         #expect(larder_mutex_is_biased_to_caller(m) != 0)
 
         larder_mutex_lock(m)  // held through the bias
+        // The other thread revokes the bias, then must sleep until we leave.
+        let entered = Self.handOver(m) { larder_mutex_biased_to(m) == 0 }
+        #expect(entered)
+        #expect(m.pointee.revocations == 1)
+    }
+
+    @Test func anUnlockWakesALockerThatSleepsOnTheFutex() {
+        let mutex = UnsafeMutablePointer<larder_mutex>.allocate(capacity: 1)
+        larder_mutex_init_streak(mutex, 0)  // never biased: the futex path only
+        defer { mutex.deallocate() }
+        nonisolated(unsafe) let m = mutex
+        larder_mutex_lock(m)
+        // The other thread must count itself a sleeper, and the unlock (a plain
+        // store of 0, ordered for the sleeper by its membarrier) must wake it.
+        let entered = Self.handOver(m) { larder_mutex_sleepers(m) == 1 }
+        #expect(entered)
+        #expect(m.pointee.state == 0 && larder_mutex_sleepers(m) == 0)
+    }
+
+    /// With `mutex` held by the caller: starts a thread that locks it, waits
+    /// until that thread sleeps in the kernel with `waiting()` true (or got in,
+    /// which is wrong), writes a value, unlocks, and joins the thread. Returns
+    /// whether it got in afterwards and saw the value.
+    static func handOver(_ mutex: UnsafeMutablePointer<larder_mutex>, waiting: () -> Bool) -> Bool {
+        let shared = UnsafeMutablePointer<Int>.allocate(capacity: 2)  // [value, seen by the other thread]
+        shared.initialize(repeating: 0, count: 2)
+        defer { shared.deallocate() }
+        nonisolated(unsafe) let m = mutex, s = shared
         let other = Revoker()
         let thread = Joinable {
             other.tid.store(Self.currentThreadID(), ordering: .relaxed)
             larder_mutex_lock(m)
-            s[1] = s[0]  // what the owner wrote before it left
+            s[1] = s[0]  // what the holder wrote before it left
             other.acquired.store(true, ordering: .relaxed)
             larder_mutex_unlock(m)
         }
-        // Wait until the other thread has revoked the bias and then either
-        // fell asleep waiting for us (right) or got in (wrong).
         while true {
             let tid = other.tid.load(ordering: .relaxed)
-            let revoked = larder_mutex_biased_to(m) == 0
-            if other.acquired.load(ordering: .relaxed) || (revoked && tid != 0 && Self.isAsleep(tid)) { break }
+            if other.acquired.load(ordering: .relaxed) || (tid != 0 && waiting() && Self.isAsleep(tid)) { break }
             sched_yield()
         }
         s[0] = 42
         let enteredEarly = other.acquired.load(ordering: .relaxed)
-        #expect(!enteredEarly, "the revoker entered while the biased owner held the mutex")
+        #expect(!enteredEarly, "the other thread entered while the mutex was held")
         larder_mutex_unlock(m)
         thread.join()
-        let entered = other.acquired.load(ordering: .relaxed)
-        #expect(entered)
-        #expect(s[1] == 42)
-        #expect(m.pointee.revocations == 1)
+        return other.acquired.load(ordering: .relaxed) && s[1] == 42
     }
 
     /// A mutex biased after `streak` acquisitions, and a plain counter it guards.

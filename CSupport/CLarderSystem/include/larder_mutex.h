@@ -7,9 +7,20 @@
  * variadic).
  *
  * Two ways in:
- *  - The futex mutex (Drepper, "Futexes Are Tricky", mutex 2): the
- *    uncontended lock and unlock are one atomic read-modify-write each.
- *    Contended, a locker spins briefly, then sleeps in the kernel.
+ *  - The futex mutex: the uncontended lock is one atomic read-modify-write,
+ *    the unlock a plain release store and a load of the count of sleepers.
+ *    Contended, a locker spins briefly, then counts itself a sleeper and
+ *    sleeps in the kernel. Why not Drepper's mutex 2 ("Futexes Are Tricky"),
+ *    whose unlock is an exchange that learns of sleepers from the lock word:
+ *    an exchange is a full barrier on x86, so it waits until every store of
+ *    the critical section owns its line. When threads share the cache those
+ *    are lines the other core wrote last, and that wait was the largest part
+ *    of a contended set (perf: 38 % of its samples on the exchange). A plain
+ *    store lets them complete behind the next operation's loads. The price
+ *    is on the sleeper's side: the unlocker's store and its load of the
+ *    sleepers may be reordered, so a locker about to sleep first makes every
+ *    running thread pass a full barrier (membarrier(2), as the bias below);
+ *    then an unlock either is visible to it or sees it counted, and wakes it.
  *  - The bias: after LARDER_MUTEX_BIAS_STREAK consecutive acquisitions by one
  *    thread, the mutex is biased to it, and that thread then locks and unlocks
  *    with plain loads and stores, no read-modify-write. Atomic read-modify-writes
@@ -47,7 +58,7 @@ extern "C" {
 /** Initialize with larder_mutex_init (or larder_mutex_init_streak) before
  *  use; no teardown. */
 typedef struct larder_mutex {
-    uint32_t state;       /* futex word: 0 unlocked; 1 locked; 2 locked, a thread may sleep on it */
+    uint32_t state;       /* futex word: 0 unlocked; 1 locked */
     uint32_t bias;        /* token of the thread the mutex is biased to; 0: none */
     uint32_t inside;      /* the bias owner's token while it holds the mutex through the bias; else 0 */
     /* Written with `state` held only. */
@@ -55,13 +66,14 @@ typedef struct larder_mutex {
     uint32_t streak;        /* its consecutive futex acquisitions */
     uint32_t bias_after;    /* the streak that biases the mutex; UINT32_MAX: never */
     uint32_t revocations;   /* biases revoked so far (diagnostics) */
+    uint32_t sleepers;      /* lockers that may sleep on `state` (larder_mutex_lock_slow) */
 } larder_mutex;
 
 /** An unlocked mutex, biased after LARDER_MUTEX_BIAS_STREAK acquisitions. */
 static inline void larder_mutex_init(larder_mutex *mutex)
 {
     *mutex = (larder_mutex){ .state = 0, .bias = 0, .inside = 0, .streak_owner = 0, .streak = 0,
-                             .bias_after = LARDER_MUTEX_BIAS_STREAK, .revocations = 0 };
+                             .bias_after = LARDER_MUTEX_BIAS_STREAK, .revocations = 0, .sleepers = 0 };
 }
 
 /** An unlocked mutex biased after `streak` consecutive acquisitions by one
@@ -111,13 +123,21 @@ static inline void larder_mutex_unlock(larder_mutex *mutex)
         if (__atomic_load_n(&mutex->bias, __ATOMIC_RELAXED) != me) larder_mutex_leave_revoked(mutex);
         return;
     }
-    if (__atomic_exchange_n(&mutex->state, 0u, __ATOMIC_RELEASE) == 2u) larder_mutex_wake(mutex);
+    __atomic_store_n(&mutex->state, 0u, __ATOMIC_RELEASE);
+    /* May be read before the store above is visible: see larder_mutex_lock_slow. */
+    if (__atomic_load_n(&mutex->sleepers, __ATOMIC_RELAXED) != 0) larder_mutex_wake(mutex);
 }
 
 /** The token of the thread the mutex is biased to, 0 when none (diagnostics). */
 static inline uint32_t larder_mutex_biased_to(const larder_mutex *mutex)
 {
     return __atomic_load_n(&mutex->bias, __ATOMIC_RELAXED);
+}
+
+/** Lockers counted as sleepers now (diagnostics). */
+static inline uint32_t larder_mutex_sleepers(const larder_mutex *mutex)
+{
+    return __atomic_load_n(&mutex->sleepers, __ATOMIC_RELAXED);
 }
 
 /** Nonzero when the mutex is biased to the calling thread (diagnostics). */

@@ -1,7 +1,9 @@
 /*
  * larder_read_buffer.h — where a shard's optimistic hits record themselves:
- * one stripe per thread (by thread token), on cache lines of its own, so a
- * hit writes only memory its own thread wrote last. The shard applies the
+ * one stripe per thread (by larder_thread_stripe.h's index, which no other
+ * live thread holds), on cache lines of its own, so a hit writes only memory
+ * its own thread wrote last, with plain stores; threads without an index of
+ * their own share one more stripe, and count in it atomically. The shard applies the
  * recorded touches to its recency order under its lock: the recording
  * thread when its stripe fills, and a writer before it changes the shard.
  *
@@ -40,20 +42,33 @@ typedef struct larder_read_stripe {
 
 _Static_assert(sizeof(larder_read_stripe) == 256, "a stripe is four cache lines");
 
-/** Takes a hit on `slot` (whose index tag is `tag`). Returns nonzero when the
- *  stripe is full: apply it (larder_read_stripe_take under the lock) now. */
-static inline int larder_read_stripe_record(larder_read_stripe *stripe, uint32_t slot, uint32_t tag)
+/** Adds one to `*counter`: a plain load and store where the calling thread
+ *  owns the stripe (no other thread writes it), else a read-modify-write. */
+static inline uint64_t larder_read_stripe_bump(uint64_t *counter, int owned)
 {
-    uint64_t n = __atomic_fetch_add(&stripe->head, 1, __ATOMIC_RELAXED);
+    if (owned) {
+        uint64_t n = __atomic_load_n(counter, __ATOMIC_RELAXED);
+        __atomic_store_n(counter, n + 1, __ATOMIC_RELAXED);
+        return n;
+    }
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+/** Takes a hit on `slot` (whose index tag is `tag`); `owned`: the calling
+ *  thread owns this stripe (larder_thread_stripe.h). Returns nonzero when the
+ *  stripe is full: apply it (larder_read_stripe_take under the lock) now. */
+static inline int larder_read_stripe_record(larder_read_stripe *stripe, uint32_t slot, uint32_t tag, int owned)
+{
+    uint64_t n = larder_read_stripe_bump(&stripe->head, owned);
     __atomic_store_n(&stripe->records[n % LARDER_READ_STRIPE_RECORDS], (uint64_t)slot | ((uint64_t)tag << 32),
                      __ATOMIC_RELAXED);
     return n + 1 - __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED) >= LARDER_READ_STRIPE_RECORDS;
 }
 
-/** Counts an optimistic miss. */
-static inline void larder_read_stripe_miss(larder_read_stripe *stripe)
+/** Counts an optimistic miss (`owned` as for larder_read_stripe_record). */
+static inline void larder_read_stripe_miss(larder_read_stripe *stripe, int owned)
 {
-    __atomic_fetch_add(&stripe->misses, 1, __ATOMIC_RELAXED);
+    (void)larder_read_stripe_bump(&stripe->misses, owned);
 }
 
 /** The records taken since the last call, oldest first, into `out` (room for

@@ -33,7 +33,9 @@ enum OptimisticRead<Value> {
 ///   the entry's bytes, and keeps the result only if the version is the same
 ///   even number afterwards; else it reads under the lock;
 /// - a hit records its slot in its thread's stripe (`larder_read_buffer.h`),
-///   and counts itself there; the touches are applied under the lock when the
+///   and counts itself there, with plain stores where the thread owns the
+///   stripe (no read-modify-write: on x86 each one waits for the thread's
+///   earlier stores, see larder_thread_stripe.h); the touches are applied under the lock when the
 ///   stripe fills, and before the thread's next write, so one thread's hits
 ///   reach the recency order in its order and before its next eviction;
 /// - in an LRU cache of several shards, the recorded hits are applied as
@@ -48,20 +50,26 @@ extension CacheShard {
             && MemoryLayout<SlotEntry<Key, Value>>.stride % 8 == 0 && MemoryLayout<SlotEntry<Key, Value>>.stride > 0
     }
 
-    /// Stripes per shard: a power of two, at least twice the cores (fewer
-    /// threads sharing a stripe), at most 64.
+    /// Stripes per shard: one for each thread stripe index below
+    /// `stripeCount - 1` (larder_thread_stripe.h), four per processor and at
+    /// least eight, at most 64; and a last one that threads with a higher
+    /// index share.
     static var stripeCount: Int {
         let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        var count = 2
-        while count < 2 * cores && count < 64 { count <<= 1 }
-        return count
+        return min(Int(LARDER_THREAD_STRIPES), max(8, 4 * cores)) + 1
+    }
+
+    /// The calling thread's stripe, and 1 when the thread owns it (it then
+    /// counts there with plain stores, see larder_thread_stripe.h), else 0.
+    @inlinable @inline(__always)
+    var stripeAndOwnership: (stripe: UnsafeMutablePointer<larder_read_stripe>, owned: Int32) {
+        let index = min(larder_thread_stripe(), sharedStripe)
+        return (stripes + Int(index), index < sharedStripe ? 1 : 0)
     }
 
     /// The calling thread's stripe.
     @inlinable @inline(__always)
-    var stripe: UnsafeMutablePointer<larder_read_stripe> {
-        stripes + Int(larder_thread_token() & stripeMask)
-    }
+    var stripe: UnsafeMutablePointer<larder_read_stripe> { stripeAndOwnership.stripe }
 
     // MARK: Writers (call with `mutex` held)
 
@@ -188,13 +196,13 @@ extension CacheShard {
     /// Applies every thread's recorded touches (call with `mutex` held): before
     /// the recency order is read.
     func applyAllRecordedHits() {
-        for index in 0...Int(stripeMask) { applyRecordedHits(of: stripes + index) }
+        for index in 0...Int(sharedStripe) { applyRecordedHits(of: stripes + index) }
     }
 
     /// The recorded hits and misses of every stripe.
     var stripeCounts: (hits: Int, misses: Int) {
         var hits: UInt64 = 0, misses: UInt64 = 0
-        for index in 0...Int(stripeMask) {
+        for index in 0...Int(sharedStripe) {
             hits &+= larder_read_stripe_hits(stripes + index)
             misses &+= larder_read_stripe_misses(stripes + index)
         }
@@ -225,14 +233,14 @@ extension CacheShard {
             }
             atomicMemoryFence(ordering: .acquiring)
             guard version.loadRelaxed() == before, !expired else { return .busy }
-            let stripe = self.stripe
+            let (stripe, owned) = stripeAndOwnership
             if slot == larderNil {
-                if countsMiss { larder_read_stripe_miss(stripe) }
+                if countsMiss { larder_read_stripe_miss(stripe, owned) }
                 return .miss
             }
             larder_core_prefetch_touched(core, slot)  // warm for the touch, when the stripe is applied
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
-            if larder_read_stripe_record(stripe, slot, tag) != 0 {
+            if larder_read_stripe_record(stripe, slot, tag, owned) != 0 {
                 mutex.lock()
                 noteLocker()
                 applyRecordedHits(of: stripe)

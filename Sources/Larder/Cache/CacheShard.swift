@@ -40,10 +40,12 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     // Read by every operation and written (almost) never: these share the
     // object's first cache line, so that a sharded cache's operation finds
     // them in one line, and no counter or sequence a writer moves is on it.
-    /// Where optimistic hits record themselves: `stripeMask + 1` stripes, one per
-    /// thread token modulo their count, each on cache lines of its own.
+    /// Where optimistic hits record themselves: `sharedStripe + 1` stripes,
+    /// each on cache lines of its own: stripe `i` is the thread's whose
+    /// stripe index (larder_thread_stripe.h) is `i`, and the last one,
+    /// `sharedStripe`, is shared by threads with a higher index.
     @usableFromInline let stripes: UnsafeMutablePointer<larder_read_stripe>
-    @usableFromInline let stripeMask: UInt32
+    @usableFromInline let sharedStripe: UInt32
     /// Whether more than one thread has been locking this shard lately: then
     /// reads go optimistic; a shard one thread uses alone is cheapest under its
     /// (biased) lock. Written only when it changes.
@@ -149,7 +151,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         let stripeCount = Self.stripeCount
         stripes = part.stripes.bindMemory(to: larder_read_stripe.self, capacity: stripeCount)
         stripes.initialize(repeating: larder_read_stripe(), count: stripeCount)
-        stripeMask = UInt32(stripeCount - 1)
+        sharedStripe = UInt32(stripeCount - 1)
         self.marksHits = marksHits
         self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
@@ -170,7 +172,7 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
             (entries + Int(slot)).deinitialize(count: 1)
             slot = larder_core_newer(core, slot)
         }
-        stripes.deinitialize(count: Int(stripeMask) + 1)
+        stripes.deinitialize(count: Int(sharedStripe) + 1)
         mutex.destroy()
     }
 

@@ -1,4 +1,6 @@
 import CLarderSystem
+import Dispatch
+import Foundation
 import Synchronization
 import Testing
 @testable import Larder
@@ -69,7 +71,7 @@ struct CacheOptimisticReadTests {
         let shard = cache.shards[0]
         shard.threadsShare.store(false, ordering: .relaxed)
         // A record no thread of a lone shard makes; a lock that read the stripe would apply it.
-        _ = larder_read_stripe_record(shard.stripe, 0, 0)
+        _ = larder_read_stripe_record(shard.stripe, 0, 0, 0)
         try cache.setValue(40, forKey: 4)
         #expect(larder_read_stripe_pending(shard.stripe) != 0)
         #expect(cache.checkInvariants() == 0)
@@ -100,6 +102,33 @@ struct CacheOptimisticReadTests {
                 #expect(hits.recorded == 20 && hits.statistics == 20, "\(shardCount) shards, \(policy)")
             }
         }
+    }
+
+    @Test("threads without a stripe of their own share the last one and count every hit and miss in it")
+    func threadsSharingAStripeCountEveryRead() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4096, shardCount: 1, sweepInterval: nil))
+        for key in 0..<64 { try cache.setValue(key, forKey: key) }
+        let shard = cache.shards[0]
+        shard.threadsShare.store(true, ordering: .relaxed)
+        let threads = 2, reads = 128 * 1000
+        let arrived = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        for thread in 0..<threads {
+            Thread {
+                larder_thread_stripe_replace(LARDER_THREAD_STRIPE_NONE)
+                // Both threads read at once: plain stores in the shared stripe would lose counts.
+                arrived.add(1, ordering: .relaxed)
+                while arrived.load(ordering: .relaxed) < threads { sched_yield() }
+                for read in 0..<reads { _ = cache.value(forKey: (read + thread) % 128) }
+                done.signal()
+            }.start()
+        }
+        for _ in 0..<threads { done.wait() }
+        let shared = shard.stripes + Int(shard.sharedStripe)
+        #expect(larder_read_stripe_hits(shared) > 0 && larder_read_stripe_misses(shared) > 0,
+                "the reads went through the shared stripe")
+        let statistics = cache.statistics
+        #expect(statistics.hits == threads * reads / 2 && statistics.misses == threads * reads / 2)
     }
 
     /// Shard 0 of a two-shard LRU cache (capacity 4) holding `keys[0..<4]`, least
