@@ -15,12 +15,13 @@
  *    an exchange is a full barrier on x86, so it waits until every store of
  *    the critical section owns its line. When threads share the cache those
  *    are lines the other core wrote last, and that wait was the largest part
- *    of a contended set (perf: 38 % of its samples on the exchange). A plain
- *    store lets them complete behind the next operation's loads. The price
- *    is on the sleeper's side: the unlocker's store and its load of the
- *    sleepers may be reordered, so a locker about to sleep first makes every
- *    running thread pass a full barrier (membarrier(2), as the bias below);
- *    then an unlock either is visible to it or sees it counted, and wakes it.
+ *    of a set on a shard the other thread used last (perf: 38 % of its
+ *    samples on the exchange). A plain store lets them complete behind the
+ *    next operation's loads. The price is on the sleeper's side: the
+ *    unlocker's store and its load of the sleepers may be reordered, so a
+ *    locker about to sleep first makes every running thread pass a full
+ *    barrier (membarrier(2), as the bias below); then an unlock either is
+ *    visible to it or sees it counted, and wakes it.
  *  - The bias: after LARDER_MUTEX_BIAS_STREAK consecutive acquisitions by one
  *    thread, the mutex is biased to it, and that thread then locks and unlocks
  *    with plain loads and stores, no read-modify-write. Atomic read-modify-writes
@@ -35,7 +36,8 @@
  *    (a benchmark, an event loop's own cache) runs biased; one shared by busy
  *    threads never is, and pays one revocation (a few microseconds) per
  *    streak at most. Without membarrier (kernels before 4.14, seccomp) the
- *    mutex is never biased.
+ *    mutex is never biased, and a sleeper looks again every millisecond (it
+ *    may miss a wake-up then).
  *
  * Not recursive, no priority inheritance, no owner checks: the caller pairs
  * lock and unlock on the same thread.
