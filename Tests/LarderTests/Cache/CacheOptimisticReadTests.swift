@@ -116,7 +116,8 @@ struct CacheOptimisticReadTests {
         for thread in 0..<threads {
             Thread {
                 larder_thread_stripe_replace(LARDER_THREAD_STRIPE_NONE)
-                // Both threads read at once: plain stores in the shared stripe would lose counts.
+                // Both threads read at once, through the shared stripe (its counting
+                // alone is checked in ThreadStripeTests, where lost counts show).
                 arrived.add(1, ordering: .relaxed)
                 while arrived.load(ordering: .relaxed) < threads { sched_yield() }
                 for read in 0..<reads { _ = cache.value(forKey: (read + thread) % 128) }
