@@ -25,8 +25,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Small sizes and 2 runs: the whole run takes seconds (used by the smoke test).")
     var quick = false
 
-    @Option(help: "Repetitions of each measurement (median and spread are over these); hitratio: replays of each trace, each with other key hashes.")
+    @Option(help: "Repetitions of each measurement (median and spread are over these); also sets hitratio's --replays unless that is given.")
     var runs: Int?
+
+    @Option(help: "hitratio: replays of each trace, each with other key hashes; each figure is their median (default 15 for the bundled traces, --runs for a --trace file; 2 with --quick).")
+    var replays: Int?
 
     @Option(help: "Cache capacity (maxCount) for throughput, threads, latency and alloc.")
     var capacity: Int?
@@ -79,6 +82,7 @@ struct Bench: ParsableCommand {
         }
         _ = try chosenSuites()
         try positive(runs, "runs")
+        try positive(replays, "replays")
         try positive(capacity, "capacity")
         try positive(ops, "ops")
         try positive(microOps, "micro-ops")
@@ -123,7 +127,15 @@ struct Bench: ParsableCommand {
 
     func makeConfig() throws -> BenchConfig {
         var c = quick ? BenchConfig.quickConfig : BenchConfig()
-        if let runs { c.runs = runs }
+        if let runs {
+            c.runs = runs
+            c.replays = runs
+        }
+        if let replays {
+            c.replays = replays
+        } else if runs == nil, !traceFiles.isEmpty {
+            c.replays = c.runs  // a user's log may be long: as many replays as runs unless asked
+        }
         if let capacity { c.capacity = capacity }
         if let universe { c.universe = universe }
         if c.universe < c.capacity { c.universe = c.capacity * 10 }
@@ -151,7 +163,7 @@ struct Bench: ParsableCommand {
         var report = BenchReport(machine: machine, configuration: config)
 
         print("Larder Bench: \(machine.cpu), \(machine.cores) cores, \(fmt(machine.memoryGiB, 1)) GiB, Linux \(machine.kernel)")
-        print("build: \(machine.build); allocator: \(machine.allocator); runs: \(config.runs)\(config.quick ? " (--quick)" : ""); load average \(fmt(machine.loadAverageAtStart, 2)) on \(machine.cores) cores")
+        print("build: \(machine.build); allocator: \(machine.allocator); runs: \(config.runs) (hitratio: \(config.replays) replays)\(config.quick ? " (--quick)" : ""); load average \(fmt(machine.loadAverageAtStart, 2)) on \(machine.cores) cores")
         if machine.loadAverageAtStart > Double(machine.cores) {
             print("warning: the machine is busy (load \(fmt(machine.loadAverageAtStart, 1)) > \(machine.cores) cores): expect noisy figures; ratios from the same run hold up best.")
         }

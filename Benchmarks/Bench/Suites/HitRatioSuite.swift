@@ -171,7 +171,7 @@ enum HitRatioSuite {
         // Per policy and run: the sum of the referenced pairs' figures (each run's mean).
         var referencedSums: [String: [Double]] = [:]
         var mismatches = 0, compared = 0
-        let runs = max(1, c.runs)
+        let runs = max(1, c.replays)
         for job in jobs {
             var series: [String: [(size: Int, hit: Double)]] = [:]
             let replays = (0..<runs).map { keysForRun(job.keys, run: $0, seed: c.seed) }

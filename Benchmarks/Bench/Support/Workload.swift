@@ -22,6 +22,12 @@ struct BenchConfig: Codable, Sendable {
     var memoryBlobEntries = 100_000
     var allocOps = 100_000
     var runs = 3
+    /// Replays of each trace in the hit-ratio suite. More than `runs`: a
+    /// replay takes milliseconds, and W-TinyLFU's figure on one pair moves by
+    /// a few tenths of a point with the hashes (the sketch's collisions), as
+    /// much as the margins the suite compares, so one figure is the median
+    /// of as many replays as Caffeine's median column (15).
+    var replays = 15
     var seed: UInt64 = 0x4C41_5244_4552
     var quick = false
     /// --quick runs only traces shorter than this (0 = all).
@@ -43,6 +49,7 @@ struct BenchConfig: Codable, Sendable {
         c.memoryBlobEntries = 2_000
         c.allocOps = 5_000
         c.runs = 2
+        c.replays = 2
         c.quick = true
         c.traceRequestLimit = 30_000
         return c

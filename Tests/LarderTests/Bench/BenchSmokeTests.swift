@@ -122,6 +122,19 @@ import Testing
         }
         let drawn = try String(contentsOf: svg, encoding: .utf8)
         #expect(drawn.hasPrefix("<svg") && drawn.contains("<polyline"))
+
+        // --replays sets the hit-ratio suite's replays apart from --runs.
+        let replayed = dir.appendingPathComponent("replays.json")
+        let (replayStatus, replayLog) = try Self.runBench(["--trace", trace.path, "--size", "6", "--runs", "2",
+                                                           "--replays", "5", "--json", replayed.path])
+        #expect(replayStatus == 0, "Bench --replays failed:\n\(replayLog)")
+        let replayReport = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: replayed)) as? [String: Any])
+        let replayRows = try #require(((replayReport["suites"] as? [String: Any])?["hitratio"] as? [String: Any])?["rows"]
+            as? [[String: Any]])
+        let lru = try #require(replayRows.first {
+            $0["group"] as? String == "loop@6" && ($0["extra"] as? [String: Any])?["policy"] as? String == "lru"
+        })
+        #expect(((lru["value"] as? [String: Any])?["runs"] as? [Double])?.count == 5)
     }
 
     @Test("a trace that is not one key per line is a clear error")
