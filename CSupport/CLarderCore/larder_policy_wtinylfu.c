@@ -372,6 +372,16 @@ static larder_status larder_decline(larder_core *core, uint64_t hash, int side)
     return LARDER_REJECTED;
 }
 
+/* Called at a lookup's miss on a full core (larder_core_prefetch_for_miss):
+ * the set that usually follows reads both lines at its start, too late for
+ * the prefetch larder_wtinylfu_victim makes to hide much of either. */
+void larder_core_prefetch_newcomer(const larder_core *core, uint64_t hash)
+{
+    const larder_wtinylfu *w = core->state.wtinylfu;
+    larder_sketch_prefetch(&w->sketch, hash);
+    larder_window_prefetch(w, hash);
+}
+
 larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t hash, uint64_t weight,
                                      uint32_t *victim_out)
 {

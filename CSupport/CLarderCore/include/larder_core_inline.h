@@ -113,6 +113,10 @@ uint32_t larder_core_prefetch_victims(const larder_core *core);
  *  up (larder_policy_s3fifo.c). */
 void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash);
 
+/** Under W-TinyLFU, starts loading the sketch block and the departures'
+ *  bucket of a key about to be inserted (larder_policy_wtinylfu.c). */
+void larder_core_prefetch_newcomer(const larder_core *core, uint64_t hash);
+
 /* What a hit's touch of `slot` reads first and writes: under S3-FIFO the
  * entry's counter (the node is never read), else its list node (the move's
  * links). A select, not a branch, on a line the probe has read. */
@@ -386,14 +390,18 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
  *  so what the last eviction loaded still names the next victims, and
  *  loading that again cost about 70 instructions a miss; the one cold line
  *  left is the newcomer's ghost bucket (its lookup, deferred to the next
- *  eviction, reads it). Returns the likely victim, or
- *  LARDER_NIL when none was loaded. */
+ *  eviction, reads it). W-TinyLFU also loads the two random lines its
+ *  eviction reads for the newcomer, its sketch block and its bucket of
+ *  recent departures, which the eviction would otherwise start loading
+ *  only when it begins (larder_core_prefetch_newcomer). Returns the likely
+ *  victim, or LARDER_NIL when none was loaded. */
 static inline uint32_t larder_core_prefetch_for_miss(const larder_core *core, uint64_t hash)
 {
     if (larder_core_view_of_(core)->policy == LARDER_VIEW_POLICY_S3FIFO) {
         larder_core_prefetch_ghost(core, hash);
         return LARDER_NIL;
     }
+    if (larder_core_view_of_(core)->policy == LARDER_VIEW_POLICY_WTINYLFU) larder_core_prefetch_newcomer(core, hash);
     return larder_core_prefetch_lru(core);
 }
 

@@ -219,7 +219,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             // shard's last one, but with many shards that was many operations
             // ago, and they may have left the L1 cache since. Load them again
             // (under S3-FIFO, whose hits move nothing, the newcomer's ghost
-            // bucket instead: larder_core_prefetch_for_miss).
+            // bucket instead; under W-TinyLFU also the newcomer's sketch block
+            // and departures bucket: larder_core_prefetch_for_miss).
             if larder_core_count(shard.core) == shard.capacity { shard.prefetchForMiss(hash) }
             shard.mutex.unlock()
         }
