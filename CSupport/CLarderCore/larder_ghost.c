@@ -41,19 +41,12 @@
  * A taken record is emptied: an entry found once does not return to main a
  * second time. The table is a multiset: a fingerprint evicted twice is in
  * it twice.
+ *
+ * The lookup and the addition are in larder_ghost_inline.h, inlined into
+ * S3-FIFO's eviction; this file sizes, clears and checks the table.
  */
 #include "larder_core_internal.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-#define LARDER_GHOST_STAMP_BITS 12u
-#define LARDER_GHOST_STAMP_MASK ((1u << LARDER_GHOST_STAMP_BITS) - 1u)
-/* The longest window, in stamps: a quarter of the stamps' range. */
-#define LARDER_GHOST_WINDOW_MAX 1024u
-/* Additions per bucket swept (see the file comment). */
-#define LARDER_GHOST_SWEEP_EVERY 4u
+#include "larder_ghost_inline.h"
 
 void larder_ghost_sizes(uint32_t capacity, uint32_t max_records, uint32_t *table_size)
 {
@@ -82,124 +75,6 @@ void larder_ghost_init(larder_ghost *ghost, uint32_t *table, uint32_t max_record
     ghost->sweep = 0;
     ghost->sweep_wait = LARDER_GHOST_SWEEP_EVERY;
     for (uint32_t i = 0; i < table_size; i++) table[i] = 0;
-}
-
-static inline uint32_t larder_ghost_fingerprint(uint64_t mixed)
-{
-    uint32_t f = (uint32_t)(mixed >> (64u - (32u - LARDER_GHOST_STAMP_BITS)));
-    return f != 0 ? f : 1u;
-}
-
-/* A record's age in stamps. */
-static inline uint32_t larder_ghost_age(const larder_ghost *ghost, uint32_t word)
-{
-    return (ghost->now - word) & LARDER_GHOST_STAMP_MASK;
-}
-
-static inline int larder_ghost_alive(const larder_ghost *ghost, uint32_t word)
-{
-    return word != 0 && larder_ghost_age(ghost, word) < ghost->window;
-}
-
-/* Bit i set where place i of `bucket` holds fingerprint `f`, alive or not
- * (never the cursor: its fingerprint bits are zero). */
-static inline uint32_t larder_ghost_match(const uint32_t *bucket, uint32_t f)
-{
-#if defined(__SSE2__)
-    __m128i key = _mm_set1_epi32((int)f);
-    const __m128i *line = (const __m128i *)(const void *)bucket;
-    __m128i c0 = _mm_cmpeq_epi32(_mm_srli_epi32(_mm_load_si128(line), LARDER_GHOST_STAMP_BITS), key);
-    __m128i c1 = _mm_cmpeq_epi32(_mm_srli_epi32(_mm_load_si128(line + 1), LARDER_GHOST_STAMP_BITS), key);
-    __m128i c2 = _mm_cmpeq_epi32(_mm_srli_epi32(_mm_load_si128(line + 2), LARDER_GHOST_STAMP_BITS), key);
-    __m128i c3 = _mm_cmpeq_epi32(_mm_srli_epi32(_mm_load_si128(line + 3), LARDER_GHOST_STAMP_BITS), key);
-    __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(c0, c1), _mm_packs_epi32(c2, c3));
-    return (uint32_t)_mm_movemask_epi8(bytes);
-#else
-    uint32_t mask = 0;
-    for (uint32_t i = 0; i < LARDER_GHOST_BUCKET_WORDS; i++) mask |= (uint32_t)((bucket[i] >> LARDER_GHOST_STAMP_BITS) == f) << i;
-    return mask;
-#endif
-}
-
-static inline uint32_t larder_lowest_bit(uint32_t mask)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return (uint32_t)__builtin_ctz(mask);
-#else
-    uint32_t i = 0;
-    while (!(mask & 1u)) mask >>= 1, i++;
-    return i;
-#endif
-}
-
-int larder_ghost_take(larder_ghost *ghost, uint64_t hash)
-{
-    if (ghost->max_records == 0) return 0;
-    uint64_t mixed = larder_ghost_mix(hash);
-    uint32_t *bucket = larder_ghost_bucket_of(ghost, mixed);
-    for (uint32_t mask = larder_ghost_match(bucket, larder_ghost_fingerprint(mixed)); mask; mask &= mask - 1u) {
-        uint32_t i = larder_lowest_bit(mask);
-        if (larder_ghost_alive(ghost, bucket[i])) {
-            bucket[i] = 0;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-#if defined(__SSE2__)
-/* Per word of one 16-byte quarter of a bucket: all ones where the record is
- * alive. Ages are below 4096 and the window at most 1024, so the signed
- * comparison is exact. */
-static inline __m128i larder_ghost_alive4(__m128i word, __m128i now, __m128i window)
-{
-    __m128i age = _mm_and_si128(_mm_sub_epi32(now, word), _mm_set1_epi32((int)LARDER_GHOST_STAMP_MASK));
-    return _mm_andnot_si128(_mm_cmpeq_epi32(word, _mm_setzero_si128()), _mm_cmplt_epi32(age, window));
-}
-#endif
-
-/* Empties the places of `bucket` whose records are dead; the cursor stays. */
-static inline void larder_ghost_sweep_bucket(const larder_ghost *ghost, uint32_t *bucket)
-{
-#if defined(__SSE2__)
-    __m128i now = _mm_set1_epi32((int)ghost->now), window = _mm_set1_epi32((int)ghost->window);
-    __m128i *line = (__m128i *)(void *)bucket;
-    for (int k = 0; k < 4; k++) {
-        __m128i word = _mm_load_si128(line + k), keep = larder_ghost_alive4(word, now, window);
-        if (k == 3) keep = _mm_or_si128(keep, _mm_set_epi32(-1, 0, 0, 0));  /* the cursor, place 15 */
-        _mm_store_si128(line + k, _mm_and_si128(word, keep));
-    }
-#else
-    for (uint32_t i = 0; i < LARDER_GHOST_CURSOR; i++)
-        if (!larder_ghost_alive(ghost, bucket[i])) bucket[i] = 0u;
-#endif
-}
-
-void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t limit)
-{
-    if (ghost->max_records == 0) return;
-    if (limit > ghost->max_records) limit = ghost->max_records;
-    if (limit != ghost->limit) {  /* a division spared on most additions */
-        ghost->limit = limit;
-        ghost->window = (uint32_t)(((uint64_t)limit + ghost->unit - 1u) / ghost->unit);
-    }
-    if (--ghost->unit_left == 0) {
-        ghost->unit_left = ghost->unit;
-        ghost->now = (ghost->now + 1u) & LARDER_GHOST_STAMP_MASK;
-    }
-    if (limit > 0) {
-        uint64_t mixed = larder_ghost_mix(hash);
-        uint32_t *bucket = larder_ghost_bucket_of(ghost, mixed);
-        uint32_t place = bucket[LARDER_GHOST_CURSOR];
-        bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | ghost->now;
-        bucket[LARDER_GHOST_CURSOR] = place + 1u == LARDER_GHOST_CURSOR ? 0u : place + 1u;
-    }
-    /* The sweep: empty the dead places of one bucket (see the file comment). */
-    if (--ghost->sweep_wait == 0) {
-        ghost->sweep_wait = LARDER_GHOST_SWEEP_EVERY;
-        larder_ghost_sweep_bucket(ghost, ghost->table + (size_t)ghost->sweep * LARDER_GHOST_BUCKET_WORDS);
-        ghost->sweep = ghost->sweep + 1u == ghost->buckets ? 0u : ghost->sweep + 1u;
-    }
 }
 
 /* The clock's fields in range; every cursor below 15; every record's

@@ -29,6 +29,7 @@
  * is. Bit 62 tells which queue an entry is in.
  */
 #include "larder_core_internal.h"
+#include "larder_ghost_inline.h"
 
 #include <string.h>
 
@@ -125,7 +126,9 @@ static uint32_t larder_s3fifo_ghost_limit(const larder_core *core)
     return limit;
 }
 
-void larder_s3fifo_remove(larder_core *core, uint32_t slot)
+/* Inlined into the fused eviction (larder_s3fifo_replace); the core's
+ * removals call larder_s3fifo_remove. */
+static LARDER_ALWAYS_INLINE void larder_s3fifo_unlink(larder_core *core, uint32_t slot)
 {
     larder_s3fifo *s = core->state.s3fifo;
     assert(s->unplaced == LARDER_NIL);  /* settled by the removal's flush, or by the swap's victim */
@@ -140,6 +143,8 @@ void larder_s3fifo_remove(larder_core *core, uint32_t slot)
     larder_list_unlink(core->nodes, slot);
     larder_s3fifo_account(s, larder_s3fifo_queue(meta->word), larder_meta_weight(meta), -1);
 }
+
+void larder_s3fifo_remove(larder_core *core, uint32_t slot) { larder_s3fifo_unlink(core, slot); }
 
 void larder_s3fifo_reweigh(larder_core *core, uint32_t slot, uint64_t old_weight, uint64_t weight)
 {
@@ -163,7 +168,7 @@ static void larder_s3fifo_to_main_front(larder_core *core, uint32_t slot)
  * the entry lands where an immediate lookup would have put it: with its hash
  * found, at main's front. Hits in between bump the counter, which either
  * queue keeps. */
-void larder_s3fifo_place(larder_core *core)
+static LARDER_ALWAYS_INLINE void larder_s3fifo_place_now(larder_core *core)
 {
     larder_s3fifo *s = core->state.s3fifo;
     uint32_t slot = s->unplaced;
@@ -176,6 +181,8 @@ void larder_s3fifo_place(larder_core *core)
     larder_s3fifo_account(s, LARDER_SMALL, weight, -1);
     larder_s3fifo_account(s, LARDER_MAIN, weight, 1);
 }
+
+void larder_s3fifo_place(larder_core *core) { larder_s3fifo_place_now(core); }
 
 /* Main's CLOCK: the oldest entry not hit since its last pass. */
 static uint32_t larder_s3fifo_main_victim(larder_core *core)
@@ -199,11 +206,12 @@ static uint32_t larder_s3fifo_main_victim(larder_core *core)
     }
 }
 
-uint32_t larder_s3fifo_victim(larder_core *core)
+/* Inlined into the fused eviction, as the removal is. */
+static LARDER_ALWAYS_INLINE uint32_t larder_s3fifo_choose(larder_core *core)
 {
     larder_s3fifo *s = core->state.s3fifo;
     larder_region *small = &s->region[LARDER_SMALL], *main = &s->region[LARDER_MAIN];
-    larder_s3fifo_settle(core);
+    if (s->unplaced != LARDER_NIL) larder_s3fifo_place_now(core);  /* larder_s3fifo_settle, inlined */
     if (s->pending != LARDER_NIL) return s->pending;
     larder_node *nodes = core->nodes;
     uint32_t small_sentinel = larder_sentinel(core, LARDER_SMALL);
@@ -229,6 +237,8 @@ uint32_t larder_s3fifo_victim(larder_core *core)
     return s->pending;
 }
 
+uint32_t larder_s3fifo_victim(larder_core *core) { return larder_s3fifo_choose(core); }
+
 /* larder_core_replace_lru under S3-FIFO: the victim, then its removal and
  * the new entry's insert in one pass over the same slot (larder_core_swap).
  * The ghost sees the same order as a removal and an insert: the victim's
@@ -239,9 +249,9 @@ larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t w
     /* The newcomer's ghost lookup, made at the next call that reads the
      * queues (larder_s3fifo_place): start loading its bucket now. */
     larder_ghost_prefetch(&core->state.s3fifo->ghost, hash);
-    uint32_t slot = larder_s3fifo_victim(core);
+    uint32_t slot = larder_s3fifo_choose(core);
     if (slot == LARDER_NIL) return LARDER_REJECTED;
-    return larder_core_swap(core, slot, hash, weight, max_total_weight, slot_out);
+    return larder_core_swap(core, slot, hash, weight, max_total_weight, slot_out, larder_s3fifo_unlink, larder_s3fifo_insert);
 }
 
 /* Starts loading what the next eviction will read (see

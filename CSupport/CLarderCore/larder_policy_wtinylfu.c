@@ -466,5 +466,5 @@ larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t
     uint32_t slot;
     larder_status status = larder_wtinylfu_victim(core, 1, hash, weight, &slot);
     if (status != LARDER_OK) return status;
-    return larder_core_swap(core, slot, hash, weight, max_total_weight, slot_out);
+    return larder_wtinylfu_swap(core, slot, hash, weight, max_total_weight, slot_out);
 }
