@@ -243,15 +243,6 @@ static inline uint64_t larder_core_deadline_concurrent(const larder_core *core, 
     return __atomic_load_n(record + 1, __ATOMIC_RELAXED);
 }
 
-/** Nonzero when `slot`'s entry carries LRU's mark (larder_core_mark_batch),
- *  for an optimistic reader: a relaxed read its sequence check validates. */
-static inline int larder_core_marked_concurrent(const larder_core *core, uint32_t slot)
-{
-    const larder_core_view *view = larder_core_view_of_(core);
-    if (slot >= view->capacity) return 0;
-    return (__atomic_load_n(&view->metas[slot].word, __ATOMIC_RELAXED) & LARDER_VIEW_LRU_MARK) != 0;
-}
-
 /** Nonzero when `slot` holds a live entry whose index tag is `tag` (the
  *  upper 32 bits of its hash): checks a touch recorded earlier, outside the
  *  lock, against the entry the slot holds now. Call with the core serialized. */

@@ -28,9 +28,8 @@ extern "C" {
  *  recency list, lines the other threads write too: 29 records a batch (a
  *  256-byte stripe) lifted two threads' get-only scaling on one cache from
  *  75-80 % of the private-Dictionary ceiling's to 92-95 % against 13 records
- *  (128 bytes) in the same sittings; 61 records measured no better. 28 with
- *  the count of unrecorded hits beside them. */
-#define LARDER_READ_STRIPE_RECORDS 28u
+ *  (128 bytes) in the same sittings; 61 records measured no better. */
+#define LARDER_READ_STRIPE_RECORDS 29u
 
 /** One thread's stripe: 256 bytes, a whole number of line pairs (x86 pulls
  *  lines in pairs), so that two stripes never share a line. */
@@ -38,7 +37,6 @@ typedef struct larder_read_stripe {
     uint64_t head;     /* records ever taken (atomic) */
     uint64_t tail;     /* records applied (written under the shard's lock) */
     uint64_t misses;   /* optimistic misses counted here (atomic) */
-    uint64_t unrecorded; /* optimistic hits counted without a record (atomic) */
     uint64_t records[LARDER_READ_STRIPE_RECORDS];  /* slot | tag << 32 */
 } larder_read_stripe;
 
@@ -65,16 +63,6 @@ static inline int larder_read_stripe_record(larder_read_stripe *stripe, uint32_t
     __atomic_store_n(&stripe->records[n % LARDER_READ_STRIPE_RECORDS], (uint64_t)slot | ((uint64_t)tag << 32),
                      __ATOMIC_RELAXED);
     return n + 1 - __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED) >= LARDER_READ_STRIPE_RECORDS;
-}
-
-/** Counts a hit with nothing to apply, so not recorded: in a sharded LRU
- *  cache, a hit on an entry already marked (larder_core_mark_batch would
- *  leave it as it is). The apply's lock, which the other threads take too,
- *  is then taken only for hits that change something (`owned` as for
- *  larder_read_stripe_record). */
-static inline void larder_read_stripe_count_hit(larder_read_stripe *stripe, int owned)
-{
-    (void)larder_read_stripe_bump(&stripe->unrecorded, owned);
 }
 
 /** Counts an optimistic miss (`owned` as for larder_read_stripe_record). */
@@ -108,7 +96,7 @@ static inline int larder_read_stripe_pending(const larder_read_stripe *stripe)
 /** The stripe's hit and miss counts (relaxed; for statistics). */
 static inline uint64_t larder_read_stripe_hits(const larder_read_stripe *stripe)
 {
-    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED) + __atomic_load_n(&stripe->unrecorded, __ATOMIC_RELAXED);
+    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t larder_read_stripe_misses(const larder_read_stripe *stripe)

@@ -226,8 +226,6 @@ extension CacheShard {
                 if copy[0].key == key { break }
                 slot = larder_core_lookup_concurrent_next(core, hash, &cursor)
             }
-            // Read before the sequence check, which validates it with the rest.
-            let marked = slot != larderNil && skipsMarkedHits && larder_core_marked_concurrent(core, slot) != 0
             var expired = false
             if slot != larderNil, hasExpiry, mayHaveDeadlines {
                 let deadline = larder_core_deadline_concurrent(core, slot)
@@ -239,10 +237,6 @@ extension CacheShard {
             if slot == larderNil {
                 if countsMiss { larder_read_stripe_miss(stripe, owned) }
                 return .miss
-            }
-            if marked {
-                larder_read_stripe_count_hit(stripe, owned)
-                return .hit(copy[0].value)
             }
             larder_core_prefetch_touched(core, slot)  // warm for the touch, when the stripe is applied
             let tag = UInt32(truncatingIfNeeded: hash >> 32)

@@ -57,11 +57,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     /// (larder_core_mark_batch) rather than moves: in an LRU cache of several
     /// shards (see CacheShard+OptimisticReads.swift).
     @usableFromInline let marksHits: Bool
-    /// Whether an optimistic hit on an entry already marked goes unrecorded:
-    /// its mark would change nothing, and recording it takes the lock every
-    /// stripe's worth of hits. Not with a disk tier, whose recency the
-    /// recorded hits also feed.
-    @usableFromInline let skipsMarkedHits: Bool
     // What a set writes besides the core. Where recorded hits leave the
     // lists alone (marks under a sharded LRU, S3-FIFO's counters), in the
     // core's owner words, on the line of its list sentinels that a set writes
@@ -158,7 +153,6 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
         stripes.initialize(repeating: larder_read_stripe(), count: stripeCount)
         sharedStripe = UInt32(stripeCount - 1)
         self.marksHits = marksHits
-        skipsMarkedHits = marksHits && accessRecording == nil
         self.byteShareStorage = Atomic(byteShare)
         self.capacity = capacity
         self.hasExpiry = (flags & UInt32(LARDER_CORE_EXPIRY)) != 0

@@ -65,21 +65,6 @@ struct CacheAccessRecordingTests {
         if readWithoutLock { #expect(cache.shards[0].stripeCounts.hits == 4, "the hits took the lock-free path") }
     }
 
-    @Test("in a sharded LRU cache every shared hit is stamped, also one on an entry already marked")
-    func markedEntriesHitsAreStamped() throws {
-        let tier = RecordingTier<Int, Int>()
-        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 20, shardCount: 2, sweepInterval: nil), tier: tier)
-        let keys = Array((0..<1000).filter { cache.shardIndex(Cache<Int, Int>.hash($0)) == 0 }.prefix(2))
-        for key in keys { try cache.setValue(key, forKey: key) }
-        readWithoutLock(cache, true)
-        #expect(cache.value(forKey: keys[0]) == keys[0])
-        cache.shards[0].applyOwnRecordedHits()  // keys[0] is marked and stamped
-        #expect(cache.value(forKey: keys[1]) == keys[1])
-        #expect(cache.value(forKey: keys[0]) == keys[0])  // marked: still recorded, for its stamp
-        cache.shards[0].applyOwnRecordedHits()
-        #expect(tier.take().map(\.key) == [keys[1], keys[0]], "keys[0] at its latest access")
-    }
-
     @Test("hits in a row on the latest key keep its stamp; a hit after another key's, or after a write, stamps it again",
           arguments: [false, true])
     func repeatedHitsOnTheLatestKey(readWithoutLock: Bool) throws {

@@ -161,26 +161,6 @@ struct CacheOptimisticReadTests {
         #expect(cache.checkInvariants() == 0)
     }
 
-    @Test("in a sharded LRU cache a shared hit on an entry already marked is counted, not recorded, and changes nothing")
-    func hitsOnMarkedEntriesGoUnrecorded() throws {
-        let (cache, k) = try markedLeastRecent(shardCount: 2)
-        let shard = cache.shards[0]
-        shard.applyOwnRecordedHits()  // k[0] is marked now
-        #expect(larder_read_stripe_pending(shard.stripe) == 0)
-        #expect(cache.value(forKey: k[0]) == k[0])
-        // Nothing to apply: no record, so no lock to take for it ...
-        #expect(larder_read_stripe_pending(shard.stripe) == 0)
-        // ... but the hit is counted ...
-        #expect(shard.stripeCounts.hits == 2 && cache.statistics.hits == 2)
-        // ... and the mark still gives its one pass, as in shardedLRUMarksSharedHits.
-        try cache.setValue(k[4], forKey: k[4])
-        #expect(cache.keysByRecency()[0] == [k[2], k[3], k[0], k[4]])
-        // An unmarked entry's hit is recorded.
-        #expect(cache.value(forKey: k[3]) == k[3])
-        #expect(larder_read_stripe_pending(shard.stripe) != 0)
-        #expect(cache.checkInvariants() == 0)
-    }
-
     @Test("a cache of one shard moves a shared hit's entry at once: exact order")
     func oneShardMovesSharedHits() throws {
         let (cache, k) = try markedLeastRecent(shardCount: 1)
