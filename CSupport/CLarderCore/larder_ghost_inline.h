@@ -2,8 +2,7 @@
  * larder_ghost_inline.h — the ghost's per-eviction functions (larder_ghost.c
  * describes the ghost and has the rest): a lookup that takes a record, and
  * an addition. Inlined into S3-FIFO's eviction, which calls each once per
- * eviction: as calls, their saved registers cost about as much as their
- * work.
+ * eviction (with the swap inlined too, larder_core_swap has the figures).
  */
 #ifndef LARDER_GHOST_INLINE_H
 #define LARDER_GHOST_INLINE_H
@@ -18,7 +17,7 @@
 #define LARDER_GHOST_STAMP_MASK ((1u << LARDER_GHOST_STAMP_BITS) - 1u)
 /* The longest window, in stamps: a quarter of the stamps' range. */
 #define LARDER_GHOST_WINDOW_MAX 1024u
-/* Additions per bucket swept (see the file comment). */
+/* Additions per bucket swept (see larder_ghost.c). */
 #define LARDER_GHOST_SWEEP_EVERY 4u
 
 static inline uint32_t larder_ghost_fingerprint(uint64_t mixed)
@@ -131,7 +130,7 @@ static inline void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t
         bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | ghost->now;
         bucket[LARDER_GHOST_CURSOR] = place + 1u == LARDER_GHOST_CURSOR ? 0u : place + 1u;
     }
-    /* The sweep: empty the dead places of one bucket (see the file comment). */
+    /* The sweep: empty the dead places of one bucket (see larder_ghost.c). */
     if (--ghost->sweep_wait == 0) {
         ghost->sweep_wait = LARDER_GHOST_SWEEP_EVERY;
         larder_ghost_sweep_bucket(ghost, ghost->table + (size_t)ghost->sweep * LARDER_GHOST_BUCKET_WORDS);
