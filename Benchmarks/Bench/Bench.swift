@@ -11,8 +11,9 @@ struct Bench: ParsableCommand {
         abstract: "Measures Larder's Cache against Dictionary, a textbook LRU, an OrderedDictionary LRU and NSCache.",
         discussion: """
             Suites: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).
-            Every figure is the median of --runs runs, with the min-max spread, and
-            ratios are taken between peers measured in the same run.
+            Every figure is the median of --runs runs (hit ratios: of --replays
+            replays), with the min-max spread, and ratios are taken between peers
+            measured in the same run.
             """)
 
     enum Suite: String, CaseIterable, ExpressibleByArgument {
