@@ -128,15 +128,9 @@ struct Bench: ParsableCommand {
 
     func makeConfig() throws -> BenchConfig {
         var c = quick ? BenchConfig.quickConfig : BenchConfig()
-        if let runs {
-            c.runs = runs
-            c.replays = runs
-        }
-        if let replays {
-            c.replays = replays
-        } else if runs == nil, !traceFiles.isEmpty {
-            c.replays = c.runs  // a user's log may be long: as many replays as runs unless asked
-        }
+        if let runs { c.runs = runs }
+        // A user's log may be long: as many replays as runs unless asked.
+        c.replays = replays ?? runs ?? (traceFiles.isEmpty ? c.replays : c.runs)
         if let capacity { c.capacity = capacity }
         if let universe { c.universe = universe }
         if c.universe < c.capacity { c.universe = c.capacity * 10 }

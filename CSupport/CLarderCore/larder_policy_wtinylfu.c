@@ -377,6 +377,7 @@ static larder_status larder_decline(larder_core *core, uint64_t hash, int side)
  * the prefetch larder_wtinylfu_victim makes to hide much of either. */
 void larder_core_prefetch_newcomer(const larder_core *core, uint64_t hash)
 {
+    if (core->policy != LARDER_POLICY_WTINYLFU) return;
     const larder_wtinylfu *w = core->state.wtinylfu;
     larder_sketch_prefetch(&w->sketch, hash);
     larder_window_prefetch(w, hash);

@@ -114,7 +114,8 @@ uint32_t larder_core_prefetch_victims(const larder_core *core);
 void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash);
 
 /** Under W-TinyLFU, starts loading the sketch block and the departures'
- *  bucket of a key about to be inserted (larder_policy_wtinylfu.c). */
+ *  bucket of a key about to be inserted; under another policy nothing
+ *  (larder_policy_wtinylfu.c). */
 void larder_core_prefetch_newcomer(const larder_core *core, uint64_t hash);
 
 /* What a hit's touch of `slot` reads first and writes: under S3-FIFO the
