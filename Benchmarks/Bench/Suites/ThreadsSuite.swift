@@ -206,6 +206,9 @@ enum ThreadsSuite {
         worker.hits = hits
     }
 
+    /// The ceiling's 2-thread scaling below which a run's targets note that the machine was busy.
+    static let quietCeiling = 1.7
+
     static func run(_ c: BenchConfig, _ w: Workload) -> SuiteResult {
         var result = SuiteResult(name: "threads")
         let shared: [Contender] = [.larderDefault] + c.shardCounts.map { .larder(shards: $0) }
@@ -296,16 +299,24 @@ enum ThreadsSuite {
                 let ceiling = median(.ceiling, 2) / median(.ceiling, one)
                 let share = scaling / ceiling
                 let goal = load == .getOnly ? 0.9 : 0.8
+                // Two private dictionaries on two idle cores scale near 2x; well below, other work
+                // had a core part of the time, and a share of that scaling says little.
+                let busy = ceiling < quietCeiling ? "; a ceiling below \(fmt(quietCeiling, 2))x: the machine was busy" : ""
                 result.targets.append(.init(
                     name: "\(load.rawValue), default Cache: 2-thread scaling as a share of the ceiling's",
-                    goal: ">= \(Int(goal * 100)) %", measured: "\(fmt(100 * share, 0)) % (\(fmt(scaling, 2))x of \(fmt(ceiling, 2))x)",
+                    goal: ">= \(Int(goal * 100)) %",
+                    measured: "\(fmt(100 * share, 0)) % (\(fmt(scaling, 2))x of \(fmt(ceiling, 2))x\(busy))",
                     met: share >= goal))
             }
             if counts.contains(2), let most = counts.max(), most > 2 {
                 let two = median(.larderDefault, 2), many = median(.larderDefault, most)
+                // The ceiling's own ratio beside it: private dictionaries lose nothing to each other
+                // with more threads than cores, so a drop of theirs is the machine's.
+                let ceilingRatio = median(.ceiling, most) / median(.ceiling, 2)
                 result.targets.append(.init(
                     name: "\(load.rawValue), default Cache: \(most) threads against 2",
-                    goal: ">= 85 % of the 2-thread aggregate", measured: "\(fmt(100 * many / two, 0)) %",
+                    goal: ">= 85 % of the 2-thread aggregate",
+                    measured: "\(fmt(100 * many / two, 0)) % (the ceiling: \(fmt(100 * ceilingRatio, 0)) %)",
                     met: many >= 0.85 * two))
             }
         }
