@@ -98,6 +98,13 @@ struct Bench: ParsableCommand {
         if !sizes.isEmpty && traceFiles.isEmpty { throw ValidationError("--size applies to --trace: name the trace file to replay") }
         _ = try parseList(threadCounts, "threads")
         _ = try parseList(shardCounts, "shards")
+        if let json { try OutputPath.check(json, option: "json") }
+        if let plot {
+            guard try chosenSuites().contains(.hitratio) else {
+                throw ValidationError("--plot draws the hitratio suite's figures: add hitratio to --suite, or leave --plot out")
+            }
+            try OutputPath.check(plot, option: "plot")
+        }
     }
 
     private func chosenSuites() throws -> [Suite] {
@@ -231,7 +238,7 @@ struct Bench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try encoder.encode(report)
-            try data.write(to: URL(fileURLWithPath: json))
+            try OutputPath.write(data, to: json, option: "json")
             print("results written to \(json)")
         }
     }

@@ -79,6 +79,6 @@ struct HitRatioPlot {
     }
 
     func write(to path: String) throws {
-        try svg().write(toFile: path, atomically: true, encoding: .utf8)
+        try OutputPath.write(Data(svg().utf8), to: path, option: "plot")
     }
 }

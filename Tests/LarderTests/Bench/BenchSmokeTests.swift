@@ -154,4 +154,23 @@ import Testing
         let (sizeStatus, sizeLog) = try Self.runBench(["--size", "10"])
         #expect(sizeStatus != 0 && sizeLog.contains("--trace"), "a size without a trace says what is missing: \(sizeLog)")
     }
+
+    @Test("an output file that cannot be written is refused before any suite runs")
+    func anUnwritableOutputIsRefusedFirst() throws {
+        let missing = FileManager.default.temporaryDirectory
+            .appendingPathComponent("larder-no-such-folder-\(UUID().uuidString)").appendingPathComponent("out.json")
+        let (status, log) = try Self.runBench(["--suite", "core", "--quick", "--json", missing.path])
+        #expect(status != 0)
+        #expect(log.contains("--json") && log.contains("does not exist"), "says what to change: \(log)")
+        #expect(!log.contains("core: the C core alone"), "no suite ran before the refusal: \(log)")
+
+        let folder = FileManager.default.temporaryDirectory.path
+        let (folderStatus, folderLog) = try Self.runBench(["--suite", "hitratio", "--quick", "--plot", folder])
+        #expect(folderStatus != 0 && folderLog.contains("is a folder"), "a folder is not a plot file: \(folderLog)")
+
+        let svg = FileManager.default.temporaryDirectory.appendingPathComponent("larder-plot-\(UUID().uuidString).svg")
+        let (plotStatus, plotLog) = try Self.runBench(["--suite", "core", "--quick", "--plot", svg.path])
+        #expect(plotStatus != 0 && plotLog.contains("hitratio"), "--plot without the hitratio suite says so: \(plotLog)")
+        #expect(!FileManager.default.fileExists(atPath: svg.path))
+    }
 }
