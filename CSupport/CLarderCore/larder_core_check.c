@@ -162,6 +162,16 @@ int larder_wtinylfu_check(const larder_core *core)
             larder_stored_estimate(core, i) > larder_sketch_frequency(&w->sketch, core->metas[i].hash))
             return LARDER_CHECK_SKETCH;
     }
-    int code = larder_sketch_check(&w->sketch);
+    /* The victim's kept estimate is the one the sketch gives its live slot now. */
+    const larder_sketch *sketch = &w->sketch;
+    if (sketch->memo_block != LARDER_SKETCH_NO_MEMO) {
+        uint32_t slot = sketch->memo_slot;
+        if (slot >= core->capacity || !(core->metas[slot].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_SKETCH;
+        uint64_t mixed = larder_sketch_mix(core->metas[slot].hash);
+        if (sketch->memo_block != larder_sketch_block(sketch, mixed) ||
+            sketch->memo_estimate != larder_sketch_frequency(sketch, core->metas[slot].hash))
+            return LARDER_CHECK_SKETCH;
+    }
+    int code = larder_sketch_check(sketch);
     return code ? code : larder_window_check(core);
 }

@@ -32,7 +32,15 @@ typedef struct larder_sketch {
     uint32_t population; /* entries the sketch sizes its sample for */
     uint64_t sample;     /* increments between halvings: 10 * population */
     uint64_t size;       /* increments since the last halving (decayed by it) */
+    /* Main's victim's estimate, kept across the eviction rounds it survives
+     * (larder_sketch_memo_frequency): valid while `memo_block` is not
+     * LARDER_SKETCH_NO_MEMO, the block of slot `memo_slot`'s hash. */
+    uint32_t memo_block;
+    uint32_t memo_slot;
+    uint32_t memo_estimate;
 } larder_sketch;
+
+#define LARDER_SKETCH_NO_MEMO UINT32_MAX
 
 /** The ghost of S3-FIFO (larder_ghost.c): stamped 32-bit fingerprints of
  *  the hashes evicted from the small queue, in a table of one-line buckets;

@@ -111,6 +111,7 @@ void larder_wtinylfu_clear(larder_core *core)
     }
     w->rebalance = 0;
     larder_round_end(w);
+    w->sketch.memo_block = LARDER_SKETCH_NO_MEMO;  /* its slot is emptied */
     memset(larder_slot_states(core), 0, larder_core_slot_state_bytes(core->capacity, core->flags));
 }
 
@@ -288,6 +289,7 @@ void larder_wtinylfu_remove(larder_core *core, uint32_t slot)
     larder_wtinylfu *w = core->state.wtinylfu;
     /* The key's requests stay on record after it leaves. */
     larder_release(core, slot);
+    larder_sketch_forget(&w->sketch, slot);
     if (slot == w->pending) {
         /* The victim named last: an eviction, remembered by its side. */
         if (w->pending_side != LARDER_SIDE_NONE) larder_window_record(w, core->metas[slot].hash, w->pending_side);

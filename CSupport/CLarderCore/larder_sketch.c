@@ -74,6 +74,9 @@ void larder_sketch_init(larder_sketch *sketch, uint64_t *table, uint32_t blocks,
     sketch->table = table;
     sketch->blocks = blocks;
     sketch->size = 0;
+    sketch->memo_block = LARDER_SKETCH_NO_MEMO;
+    sketch->memo_slot = 0;
+    sketch->memo_estimate = 0;
     larder_sketch_set_population(sketch, population);
     for (uint64_t i = 0; i < (uint64_t)blocks * 8u; i++) table[i] = 0;
 }
@@ -94,6 +97,7 @@ static inline uint64_t larder_popcount(uint64_t x)
 uint64_t larder_sketch_halve(larder_sketch *sketch)
 {
     uint64_t odd = 0;
+    sketch->memo_block = LARDER_SKETCH_NO_MEMO;
     for (uint64_t i = 0; i < (uint64_t)sketch->blocks * 8u; i++) {
         uint64_t word = sketch->table[i];
         odd += larder_popcount(word & LARDER_SKETCH_ONE_MASK);
@@ -107,5 +111,6 @@ int larder_sketch_check(const larder_sketch *sketch)
     if (sketch->blocks == 0 || sketch->population == 0) return LARDER_CHECK_SKETCH;
     if (sketch->sample != 10u * (uint64_t)sketch->population || sketch->size >= sketch->sample)
         return LARDER_CHECK_SKETCH;
+    if (sketch->memo_block != LARDER_SKETCH_NO_MEMO && sketch->memo_block >= sketch->blocks) return LARDER_CHECK_SKETCH;
     return 0;
 }

@@ -28,10 +28,10 @@ static inline uint32_t larder_sketch_selector(uint64_t mixed)
     return x ^ (x >> 14);
 }
 
-static inline uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash)
+/* The estimate held by block `index` for a hash mixed to `mixed`. */
+static inline uint32_t larder_sketch_frequency_in(const larder_sketch *sketch, uint32_t index, uint64_t mixed)
 {
-    uint64_t mixed = larder_sketch_mix(hash);
-    const uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
+    const uint64_t *block = sketch->table + (size_t)index * 8u;
     uint32_t selector = larder_sketch_selector(mixed), frequency = 15;
     for (uint32_t i = 0; i < 4; i++) {
         uint32_t h = selector >> (i << 3);
@@ -42,15 +42,55 @@ static inline uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint
     return frequency;
 }
 
+static inline uint32_t larder_sketch_frequency(const larder_sketch *sketch, uint64_t hash)
+{
+    uint64_t mixed = larder_sketch_mix(hash);
+    return larder_sketch_frequency_in(sketch, larder_sketch_block(sketch, mixed), mixed);
+}
+
+/* A write to block `index` ends the memo when it is the memo's block, so
+ * that the memo is always what larder_sketch_frequency would return. */
+static inline void larder_sketch_wrote(larder_sketch *sketch, uint32_t index)
+{
+    if (index == sketch->memo_block) sketch->memo_block = LARDER_SKETCH_NO_MEMO;
+}
+
+/* The sketch's estimate of the entry in `slot`, whose hash is at
+ * `hash_of_slot` (read only when the memo does not hold the slot), kept for
+ * the next call. Asked of main's victim (probation's least recent), which
+ * stays the victim for several rounds in a row while candidates lose to it
+ * (five in six on the mixed workload): the memo spares those rounds its
+ * sketch block, a random line of the table. Any write to that block, a
+ * halving and the slot's removal end it. */
+static inline uint32_t larder_sketch_memo_frequency(larder_sketch *sketch, uint32_t slot, const uint64_t *hash_of_slot)
+{
+    if (sketch->memo_slot == slot && sketch->memo_block != LARDER_SKETCH_NO_MEMO) return sketch->memo_estimate;
+    uint64_t mixed = larder_sketch_mix(*hash_of_slot);
+    uint32_t index = larder_sketch_block(sketch, mixed);
+    uint32_t estimate = larder_sketch_frequency_in(sketch, index, mixed);
+    sketch->memo_slot = slot;
+    sketch->memo_block = index;
+    sketch->memo_estimate = estimate;
+    return estimate;
+}
+
+/* The entry in `slot` leaves: a memo of it ends. */
+static inline void larder_sketch_forget(larder_sketch *sketch, uint32_t slot)
+{
+    if (slot == sketch->memo_slot) sketch->memo_block = LARDER_SKETCH_NO_MEMO;
+}
+
 /* Returns whether a counter moved (the caller counts the increment), and
  * in `*estimate_out` the hash's estimate after it (larder_sketch_frequency),
  * read from the counters the increment has in registers anyway. */
 static inline int larder_sketch_increment(larder_sketch *sketch, uint64_t hash, uint32_t *estimate_out)
 {
     uint64_t mixed = larder_sketch_mix(hash);
-    uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
+    uint32_t index = larder_sketch_block(sketch, mixed);
+    uint64_t *block = sketch->table + (size_t)index * 8u;
     uint32_t selector = larder_sketch_selector(mixed), estimate = 15;
     int added = 0;
+    larder_sketch_wrote(sketch, index);
     for (uint32_t i = 0; i < 4; i++) {
         uint32_t h = selector >> (i << 3);
         uint32_t shift = ((h >> 1) & 15u) << 2;
@@ -75,8 +115,10 @@ static inline uint32_t larder_sketch_add(larder_sketch *sketch, uint64_t hash, u
 {
     uint32_t smallest = 15;
     uint64_t mixed = larder_sketch_mix(hash);
-    uint64_t *block = sketch->table + (size_t)larder_sketch_block(sketch, mixed) * 8u;
+    uint32_t index = larder_sketch_block(sketch, mixed);
+    uint64_t *block = sketch->table + (size_t)index * 8u;
     uint32_t selector = larder_sketch_selector(mixed);
+    larder_sketch_wrote(sketch, index);
     for (uint32_t i = 0; i < 4; i++) {
         uint32_t h = selector >> (i << 3);
         uint32_t shift = ((h >> 1) & 15u) << 2;

@@ -21,10 +21,13 @@ static inline void larder_set_count(larder_core *core, uint32_t slot, uint32_t c
     *state = (uint8_t)((*state & ~LARDER_WTINYLFU_COUNT_MASK) | count);
 }
 
-/* A resident entry's frequency: the sketch's estimate plus its own count. */
-static inline uint32_t larder_frequency_of(const larder_core *core, uint32_t slot)
+/* A resident entry's frequency: the sketch's estimate plus its own count.
+ * Asked of main's victim, whose estimate the sketch keeps between rounds
+ * (larder_sketch_memo_frequency). */
+static inline uint32_t larder_frequency_of(larder_core *core, uint32_t slot)
 {
-    uint32_t f = larder_sketch_frequency(&core->state.wtinylfu->sketch, core->metas[slot].hash) + larder_count_of(core, slot);
+    uint32_t f = larder_sketch_memo_frequency(&core->state.wtinylfu->sketch, slot, &core->metas[slot].hash)
+                 + larder_count_of(core, slot);
     return f < 15u ? f : 15u;
 }
 
