@@ -16,7 +16,9 @@
  * estimate plus its own count (larder_wtinylfu_counts.c).
  *
  * The functions a request calls (estimate, increment, add, prefetch) are
- * in larder_sketch_inline.h, inlined into the policy's miss path.
+ * in larder_sketch_inline.h, inlined into the policy's miss path, with the
+ * memo of main's victim's estimate that each write to a block and each
+ * halving here ends (larder_sketch_memo_frequency).
  *
  * Aging: after `sample` counted increments (10 per entry of population,
  * Caffeine's period) every counter, here and in the resident entries, is
