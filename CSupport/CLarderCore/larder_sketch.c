@@ -113,6 +113,5 @@ int larder_sketch_check(const larder_sketch *sketch)
     if (sketch->blocks == 0 || sketch->population == 0) return LARDER_CHECK_SKETCH;
     if (sketch->sample != 10u * (uint64_t)sketch->population || sketch->size >= sketch->sample)
         return LARDER_CHECK_SKETCH;
-    if (sketch->memo_block != LARDER_SKETCH_NO_MEMO && sketch->memo_block >= sketch->blocks) return LARDER_CHECK_SKETCH;
     return 0;
 }
