@@ -169,7 +169,7 @@ int larder_wtinylfu_check(const larder_core *core)
         if (slot >= core->capacity || !(core->metas[slot].word & LARDER_FLAG_LIVE)) return LARDER_CHECK_SKETCH;
         uint64_t mixed = larder_sketch_mix(core->metas[slot].hash);
         if (sketch->memo_block != larder_sketch_block(sketch, mixed) ||
-            sketch->memo_estimate != larder_sketch_frequency(sketch, core->metas[slot].hash))
+            sketch->memo_estimate != larder_sketch_frequency_in(sketch, sketch->memo_block, mixed))
             return LARDER_CHECK_SKETCH;
     }
     int code = larder_sketch_check(sketch);

@@ -118,9 +118,10 @@ enum ThroughputSuite {
                         hits[i] += r.hits
                         perOp[i] = Double(r.nanoseconds) / Double(range.count)
                     }
-                    if operation == .mixed { mixedSlices.append(perOp) }
-                    if operation == .mixed, let mine = peers.firstIndex(of: .larder1) {
-                        if let textbook = peers.firstIndex(of: .textbook), !perOp[textbook].isNaN {
+                    if operation == .mixed {
+                        mixedSlices.append(perOp)
+                        if let mine = peers.firstIndex(of: .larder1), let textbook = peers.firstIndex(of: .textbook),
+                           !perOp[textbook].isNaN {
                             sliceProbes.append((probe, perOp[textbook] / perOp[mine]))
                         }
                     }
@@ -220,19 +221,18 @@ enum ThroughputSuite {
         let pairedLine = "mixed, median over \(c.runs * slices) paired slices: Cache(1) = " + paired.joined(separator: ", ")
         result.ratios.append(pairedLine)
         print("  " + pairedLine)
-        func pairedMedian(_ peer: PeerKind) -> Double { pairedRatio(.larder1, over: peer) }
         if let line = memoryStateLine(sliceProbes) {
             result.ratios.append(line)
             print("  " + line)
             result.rows.append(ResultRow(group: "machine", peer: "dependent random load, 4 MiB, before each mixed slice",
                                          unit: "ns", value: Spread(sliceProbes.map(\.nanoseconds))))
         }
-        result.targets[0].measured += " (paired slices: \(ratio2(pairedMedian(.dictionary), 1)))"
+        result.targets[0].measured += " (paired slices: \(ratio2(pairedRatio(.larder1, over: .dictionary), 1)))"
         result.targets[1].measured += " (paired slices: \(ratio2(pairedRatio(.larderDefault, over: .dictionary), 1)))"
         result.targets[4].measured += " (paired slices: \(ratio2(pairedRatio(.larderTinyLFU, over: .larder1), 1)))"
         result.targets[5].measured += " (paired slices: \(ratio2(pairedRatio(.larderS3FIFO, over: .larder1), 1)))"
-        result.targets[2].measured += " (paired slices: \(ratioText(1, pairedMedian(.textbook))))"
-        result.targets[3].measured += " (paired slices: \(ratioText(1, pairedMedian(.nscache))))"
+        result.targets[2].measured += " (paired slices: \(ratioText(1, pairedRatio(.larder1, over: .textbook))))"
+        result.targets[3].measured += " (paired slices: \(ratioText(1, pairedRatio(.larder1, over: .nscache))))"
         printTargets(result.targets)
         return result
     }
