@@ -19,13 +19,12 @@ public final class RedisTestCluster: @unchecked Sendable {
         var nodes: [RedisTestServer] = []
         do {
             for _ in 0..<(primaries * (1 + replicasPerPrimary)) {
-                let busPort = try RedisTestServer.freeLoopbackPort()
                 nodes.append(try RedisTestServer(extraArguments: [
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                    "--cluster-port", String(busPort), "--cluster-node-timeout", "2000",
+                    "--cluster-node-timeout", "2000",
                     // A replica may always take over (tests kill primaries on purpose).
                     "--cluster-replica-validity-factor", "0",
-                ]))
+                ], clusterBus: true))
             }
             self.nodes = nodes
             let addresses = nodes.map { "\($0.host):\($0.port)" }

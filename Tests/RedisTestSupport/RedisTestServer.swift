@@ -14,12 +14,17 @@ public final class RedisTestServer: @unchecked Sendable {
     /// Why the server could not be run.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// Whether the server exited because a port it was given had been taken meanwhile.
+        var addressInUse = false
     }
 
     /// The loopback address the server binds (and the only one it binds).
     public let host = "127.0.0.1"
     /// The port, kept across ``restart()``.
-    public let port: Int
+    public private(set) var port: Int
+    /// The cluster bus port when the server was started with `clusterBus: true`, kept across
+    /// ``restart()``.
+    public private(set) var busPort: Int?
     /// The server's working directory (removed by ``stop()``).
     public let directory: URL
     private let extraArguments: [String]
@@ -29,24 +34,46 @@ public final class RedisTestServer: @unchecked Sendable {
 
     /// Starts a server and waits until it answers PING.
     ///
-    /// - Parameter extraArguments: more `redis-server` options, e.g. `["--requirepass", "x"]` or
-    ///   `["--tracking-table-max-keys", "10"]`.
-    public init(extraArguments: [String] = []) throws {
+    /// A port found free can be taken by another socket before the server binds it (tests run in
+    /// parallel and open many connections), so a start that fails with "Address already in use"
+    /// is tried again on fresh ports, up to ``bindAttempts`` times.
+    ///
+    /// - Parameters:
+    ///   - extraArguments: more `redis-server` options, e.g. `["--requirepass", "x"]` or
+    ///     `["--tracking-table-max-keys", "10"]`.
+    ///   - clusterBus: whether to give the server a free cluster bus port (`--cluster-port`), for
+    ///     a server started with `--cluster-enabled yes`.
+    ///   - firstPort: the port of the first attempt instead of a free one (a test of the retry
+    ///     passes one it holds).
+    public init(extraArguments: [String] = [], clusterBus: Bool = false, firstPort: Int? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw Failure(description: "\(Self.executable) is missing: run `make deps` (Debian package redis-server)")
         }
         self.extraArguments = extraArguments
-        self.port = try Self.freeLoopbackPort()
+        self.port = try firstPort ?? Self.freeLoopbackPort()
+        self.busPort = clusterBus ? try Self.freeLoopbackPort(avoiding: [port]) : nil
         self.directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("larder-redis-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        do {
-            try launch()
-        } catch {
-            stop()
-            throw error
+        var attempt = 1
+        while true {
+            do {
+                try launch()
+                return
+            } catch let failure as Failure where failure.addressInUse && attempt < Self.bindAttempts {
+                attempt += 1
+                port = try Self.freeLoopbackPort()
+                if clusterBus { busPort = try Self.freeLoopbackPort(avoiding: [port]) }
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent("redis.log"))
+            } catch {
+                stop()
+                throw error
+            }
         }
     }
+
+    /// How many times a start that lost its port to another socket is tried.
+    public static let bindAttempts = 5
 
     deinit { stop() }
 
@@ -140,7 +167,7 @@ public final class RedisTestServer: @unchecked Sendable {
             "--bind", host, "--port", String(port), "--dir", directory.path,
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
             "--logfile", directory.appendingPathComponent("redis.log").path,
-        ] + extraArguments
+        ] + (busPort.map { ["--cluster-port", String($0)] } ?? []) + extraArguments
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -152,9 +179,17 @@ public final class RedisTestServer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if !p.isRunning {
-                throw Failure(description: "redis-server exited with \(p.terminationStatus): \(log())")
+                p.waitUntilExit()
+                lock.lock()
+                process = nil
+                lock.unlock()
+                let log = log()
+                throw Failure(description: "redis-server exited with \(p.terminationStatus): \(log)",
+                              addressInUse: log.contains("Address already in use"))
             }
-            if Self.answersPing(host: host, port: port) { return }
+            // The log line first: another server on the port could answer the PING while ours
+            // fails to bind it.
+            if log().contains("Ready to accept connections") && Self.answersPing(host: host, port: port) { return }
             usleep(20_000)
         }
         throw Failure(description: "redis-server on \(host):\(port) did not answer PING in 15 s: \(log())")
@@ -187,21 +222,48 @@ public final class RedisTestServer: @unchecked Sendable {
         return text.hasPrefix("+PONG") || text.hasPrefix("-NOAUTH")
     }
 
-    /// A port that was free on 127.0.0.1 a moment ago (bound to port 0 and released).
-    public static func freeLoopbackPort() throws -> Int {
+    /// A port that was free on 127.0.0.1 a moment ago, below the kernel's range for outgoing
+    /// connections' ports (`ip_local_port_range`), so that the many client sockets tests open
+    /// cannot take it between now and the server's bind; only another test's server can, which
+    /// ``init(extraArguments:clusterBus:firstPort:)`` survives by trying again.
+    public static func freeLoopbackPort(avoiding taken: Set<Int> = []) throws -> Int {
+        let ephemeralStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first }
+            .flatMap { Int($0) } ?? 32768
+        // Ports from 10000 up to the range leave the well-known and registered low ports alone;
+        // with a range that starts too low for that, the kernel picks (port 0).
+        if ephemeralStart > 12000 {
+            for _ in 0..<200 {
+                let candidate = Int.random(in: 10000..<ephemeralStart)
+                if !taken.contains(candidate), try bindable(candidate) != nil { return candidate }
+            }
+        }
+        for _ in 0..<200 {
+            let port = try bindable(0)!
+            if !taken.contains(port) { return port }
+        }
+        throw Failure(description: "no free port on 127.0.0.1")
+    }
+
+    /// Binds a socket to 127.0.0.1:port (0: any) and releases it; returns the port bound, or nil
+    /// when that port is taken.
+    private static func bindable(_ port: Int) throws -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed: \(errno)") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw Failure(description: "bind() failed: \(errno)") }
+        guard bound == 0 else {
+            if errno == EADDRINUSE && port != 0 { return nil }
+            throw Failure(description: "bind() failed: \(errno)")
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let named = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }

@@ -181,8 +181,7 @@ import Testing
         // A cluster node that serves only some slots.
         let partial = try RedisTestServer(extraArguments: [
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-port", String(try RedisTestServer.freeLoopbackPort()),
-        ])
+        ], clusterBus: true)
         defer { partial.stop() }
         _ = try partial.cli("CLUSTER", "ADDSLOTSRANGE", "0", "8000")
         let uncovered = try Self.makeCache(seeds: [partial.port])
