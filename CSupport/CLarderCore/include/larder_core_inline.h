@@ -269,6 +269,20 @@ static inline void larder_core_prefetch_touched(const larder_core *core, uint32_
 #endif
 }
 
+/** Starts loading what a later mark of `slot` reads and writes
+ *  (larder_core_mark_batch, and the check of the recorded slot before it):
+ *  its meta record. Safe from an optimistic reader (a prefetch reads nothing). */
+static inline void larder_core_prefetch_marked(const larder_core *core, uint32_t slot)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const larder_core_view *view = larder_core_view_of_(core);
+    if (slot < view->capacity) __builtin_prefetch(&view->metas[slot], 1);
+#else
+    (void)core;
+    (void)slot;
+#endif
+}
+
 /** larder_core_touch, inlined: records a hit on a live entry.
  *
  *  Under S3-FIFO the hit only bumps the entry's 2-bit counter in its meta

@@ -238,7 +238,16 @@ extension CacheShard {
                 if countsMiss { larder_read_stripe_miss(stripe, owned) }
                 return .miss
             }
-            larder_core_prefetch_touched(core, slot)  // warm for the touch, when the stripe is applied
+            // Warm for when the stripe is applied: a mark reads and writes the meta
+            // record, a move the list node. With the meta records cold, a thread's
+            // batch of 29 marks waited for as many misses under the lock, and those
+            // batches were the get-hit p99 (docs/Performance.md, "Hits that mark
+            // their entry").
+            if marksHits {
+                larder_core_prefetch_marked(core, slot)
+            } else {
+                larder_core_prefetch_touched(core, slot)
+            }
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
             if larder_read_stripe_record(stripe, slot, tag, owned) != 0 {
                 mutex.lock()
