@@ -171,6 +171,8 @@ public final class RedisTestServer: @unchecked Sendable {
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
+        // The log is appended to across restarts: this start is ready at one ready line more.
+        let readyBefore = Self.readyLines(in: log())
         try p.run()
         lock.lock()
         process = p
@@ -189,10 +191,15 @@ public final class RedisTestServer: @unchecked Sendable {
             }
             // The log line first: another server on the port could answer the PING while ours
             // fails to bind it.
-            if log().contains("Ready to accept connections") && Self.answersPing(host: host, port: port) { return }
+            if Self.readyLines(in: log()) > readyBefore && Self.answersPing(host: host, port: port) { return }
             usleep(20_000)
         }
         throw Failure(description: "redis-server on \(host):\(port) did not answer PING in 15 s: \(log())")
+    }
+
+    /// How many times a log says the server was ready.
+    static func readyLines(in log: String) -> Int {
+        log.components(separatedBy: "Ready to accept connections").count - 1
     }
 
     /// Whether something on host:port answers an inline PING like Redis (PONG, or NOAUTH when a
