@@ -255,31 +255,21 @@ static inline int larder_core_slot_matches(const larder_core *core, uint32_t slo
     return (meta->word & (UINT64_C(1) << 56)) != 0 && (uint32_t)(meta->hash >> 32) == tag;
 }
 
-/** Starts loading what a later touch of `slot` writes (larder_core_touch_batch):
- *  its list node, or under S3-FIFO its meta word; safe from an optimistic
- *  reader (a prefetch reads nothing). */
-static inline void larder_core_prefetch_touched(const larder_core *core, uint32_t slot)
+/** Starts loading what applying a recorded hit of `slot` later reads and
+ *  writes: with `marks` (larder_core_mark_batch, and the check of the record
+ *  before it) its meta record; else (larder_core_touch_batch) its list node,
+ *  or under S3-FIFO its state byte. Safe from an optimistic reader (a
+ *  prefetch reads nothing). */
+static inline void larder_core_prefetch_recorded(const larder_core *core, uint32_t slot, int marks)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const larder_core_view *view = larder_core_view_of_(core);
-    if (slot < view->capacity) __builtin_prefetch(larder_core_touched_(view, slot), 1);
+    if (slot >= view->capacity) return;
+    __builtin_prefetch(marks ? (const void *)&view->metas[slot] : larder_core_touched_(view, slot), 1);
 #else
     (void)core;
     (void)slot;
-#endif
-}
-
-/** Starts loading what a later mark of `slot` reads and writes
- *  (larder_core_mark_batch, and the check of the recorded slot before it):
- *  its meta record. Safe from an optimistic reader (a prefetch reads nothing). */
-static inline void larder_core_prefetch_marked(const larder_core *core, uint32_t slot)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    const larder_core_view *view = larder_core_view_of_(core);
-    if (slot < view->capacity) __builtin_prefetch(&view->metas[slot], 1);
-#else
-    (void)core;
-    (void)slot;
+    (void)marks;
 #endif
 }
 

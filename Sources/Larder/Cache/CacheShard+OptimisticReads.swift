@@ -243,11 +243,7 @@ extension CacheShard {
             // batch of 29 marks waited for as many misses under the lock, and those
             // batches were the get-hit p99 (docs/Performance.md, "Hits that mark
             // their entry").
-            if marksHits {
-                larder_core_prefetch_marked(core, slot)
-            } else {
-                larder_core_prefetch_touched(core, slot)
-            }
+            larder_core_prefetch_recorded(core, slot, marksHits ? 1 : 0)
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
             if larder_read_stripe_record(stripe, slot, tag, owned) != 0 {
                 mutex.lock()
