@@ -136,14 +136,14 @@ static void larder_arena_reset(larder_core *core)
         nodes[i].prev = LARDER_NIL;
         nodes[i].next = i + 1 < capacity ? i + 1 : LARDER_NIL;
         metas[i].hash = 0;
-        metas[i].word = 0;
+        larder_meta_store_word_(&metas[i], 0);
     }
     for (uint32_t k = 0; k < core->lists; k++) {
         uint32_t sentinel = capacity + k;
         nodes[sentinel].prev = sentinel;
         nodes[sentinel].next = sentinel;
         metas[sentinel].hash = 0;
-        metas[sentinel].word = 0;
+        larder_meta_store_word_(&metas[sentinel], 0);
     }
     core->free_head = 0;
     core->lru_hand = LARDER_NIL;
@@ -330,7 +330,7 @@ static larder_status larder_insert_at(larder_core *core, uint64_t hash, uint64_t
     assert(slot < core->capacity && metas[slot].word == 0);
     core->free_head = nodes[slot].next;
     metas[slot].hash = hash;
-    metas[slot].word = weight | LARDER_FLAG_LIVE;
+    larder_meta_store_word_(&metas[slot], weight | LARDER_FLAG_LIVE);
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: larder_wtinylfu_insert(core, slot, at_back); break;
     case LARDER_POLICY_S3FIFO: larder_s3fifo_insert(core, slot, at_back); break;
@@ -411,7 +411,7 @@ void larder_core_remove(larder_core *core, uint32_t slot)
     nodes[slot].prev = LARDER_NIL;
     nodes[slot].next = core->free_head;
     metas[slot].hash = 0;
-    metas[slot].word = 0;
+    larder_meta_store_word_(&metas[slot], 0);
     core->free_head = slot;
 }
 
@@ -450,6 +450,6 @@ larder_status larder_core_set_weight(larder_core *core, uint32_t slot, uint64_t 
     if (core->policy == LARDER_POLICY_WTINYLFU) larder_wtinylfu_reweigh(core, slot, old, weight);
     else if (core->policy == LARDER_POLICY_S3FIFO) larder_s3fifo_reweigh(core, slot, old, weight);
     core->total_weight = core->total_weight - old + weight;
-    node->word = (node->word & ~LARDER_MAX_WEIGHT) | weight;
+    larder_meta_store_word_(node, (node->word & ~LARDER_MAX_WEIGHT) | weight);
     return LARDER_OK;
 }

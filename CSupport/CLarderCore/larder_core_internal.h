@@ -411,7 +411,7 @@ static inline larder_status larder_core_swap(larder_core *core, uint32_t slot, u
     core->count--;
     core->total_weight = rest;
     meta->hash = hash;
-    meta->word = weight | LARDER_FLAG_LIVE;
+    larder_meta_store_word_(meta, weight | LARDER_FLAG_LIVE);
     insert(core, slot, 0);
     larder_index_insert(core, hash, slot);
     core->count++;

@@ -79,7 +79,7 @@ void larder_wheel_unfile(larder_core *core, uint32_t slot)
     larder_wheel_unlink(core->wheel, slot);
     core->wheel[slot].prev = LARDER_NIL;
     core->wheel[slot].next = LARDER_NIL;
-    core->metas[slot].word &= ~LARDER_FLAG_FILED;
+    larder_meta_store_word_(&core->metas[slot], core->metas[slot].word & ~LARDER_FLAG_FILED);
 }
 
 larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_t deadline)
@@ -89,11 +89,11 @@ larder_status larder_core_set_deadline(larder_core *core, uint32_t slot, uint64_
     if (core->metas[slot].word & LARDER_FLAG_FILED) larder_wheel_unfile(core, slot);
     /* Atomic: optimistic readers load it concurrently (larder_core_deadline_concurrent). */
     __atomic_store_n(&core->wheel[slot].deadline, deadline, __ATOMIC_RELAXED);
-    if (deadline == LARDER_NO_DEADLINE) core->metas[slot].word &= ~LARDER_FLAG_DATED;
-    else core->metas[slot].word |= LARDER_FLAG_DATED;
+    if (deadline == LARDER_NO_DEADLINE) larder_meta_store_word_(&core->metas[slot], core->metas[slot].word & ~LARDER_FLAG_DATED);
+    else larder_meta_store_word_(&core->metas[slot], core->metas[slot].word | LARDER_FLAG_DATED);
     if (deadline != LARDER_NO_DEADLINE) {
         larder_wheel_link_tail(core->wheel, larder_wheel_list_for(core, deadline), slot);
-        core->metas[slot].word |= LARDER_FLAG_FILED;
+        larder_meta_store_word_(&core->metas[slot], core->metas[slot].word | LARDER_FLAG_FILED);
     }
     return LARDER_OK;
 }

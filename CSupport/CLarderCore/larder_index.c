@@ -127,9 +127,9 @@ int larder_index_check(const larder_core *core)
         else if (buckets[i].tag != larder_tag_of(metas[slot].hash)) code = LARDER_CHECK_INDEX_TAG;
         else if (((i - (buckets[i].tag & mask)) & mask) >= run) code = LARDER_CHECK_INDEX_REACH;
         else if (metas[slot].word & LARDER_FLAG_MARK) code = LARDER_CHECK_INDEX_TWICE;
-        else metas[slot].word |= LARDER_FLAG_MARK;
+        else larder_meta_store_word_(&metas[slot], metas[slot].word | LARDER_FLAG_MARK);
     }
-    for (uint32_t s = 0; s < core->capacity; s++) metas[s].word &= ~LARDER_FLAG_MARK;
+    for (uint32_t s = 0; s < core->capacity; s++) larder_meta_store_word_(&metas[s], metas[s].word & ~LARDER_FLAG_MARK);
     if (code) return code;
     /* Each indexed slot is live and distinct; as many as the live entries
      * means every live entry is indexed exactly once. */

@@ -101,7 +101,7 @@ void larder_core_mark_batch(larder_core *core, const uint32_t *slots, uint32_t c
         /* Written only when it changes: an entry hit again before its next
          * pass keeps its line clean, and shared, in every reader's cache. */
         uint64_t word = metas[slots[i]].word;
-        if (!(word & LARDER_LRU_MARK)) metas[slots[i]].word = word | LARDER_LRU_MARK;
+        if (!(word & LARDER_LRU_MARK)) larder_meta_store_word_(&metas[slots[i]], word | LARDER_LRU_MARK);
     }
 }
 
@@ -116,7 +116,7 @@ uint32_t larder_lru_victim(larder_core *core)
         if (!(word & LARDER_LRU_MARK)) return slot;
         /* Hit since it last passed: most recent again, unmarked, by the
          * hand's step past it. Each turn clears a mark, so the walk ends. */
-        metas[slot].word = word & ~LARDER_LRU_MARK;
+        larder_meta_store_word_(&metas[slot], word & ~LARDER_LRU_MARK);
         larder_lru_pass(core, slot);
     }
 }
@@ -137,7 +137,7 @@ larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weig
      * circle, made the most recent by the hand's step past it. */
     larder_lru_pass(core, slot);
     metas[slot].hash = hash;
-    metas[slot].word = weight | LARDER_FLAG_LIVE;
+    larder_meta_store_word_(&metas[slot], weight | LARDER_FLAG_LIVE);
     larder_index_insert(core, hash, slot);
     /* Stored only when it changes (entries of equal weight, the usual set):
      * the header line it shares with the count, which other threads' sets

@@ -175,7 +175,7 @@ static LARDER_ALWAYS_INLINE void larder_s3fifo_place_now(larder_core *core)
     s->unplaced = LARDER_NIL;
     larder_meta *meta = &core->metas[slot];
     if (!larder_ghost_take(&s->ghost, meta->hash)) return;
-    meta->word |= LARDER_S3FIFO_IN_MAIN;
+    larder_meta_store_word_(meta, meta->word | LARDER_S3FIFO_IN_MAIN);
     larder_s3fifo_to_main_front(core, slot);
     uint64_t weight = larder_meta_weight(meta);
     larder_s3fifo_account(s, LARDER_SMALL, weight, -1);
@@ -224,7 +224,7 @@ static LARDER_ALWAYS_INLINE uint32_t larder_s3fifo_choose(larder_core *core)
             return t;
         }
         uint64_t weight = larder_meta_weight(&core->metas[t]);
-        core->metas[t].word |= LARDER_S3FIFO_IN_MAIN;
+        larder_meta_store_word_(&core->metas[t], core->metas[t].word | LARDER_S3FIFO_IN_MAIN);
         larder_s3fifo_set_freq(core, t, 0);
         larder_s3fifo_to_main_front(core, t);
         larder_s3fifo_account(s, LARDER_SMALL, weight, -1);

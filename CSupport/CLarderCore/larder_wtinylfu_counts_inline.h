@@ -40,8 +40,8 @@ static inline uint32_t larder_stored_estimate(const larder_core *core, uint32_t 
 
 static inline void larder_set_stored_estimate(larder_core *core, uint32_t slot, uint32_t estimate)
 {
-    uint64_t *word = &core->metas[slot].word;
-    *word = (*word & ~LARDER_FREQ_MASK) | ((uint64_t)estimate << LARDER_FREQ_SHIFT);
+    larder_meta *meta = &core->metas[slot];
+    larder_meta_store_word_(meta, (meta->word & ~LARDER_FREQ_MASK) | ((uint64_t)estimate << LARDER_FREQ_SHIFT));
 }
 
 /* A resident's frequency from what it carries, with no sketch block to

@@ -31,6 +31,19 @@ typedef struct larder_meta {
     uint64_t word;  /* weight (low 52 bits) | policy's 4 bits (W-TinyLFU's carried estimate) | flags (top 8 bits) */
 } larder_meta;
 
+/* Writes a meta record's word: an atomic store (a plain one on x86-64 and
+ * arm64), because an optimistic reader checks LRU's mark without the lock
+ * (larder_core_slot_marked_concurrent). Reads under the core's
+ * serialization stay plain. */
+static inline void larder_meta_store_word_(larder_meta *meta, uint64_t word)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_store_n(&meta->word, word, __ATOMIC_RELAXED);
+#else
+    meta->word = word;
+#endif
+}
+
 /* An index bucket (8 bytes); an empty one has slot == LARDER_NIL. */
 typedef struct larder_bucket {
     uint32_t tag;   /* (uint32_t)(hash >> 32); the home bucket is tag & mask */
@@ -253,6 +266,22 @@ static inline int larder_core_slot_matches(const larder_core *core, uint32_t slo
     if (slot >= view->capacity) return 0;
     const larder_meta *meta = &view->metas[slot];
     return (meta->word & (UINT64_C(1) << 56)) != 0 && (uint32_t)(meta->hash >> 32) == tag;
+}
+
+/** Nonzero when `slot` holds an entry that LRU has marked (larder_core_mark_batch)
+ *  since the eviction hand last passed it: a recorded hit of it would change
+ *  nothing. Safe from an optimistic reader, without the lock (an atomic load
+ *  of the word that every write stores atomically); the answer may be stale
+ *  when it returns. */
+static inline int larder_core_slot_marked_concurrent(const larder_core *core, uint32_t slot)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    if (slot >= view->capacity) return 0;
+#if defined(__GNUC__) || defined(__clang__)
+    return (__atomic_load_n(&view->metas[slot].word, __ATOMIC_RELAXED) & LARDER_VIEW_LRU_MARK) != 0;
+#else
+    return (view->metas[slot].word & LARDER_VIEW_LRU_MARK) != 0;
+#endif
 }
 
 /** Starts loading what applying a recorded hit of `slot` later reads and

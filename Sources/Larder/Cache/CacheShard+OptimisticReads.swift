@@ -193,6 +193,27 @@ extension CacheShard {
         }
     }
 
+    /// Discards this thread's full stripe without the lock when every entry it
+    /// names is marked already (LRU marks only, and only without an access log,
+    /// which wants every hit): applying it would write nothing, yet would take
+    /// the lock and its line from the other threads. A hot working set is all
+    /// marked between two passes of the eviction hand, so most full stripes
+    /// are discarded (docs/Performance.md, "Hits that mark their entry").
+    /// Returns whether it did.
+    @inlinable @inline(__always)
+    func discardsMarkedStripe(_ stripe: UnsafeMutablePointer<larder_read_stripe>, owned: Int32) -> Bool {
+        guard marksHits, owned != 0, accessRecord == nil else { return false }
+        var tail: UInt64 = 0
+        let head = larder_read_stripe_unapplied(stripe, &tail)
+        guard head &- tail <= UInt64(LARDER_READ_STRIPE_RECORDS) else { return false }
+        var index = tail
+        while index != head {
+            if larder_core_slot_marked_concurrent(core, larder_read_stripe_slot_at(stripe, index)) == 0 { return false }
+            index &+= 1
+        }
+        return larder_read_stripe_discard(stripe, tail, head) != 0
+    }
+
     /// Applies every thread's recorded touches (call with `mutex` held): before
     /// the recency order is read.
     func applyAllRecordedHits() {
@@ -245,7 +266,7 @@ extension CacheShard {
             // their entry").
             larder_core_prefetch_recorded(core, slot, marksHits ? 1 : 0)
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
-            if larder_read_stripe_record(stripe, slot, tag, owned) != 0 {
+            if larder_read_stripe_record(stripe, slot, tag, owned) != 0, !discardsMarkedStripe(stripe, owned: owned) {
                 mutex.lock()
                 noteLocker()
                 applyRecordedHits(of: stripe)

@@ -1,3 +1,4 @@
+import CLarderCore
 import CLarderSystem
 import Dispatch
 import Foundation
@@ -159,6 +160,104 @@ struct CacheOptimisticReadTests {
         #expect(cache.keysByRecency()[0] == [k[3], k[0], k[4], k[5]])
         #expect(cache.statistics.hits == 1 && cache.statistics.evictions == 2)
         #expect(cache.checkInvariants() == 0)
+    }
+
+    /// Shard 0 of a two-shard LRU cache shared by threads, holding two of its keys,
+    /// and the slot of the first.
+    func sharedShardOfTwo(persistence: PersistenceConfiguration? = nil) throws
+        -> (cache: Cache<Int, Int>, keys: [Int], slot: UInt32) {
+        let configuration = CacheConfiguration(maxCount: 16, shardCount: 2, sweepInterval: nil)
+        let cache: Cache<Int, Int>
+        if let persistence {
+            cache = try Cache(configuration: configuration, persistence: persistence)
+        } else {
+            cache = try Cache(configuration: configuration)
+        }
+        let keys = Array((0..<1000).filter { cache.shardIndex(Cache<Int, Int>.hash($0)) == 0 }.prefix(2))
+        for key in keys { try cache.setValue(key, forKey: key) }
+        let shard = cache.shards[0]
+        shard.threadsShare.store(true, ordering: .relaxed)
+        let slot = shard.find(keys[0], hash: Cache<Int, Int>.hash(keys[0]))
+        #expect(slot != larderNil)
+        return (cache, keys, slot)
+    }
+
+    @Test("a stripe whose entries are all marked already is discarded without the lock; one with an unmarked entry is not")
+    func markedStripesAreDiscarded() throws {
+        let (cache, k, slot) = try sharedShardOfTwo()
+        let shard = cache.shards[0]
+        let (stripe, owned) = shard.stripeAndOwnership
+        #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(larder_core_slot_marked_concurrent(shard.core, slot) == 0)
+        // Not marked yet: the record must be applied.
+        #expect(!shard.discardsMarkedStripe(stripe, owned: owned))
+        #expect(larder_read_stripe_pending(stripe) != 0)
+        shard.applyOwnRecordedHits()
+        #expect(larder_core_slot_marked_concurrent(shard.core, slot) != 0)
+        // Marked: more hits of it would change nothing.
+        #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(shard.discardsMarkedStripe(stripe, owned: owned))
+        #expect(larder_read_stripe_pending(stripe) == 0)
+        // One unmarked entry among them keeps the stripe for the lock.
+        #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(cache.value(forKey: k[1]) == k[1])
+        #expect(!shard.discardsMarkedStripe(stripe, owned: owned))
+        #expect(larder_read_stripe_pending(stripe) != 0)
+        #expect(cache.statistics.hits == 5)
+        #expect(cache.checkInvariants() == 0)
+    }
+
+    @Test("a full stripe of marked entries returns its hit while another thread holds the shard's lock")
+    func aMarkedFullStripeNeedsNoLock() throws {
+        let (cache, k, _) = try sharedShardOfTwo()
+        let shard = cache.shards[0]
+        #expect(cache.value(forKey: k[0]) == k[0])
+        shard.applyOwnRecordedHits()
+        let holding = Atomic<Bool>(false), release = Atomic<Bool>(false), readerDone = Atomic<Bool>(false)
+        let group = DispatchGroup()
+        Thread.detachNewThread { [shard] in
+            group.enter()
+            shard.mutex.lock()
+            holding.store(true, ordering: .releasing)
+            while !release.load(ordering: .acquiring) { sched_yield() }
+            shard.mutex.unlock()
+            group.leave()
+        }
+        while !holding.load(ordering: .acquiring) { sched_yield() }
+        let reads = Int(LARDER_READ_STRIPE_RECORDS)
+        group.enter()
+        Thread.detachNewThread { [cache] in
+            // A thread of its own, so its stripe starts empty: its last read fills it.
+            for _ in 0..<reads { _ = cache.value(forKey: k[0]) }
+            readerDone.store(true, ordering: .releasing)
+            group.leave()
+        }
+        // Either the reader finishes, or it waits for the lock (then the lock shows a sleeper).
+        while !readerDone.load(ordering: .acquiring) && larder_mutex_sleepers(shard.mutex.pointer) == 0 { sched_yield() }
+        let finishedUnderTheHeldLock = readerDone.load(ordering: .acquiring)
+        release.store(true, ordering: .releasing)
+        group.wait()
+        #expect(finishedUnderTheHeldLock, "the full stripe of marked hits waited for the lock")
+        #expect(cache.statistics.hits == 1 + reads)
+        #expect(cache.checkInvariants() == 0)
+    }
+
+    @Test("with a disk tier, whose access log wants every hit, a marked stripe still goes to the lock")
+    func theTierKeepsMarkedStripes() throws {
+        let dir = TemporaryDirectory()
+        let (cache, k, slot) = try sharedShardOfTwo(
+            persistence: .lmdb(directory: dir.path, maxBytes: 64 << 20, durability: .synchronous))
+        defer { cache.close() }
+        let shard = cache.shards[0]
+        #expect(shard.accessRecord != nil)
+        let (stripe, owned) = shard.stripeAndOwnership
+        #expect(cache.value(forKey: k[0]) == k[0])
+        shard.applyOwnRecordedHits()
+        #expect(larder_core_slot_marked_concurrent(shard.core, slot) != 0)
+        #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(!shard.discardsMarkedStripe(stripe, owned: owned))
+        #expect(larder_read_stripe_pending(stripe) != 0)
     }
 
     @Test("a cache of one shard moves a shared hit's entry at once: exact order")
