@@ -35,7 +35,7 @@ extern "C" {
  *  lines in pairs), so that two stripes never share a line. */
 typedef struct larder_read_stripe {
     uint64_t head;     /* records ever taken (atomic) */
-    uint64_t tail;     /* records applied (under the shard's lock) or discarded (by the stripe's thread) */
+    uint64_t tail;     /* records applied (under the shard's lock) or discarded (by a thread recording in it) */
     uint64_t misses;   /* optimistic misses counted here (atomic) */
     uint64_t records[LARDER_READ_STRIPE_RECORDS];  /* slot | tag << 32 */
 } larder_read_stripe;
@@ -87,9 +87,10 @@ static inline uint32_t larder_read_stripe_take(larder_read_stripe *stripe, uint6
     return n;
 }
 
-/** For the stripe's own thread, without the lock: the records taken and not
- *  yet applied are those from `*tail_out` (inclusive) to the return value
- *  (exclusive), read with larder_read_stripe_slot_at. */
+/** Without the lock: the records taken and not yet applied are those from
+ *  `*tail_out` (inclusive) to the return value (exclusive), read with
+ *  larder_read_stripe_slot_at. In a stripe that threads share, a record
+ *  may still be in its writer's hands: read, it may be an older one. */
 static inline uint64_t larder_read_stripe_unapplied(const larder_read_stripe *stripe, uint64_t *tail_out)
 {
     *tail_out = __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED);
@@ -103,8 +104,9 @@ static inline uint32_t larder_read_stripe_slot_at(const larder_read_stripe *stri
 }
 
 /** Discards the records from `tail` to `head` unapplied, unless a lock
- *  holder took them meanwhile; returns nonzero when it did. For the stripe's
- *  own thread, without the lock, when applying them would change nothing.
+ *  holder took them meanwhile; returns nonzero when it did. Without the
+ *  lock, by a thread that records in the stripe, when applying them would
+ *  change nothing.
  *  A lock holder's larder_read_stripe_take racing with it may apply some of
  *  them again, which for such records is harmless. */
 static inline int larder_read_stripe_discard(larder_read_stripe *stripe, uint64_t tail, uint64_t head)

@@ -193,19 +193,22 @@ extension CacheShard {
         }
     }
 
-    /// Discards this thread's full stripe without the lock when every entry it
-    /// names is marked already (LRU marks only, and only without an access log,
-    /// which wants every hit): applying it would write nothing, yet would take
+    /// Discards the calling thread's full stripe without the lock when every
+    /// entry it names is marked already (LRU marks only, and only without an
+    /// access log, which wants every hit): applying it would write nothing, yet would take
     /// the lock and its line from the other threads. A hot working set is all
     /// marked between two passes of the eviction hand, so most full stripes
     /// are discarded (docs/Performance.md, "Hits that mark their entry").
-    /// Returns whether it did.
+    /// One full stripe in ``lockedStripePeriod`` still goes to the lock, so that
+    /// a thread left alone on the shard is seen to be (``noteLocker()``) and
+    /// reads under its biased lock again. Returns whether it discarded.
     @inlinable @inline(__always)
-    func discardsMarkedStripe(_ stripe: UnsafeMutablePointer<larder_read_stripe>, owned: Int32) -> Bool {
-        guard marksHits, owned != 0, accessRecord == nil else { return false }
+    func discardsMarkedStripe(_ stripe: UnsafeMutablePointer<larder_read_stripe>) -> Bool {
+        guard marksHits, accessRecord == nil else { return false }
         var tail: UInt64 = 0
         let head = larder_read_stripe_unapplied(stripe, &tail)
-        guard head &- tail <= UInt64(LARDER_READ_STRIPE_RECORDS) else { return false }
+        guard head &- tail <= UInt64(LARDER_READ_STRIPE_RECORDS),
+              head / UInt64(LARDER_READ_STRIPE_RECORDS) % Self.lockedStripePeriod != 0 else { return false }
         var index = tail
         while index != head {
             if larder_core_slot_marked_concurrent(core, larder_read_stripe_slot_at(stripe, index)) == 0 { return false }
@@ -213,6 +216,9 @@ extension CacheShard {
         }
         return larder_read_stripe_discard(stripe, tail, head) != 0
     }
+
+    /// Of this many full stripes of marked entries, one takes the lock anyway.
+    @inlinable static var lockedStripePeriod: UInt64 { 8 }
 
     /// Applies every thread's recorded touches (call with `mutex` held): before
     /// the recency order is read.
@@ -266,7 +272,7 @@ extension CacheShard {
             // their entry").
             larder_core_prefetch_recorded(core, slot, marksHits ? 1 : 0)
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
-            if larder_read_stripe_record(stripe, slot, tag, owned) != 0, !discardsMarkedStripe(stripe, owned: owned) {
+            if larder_read_stripe_record(stripe, slot, tag, owned) != 0, !discardsMarkedStripe(stripe) {
                 mutex.lock()
                 noteLocker()
                 applyRecordedHits(of: stripe)
