@@ -195,13 +195,14 @@ extension CacheShard {
 
     /// Discards the calling thread's full stripe without the lock when every
     /// entry it names is marked already (LRU marks only, and only without an
-    /// access log, which wants every hit): applying it would write nothing, yet would take
-    /// the lock and its line from the other threads. A hot working set is all
-    /// marked between two passes of the eviction hand, so most full stripes
-    /// are discarded (docs/Performance.md, "Hits that mark their entry").
-    /// One full stripe in ``lockedStripePeriod`` still goes to the lock, so that
-    /// a thread left alone on the shard is seen to be (``noteLocker()``) and
-    /// reads under its biased lock again. Returns whether it discarded.
+    /// access log, which wants every hit): applying it would write nothing,
+    /// yet would take the lock and its line from the other threads. A hot
+    /// working set is all marked between two passes of the eviction hand, so
+    /// most full stripes are discarded (docs/Performance.md, "Hits that mark
+    /// their entry"). One full stripe in ``lockedStripePeriod`` still goes to
+    /// the lock, so that a thread left alone on the shard is seen to be
+    /// (``noteLocker()``) and reads under its biased lock again. Returns
+    /// whether it discarded.
     @inlinable @inline(__always)
     func discardsMarkedStripe(_ stripe: UnsafeMutablePointer<larder_read_stripe>) -> Bool {
         guard marksHits, accessRecord == nil else { return false }

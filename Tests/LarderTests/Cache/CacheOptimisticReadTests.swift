@@ -226,8 +226,8 @@ struct CacheOptimisticReadTests {
         shard.applyOwnRecordedHits()
         let holding = Atomic<Bool>(false), release = Atomic<Bool>(false), readerDone = Atomic<Bool>(false)
         let group = DispatchGroup()
+        group.enter()
         Thread.detachNewThread { [shard] in
-            group.enter()
             shard.mutex.lock()
             holding.store(true, ordering: .releasing)
             while !release.load(ordering: .acquiring) { sched_yield() }
@@ -238,7 +238,8 @@ struct CacheOptimisticReadTests {
         let reads = Int(LARDER_READ_STRIPE_RECORDS)
         group.enter()
         Thread.detachNewThread { [cache] in
-            // A thread of its own, so its stripe starts empty: its last read fills it.
+            // Its last read fills its stripe (its own, or the shared one with the
+            // main thread's applied hit before these).
             for _ in 0..<reads { _ = cache.value(forKey: k[0]) }
             readerDone.store(true, ordering: .releasing)
             group.leave()
