@@ -74,15 +74,21 @@ extension Cache {
         return hash(key)
     }
 
-    /// The shard for a hash. The C core takes both the index tag and the home
-    /// bucket from the high 32 bits, so the shard comes from a
-    /// multiplicative mix of all 64 bits (then Lemire's multiply-shift range
-    /// reduction): a shard's keys still spread over its whole index.
+    /// The shard for a hash: Lemire's multiply-shift range reduction of the
+    /// hash's low 16 bits. Every operation computes it before its first load
+    /// of the index, so its latency is on each operation's chain of dependent
+    /// loads: one multiply, not a mix first (a mix of all 64 bits then a
+    /// reduction made a one-shard cache's operations 10 % slower when it went
+    /// through them, docs/Performance.md). The low 16 bits are ones that
+    /// nothing else reads as they are: the index takes its tag and home bucket
+    /// from the high 32, W-TinyLFU's record of departures its slot from the
+    /// top of the low 32 (where these bits move the slot by less than one),
+    /// and the sketch and the ghost mix the whole hash first. So a shard's
+    /// keys still spread over its whole index and tables.
     @inlinable
     func shardIndex(_ hash: UInt64) -> Int {
         let count = UInt64(shards.count)
         if count == 1 { return 0 }
-        let mixed = (hash &* 0x9E37_79B9_7F4A_7C15) >> 32
-        return Int((mixed &* count) >> 32)
+        return Int(((hash & 0xFFFF) &* count) >> 16)
     }
 }
