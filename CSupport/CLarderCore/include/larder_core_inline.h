@@ -448,6 +448,35 @@ static inline uint32_t larder_core_prefetch_for_miss(const larder_core *core, ui
     return larder_core_prefetch_lru(core);
 }
 
+/** Where a core's index is: its buckets and their mask, fixed when the core
+ *  is created. A cache keeps one per shard beside its table of shards, so
+ *  that an operation starts loading its bucket as soon as it has the hash,
+ *  rather than after reading the shard and then the core to find it. */
+typedef struct larder_index_view {
+    const larder_bucket *buckets;
+    uint64_t mask;
+} larder_index_view;
+
+/** `core`'s index view (larder_index_view_prefetch). */
+static inline larder_index_view larder_core_index_view(const larder_core *core)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    return (larder_index_view){ .buckets = view->buckets, .mask = view->mask };
+}
+
+/** Starts loading the bucket where a lookup of `hash` in the index of `view`
+ *  begins (no effect on results; safe from any thread: a prefetch reads
+ *  nothing). */
+static inline void larder_index_view_prefetch(const larder_index_view *view, uint64_t hash)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(&view->buckets[(hash >> 32) & view->mask], 0);
+#else
+    (void)view;
+    (void)hash;
+#endif
+}
+
 /** A write prefetch of the cache line at `address` (no effect on results). */
 static inline void larder_prefetch_for_write(const void *address)
 {

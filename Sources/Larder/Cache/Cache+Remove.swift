@@ -27,7 +27,9 @@ extension Cache {
     /// a removal in the same lock hold (the caller ends it).
     @inlinable
     func removeFromMemory(_ key: Key, hash: UInt64, asRemoval: Bool = false) -> Value? {
-        let shard = shards[shardIndex(hash)]
+        let index = shardIndex(hash)
+        prefetchBucket(hash, shard: index)
+        let shard = shards[index]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
         shard.lockForWrite()

@@ -37,6 +37,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @usableFromInline let shards: [CacheShard<Key, Value>]
     /// The shards again, unretained, for hot paths (owned by `shards`).
     @usableFromInline nonisolated(unsafe) let shardTable: UnsafeMutablePointer<Unmanaged<CacheShard<Key, Value>>>
+    /// Each shard's index (larder_index_view), so that an operation can start
+    /// loading its bucket from the hash alone (``prefetchBucket(_:shard:)``).
+    @usableFromInline nonisolated(unsafe) let indexTable: UnsafeMutablePointer<larder_index_view>
     @usableFromInline let clock: any CacheClock
     @usableFromInline let logger: Logger?
     @usableFromInline let tier: (any CacheBackingTier<Key, Value>)?
@@ -124,6 +127,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.shards = shards
         self.shardTable = .allocate(capacity: shards.count)
         for (index, shard) in shards.enumerated() { (shardTable + index).initialize(to: .passUnretained(shard)) }
+        self.indexTable = .allocate(capacity: shards.count)
+        for (index, shard) in shards.enumerated() { (indexTable + index).initialize(to: larder_core_index_view(shard.core)) }
         self.clock = clock
         self.logger = logger
         self.tier = tier
@@ -150,6 +155,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         // Not `close()`: the last reference may go on the tier's own thread, which must not wait for itself.
         shared?.closeSoon()
         shardTable.deallocate()
+        indexTable.deallocate()
     }
 
     // MARK: Reading
@@ -162,7 +168,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable
     public func value(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        let found = withShard(shardIndex(hash)) { lookUp(key, hash: hash, in: $0) }
+        let index = shardIndex(hash)
+        prefetchBucket(hash, shard: index)
+        let found = withShard(index) { lookUp(key, hash: hash, in: $0) }
         guard found == nil, readsThrough else { return found }
         if hasShared { return try? readShared(key, hash: hash) }
         guard let tier else { return nil }
@@ -228,6 +236,16 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return nil
     }
 
+    /// Starts loading the index bucket of `hash` in shard `index`. Why: the
+    /// bucket's load is the first of each lookup's dependent misses, and
+    /// finding it through the shard, then the shard's core, put two more
+    /// dependent loads before it (each one's line was touched a shard count of
+    /// operations ago, so not always in L1).
+    @inlinable @inline(__always)
+    func prefetchBucket(_ hash: UInt64, shard index: Int) {
+        larder_index_view_prefetch(indexTable + index, hash)
+    }
+
     /// Runs `body` with shard `index`, without retaining it: `shards` keeps
     /// every shard alive as long as `self`.
     @inlinable @inline(__always)
@@ -243,7 +261,9 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable
     public func contains(_ key: Key) -> Bool {
         let hash = Self.hash(key)
-        return withShard(shardIndex(hash)) { shard in contains(key, hash: hash, in: shard) }
+        let index = shardIndex(hash)
+        prefetchBucket(hash, shard: index)
+        return withShard(index) { shard in contains(key, hash: hash, in: shard) }
     }
 
     @inlinable

@@ -1,3 +1,4 @@
+import CLarderCore
 import CLarderSystem
 import Foundation
 import Testing
@@ -59,6 +60,46 @@ struct IntegerKeyHashTests {
             let even = Double(count) / 16
             #expect(perShard.allSatisfy { abs(Double($0) - even) < 0.05 * even }, "stride \(stride): \(perShard)")
             cache.close()
+        }
+    }
+
+    @Test("one shard's keys spread over its index and over W-TinyLFU's record of departures like random hashes")
+    func shardKeysSpread() {
+        let cache = try! Cache<Int, Int>(configuration: .init(maxCount: 16_384, shardCount: 16, sweepInterval: nil))
+        defer { cache.close() }
+        for stride in [1, 64, 4096, 1 << 32] {
+            let hashes = (0..<100_000).map { Cache<Int, Int>.hash($0 &* stride) }.filter { cache.shardIndex($0) == 3 }
+            let count = Double(hashes.count)
+            // What random hashes fill of `size` places.
+            func expected(_ size: Int) -> Double { Double(size) * (1 - exp(-count / Double(size))) }
+            // The home buckets of an 8,192-bucket index: bits of the upper half.
+            let buckets = Set(hashes.map { ($0 >> 32) & 8_191 }).count
+            #expect(Double(buckets) > 0.98 * expected(8_192), "stride \(stride): \(buckets) home buckets")
+            // The record's slots (larder_regret_slot): the low half, scaled.
+            let slots = Set(hashes.map { (($0 & 0xFFFF_FFFF) &* 4_096) >> 32 }).count
+            #expect(Double(slots) > 0.98 * expected(4_096), "stride \(stride): \(slots) departure slots")
+        }
+    }
+
+    @Test("each shard's index view names the buckets its lookups probe")
+    func indexViewsNameEachShardsBuckets() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 4_096, shardCount: 8, sweepInterval: nil))
+        defer { cache.close() }
+        for key in 0..<2_000 { try cache.setValue(key, forKey: key) }
+        for key in 0..<2_000 {
+            let hash = Cache<Int, Int>.hash(key)
+            let index = cache.shardIndex(hash)
+            let slot = cache.shards[index].find(key, hash: hash)
+            let view = cache.indexTable[index]
+            // Linear probing from the home bucket reaches the key's bucket.
+            var bucket = (hash >> 32) & view.mask
+            var found = false
+            for _ in 0...view.mask {
+                let entry = view.buckets[Int(bucket)]
+                if entry.slot == slot && entry.tag == UInt32(truncatingIfNeeded: hash >> 32) { found = true; break }
+                bucket = (bucket + 1) & view.mask
+            }
+            #expect(slot != larderNil && found, "key \(key) in shard \(index)")
         }
     }
 
