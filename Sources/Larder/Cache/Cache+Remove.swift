@@ -27,9 +27,7 @@ extension Cache {
     /// a removal in the same lock hold (the caller ends it).
     @inlinable
     func removeFromMemory(_ key: Key, hash: UInt64, asRemoval: Bool = false) -> Value? {
-        let index = shardIndex(hash)
-        prefetchBucket(hash, shard: index)
-        let shard = shards[index]
+        let shard = shards[shardIndexLoadingBucket(hash)]
         var removed: (key: Key, value: Value)? = nil
         var expired = false
         shard.lockForWrite()

@@ -162,8 +162,7 @@ extension Cache {
                       fillSnapshot: UInt64?) throws(CacheError) -> PreparedWrite {
         let weight = explicitWeight ?? naturalWeight(key: key, value: value)
         let hash = Self.hashForStore(key)
-        let index = shardIndex(hash)
-        prefetchBucket(hash, shard: index)
+        let index = shardIndexLoadingBucket(hash)
         let share = Self.share(of: effectiveByteBudget, shard: index, shardCount: shards.count)
         guard weight <= share, weight <= larderMaxWeight else {
             throw tooLarge(weight: weight, share: share)

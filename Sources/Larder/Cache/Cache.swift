@@ -38,7 +38,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// The shards again, unretained, for hot paths (owned by `shards`).
     @usableFromInline nonisolated(unsafe) let shardTable: UnsafeMutablePointer<Unmanaged<CacheShard<Key, Value>>>
     /// Each shard's index (larder_index_view), so that an operation can start
-    /// loading its bucket from the hash alone (``prefetchBucket(_:shard:)``).
+    /// loading its bucket from the hash alone (``shardIndexLoadingBucket(_:)``).
     @usableFromInline nonisolated(unsafe) let indexTable: UnsafeMutablePointer<larder_index_view>
     @usableFromInline let clock: any CacheClock
     @usableFromInline let logger: Logger?
@@ -168,8 +168,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable
     public func value(forKey key: Key) -> Value? {
         let hash = Self.hash(key)
-        let index = shardIndex(hash)
-        prefetchBucket(hash, shard: index)
+        let index = shardIndexLoadingBucket(hash)
         let found = withShard(index) { lookUp(key, hash: hash, in: $0) }
         guard found == nil, readsThrough else { return found }
         if hasShared { return try? readShared(key, hash: hash) }
@@ -236,14 +235,16 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return nil
     }
 
-    /// Starts loading the index bucket of `hash` in shard `index`. Why: the
-    /// bucket's load is the first of each lookup's dependent misses, and
-    /// finding it through the shard, then the shard's core, put two more
-    /// dependent loads before it (each one's line was touched a shard count of
-    /// operations ago, so not always in L1).
+    /// The shard of `hash` (``shardIndex(_:)``), once its index bucket there
+    /// has started loading. Why: the bucket's load is the first of each
+    /// lookup's dependent misses, and finding it through the shard, then the
+    /// shard's core, put two more dependent loads before it (each one's line
+    /// was touched a shard count of operations ago, so not always in L1).
     @inlinable @inline(__always)
-    func prefetchBucket(_ hash: UInt64, shard index: Int) {
+    func shardIndexLoadingBucket(_ hash: UInt64) -> Int {
+        let index = shardIndex(hash)
         larder_index_view_prefetch(indexTable + index, hash)
+        return index
     }
 
     /// Runs `body` with shard `index`, without retaining it: `shards` keeps
@@ -261,8 +262,7 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @inlinable
     public func contains(_ key: Key) -> Bool {
         let hash = Self.hash(key)
-        let index = shardIndex(hash)
-        prefetchBucket(hash, shard: index)
+        let index = shardIndexLoadingBucket(hash)
         return withShard(index) { shard in contains(key, hash: hash, in: shard) }
     }
 
