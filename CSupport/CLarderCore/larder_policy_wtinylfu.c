@@ -208,7 +208,7 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     if (w->counting) {
         int added = larder_sketch_increment(&w->sketch, meta->hash, &estimate);
         larder_set_stored_estimate(core, slot, estimate);
-        if (added) larder_count_request(core);
+        if (added) larder_count_requests(core, 1);
     } else {
         larder_set_stored_estimate(core, slot, larder_sketch_frequency(&w->sketch, meta->hash));
     }
@@ -251,7 +251,7 @@ static LARDER_ALWAYS_INLINE void larder_wtinylfu_hit(larder_core *core, uint32_t
     uint32_t counted = (uint32_t)(w->counting != 0) &
                        (uint32_t)((byte & LARDER_WTINYLFU_COUNT_MASK) != LARDER_WTINYLFU_COUNT_MASK);
     *state = (uint8_t)(byte + counted);
-    if ((w->sketch.size += counted) >= w->sketch.sample) larder_wtinylfu_age(core);
+    larder_count_requests(core, counted);
     larder_round_end(w);
     uint32_t region = byte >> LARDER_WTINYLFU_REGION_SHIFT;
     if (region == LARDER_PROBATION && larder_wtinylfu_promote(core, slot)) return;
@@ -375,7 +375,7 @@ static larder_status larder_decline(larder_core *core, uint64_t hash, int side)
     larder_wtinylfu *w = core->state.wtinylfu;
     larder_round_end(w);
     uint32_t estimate;
-    if (w->counting && larder_sketch_increment(&w->sketch, hash, &estimate)) larder_count_request(core);
+    if (w->counting && larder_sketch_increment(&w->sketch, hash, &estimate)) larder_count_requests(core, 1);
     larder_window_miss(core, hash);
     if (side != LARDER_SIDE_NONE) larder_window_record(w, hash, side);
     return LARDER_REJECTED;

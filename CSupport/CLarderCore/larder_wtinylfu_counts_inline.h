@@ -66,11 +66,12 @@ static inline void larder_release(larder_core *core, uint32_t slot)
     sketch->size = sketch->size > idle ? sketch->size - idle : 0;
 }
 
-/* One request counted in the period's sample. */
-static inline void larder_count_request(larder_core *core)
+/* `n` requests counted in the period's sample (0 or 1: a hit passes 0
+ * rather than branching on whether it counts). */
+static inline void larder_count_requests(larder_core *core, uint32_t n)
 {
     larder_sketch *sketch = &core->state.wtinylfu->sketch;
-    if (++sketch->size >= sketch->sample) larder_wtinylfu_age(core);
+    if ((sketch->size += n) >= sketch->sample) larder_wtinylfu_age(core);
 }
 
 #endif
