@@ -330,6 +330,9 @@ enum {
     LARDER_ADMITTED = 1,
     LARDER_NOT_YET = 2,  /* declined by the low-count margin alone (larder_admit) */
 };
+/* larder_admit computes its outcome as a sum of products, in which a decline
+ * is the zero left when neither term applies. */
+_Static_assert(LARDER_DECLINED == 0, "larder_admit's arithmetic takes a decline to be 0");
 
 /* Whether a candidate asked for `candidate` times replaces a victim asked
  * for `victim` times: Caffeine's admit, except that against a victim asked
