@@ -26,7 +26,9 @@
  * window's overflow as if the new entry had already joined, and judges the
  * new entry itself when it bypasses the window. Each call names one victim
  * and remembers the round (the next candidate, its source) until the caller
- * removes that victim; any other change ends the round.
+ * removes that victim; any other change ends the round. The usual miss,
+ * through larder_core_replace_lru, is decided in one pass instead
+ * (larder_wtinylfu_replace).
  *
  * Frequencies: a hit is counted in the entry, a miss in the sketch
  * (larder_wtinylfu_counts.c); a candidate leaving the window is judged by
@@ -185,6 +187,35 @@ static void larder_wtinylfu_start_counting(larder_core *core, uint32_t count, ui
         core->state.wtinylfu->counting = 1;
 }
 
+/* What follows a newcomer's link, given the core's count and total weight
+ * with it: the sketch counts its request (from the cache's first time half
+ * full), and the window's controller looks its hash up among the recent
+ * departures. */
+static LARDER_ALWAYS_INLINE void larder_wtinylfu_arrived(larder_core *core, uint32_t slot, uint64_t hash,
+                                                         uint32_t count, uint64_t total_weight)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    if (!w->counting) larder_wtinylfu_start_counting(core, count, total_weight);
+    /* The insert's estimate goes with the entry, for its admission when it
+     * leaves the window (larder_carried_frequency_of); stored before the
+     * request is counted, which may age it with the rest. */
+    uint32_t estimate;
+    if (w->counting) {
+        int added = larder_sketch_increment(&w->sketch, hash, &estimate);
+        larder_set_stored_estimate(core, slot, estimate);
+        if (added) larder_count_requests(core, 1);
+    } else {
+        larder_set_stored_estimate(core, slot, larder_sketch_frequency(&w->sketch, hash));
+    }
+    /* With a maximum weight the sample follows the entries the cache holds. */
+    if (core->max_weight != UINT64_MAX && count > w->sketch.population) {
+        larder_sketch_set_population(&w->sketch, count);
+        larder_wtinylfu_age(core);
+    }
+    if (w->rebalance) larder_window_rebalance(core);
+    larder_window_miss(core, hash);
+}
+
 void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
 {
     larder_wtinylfu *w = core->state.wtinylfu;
@@ -200,25 +231,7 @@ void larder_wtinylfu_insert(larder_core *core, uint32_t slot, int at_back)
     int fits = weight <= w->region[LARDER_WINDOW].max_weight;
     larder_wtinylfu_link(core, slot, fits ? LARDER_WINDOW : LARDER_PROBATION, 0);
     (void)larder_window_overflow(core, 0, 0);
-    if (!w->counting) larder_wtinylfu_start_counting(core, core->count + 1u, core->total_weight + weight);
-    /* The insert's estimate goes with the entry, for its admission when it
-     * leaves the window (larder_carried_frequency_of); stored before the
-     * request is counted, which may age it with the rest. */
-    uint32_t estimate;
-    if (w->counting) {
-        int added = larder_sketch_increment(&w->sketch, meta->hash, &estimate);
-        larder_set_stored_estimate(core, slot, estimate);
-        if (added) larder_count_requests(core, 1);
-    } else {
-        larder_set_stored_estimate(core, slot, larder_sketch_frequency(&w->sketch, meta->hash));
-    }
-    /* With a maximum weight the sample follows the entries the cache holds. */
-    if (core->max_weight != UINT64_MAX && core->count + 1u > w->sketch.population) {
-        larder_sketch_set_population(&w->sketch, core->count + 1u);
-        larder_wtinylfu_age(core);
-    }
-    if (w->rebalance) larder_window_rebalance(core);
-    larder_window_miss(core, meta->hash);
+    larder_wtinylfu_arrived(core, slot, meta->hash, core->count + 1u, core->total_weight + weight);
 }
 
 /* A probation entry's hit: promoted to protected unless it could never fit
@@ -473,12 +486,91 @@ larder_status larder_wtinylfu_victim(larder_core *core, int newcomer, uint64_t h
     return larder_name(w, leaving, side, next, phase, victim_out);
 }
 
-/* larder_core_replace_lru under W-TinyLFU: the round's victim, then its
- * removal and the new entry's insert in one pass (larder_core_swap), with
- * no second flush of deferred hits. */
+/* The usual eviction, its candidate declined: the window's least recent
+ * entry leaves, and the newcomer takes its slot at the window's front.
+ * larder_wtinylfu_swap's removal and insert, fused: the window's count
+ * stays, and no round is open (the caller checked that the budget allows
+ * the swap and that the window then holds the newcomer). */
+static larder_status larder_wtinylfu_turn(larder_core *core, uint32_t slot, uint64_t hash, uint64_t weight,
+                                          uint32_t *slot_out)
+{
+    larder_wtinylfu *w = core->state.wtinylfu;
+    larder_meta *meta = &core->metas[slot];
+    uint64_t old_weight = larder_meta_weight(meta);
+    larder_unfile_and_unindex(core, slot);
+    /* The key's requests stay on record after it leaves. */
+    larder_release(core, slot);
+    larder_sketch_forget(&w->sketch, slot);
+    larder_node *nodes = core->nodes;
+    uint32_t sentinel = larder_sentinel(core, LARDER_WINDOW);
+    if (nodes[sentinel].next != slot) {
+        larder_list_unlink(nodes, slot);
+        larder_list_link_after(nodes, sentinel, slot);
+    }
+    larder_slot_states(core)[slot] = (uint8_t)(LARDER_WINDOW << LARDER_WTINYLFU_REGION_SHIFT);  /* no hits yet */
+    if (weight != old_weight) {
+        w->region[LARDER_WINDOW].weight = w->region[LARDER_WINDOW].weight - old_weight + weight;
+        core->total_weight = core->total_weight - old_weight + weight;
+    }
+    meta->hash = hash;
+    larder_meta_store_word_(meta, weight | LARDER_FLAG_LIVE);
+    larder_round_end(w);
+    larder_wtinylfu_arrived(core, slot, hash, core->count, core->total_weight);
+    larder_index_insert(core, hash, slot);
+    *slot_out = slot;
+    return LARDER_OK;
+}
+
+/* larder_core_replace_lru under W-TinyLFU. The usual miss on a full cache
+ * (no round open, the window overflowing by its least recent entry alone,
+ * the budget allowing either side's eviction) is decided where the
+ * candidate stands: the decision larder_wtinylfu_victim makes, without first
+ * moving the candidate to probation's front and then unlinking it from
+ * there when it loses (five times in six on the mixed workload), and a
+ * declined candidate's slot goes to the newcomer in one pass
+ * (larder_wtinylfu_turn). The order, the records and the sketch end up as
+ * the general round leaves them; the differential tests hold both to the
+ * model. Any other miss takes the general round, then its victim's removal
+ * and the new entry's insert in one pass (larder_core_swap), with no
+ * second flush of deferred hits. */
 larder_status larder_wtinylfu_replace(larder_core *core, uint64_t hash, uint64_t weight, uint64_t max_total_weight,
                                       uint32_t *slot_out)
 {
+    larder_wtinylfu *w = core->state.wtinylfu;
+    if (w->pending == LARDER_NIL && (w->phase == LARDER_ROUND_NONE || w->phase == LARDER_ROUND_NEWCOMER)) {
+        larder_sketch_prefetch(&w->sketch, hash);
+        larder_window_prefetch(w, hash);
+        larder_flush_for_read(core);
+        larder_region *window = &w->region[LARDER_WINDOW];
+        uint32_t candidate = larder_back(core, LARDER_WINDOW), victim = larder_back(core, LARDER_PROBATION);
+        if (candidate != LARDER_NIL && victim != LARDER_NIL && weight <= window->max_weight) {
+            uint64_t candidate_weight = larder_meta_weight(&core->metas[candidate]);
+            uint64_t victim_weight = larder_meta_weight(&core->metas[victim]);
+            larder_region rest = *window;
+            rest.count--;
+            rest.weight -= candidate_weight;
+            uint64_t total = core->total_weight;
+            if (larder_region_over(window, 1u, weight) && !larder_region_over(&rest, 1u, weight) &&
+                weight <= max_total_weight && total - candidate_weight <= max_total_weight - weight &&
+                total - victim_weight <= max_total_weight - weight) {
+                int decision = candidate_weight <= core->max_weight
+                                   ? larder_admit(w, larder_carried_frequency_of(core, candidate),
+                                                  larder_frequency_of(core, victim))
+                                   : LARDER_DECLINED;
+                w->window_departures++;
+                uint32_t leaving = candidate;
+                if (decision == LARDER_ADMITTED) {
+                    larder_wtinylfu_move(core, candidate, LARDER_PROBATION, 0);
+                    larder_window_record(w, core->metas[victim].hash, LARDER_SIDE_MAIN);
+                    leaving = victim;
+                } else if (decision != LARDER_NOT_YET) {
+                    larder_window_record(w, core->metas[candidate].hash, LARDER_SIDE_WINDOW);
+                }
+                if (leaving == candidate) return larder_wtinylfu_turn(core, candidate, hash, weight, slot_out);
+                return larder_wtinylfu_swap(core, leaving, hash, weight, max_total_weight, slot_out);
+            }
+        }
+    }
     uint32_t slot;
     larder_status status = larder_wtinylfu_victim(core, 1, hash, weight, &slot);
     if (status != LARDER_OK) return status;
