@@ -291,8 +291,8 @@ static inline void larder_unfile_and_unindex(larder_core *core, uint32_t slot)
 LARDER_INTERNAL larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weight,
                                                  uint64_t max_total_weight, uint32_t *slot_out);
 
-/* W-TinyLFU (larder_policy_wtinylfu.c; its window sizing in larder_policy_window.c, its
- * counts in larder_wtinylfu_counts.c). */
+/* W-TinyLFU (larder_policy_wtinylfu.c; its eviction decision in larder_wtinylfu_evict.c, its
+ * window sizing in larder_policy_window.c, its counts in larder_wtinylfu_counts.c). */
 LARDER_INTERNAL void larder_wtinylfu_init(larder_core *core, uint64_t *sketch_table, uint32_t sketch_blocks,
                                           uint64_t *regret_table, int adapts);
 LARDER_INTERNAL void larder_wtinylfu_clear(larder_core *core);

@@ -69,7 +69,7 @@ enum { LARDER_WINDOW = 0, LARDER_PROBATION = 1, LARDER_PROTECTED = 2 };
 /* Queues of S3-FIFO, likewise. */
 enum { LARDER_SMALL = 0, LARDER_MAIN = 1 };
 
-/** W-TinyLFU (larder_policy_wtinylfu.c, larder_wtinylfu_counts.c, larder_policy_window.c). */
+/** W-TinyLFU (larder_policy_wtinylfu.c, larder_wtinylfu_evict.c, larder_wtinylfu_counts.c, larder_policy_window.c). */
 typedef struct larder_wtinylfu {
     larder_region region[3];   /* window, probation (limits unused), protected */
     larder_sketch sketch;

@@ -40,7 +40,7 @@
  * to be of use, and carved out of the same bytes a slot it would
  * saturate. Its job, keeping one-hit wonders out of main, is done by the
  * admission rule (a candidate must be asked for strictly more often than
- * main's victim) and by the lazy start (larder_policy_wtinylfu.c), which
+ * main's victim) and by the lazy start (larder_wtinylfu_inline.h), which
  * keeps a filling cache's one-offs out of the counts. Variants measured on
  * the LIRS/ARC traces: Caffeine 2.6's four independent rows (a cache line
  * each) equal to these blocks in the mean over five hash seeds (48.74 and

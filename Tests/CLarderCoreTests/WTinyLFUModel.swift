@@ -1,7 +1,7 @@
 import CLarderCore
 
 /// A plain model of the core's W-TinyLFU (larder_policy_wtinylfu.c,
-/// larder_wtinylfu_counts.c and larder_policy_window.c): three key lists, the regions' counts, weights
+/// larder_wtinylfu_evict.c, larder_wtinylfu_counts.c and larder_policy_window.c): three key lists, the regions' counts, weights
 /// and limits, the sketch, the eviction round and the window's regrets, written
 /// for clarity rather than speed. Keys are small integers; the driver owns
 /// their hashes and weights and passes them in.

@@ -128,7 +128,7 @@ void larder_core_prefetch_ghost(const larder_core *core, uint64_t hash);
 
 /** Under W-TinyLFU, starts loading the sketch block and the departures'
  *  bucket of a key about to be inserted; under another policy nothing
- *  (larder_policy_wtinylfu.c). */
+ *  (larder_wtinylfu_evict.c). */
 void larder_core_prefetch_newcomer(const larder_core *core, uint64_t hash);
 
 /* What a hit's touch of `slot` reads first and writes: under S3-FIFO the
