@@ -375,16 +375,6 @@ static inline void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t has
 #endif
 }
 
-/* Starts loading the bucket the next addition sweeps, if it sweeps one. */
-static inline void larder_ghost_prefetch_sweep(const larder_ghost *ghost)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    if (ghost->buckets && ghost->sweep_wait == 1u)
-        __builtin_prefetch(ghost->table + (size_t)ghost->sweep * LARDER_GHOST_BUCKET_WORDS, 1);
-#else
-    (void)ghost;
-#endif
-}
 
 /* The second half of the W-TinyLFU and S3-FIFO replace
  * (larder_core_replace_lru): the named victim in `slot` removed and the new

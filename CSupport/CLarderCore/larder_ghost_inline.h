@@ -17,8 +17,15 @@
 #define LARDER_GHOST_STAMP_MASK ((1u << LARDER_GHOST_STAMP_BITS) - 1u)
 /* The longest window, in stamps: a quarter of the stamps' range. */
 #define LARDER_GHOST_WINDOW_MAX 1024u
-/* Additions per bucket swept (see larder_ghost.c). */
-#define LARDER_GHOST_SWEEP_EVERY 4u
+/* The cursor word: the place the next addition writes in its low bits, the
+ * epoch of the bucket's last sweep above them (see larder_ghost.c). */
+#define LARDER_GHOST_PLACE_BITS 4u
+#define LARDER_GHOST_PLACE_MASK ((1u << LARDER_GHOST_PLACE_BITS) - 1u)
+#define LARDER_GHOST_EPOCH_MASK (UINT32_MAX >> LARDER_GHOST_PLACE_BITS)
+/* An addition sweeps its bucket when the last sweep is this many stamps old. */
+#define LARDER_GHOST_SWEEP_AGE LARDER_GHOST_WINDOW_MAX
+/* A bucket last swept this many stamps ago holds only dead records. */
+#define LARDER_GHOST_STALE_AGE (3u * LARDER_GHOST_WINDOW_MAX)
 
 static inline uint32_t larder_ghost_fingerprint(uint64_t mixed)
 {
@@ -38,7 +45,7 @@ static inline int larder_ghost_alive(const larder_ghost *ghost, uint32_t word)
 }
 
 /* Bit i set where place i of `bucket` holds fingerprint `f`, alive or not
- * (never the cursor: its fingerprint bits are zero). */
+ * (the cursor's bit, 15, is the caller's to clear). */
 static inline uint32_t larder_ghost_match(const uint32_t *bucket, uint32_t f)
 {
 #if defined(__SSE2__)
@@ -68,12 +75,21 @@ static inline uint32_t larder_lowest_bit(uint32_t mask)
 #endif
 }
 
+/* Stamps since `bucket` was last swept. */
+static inline uint32_t larder_ghost_since_sweep(const larder_ghost *ghost, const uint32_t *bucket)
+{
+    return (ghost->epoch - (bucket[LARDER_GHOST_CURSOR] >> LARDER_GHOST_PLACE_BITS)) & LARDER_GHOST_EPOCH_MASK;
+}
+
 static inline int larder_ghost_take(larder_ghost *ghost, uint64_t hash)
 {
     if (ghost->max_records == 0) return 0;
     uint64_t mixed = larder_ghost_mix(hash);
     uint32_t *bucket = larder_ghost_bucket_of(ghost, mixed);
-    for (uint32_t mask = larder_ghost_match(bucket, larder_ghost_fingerprint(mixed)); mask; mask &= mask - 1u) {
+    /* Swept that long ago, every record is dead, and a stamp may have wrapped. */
+    if (larder_ghost_since_sweep(ghost, bucket) >= LARDER_GHOST_STALE_AGE) return 0;
+    uint32_t places = (1u << LARDER_GHOST_CURSOR) - 1u;
+    for (uint32_t mask = larder_ghost_match(bucket, larder_ghost_fingerprint(mixed)) & places; mask; mask &= mask - 1u) {
         uint32_t i = larder_lowest_bit(mask);
         if (larder_ghost_alive(ghost, bucket[i])) {
             bucket[i] = 0;
@@ -121,21 +137,28 @@ static inline void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t
     }
     if (--ghost->unit_left == 0) {
         ghost->unit_left = ghost->unit;
-        ghost->now = (ghost->now + 1u) & LARDER_GHOST_STAMP_MASK;
+        ghost->epoch = (ghost->epoch + 1u) & LARDER_GHOST_EPOCH_MASK;
+        ghost->now = ghost->epoch & LARDER_GHOST_STAMP_MASK;
     }
-    if (limit > 0) {
-        uint64_t mixed = larder_ghost_mix(hash);
-        uint32_t *bucket = larder_ghost_bucket_of(ghost, mixed);
-        uint32_t place = bucket[LARDER_GHOST_CURSOR];
-        bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | ghost->now;
-        bucket[LARDER_GHOST_CURSOR] = place + 1u == LARDER_GHOST_CURSOR ? 0u : place + 1u;
+    if (limit == 0) return;
+    uint64_t mixed = larder_ghost_mix(hash);
+    uint32_t *bucket = larder_ghost_bucket_of(ghost, mixed);
+    uint32_t cursor = bucket[LARDER_GHOST_CURSOR];
+    uint32_t since = larder_ghost_since_sweep(ghost, bucket);
+    if (since >= LARDER_GHOST_SWEEP_AGE) {
+        /* Sweep this line while it is here (see larder_ghost.c): every
+         * record a stale bucket holds is dead, and in any other the ages
+         * are still exact. */
+        if (since >= LARDER_GHOST_STALE_AGE) {
+            for (uint32_t i = 0; i < LARDER_GHOST_CURSOR; i++) bucket[i] = 0u;
+        } else {
+            larder_ghost_sweep_bucket(ghost, bucket);
+        }
+        cursor = (cursor & LARDER_GHOST_PLACE_MASK) | ghost->epoch << LARDER_GHOST_PLACE_BITS;
     }
-    /* The sweep: empty the dead places of one bucket (see larder_ghost.c). */
-    if (--ghost->sweep_wait == 0) {
-        ghost->sweep_wait = LARDER_GHOST_SWEEP_EVERY;
-        larder_ghost_sweep_bucket(ghost, ghost->table + (size_t)ghost->sweep * LARDER_GHOST_BUCKET_WORDS);
-        ghost->sweep = ghost->sweep + 1u == ghost->buckets ? 0u : ghost->sweep + 1u;
-    }
+    uint32_t place = cursor & LARDER_GHOST_PLACE_MASK;
+    bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | ghost->now;
+    bucket[LARDER_GHOST_CURSOR] = (cursor & ~LARDER_GHOST_PLACE_MASK) | (place + 1u == LARDER_GHOST_CURSOR ? 0u : place + 1u);
 }
 
 #endif

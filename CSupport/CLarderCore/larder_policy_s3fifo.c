@@ -256,11 +256,11 @@ larder_status larder_s3fifo_replace(larder_core *core, uint64_t hash, uint64_t w
 
 /* Starts loading what the next eviction will read (see
  * larder_core_prefetch_lru): small's oldest entry's bucket, its ghost bucket
- * and the records of the entry behind it; main's oldest entry's records;
- * the ghost bucket the next addition sweeps. Which queue the victim comes
- * from is not known yet: both are loaded. Returns small's oldest (or main's
- * when small is empty), the likely victim, or LARDER_NIL. Here rather than
- * in larder_core.c, so that the ghost's prefetches inline into it. */
+ * and the records of the entry behind it; main's oldest entry's records.
+ * Which queue the victim comes from is not known yet: both are loaded.
+ * Returns small's oldest (or main's when small is empty), the likely
+ * victim, or LARDER_NIL. Here rather than in larder_core.c, so that the
+ * ghost's prefetches inline into it. */
 uint32_t larder_core_prefetch_victims(const larder_core *core)
 {
     if (core->policy != LARDER_POLICY_S3FIFO) return LARDER_NIL;
@@ -273,7 +273,6 @@ uint32_t larder_core_prefetch_victims(const larder_core *core)
         __builtin_prefetch(&core->metas[main], 1);
         __builtin_prefetch(&nodes[main], 1);
     }
-    larder_ghost_prefetch_sweep(&s->ghost);
     if (small < core->capacity) {
         uint64_t hash = core->metas[small].hash;
         __builtin_prefetch(&core->buckets[larder_tag_of(hash) & core->mask], 1);

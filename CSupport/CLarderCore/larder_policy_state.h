@@ -45,8 +45,9 @@ typedef struct larder_sketch {
 /** The ghost of S3-FIFO (larder_ghost.c): stamped 32-bit fingerprints of
  *  the hashes evicted from the small queue, in a table of one-line buckets;
  *  a record lives for the last `limit` evictions. */
-/* A ghost bucket: one cache line of 16 words, 15 places and the place the
- * next addition writes (see larder_ghost.c). */
+/* A ghost bucket: one cache line of 16 words, 15 places and a cursor: the
+ * place the next addition writes, and when the bucket was last swept (see
+ * larder_ghost.c). */
 #define LARDER_GHOST_BUCKET_WORDS 16u
 #define LARDER_GHOST_CURSOR 15u
 
@@ -57,11 +58,10 @@ typedef struct larder_ghost {
     uint32_t max_records;  /* the longest limit (main's count); 0: no ghost */
     uint32_t unit;         /* additions per stamp */
     uint32_t unit_left;    /* additions left in the current stamp */
-    uint32_t now;          /* the current stamp */
+    uint32_t now;          /* the current stamp: the epoch's low 12 bits */
+    uint32_t epoch;        /* stamps since the table was cleared, modulo 2^28 */
     uint32_t window;       /* stamps a record lives: the latest limit, in units */
     uint32_t limit;        /* that limit */
-    uint32_t sweep;        /* the bucket the next sweep empties */
-    uint32_t sweep_wait;   /* additions until that sweep (1: the next one) */
 } larder_ghost;
 
 /* Regions of W-TinyLFU, which are also its list numbers. */

@@ -181,11 +181,12 @@ import Testing
         larder_core_destroy(core)
     }
 
-    /// The ghost's sweep, which runs at every fourth addition, empties each
-    /// dead record long before its 12-bit stamp could wrap, also where a
-    /// stamp spans several additions (5 at 5,000 entries): through ten wraps
-    /// of one-off keys, `larder_core_check` (every record's age below 2,048
-    /// stamps) holds throughout, and a record dead for a wrap stays dead.
+    /// The ghost's sweeps, which an addition makes in its own bucket when the
+    /// last one is 1,024 stamps old, keep every record's age exact long
+    /// before its 12-bit stamp could wrap, also where a stamp spans several
+    /// additions (5 at 5,000 entries): through ten wraps of one-off keys,
+    /// `larder_core_check` (each age within its bucket's bound) holds
+    /// throughout, and a record dead for a wrap stays dead.
     @Test func theS3FIFOGhostSweepsBeforeAnyStampWraps() {
         let capacity: UInt32 = 5_000
         let core = make(capacity, Self.s3fifo)

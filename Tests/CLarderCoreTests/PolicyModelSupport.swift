@@ -169,15 +169,20 @@ struct ModelSketch {
 /// larder_ghost.c, bit for bit: stamped 20-bit fingerprints in buckets of 15
 /// places and a cursor (16 words, two per slot); a record lives while its age
 /// in stamps is below the window of the latest limit; an addition writes the
-/// place under its bucket's cursor and moves the cursor on, and every fourth
-/// addition sweeps one bucket; a lookup empties the first live copy it finds.
+/// place under its bucket's cursor and moves the cursor on, first sweeping the
+/// bucket when its last sweep is 1,024 stamps old or more (emptying it at
+/// 3,072); a lookup finds nothing in a bucket last swept 3,072 stamps ago or
+/// more, and elsewhere empties the first live copy it finds.
 struct ModelGhost {
     static let stampBits: UInt32 = 12
     static let stampMask: UInt32 = (1 << stampBits) - 1
     /// Words per bucket; the last holds the cursor.
     static let words = 16
     static let places = 15
-    static let sweepEvery = 4
+    static let placeBits: UInt32 = 4
+    static let epochMask: UInt32 = UInt32.max >> placeBits
+    static let sweepAge: UInt32 = 1_024
+    static let staleAge: UInt32 = 3_072
 
     let maxRecords: UInt32
     private(set) var table: [UInt32]
@@ -185,9 +190,8 @@ struct ModelGhost {
     private let unit: UInt32
     private var unitLeft: UInt32
     private var now: UInt32 = 0
+    private var epoch: UInt32 = 0
     private var window: UInt32 = 0
-    private var sweep = 0
-    private var sweepWait = Self.sweepEvery
 
     init(capacity: UInt32, maxRecords: UInt32) {
         self.maxRecords = maxRecords
@@ -216,10 +220,12 @@ struct ModelGhost {
 
     private func age(_ word: UInt32) -> UInt32 { (now &- word) & Self.stampMask }
     private func alive(_ word: UInt32) -> Bool { word != 0 && age(word) < window }
+    private func sinceSweep(_ start: Int) -> UInt32 { (epoch &- (table[start + Self.places] >> Self.placeBits)) & Self.epochMask }
 
     mutating func take(_ hash: UInt64) -> Bool {
         guard maxRecords > 0 else { return false }
         let f = Self.fingerprint(Self.mix(hash)), start = bucketStart(hash)
+        guard sinceSweep(start) < Self.staleAge else { return false }
         for i in start..<(start + Self.places) where table[i] >> Self.stampBits == f && alive(table[i]) {
             table[i] = 0
             return true
@@ -234,20 +240,19 @@ struct ModelGhost {
         unitLeft -= 1
         if unitLeft == 0 {
             unitLeft = unit
-            now = (now + 1) & Self.stampMask
+            epoch = (epoch + 1) & Self.epochMask
+            now = epoch & Self.stampMask
         }
-        if limit > 0 {
-            let start = bucketStart(hash), cursor = start + Self.places
-            table[start + Int(table[cursor])] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
-            table[cursor] = table[cursor] + 1 == UInt32(Self.places) ? 0 : table[cursor] + 1
+        guard limit > 0 else { return }
+        let start = bucketStart(hash), cursor = start + Self.places
+        let since = sinceSweep(start)
+        if since >= Self.sweepAge {
+            for i in start..<(start + Self.places) where since >= Self.staleAge || !alive(table[i]) { table[i] = 0 }
+            table[cursor] = (table[cursor] & ((1 << Self.placeBits) - 1)) | epoch << Self.placeBits
         }
-        sweepWait -= 1
-        if sweepWait == 0 {
-            sweepWait = Self.sweepEvery
-            let start = sweep * Self.words
-            for i in start..<(start + Self.places) where !alive(table[i]) { table[i] = 0 }
-            sweep = sweep + 1 == buckets ? 0 : sweep + 1
-        }
+        let place = table[cursor] & ((1 << Self.placeBits) - 1)
+        table[start + Int(place)] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
+        table[cursor] = (table[cursor] & ~((1 << Self.placeBits) - 1)) | (place + 1 == UInt32(Self.places) ? 0 : place + 1)
     }
 }
 
