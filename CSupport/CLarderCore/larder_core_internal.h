@@ -375,7 +375,6 @@ static inline void larder_ghost_prefetch(const larder_ghost *ghost, uint64_t has
 #endif
 }
 
-
 /* The second half of the W-TinyLFU and S3-FIFO replace
  * (larder_core_replace_lru): the named victim in `slot` removed and the new
  * entry inserted in its place, in one pass over the slot as LRU's

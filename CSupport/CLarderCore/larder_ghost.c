@@ -79,7 +79,6 @@ void larder_ghost_init(larder_ghost *ghost, uint32_t *table, uint32_t max_record
                       ? (uint32_t)(((uint64_t)max_records + LARDER_GHOST_WINDOW_MAX - 1u) / LARDER_GHOST_WINDOW_MAX)
                       : 1u;
     ghost->unit_left = ghost->unit;
-    ghost->now = 0;
     ghost->epoch = 0;
     ghost->window = 0;
     ghost->limit = 0;
@@ -94,7 +93,7 @@ int larder_ghost_check(const larder_ghost *ghost)
 {
     if (ghost->max_records == 0) return ghost->table_size == 0 ? 0 : LARDER_CHECK_GHOST;
     if (ghost->table_size != ghost->buckets * LARDER_GHOST_BUCKET_WORDS || ghost->buckets == 0 ||
-        ghost->now != (ghost->epoch & LARDER_GHOST_STAMP_MASK) || ghost->epoch > LARDER_GHOST_EPOCH_MASK)
+        ghost->epoch > LARDER_GHOST_EPOCH_MASK)
         return LARDER_CHECK_GHOST;
     if (ghost->unit == 0 || ghost->unit_left == 0 || ghost->unit_left > ghost->unit ||
         (uint64_t)ghost->unit * LARDER_GHOST_WINDOW_MAX < ghost->max_records || ghost->window > LARDER_GHOST_WINDOW_MAX)

@@ -33,10 +33,13 @@ static inline uint32_t larder_ghost_fingerprint(uint64_t mixed)
     return f != 0 ? f : 1u;
 }
 
+/* The current stamp. */
+static inline uint32_t larder_ghost_now(const larder_ghost *ghost) { return ghost->epoch & LARDER_GHOST_STAMP_MASK; }
+
 /* A record's age in stamps. */
 static inline uint32_t larder_ghost_age(const larder_ghost *ghost, uint32_t word)
 {
-    return (ghost->now - word) & LARDER_GHOST_STAMP_MASK;
+    return (larder_ghost_now(ghost) - word) & LARDER_GHOST_STAMP_MASK;
 }
 
 static inline int larder_ghost_alive(const larder_ghost *ghost, uint32_t word)
@@ -114,7 +117,7 @@ static inline __m128i larder_ghost_alive4(__m128i word, __m128i now, __m128i win
 static inline void larder_ghost_sweep_bucket(const larder_ghost *ghost, uint32_t *bucket)
 {
 #if defined(__SSE2__)
-    __m128i now = _mm_set1_epi32((int)ghost->now), window = _mm_set1_epi32((int)ghost->window);
+    __m128i now = _mm_set1_epi32((int)larder_ghost_now(ghost)), window = _mm_set1_epi32((int)ghost->window);
     __m128i *line = (__m128i *)(void *)bucket;
     for (int k = 0; k < 4; k++) {
         __m128i word = _mm_load_si128(line + k), keep = larder_ghost_alive4(word, now, window);
@@ -138,7 +141,6 @@ static inline void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t
     if (--ghost->unit_left == 0) {
         ghost->unit_left = ghost->unit;
         ghost->epoch = (ghost->epoch + 1u) & LARDER_GHOST_EPOCH_MASK;
-        ghost->now = ghost->epoch & LARDER_GHOST_STAMP_MASK;
     }
     if (limit == 0) return;
     uint64_t mixed = larder_ghost_mix(hash);
@@ -157,7 +159,7 @@ static inline void larder_ghost_add(larder_ghost *ghost, uint64_t hash, uint32_t
         cursor = (cursor & LARDER_GHOST_PLACE_MASK) | ghost->epoch << LARDER_GHOST_PLACE_BITS;
     }
     uint32_t place = cursor & LARDER_GHOST_PLACE_MASK;
-    bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | ghost->now;
+    bucket[place] = larder_ghost_fingerprint(mixed) << LARDER_GHOST_STAMP_BITS | larder_ghost_now(ghost);
     bucket[LARDER_GHOST_CURSOR] = (cursor & ~LARDER_GHOST_PLACE_MASK) | (place + 1u == LARDER_GHOST_CURSOR ? 0u : place + 1u);
 }
 

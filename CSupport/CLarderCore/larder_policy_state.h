@@ -58,8 +58,8 @@ typedef struct larder_ghost {
     uint32_t max_records;  /* the longest limit (main's count); 0: no ghost */
     uint32_t unit;         /* additions per stamp */
     uint32_t unit_left;    /* additions left in the current stamp */
-    uint32_t now;          /* the current stamp: the epoch's low 12 bits */
-    uint32_t epoch;        /* stamps since the table was cleared, modulo 2^28 */
+    uint32_t epoch;        /* stamps since the table was cleared, modulo 2^28
+                            * (its low 12 bits: the current stamp) */
     uint32_t window;       /* stamps a record lives: the latest limit, in units */
     uint32_t limit;        /* that limit */
 } larder_ghost;

@@ -189,8 +189,8 @@ struct ModelGhost {
     private let buckets: Int
     private let unit: UInt32
     private var unitLeft: UInt32
-    private var now: UInt32 = 0
     private var epoch: UInt32 = 0
+    private var now: UInt32 { epoch & Self.stampMask }
     private var window: UInt32 = 0
 
     init(capacity: UInt32, maxRecords: UInt32) {
@@ -241,7 +241,6 @@ struct ModelGhost {
         if unitLeft == 0 {
             unitLeft = unit
             epoch = (epoch + 1) & Self.epochMask
-            now = epoch & Self.stampMask
         }
         guard limit > 0 else { return }
         let start = bucketStart(hash), cursor = start + Self.places
