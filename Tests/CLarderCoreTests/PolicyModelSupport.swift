@@ -180,6 +180,7 @@ struct ModelGhost {
     static let words = 16
     static let places = 15
     static let placeBits: UInt32 = 4
+    static let placeMask: UInt32 = (1 << placeBits) - 1
     static let epochMask: UInt32 = UInt32.max >> placeBits
     static let sweepAge: UInt32 = 1_024
     static let staleAge: UInt32 = 3_072
@@ -247,11 +248,11 @@ struct ModelGhost {
         let since = sinceSweep(start)
         if since >= Self.sweepAge {
             for i in start..<(start + Self.places) where since >= Self.staleAge || !alive(table[i]) { table[i] = 0 }
-            table[cursor] = (table[cursor] & ((1 << Self.placeBits) - 1)) | epoch << Self.placeBits
+            table[cursor] = (table[cursor] & Self.placeMask) | epoch << Self.placeBits
         }
-        let place = table[cursor] & ((1 << Self.placeBits) - 1)
+        let place = table[cursor] & Self.placeMask
         table[start + Int(place)] = Self.fingerprint(Self.mix(hash)) << Self.stampBits | now
-        table[cursor] = (table[cursor] & ~((1 << Self.placeBits) - 1)) | (place + 1 == UInt32(Self.places) ? 0 : place + 1)
+        table[cursor] = (table[cursor] & ~Self.placeMask) | (place + 1 == UInt32(Self.places) ? 0 : place + 1)
     }
 }
 
