@@ -59,7 +59,7 @@ size_t larder_core_slot_state_bytes(uint32_t capacity, uint32_t flags)
     switch (flags & (uint32_t)LARDER_CORE_POLICY_MASK) {
     case LARDER_CORE_WTINYLFU: return (size_t)larder_round8(capacity);
     case LARDER_CORE_S3FIFO: return (size_t)larder_round8(((uint64_t)capacity + 3u) / 4u);
-    default: return 0;
+    default: return (size_t)larder_round8(capacity);  /* LRU's marks */
     }
 }
 
@@ -145,6 +145,10 @@ static void larder_arena_reset(larder_core *core)
         metas[sentinel].hash = 0;
         larder_meta_store_word_(&metas[sentinel], 0);
     }
+    /* LRU's marks, one store at a time: optimistic readers may be setting
+     * some (larder_lru_set_mark). */
+    if (core->policy == LARDER_POLICY_LRU)
+        for (uint32_t i = 0; i < capacity; i++) larder_lru_set_mark(core, i, 0);
     core->free_head = 0;
     core->lru_hand = LARDER_NIL;
     core->lru_front = LARDER_NIL;
@@ -334,7 +338,9 @@ static larder_status larder_insert_at(larder_core *core, uint64_t hash, uint64_t
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: larder_wtinylfu_insert(core, slot, at_back); break;
     case LARDER_POLICY_S3FIFO: larder_s3fifo_insert(core, slot, at_back); break;
-    default: larder_lru_link(core, slot, at_back);
+    default:
+        larder_lru_set_mark(core, slot, 0);  /* a reader's stray mark on the free slot */
+        larder_lru_link(core, slot, at_back);
     }
     larder_index_insert(core, hash, slot);
     core->count++;

@@ -15,7 +15,7 @@ static uint32_t larder_list_of(const larder_core *core, uint32_t slot)
     switch (core->policy) {
     case LARDER_POLICY_WTINYLFU: return larder_wtinylfu_region_of(core, slot);
     case LARDER_POLICY_S3FIFO: return (bits >> 2) & 1u;
-    default: return bits >> 1;  /* LRU's mark aside, any bit names no list */
+    default: return bits;  /* any bit names no list */
     }
 }
 

@@ -41,14 +41,11 @@ _Static_assert((uint64_t)LARDER_MAX_CAPACITY * 2u + LARDER_WHEEL_SENTINELS_MAX <
 #define LARDER_FLAG_MARK  (UINT64_C(1) << 58) /* scratch bit of larder_core_check only */
 #define LARDER_FLAG_DATED (UINT64_C(1) << 59) /* has a deadline: its wheel record must be reset on removal */
 /* Bits 60-63 belong to the policy: S3-FIFO keeps its queue in 62 (its hit
- * counters are a table of their own), LRU its mark in 60; W-TinyLFU keeps
- * its region and count in a byte of its own (see their files). Every new
+ * counters are a table of their own); W-TinyLFU keeps its region and count,
+ * and LRU its mark, in a byte of their own (see their files). Every new
  * entry starts with them clear. */
 #define LARDER_FLAG_POLICY_SHIFT 60u
 #define LARDER_FLAG_POLICY (UINT64_C(0xF) << LARDER_FLAG_POLICY_SHIFT)
-/** LRU's mark: a hit recorded without a move (larder_core_mark_batch). */
-#define LARDER_LRU_MARK (UINT64_C(1) << LARDER_FLAG_POLICY_SHIFT)
-_Static_assert(LARDER_LRU_MARK == LARDER_VIEW_LRU_MARK, "the inlined victim hint reads LRU's mark");
 
 /* The line that opens at the first sentinel (nodes[capacity]): the
  * sentinels (at most 4), then, from its second half, the owner's words
@@ -225,6 +222,22 @@ _Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined h
 
 /* The policy's state of each slot (larder_core_slot_state_bytes). */
 static inline uint8_t *larder_slot_states(const larder_core *core) { return larder_slot_states_(core->touches); }
+
+/* LRU's mark (larder_core_mark_batch, larder_core_mark_concurrent): the
+ * slot's byte of the states table, 1 when its entry was hit since the hand
+ * last passed it. Optimistic readers set it without the lock, so every
+ * access is an atomic byte load or store (plain ones on x86-64 and arm64),
+ * and none reads, modifies and writes: a reader's 1 racing the hand's 0
+ * leaves one or the other, and either is a valid state. */
+static inline int larder_lru_marked(const larder_core *core, uint32_t slot)
+{
+    return __atomic_load_n(&larder_slot_states(core)[slot], __ATOMIC_RELAXED) != 0;
+}
+
+static inline void larder_lru_set_mark(larder_core *core, uint32_t slot, uint8_t mark)
+{
+    __atomic_store_n(&larder_slot_states(core)[slot], mark, __ATOMIC_RELAXED);
+}
 
 static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot)
 {

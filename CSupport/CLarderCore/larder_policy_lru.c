@@ -95,28 +95,25 @@ void larder_core_mark_batch(larder_core *core, const uint32_t *slots, uint32_t c
         larder_core_touch_batch(core, slots, count);
         return;
     }
-    larder_meta *metas = core->metas;
     for (uint32_t i = 0; i < count; i++) {
         assert(larder_slot_is_live(core, slots[i]));
         /* Written only when it changes: an entry hit again before its next
          * pass keeps its line clean, and shared, in every reader's cache. */
-        uint64_t word = metas[slots[i]].word;
-        if (!(word & LARDER_LRU_MARK)) larder_meta_store_word_(&metas[slots[i]], word | LARDER_LRU_MARK);
+        if (!larder_lru_marked(core, slots[i])) larder_lru_set_mark(core, slots[i], 1);
     }
 }
 
 uint32_t larder_lru_victim(larder_core *core)
 {
     larder_flush_for_read(core);
-    larder_meta *metas = core->metas;
     for (;;) {
         uint32_t slot = core->lru_hand;
         if (slot == LARDER_NIL) return LARDER_NIL;
-        uint64_t word = metas[slot].word;
-        if (!(word & LARDER_LRU_MARK)) return slot;
+        if (!larder_lru_marked(core, slot)) return slot;
         /* Hit since it last passed: most recent again, unmarked, by the
-         * hand's step past it. Each turn clears a mark, so the walk ends. */
-        larder_meta_store_word_(&metas[slot], word & ~LARDER_LRU_MARK);
+         * hand's step past it. Each turn clears a mark (a reader's mark
+         * landing meanwhile adds one turn at most), so the walk ends. */
+        larder_lru_set_mark(core, slot, 0);
         larder_lru_pass(core, slot);
     }
 }
@@ -138,6 +135,7 @@ larder_status larder_lru_replace(larder_core *core, uint64_t hash, uint64_t weig
     larder_lru_pass(core, slot);
     metas[slot].hash = hash;
     larder_meta_store_word_(&metas[slot], weight | LARDER_FLAG_LIVE);
+    larder_lru_set_mark(core, slot, 0);  /* a reader may have marked the victim meanwhile */
     larder_index_insert(core, hash, slot);
     /* Stored only when it changes (entries of equal weight, the usual set):
      * the header line it shares with the count, which other threads' sets

@@ -148,18 +148,19 @@ import Testing
 
     @Test func footprintIsExactAndExpiryCostsSixteenBytesPerSlot() {
         let plain = UInt32(0), expiry = UInt32(LARDER_CORE_EXPIRY)
-        // Between capacities 1000 and 2000 the buckets go from 2048 to 4096.
-        #expect(larder_core_footprint(2000, plain) - larder_core_footprint(1000, plain) == 1000 * 24 + 2048 * 8)
+        // Between capacities 1000 and 2000 the buckets go from 2048 to 4096
+        // (and LRU's byte of mark per slot, larder_core_slot_state_bytes).
+        #expect(larder_core_footprint(2000, plain) - larder_core_footprint(1000, plain) == 1000 * 25 + 2048 * 8)
         // Capacities with the same bucket count differ by the node size only.
-        #expect(larder_core_footprint(1024, plain) - larder_core_footprint(1000, plain) == 24 * 24)
+        #expect(larder_core_footprint(1024, plain) - larder_core_footprint(1000, plain) == 24 * 25)
         for capacity: UInt32 in [1, 100, 1000, 1_000_000] {
             let extra = larder_core_footprint(capacity, expiry) - larder_core_footprint(capacity, plain)
             #expect(extra == 16 * (Int(capacity) + 322))  // + the wheel's bucket sentinels
         }
-        // About 41 bytes per slot at a million (24 node + 16.8 index), 57 with expiry;
-        // plus the header and the deferred-touch ring (4 bytes per entry).
+        // About 42 bytes per slot at a million (24 node + 16.8 index + 1 mark), 58 with
+        // expiry; plus the header and the deferred-touch ring.
         let million = larder_core_footprint(1_000_000, plain)
-        let fixed = 24 * 1_000_001 + 8 * 2_097_152 + 4 * Int(LARDER_TOUCH_RING)
+        let fixed = 24 * 1_000_001 + 8 * 2_097_152 + 4 * Int(LARDER_TOUCH_RING) + 1_000_000
         #expect(million > fixed && million < fixed + 256)
     }
 }

@@ -40,11 +40,12 @@ import Testing
     /// ghost 8: each at most 8 bytes per slot, plus the policy's fixed state,
     /// two list sentinels and (for tiny capacities) the tables' minimum
     /// sizes. Beside them, each policy's per-slot state: W-TinyLFU's byte
-    /// (count and region), S3-FIFO's 2-bit hit counter.
+    /// (count and region), S3-FIFO's 2-bit hit counter, LRU's byte (its mark).
     @Test(arguments: [UInt32(8), 1000, 1 << 20])
     func sketchAndGhostCostAtMostEightBytesPerSlotEach(capacity: UInt32) {
-        let lru = larder_core_footprint(capacity, 0)
-        #expect(larder_core_slot_state_bytes(capacity, 0) == 0)
+        let lruStates = larder_core_slot_state_bytes(capacity, 0)
+        #expect(lruStates == (Int(capacity) + 7) / 8 * 8, "LRU: \(lruStates) bytes of marks")
+        let lru = larder_core_footprint(capacity, 0) - lruStates
         #expect(larder_core_sketch_bytes(capacity, 0) == 0 && larder_core_sketch_bytes(capacity, Self.s3fifo) == 0)
         let sketch = larder_core_sketch_bytes(capacity, Self.wtinylfu)
         #expect(sketch == max(64, Int(capacity) / 8 * 64), "\(sketch) bytes of sketch")
@@ -353,6 +354,27 @@ import Testing
         #expect(larder_core_prefetch_lru(core) == slots[1])
         #expect(TestCoreOrder.walk(core) == order, "a hint moves nothing")
         #expect(larder_core_victim(core) == slots[1])
+        #expect(larder_core_check(core) == 0)
+        larder_core_destroy(core)
+    }
+
+    /// A reader's mark without the lock (larder_core_mark_concurrent) is a
+    /// mark like a locked one: the eviction passes the entry over once. A
+    /// stray one, on a slot emptied since the read, leaves the core valid and
+    /// is gone when the slot is filled again.
+    @Test func aConcurrentMarkIsAMarkAndAStrayOneIsHarmless() {
+        let core = make(8, 0)
+        let slots = (0..<8).map { insert(core, $0) }
+        larder_core_mark_concurrent(core, slots[0])
+        #expect(larder_core_slot_marked_concurrent(core, slots[0]) != 0)
+        #expect(larder_core_victim(core) == slots[1])
+        #expect(larder_core_slot_marked_concurrent(core, slots[0]) == 0, "the hand spent it")
+        larder_core_remove(core, slots[3])
+        larder_core_mark_concurrent(core, slots[3])
+        #expect(larder_core_check(core) == 0)
+        let refilled = insert(core, 100)
+        #expect(refilled == slots[3])
+        #expect(larder_core_slot_marked_concurrent(core, refilled) == 0)
         #expect(larder_core_check(core) == 0)
         larder_core_destroy(core)
     }

@@ -173,7 +173,7 @@ enum MemorySuite {
                   measured: "\(fmt(full, 1)) B", met: full <= 64),
         ]
         // The policies' own state (W-TinyLFU's sketch, recent departures and a byte per slot of
-        // count and region; S3-FIFO's ghost and 2-bit hit counters) on top of LRU's, per entry of
+        // count and region; S3-FIFO's ghost and 2-bit hit counters) against LRU's, per entry of
         // capacity: from the core's footprint (exact), beside the heap measurement (which adds the
         // allocator's rounding of the larger block). The targets are the sketch's and the ghost's
         // (W-TinyLFU's recent departures are the ghost its window adapts on), so the per-slot
@@ -182,15 +182,18 @@ enum MemorySuite {
             (EvictionPolicy.tinyLFU, UInt32(LARDER_CORE_WTINYLFU), "its ghost (the recent departures)"),
             (.s3FIFO, UInt32(LARDER_CORE_S3FIFO), "its ghost"),
         ]
+        // LRU's own per-slot states (its marks) are not part of another policy's core.
+        let lruStates = Double(larder_core_slot_state_bytes(UInt32(n), 0)) / Double(n)
         for (policy, flag, ghostName) in policies {
             let lru = larder_core_footprint(UInt32(n), 0), own = larder_core_footprint(UInt32(n), flag)
             let exact = Double(own - lru) / Double(n)
             let counters = Double(larder_core_slot_state_bytes(UInt32(n), flag)) / Double(n)
             let heap = median("\(LarderPeer.label(shards: 1, policy: policy)), supportsExpiry false") - lean
             let sketch = Double(larder_core_sketch_bytes(UInt32(n), flag)) / Double(n)
-            let ghost = exact - counters - sketch
+            let ghost = exact + lruStates - counters - sketch
             let sketchPart = sketch > 0 ? "the sketch \(fmt(sketch, 2)), " : ""
-            let parts = " (\(sketchPart)\(ghostName) \(fmt(ghost, 2)), the per-slot states \(fmt(counters, 2)))"
+            let parts = " (\(sketchPart)\(ghostName) \(fmt(ghost, 2)), the per-slot states \(fmt(counters, 2)) "
+                + "where LRU's marks take \(fmt(lruStates, 2)))"
             let line = "\(policy.name): \(fmt(exact, 2)) B per entry of capacity beyond exact LRU\(parts) (core footprint); \(fmt(heap, 1)) B measured on the heap"
             result.ratios.append(line)
             print("  " + line)

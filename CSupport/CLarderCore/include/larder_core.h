@@ -162,17 +162,19 @@ uint64_t *larder_core_owner_words(larder_core *core);
 /** Bytes a core of this capacity and flags allocates in all (arena, index,
  *  wheel, policy, header), in one block; 0 when the arguments are invalid.
  *  Per slot: an 8-byte node (links) and a 16-byte record (hash, weight), 8-byte buckets numbering the power of two
- *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), and with
+ *  >= 2 * capacity (16 to 32 bytes per slot; 16.8 at a million), the
+ *  policy's state (larder_core_slot_state_bytes), and with
  *  LARDER_CORE_EXPIRY 16 bytes of wheel links and deadline, plus about 5 KiB
  *  of wheel sentinels per core. W-TinyLFU adds 10 bytes per slot: 8 of
  *  frequency sketch (64 bytes at least) and 2 of departures, S3-FIFO 8 bytes per
- *  slot of ghost, and each its slots' states (larder_core_slot_state_bytes);
- *  either adds a few hundred bytes of state and list sentinels per core. */
+ *  slot of ghost; either adds a few hundred bytes of state and list
+ *  sentinels per core. */
 size_t larder_core_footprint(uint32_t capacity, uint32_t flags);
 
 /** The part of larder_core_footprint that holds the policy's state of each
  *  slot: a byte per slot under W-TinyLFU (its count of hits and its
- *  region), 2 bits under S3-FIFO (its hit counter), none under LRU; rounded
+ *  region), 2 bits under S3-FIFO (its hit counter), a byte under LRU (its
+ *  mark of a hit applied without a move, larder_core_mark_batch); rounded
  *  up to 8 bytes. */
 size_t larder_core_slot_state_bytes(uint32_t capacity, uint32_t flags);
 

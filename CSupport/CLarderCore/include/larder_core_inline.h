@@ -32,9 +32,10 @@ typedef struct larder_meta {
 } larder_meta;
 
 /* Writes a meta record's word: an atomic store (a plain one on x86-64 and
- * arm64), because an optimistic reader checks LRU's mark without the lock
- * (larder_core_slot_marked_concurrent). Reads under the core's
- * serialization stay plain. */
+ * arm64), so that a reader without the lock may load it whole. (LRU's
+ * mark, which optimistic readers read and set, is a byte of its own:
+ * larder_core_mark_concurrent.) Reads under the core's serialization stay
+ * plain. */
 static inline void larder_meta_store_word_(larder_meta *meta, uint64_t word)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -59,11 +60,10 @@ typedef struct larder_bucket {
 #define LARDER_VIEW_POLICY_WTINYLFU 1u
 #define LARDER_VIEW_POLICY_S3FIFO 2u
 
-/* LRU's mark of a hit applied without a move (larder_core_mark_batch). */
-#define LARDER_VIEW_LRU_MARK (UINT64_C(1) << 60)
 /* The policy's state of each slot, right after the deferred-touch ring
  * (larder_core_slot_state_bytes): W-TinyLFU's byte per slot (its count of
- * hits and its region), S3-FIFO's 2-bit hit counters, four slots a byte. A
+ * hits and its region), S3-FIFO's 2-bit hit counters, four slots a byte,
+ * LRU's byte per slot (its mark of a hit applied without a move). A
  * table of its own rather than bits of the meta record, small enough to stay
  * in L2 (100 KB and 25 KB at 100,000 entries), so that a hit reads no meta
  * record. */
@@ -268,20 +268,31 @@ static inline int larder_core_slot_matches(const larder_core *core, uint32_t slo
     return (meta->word & (UINT64_C(1) << 56)) != 0 && (uint32_t)(meta->hash >> 32) == tag;
 }
 
-/** Nonzero when `slot` holds an entry that LRU has marked (larder_core_mark_batch)
- *  since the eviction hand last passed it: a recorded hit of it would change
- *  nothing. Safe from an optimistic reader, without the lock (an atomic load
- *  of the word that every write stores atomically); the answer may be stale
- *  when it returns. */
+/** Nonzero when `slot` holds an entry that LRU has marked (larder_core_mark_batch,
+ *  larder_core_mark_concurrent) since the eviction hand last passed it.
+ *  Safe from an optimistic reader, without the lock (an atomic load of the
+ *  mark's byte, which every write stores atomically); the answer may be
+ *  stale when it returns. */
 static inline int larder_core_slot_marked_concurrent(const larder_core *core, uint32_t slot)
 {
     const larder_core_view *view = larder_core_view_of_(core);
-    if (slot >= view->capacity) return 0;
-#if defined(__GNUC__) || defined(__clang__)
-    return (__atomic_load_n(&view->metas[slot].word, __ATOMIC_RELAXED) & LARDER_VIEW_LRU_MARK) != 0;
-#else
-    return (view->metas[slot].word & LARDER_VIEW_LRU_MARK) != 0;
-#endif
+    if (view->policy != 0 || slot >= view->capacity) return 0;
+    return __atomic_load_n(&larder_slot_states_(view->touches)[slot], __ATOMIC_RELAXED) != 0;
+}
+
+/** Marks `slot` for LRU from an optimistic reader, without the lock: the
+ *  hit's second chance at the hand, as larder_core_mark_batch gives it
+ *  under the lock, written only when the mark is clear (a hot entry's byte
+ *  then stays clean, and shared, in every reader's cache). One atomic byte
+ *  store, no read-modify-write: the slot may have been emptied or refilled
+ *  since the read, and a stray mark only gives its next entry a second
+ *  chance (an insert clears it). Under another policy it does nothing. */
+static inline void larder_core_mark_concurrent(larder_core *core, uint32_t slot)
+{
+    const larder_core_view *view = larder_core_view_of_(core);
+    if (view->policy != 0 || slot >= view->capacity) return;
+    uint8_t *mark = &larder_slot_states_(view->touches)[slot];
+    if (__atomic_load_n(mark, __ATOMIC_RELAXED) == 0) __atomic_store_n(mark, 1, __ATOMIC_RELAXED);
 }
 
 /** Starts loading what applying a recorded hit of `slot` later reads and
@@ -398,7 +409,7 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
      * (larder_core_victim decides). */
     uint32_t lru = view->policy == 0 ? view->lru_hand : view->nodes[view->capacity].prev;
     if (lru >= view->capacity) return LARDER_NIL;
-    if (view->policy == 0 && (view->metas[lru].word & LARDER_VIEW_LRU_MARK)) {
+    if (view->policy == 0 && __atomic_load_n(&larder_slot_states_(view->touches)[lru], __ATOMIC_RELAXED)) {
         /* Marked: the eviction passes it over (a second chance), so the
          * entry behind it is the likelier victim (one marked in three on
          * the mixed workload when every hit is a mark; two in a row, one in

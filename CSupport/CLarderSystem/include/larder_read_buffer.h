@@ -12,7 +12,10 @@
  * checks each record against the entry its slot holds now). One thread's
  * records are applied in its order, before its next write: a cache of one
  * shard used by one thread keeps exact LRU order. (A shard of a sharded LRU
- * cache applies them as marks, larder_core_mark_batch.)
+ * cache records nothing: each hit marks its entry itself and is counted
+ * here, larder_read_stripe_count_marked; with a disk tier, which wants
+ * every hit, it records them and applies them as marks,
+ * larder_core_mark_batch.)
  */
 #ifndef LARDER_READ_BUFFER_H
 #define LARDER_READ_BUFFER_H
@@ -28,15 +31,17 @@ extern "C" {
  *  recency list, lines the other threads write too: 29 records a batch (a
  *  256-byte stripe) lifted two threads' get-only scaling on one cache from
  *  75-80 % of the private-Dictionary ceiling's to 92-95 % against 13 records
- *  (128 bytes) in the same sittings; 61 records measured no better. */
-#define LARDER_READ_STRIPE_RECORDS 29u
+ *  (128 bytes) in the same sittings; 61 records measured no better. (28
+ *  since the stripe counts the hits that record nothing.) */
+#define LARDER_READ_STRIPE_RECORDS 28u
 
 /** One thread's stripe: 256 bytes, a whole number of line pairs (x86 pulls
  *  lines in pairs), so that two stripes never share a line. */
 typedef struct larder_read_stripe {
     uint64_t head;     /* records ever taken (atomic) */
-    uint64_t tail;     /* records applied (under the shard's lock) or discarded (by a thread recording in it) */
+    uint64_t tail;     /* records applied (under the shard's lock) */
     uint64_t misses;   /* optimistic misses counted here (atomic) */
+    uint64_t marked;   /* optimistic hits that marked their entry themselves, unrecorded (atomic) */
     uint64_t records[LARDER_READ_STRIPE_RECORDS];  /* slot | tag << 32 */
 } larder_read_stripe;
 
@@ -87,33 +92,6 @@ static inline uint32_t larder_read_stripe_take(larder_read_stripe *stripe, uint6
     return n;
 }
 
-/** Without the lock: the records taken and not yet applied are those from
- *  `*tail_out` (inclusive) to the return value (exclusive), read with
- *  larder_read_stripe_slot_at. In a stripe that threads share, a record
- *  may still be in its writer's hands: read, it may be an older one. */
-static inline uint64_t larder_read_stripe_unapplied(const larder_read_stripe *stripe, uint64_t *tail_out)
-{
-    *tail_out = __atomic_load_n(&stripe->tail, __ATOMIC_RELAXED);
-    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED);
-}
-
-/** The slot of record number `i` (larder_read_stripe_unapplied's range). */
-static inline uint32_t larder_read_stripe_slot_at(const larder_read_stripe *stripe, uint64_t i)
-{
-    return (uint32_t)__atomic_load_n(&stripe->records[i % LARDER_READ_STRIPE_RECORDS], __ATOMIC_RELAXED);
-}
-
-/** Discards the records from `tail` to `head` unapplied, unless a lock
- *  holder took them meanwhile; returns nonzero when it did. Without the
- *  lock, by a thread that records in the stripe, when applying them would
- *  change nothing.
- *  A lock holder's larder_read_stripe_take racing with it may apply some of
- *  them again, which for such records is harmless. */
-static inline int larder_read_stripe_discard(larder_read_stripe *stripe, uint64_t tail, uint64_t head)
-{
-    return __atomic_compare_exchange_n(&stripe->tail, &tail, head, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
 /** Nonzero when records wait to be applied (a cheap look before the lock's work). */
 static inline int larder_read_stripe_pending(const larder_read_stripe *stripe)
 {
@@ -123,7 +101,14 @@ static inline int larder_read_stripe_pending(const larder_read_stripe *stripe)
 /** The stripe's hit and miss counts (relaxed; for statistics). */
 static inline uint64_t larder_read_stripe_hits(const larder_read_stripe *stripe)
 {
-    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED);
+    return __atomic_load_n(&stripe->head, __ATOMIC_RELAXED) + __atomic_load_n(&stripe->marked, __ATOMIC_RELAXED);
+}
+
+/** Counts a hit that marked its entry itself (no record; `owned` as for
+ *  larder_read_stripe_record); returns the count before this one. */
+static inline uint64_t larder_read_stripe_count_marked(larder_read_stripe *stripe, int owned)
+{
+    return larder_read_stripe_bump(&stripe->marked, owned);
 }
 
 static inline uint64_t larder_read_stripe_misses(const larder_read_stripe *stripe)

@@ -32,15 +32,20 @@ enum OptimisticRead<Value> {
 /// - a reader reads the version, looks the key up with atomic loads, copies
 ///   the entry's bytes, and keeps the result only if the version is the same
 ///   even number afterwards; else it reads under the lock;
-/// - a hit records its slot in its thread's stripe (`larder_read_buffer.h`),
-///   and counts itself there, with plain stores where the thread owns the
-///   stripe (no read-modify-write: on x86 each one waits for the thread's
-///   earlier stores, see larder_thread_stripe.h); the touches are applied under the lock when the
-///   stripe fills, and before the thread's next write, so one thread's hits
-///   reach the recency order in its order and before its next eviction;
-/// - in an LRU cache of several shards, the recorded hits are applied as
-///   marks, not moves (``marksHits``); a cache of one shard, or under another
-///   policy, moves (or counts) every hit.
+/// - a hit counts itself in its thread's stripe (`larder_read_buffer.h`),
+///   with plain stores where the thread owns the stripe (no
+///   read-modify-write: on x86 each one waits for the thread's earlier
+///   stores, see larder_thread_stripe.h);
+/// - in an LRU cache of several shards (``marksHits``) without a disk tier,
+///   the hit then marks its entry itself, with one byte store and only when
+///   the mark is clear (larder_core_mark_concurrent): the eviction hand gives
+///   it its second chance, whichever thread evicts next;
+/// - otherwise (a cache of one shard keeps exact order, the other policies'
+///   hits are the counts they compare, and a tier stamps its recency from
+///   every hit) the hit records its slot in the stripe, and the touches are
+///   applied under the lock when the stripe fills, and before the thread's
+///   next write, so one thread's hits reach the recency order in its order
+///   and before its next eviction.
 extension CacheShard {
     /// Whether this shard's reads take the optimistic path: trivial keys and
     /// values, whose slot fills whole 8-byte words.
@@ -193,33 +198,10 @@ extension CacheShard {
         }
     }
 
-    /// Discards the calling thread's full stripe without the lock when every
-    /// entry it names is marked already (LRU marks only, and only without an
-    /// access log, which wants every hit): applying it would write nothing,
-    /// yet would take the lock and its line from the other threads. A hot
-    /// working set is all marked between two passes of the eviction hand, so
-    /// most full stripes are discarded (docs/Performance.md, "Hits that mark
-    /// their entry"). One full stripe in ``lockedStripePeriod`` still goes to
-    /// the lock, so that a thread left alone on the shard is seen to be
-    /// (``noteLocker()``) and reads under its biased lock again. Returns
-    /// whether it discarded.
-    @inlinable @inline(__always)
-    func discardsMarkedStripe(_ stripe: UnsafeMutablePointer<larder_read_stripe>) -> Bool {
-        guard marksHits, accessRecord == nil else { return false }
-        var tail: UInt64 = 0
-        let head = larder_read_stripe_unapplied(stripe, &tail)
-        guard head &- tail <= UInt64(LARDER_READ_STRIPE_RECORDS),
-              head / UInt64(LARDER_READ_STRIPE_RECORDS) % Self.lockedStripePeriod != 0 else { return false }
-        var index = tail
-        while index != head {
-            if larder_core_slot_marked_concurrent(core, larder_read_stripe_slot_at(stripe, index)) == 0 { return false }
-            index &+= 1
-        }
-        return larder_read_stripe_discard(stripe, tail, head) != 0
-    }
-
-    /// Of this many full stripes of marked entries, one takes the lock anyway.
-    @inlinable static var lockedStripePeriod: UInt64 { 8 }
+    /// Of this many hits that mark their entry, one takes the shard's lock, so
+    /// that a thread left alone on the shard is seen to be (``noteLocker()``)
+    /// and reads under its biased lock again.
+    @inlinable static var markedLockPeriod: UInt64 { 256 }
 
     /// Applies every thread's recorded touches (call with `mutex` held): before
     /// the recency order is read.
@@ -266,14 +248,25 @@ extension CacheShard {
                 if countsMiss { larder_read_stripe_miss(stripe, owned) }
                 return .miss
             }
-            // Warm for when the stripe is applied: a mark reads and writes the meta
-            // record, a move the list node. With the meta records cold, a thread's
-            // batch of 29 marks waited for as many misses under the lock, and those
-            // batches were the get-hit p99 (docs/Performance.md, "Hits that mark
-            // their entry").
+            // The mark at once, rather than a record applied under the lock: the
+            // batches of records took the lock and its line from the other
+            // threads (docs/Performance.md, "Hits that mark their entry").
+            if marksHits, accessRecord == nil {
+                larder_core_mark_concurrent(core, slot)
+                if larder_read_stripe_count_marked(stripe, owned) % Self.markedLockPeriod == Self.markedLockPeriod - 1 {
+                    mutex.lock()
+                    noteLocker()
+                    mutex.unlock()
+                }
+                return .hit(copy[0].value)
+            }
+            // Warm for when the stripe is applied: a mark reads the meta record
+            // (larder_core_slot_matches), a move the list node. With them cold, a
+            // thread's batch of records waited for as many misses under the lock,
+            // and those batches were the get-hit p99.
             larder_core_prefetch_recorded(core, slot, marksHits ? 1 : 0)
             let tag = UInt32(truncatingIfNeeded: hash >> 32)
-            if larder_read_stripe_record(stripe, slot, tag, owned) != 0, !discardsMarkedStripe(stripe) {
+            if larder_read_stripe_record(stripe, slot, tag, owned) != 0 {
                 mutex.lock()
                 noteLocker()
                 applyRecordedHits(of: stripe)

@@ -182,48 +182,38 @@ struct CacheOptimisticReadTests {
         return (cache, keys, slot)
     }
 
-    @Test("a stripe whose entries are all marked already is discarded without the lock; one with an unmarked entry is not")
-    func markedStripesAreDiscarded() throws {
+    @Test("in a sharded LRU cache a shared hit marks its entry itself: no record, no lock")
+    func shardedLRUHitsMarkWithoutRecords() throws {
         let (cache, k, slot) = try sharedShardOfTwo()
         let shard = cache.shards[0]
-        let stripe = shard.stripe
-        let records = Int(LARDER_READ_STRIPE_RECORDS)
-        // A first stripe (one in lockedStripePeriod goes to the lock whatever its marks).
-        for _ in 0..<records - 1 { #expect(cache.value(forKey: k[1]) == k[1]) }
-        shard.applyOwnRecordedHits()
-        #expect(cache.value(forKey: k[0]) == k[0])
         #expect(larder_core_slot_marked_concurrent(shard.core, slot) == 0)
-        // Not marked yet: the record must be applied.
-        #expect(!shard.discardsMarkedStripe(stripe))
-        #expect(larder_read_stripe_pending(stripe) != 0)
-        shard.applyOwnRecordedHits()
+        #expect(cache.value(forKey: k[0]) == k[0])
         #expect(larder_core_slot_marked_concurrent(shard.core, slot) != 0)
-        // Marked: more hits of it would change nothing.
-        #expect(cache.value(forKey: k[0]) == k[0])
-        #expect(cache.value(forKey: k[1]) == k[1])
-        #expect(shard.discardsMarkedStripe(stripe))
-        #expect(larder_read_stripe_pending(stripe) == 0)
-        // One unmarked entry among them keeps the stripe for the lock.
-        #expect(cache.value(forKey: k[0]) == k[0])
-        #expect(cache.value(forKey: k[2]) == k[2])
-        #expect(!shard.discardsMarkedStripe(stripe))
-        #expect(larder_read_stripe_pending(stripe) != 0)
-        shard.applyOwnRecordedHits()
-        // Marked ones again, in the stripe that goes to the lock anyway.
-        let period = Int(CacheShard<Int, Int>.lockedStripePeriod)
-        while larder_read_stripe_hits(stripe) < UInt64(period * records) { _ = cache.value(forKey: k[0]) }
-        #expect(cache.value(forKey: k[0]) == k[0])
-        #expect(!shard.discardsMarkedStripe(stripe))
-        #expect(cache.statistics.hits == period * records + 1)
+        #expect(larder_read_stripe_pending(shard.stripe) == 0, "nothing left for the lock to apply")
+        #expect(shard.stripeCounts.hits == 1 && cache.statistics.hits == 1)
         #expect(cache.checkInvariants() == 0)
     }
 
-    @Test("a full stripe of marked entries returns its hit while another thread holds the shard's lock")
-    func aMarkedFullStripeNeedsNoLock() throws {
-        let (cache, k, _) = try sharedShardOfTwo()
+    @Test("another thread's eviction gives a shared hit's entry its second chance")
+    func anotherThreadsEvictionSeesTheMark() throws {
+        let (cache, k) = try markedLeastRecent(shardCount: 2)
+        // The mark is on the entry, not in this thread's stripe, which a set by
+        // another thread would not apply.
+        let done = DispatchSemaphore(value: 0)
+        Thread { [cache] in
+            try! cache.setValue(k[4], forKey: k[4])
+            done.signal()
+        }.start()
+        done.wait()
+        #expect(cache.contains(k[0]))
+        #expect(!cache.contains(k[1]))
+        #expect(cache.checkInvariants() == 0)
+    }
+
+    @Test("a shared hit of an unmarked entry returns while another thread holds the shard's lock")
+    func aMarkingHitNeedsNoLock() throws {
+        let (cache, k, slot) = try sharedShardOfTwo()
         let shard = cache.shards[0]
-        #expect(cache.value(forKey: k[0]) == k[0])
-        shard.applyOwnRecordedHits()
         let holding = Atomic<Bool>(false), release = Atomic<Bool>(false), readerDone = Atomic<Bool>(false)
         let group = DispatchGroup()
         group.enter()
@@ -235,11 +225,9 @@ struct CacheOptimisticReadTests {
             group.leave()
         }
         while !holding.load(ordering: .acquiring) { sched_yield() }
-        let reads = Int(LARDER_READ_STRIPE_RECORDS)
+        let reads = Int(CacheShard<Int, Int>.markedLockPeriod) - 1
         group.enter()
         Thread.detachNewThread { [cache] in
-            // Its last read fills its stripe (its own, or the shared one with the
-            // main thread's applied hit before these).
             for _ in 0..<reads { _ = cache.value(forKey: k[0]) }
             readerDone.store(true, ordering: .releasing)
             group.leave()
@@ -247,30 +235,47 @@ struct CacheOptimisticReadTests {
         // Either the reader finishes, or it waits for the lock (then the lock shows a sleeper).
         while !readerDone.load(ordering: .acquiring) && larder_mutex_sleepers(shard.mutex.pointer) == 0 { sched_yield() }
         let finishedUnderTheHeldLock = readerDone.load(ordering: .acquiring)
+        let markedUnderTheHeldLock = larder_core_slot_marked_concurrent(shard.core, slot) != 0
         release.store(true, ordering: .releasing)
         group.wait()
-        #expect(finishedUnderTheHeldLock, "the full stripe of marked hits waited for the lock")
-        #expect(cache.statistics.hits == 1 + reads)
+        #expect(finishedUnderTheHeldLock, "a hit waited for the lock")
+        #expect(markedUnderTheHeldLock)
+        #expect(cache.statistics.hits == reads)
         #expect(cache.checkInvariants() == 0)
     }
 
-    @Test("with a disk tier, whose access log wants every hit, a marked stripe still goes to the lock")
-    func theTierKeepsMarkedStripes() throws {
+    @Test("a thread left alone on a shard that counted as shared reads under its lock again")
+    func markingHitsStillSeeALoneThread() throws {
+        let (cache, k, _) = try sharedShardOfTwo()
+        let shard = cache.shards[0]
+        // The setting thread holds the streak; one more lock by it ends the sharing.
+        let mutex = shard.mutex.pointer
+        #expect(mutex.pointee.streak_owner == larder_thread_token())
+        mutex.pointee.streak = CacheShard<Int, Int>.soloStreak - 1
+        let period = Int(CacheShard<Int, Int>.markedLockPeriod)
+        for _ in 0..<period - 1 { #expect(cache.value(forKey: k[0]) == k[0]) }
+        let sharedBefore = shard.threadsShare.load(ordering: .relaxed)
+        #expect(sharedBefore, "no lock yet")
+        #expect(cache.value(forKey: k[0]) == k[0])
+        let sharedAfter = shard.threadsShare.load(ordering: .relaxed)
+        #expect(!sharedAfter)
+        #expect(cache.statistics.hits == period)
+    }
+
+    @Test("with a disk tier, whose access log wants every hit, a hit of a marked entry is still recorded")
+    func theTierRecordsEveryHit() throws {
         let dir = TemporaryDirectory()
         let (cache, k, slot) = try sharedShardOfTwo(
             persistence: .lmdb(directory: dir.path, maxBytes: 64 << 20, durability: .synchronous))
         defer { cache.close() }
         let shard = cache.shards[0]
         #expect(shard.accessRecord != nil)
-        let stripe = shard.stripe
-        // Past the first stripe, which goes to the lock whatever its marks.
-        for _ in 0..<Int(LARDER_READ_STRIPE_RECORDS) - 1 { #expect(cache.value(forKey: k[1]) == k[1]) }
         #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(larder_read_stripe_pending(shard.stripe) != 0, "recorded, not marked at once")
         shard.applyOwnRecordedHits()
         #expect(larder_core_slot_marked_concurrent(shard.core, slot) != 0)
         #expect(cache.value(forKey: k[0]) == k[0])
-        #expect(!shard.discardsMarkedStripe(stripe))
-        #expect(larder_read_stripe_pending(stripe) != 0)
+        #expect(larder_read_stripe_pending(shard.stripe) != 0)
     }
 
     @Test("a cache of one shard moves a shared hit's entry at once: exact order")
