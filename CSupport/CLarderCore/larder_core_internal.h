@@ -223,20 +223,18 @@ _Static_assert(LARDER_POLICY_S3FIFO == LARDER_VIEW_POLICY_S3FIFO, "the inlined h
 /* The policy's state of each slot (larder_core_slot_state_bytes). */
 static inline uint8_t *larder_slot_states(const larder_core *core) { return larder_slot_states_(core->touches); }
 
-/* LRU's mark (larder_core_mark_batch, larder_core_mark_concurrent): the
- * slot's byte of the states table, 1 when its entry was hit since the hand
- * last passed it. Optimistic readers set it without the lock, so every
- * access is an atomic byte load or store (plain ones on x86-64 and arm64),
- * and none reads, modifies and writes: a reader's 1 racing the hand's 0
- * leaves one or the other, and either is a valid state. */
+/* LRU's mark (larder_core_mark_batch, larder_core_mark_concurrent): 1 when
+ * the slot's entry was hit since the hand last passed it. No access reads,
+ * modifies and writes it: a reader's 1 racing the hand's 0 leaves one or
+ * the other, and either is a valid state. */
 static inline int larder_lru_marked(const larder_core *core, uint32_t slot)
 {
-    return __atomic_load_n(&larder_slot_states(core)[slot], __ATOMIC_RELAXED) != 0;
+    return larder_lru_mark_load_(core->touches, slot);
 }
 
 static inline void larder_lru_set_mark(larder_core *core, uint32_t slot, uint8_t mark)
 {
-    __atomic_store_n(&larder_slot_states(core)[slot], mark, __ATOMIC_RELAXED);
+    larder_lru_mark_store_(core->touches, slot, mark);
 }
 
 static inline uint32_t larder_wtinylfu_region_of(const larder_core *core, uint32_t slot)

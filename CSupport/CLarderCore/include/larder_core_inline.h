@@ -31,11 +31,10 @@ typedef struct larder_meta {
     uint64_t word;  /* weight (low 52 bits) | policy's 4 bits (W-TinyLFU's carried estimate) | flags (top 8 bits) */
 } larder_meta;
 
-/* Writes a meta record's word: an atomic store (a plain one on x86-64 and
- * arm64), so that a reader without the lock may load it whole. (LRU's
- * mark, which optimistic readers read and set, is a byte of its own:
- * larder_core_mark_concurrent.) Reads under the core's serialization stay
- * plain. */
+/* Writes a meta record's word whole, with an atomic store (a plain one on
+ * x86-64 and arm64). Reads under the core's serialization stay plain.
+ * (LRU's mark, which optimistic readers read and set, is a byte of the
+ * states table: larder_lru_mark_load_.) */
 static inline void larder_meta_store_word_(larder_meta *meta, uint64_t word)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -68,6 +67,20 @@ typedef struct larder_bucket {
  * in L2 (100 KB and 25 KB at 100,000 entries), so that a hit reads no meta
  * record. */
 static inline uint8_t *larder_slot_states_(uint32_t *touches) { return (uint8_t *)(touches + LARDER_TOUCH_RING); }
+
+/* LRU's mark of `slot`, its byte of the states table: read and written with
+ * atomic byte loads and stores only (plain ones on x86-64 and arm64),
+ * because optimistic readers set it without the lock
+ * (larder_core_mark_concurrent). */
+static inline int larder_lru_mark_load_(uint32_t *touches, uint32_t slot)
+{
+    return __atomic_load_n(&larder_slot_states_(touches)[slot], __ATOMIC_RELAXED) != 0;
+}
+
+static inline void larder_lru_mark_store_(uint32_t *touches, uint32_t slot, uint8_t mark)
+{
+    __atomic_store_n(&larder_slot_states_(touches)[slot], mark, __ATOMIC_RELAXED);
+}
 
 /* Where S3-FIFO's counter of `slot` is: byte slot / 4, at this bit. */
 static inline uint32_t larder_s3fifo_count_shift_(uint32_t slot) { return (slot & 3u) * 2u; }
@@ -277,7 +290,7 @@ static inline int larder_core_slot_marked_concurrent(const larder_core *core, ui
 {
     const larder_core_view *view = larder_core_view_of_(core);
     if (view->policy != 0 || slot >= view->capacity) return 0;
-    return __atomic_load_n(&larder_slot_states_(view->touches)[slot], __ATOMIC_RELAXED) != 0;
+    return larder_lru_mark_load_(view->touches, slot);
 }
 
 /** Marks `slot` for LRU from an optimistic reader, without the lock: the
@@ -291,8 +304,7 @@ static inline void larder_core_mark_concurrent(larder_core *core, uint32_t slot)
 {
     const larder_core_view *view = larder_core_view_of_(core);
     if (view->policy != 0 || slot >= view->capacity) return;
-    uint8_t *mark = &larder_slot_states_(view->touches)[slot];
-    if (__atomic_load_n(mark, __ATOMIC_RELAXED) == 0) __atomic_store_n(mark, 1, __ATOMIC_RELAXED);
+    if (!larder_lru_mark_load_(view->touches, slot)) larder_lru_mark_store_(view->touches, slot, 1);
 }
 
 /** Starts loading what applying a recorded hit of `slot` later reads and
@@ -409,7 +421,7 @@ static inline uint32_t larder_core_prefetch_lru(const larder_core *core)
      * (larder_core_victim decides). */
     uint32_t lru = view->policy == 0 ? view->lru_hand : view->nodes[view->capacity].prev;
     if (lru >= view->capacity) return LARDER_NIL;
-    if (view->policy == 0 && __atomic_load_n(&larder_slot_states_(view->touches)[lru], __ATOMIC_RELAXED)) {
+    if (view->policy == 0 && larder_lru_mark_load_(view->touches, lru)) {
         /* Marked: the eviction passes it over (a second chance), so the
          * entry behind it is the likelier victim (one marked in three on
          * the mixed workload when every hit is a mark; two in a row, one in
