@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import Synchronization
 
 /// A thread-safe `Int` -> `Int` cache for the threads suite.
 protocol SharedIntCache: AnyObject, Sendable {
@@ -96,30 +97,63 @@ enum ThreadsSuite {
     private final class Worker: @unchecked Sendable {
         let cache: any SharedIntCache
         let start: Int
+        /// The most operations to run; a timed measurement runs until its stop flag instead.
         let count: Int
+        let stop: StopFlag?
+        var operations = 0
         var hits = 0
         var histogram: Histogram<UInt64>? = nil
-        init(cache: any SharedIntCache, start: Int, count: Int) {
+        init(cache: any SharedIntCache, start: Int, count: Int, stop: StopFlag?) {
             self.cache = cache
             self.start = start
             self.count = count
+            self.stop = stop
         }
     }
 
-    /// Wall-clock nanoseconds for `threads` threads to finish `total` operations
-    /// between them, and how many of their gets hit; with `latency`, also every
-    /// get-hit's time, merged.
-    static func measure(_ cacheFor: (Int) -> any SharedIntCache, threads: Int, total: Int, keys: [Int],
+    /// Set once by the measuring thread when a timed measurement's time is up.
+    private final class StopFlag: Sendable {
+        private let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .relaxed) }
+        func set() { flag.store(true, ordering: .relaxed) }
+    }
+
+    /// How much a measurement runs: a fixed number of operations split between the threads, or
+    /// every thread until a time is up.
+    enum Amount {
+        case operations(Int)
+        case milliseconds(Double)
+    }
+
+    /// Operations a worker runs between two looks at its stop flag: a relaxed load per block
+    /// costs nothing measurable, and a block takes a few microseconds.
+    static let block = 256
+
+    /// Wall-clock nanoseconds, operations run and get hits of `threads` threads on the caches
+    /// `cacheFor` gives them; with `latency`, also every get-hit's time, merged.
+    ///
+    /// A timed measurement (the throughput figures) runs every thread until the time is up and
+    /// divides the operations by that time. A fixed amount of work split between the threads
+    /// would instead end with one thread running alone while a core idles, for as long as the
+    /// scheduler had favoured the others: here up to 11 % of a 2-thread measurement and 8 % of a
+    /// 4-thread one (medians 2 % and 1.5 %), a drop in the figure that is the scheduler's.
+    static func measure(_ cacheFor: (Int) -> any SharedIntCache, threads: Int, amount: Amount, keys: [Int],
                         prefill: [Int], load: Load, latency: Bool = false)
-        -> (nanoseconds: UInt64, histogram: Histogram<UInt64>?, hits: Int) {
-        let perThread = total / threads
+        -> (nanoseconds: UInt64, operations: Int, histogram: Histogram<UInt64>?, hits: Int) {
+        let stop: StopFlag?
+        let perThread: Int
+        switch amount {
+        case .operations(let total): (stop, perThread) = (nil, total / threads)
+        case .milliseconds: (stop, perThread) = (StopFlag(), Int.max)
+        }
         var filled: Set<ObjectIdentifier> = []
         let workers = (0..<threads).map { t -> Worker in
             let cache = cacheFor(t)
             if filled.insert(ObjectIdentifier(cache)).inserted {
                 for key in prefill { cache.set(key, valueFor(key)) }
             }
-            return Worker(cache: cache, start: (t * perThread) % keys.count, count: perThread)
+            // Each thread starts its own stretch of the sequence.
+            return Worker(cache: cache, start: t * keys.count / threads, count: perThread, stop: stop)
         }
         let ready = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)
@@ -145,8 +179,18 @@ enum ThreadsSuite {
         for _ in 0..<threads { ready.wait() }
         let start = nowNanoseconds()
         for _ in 0..<threads { go.signal() }
-        done.wait()
-        let elapsed = nowNanoseconds() &- start
+        var elapsed: UInt64
+        if case .milliseconds(let ms) = amount, let stop {
+            Thread.sleep(forTimeInterval: ms / 1000)
+            elapsed = nowNanoseconds() &- start
+            stop.set()
+            // The blocks finished after the stop add at most `block` operations a thread to
+            // millions: left in, rather than a clock read per block.
+            done.wait()
+        } else {
+            done.wait()
+            elapsed = nowNanoseconds() &- start
+        }
         var merged: Histogram<UInt64>? = nil
         if latency {
             var all = LatencySuite.newHistogram()
@@ -155,7 +199,7 @@ enum ThreadsSuite {
         }
         var closed: Set<ObjectIdentifier> = []
         for worker in workers where closed.insert(ObjectIdentifier(worker.cache)).inserted { worker.cache.close() }
-        return (elapsed, merged, workers.reduce(0) { $0 + $1.hits })
+        return (elapsed, workers.reduce(0) { $0 + $1.operations }, merged, workers.reduce(0) { $0 + $1.hits })
     }
 
     /// What a worker does around each get: nothing, or time it.
@@ -181,29 +225,37 @@ enum ThreadsSuite {
         }
     }
 
-    /// The worker's loop: a get per key, and on a miss of the mixed load a set.
+    /// The worker's loop: a get per key, and on a miss of the mixed load a set; in blocks,
+    /// looking at the stop flag after each.
     private static func run<T: GetTimer>(_ worker: Worker, keys: [Int], load: Load, timer: inout T) {
         let cache = worker.cache
         var acc = 0
         var hits = 0
+        var operations = 0
         keys.withUnsafeBufferPointer { buffer in
             var index = worker.start
-            for _ in 0..<worker.count {
-                let key = buffer[index]
-                index += 1
-                if index == buffer.count { index = 0 }
-                timer.start()
-                if let v = cache.get(key) {
-                    timer.hit()
-                    acc &+= v
-                    hits += 1
-                } else if load == .mixed {
-                    cache.set(key, valueFor(key))
+            while operations < worker.count {
+                let n = min(block, worker.count - operations)
+                for _ in 0..<n {
+                    let key = buffer[index]
+                    index += 1
+                    if index == buffer.count { index = 0 }
+                    timer.start()
+                    if let v = cache.get(key) {
+                        timer.hit()
+                        acc &+= v
+                        hits += 1
+                    } else if load == .mixed {
+                        cache.set(key, valueFor(key))
+                    }
                 }
+                operations += n
+                if let stop = worker.stop, stop.isSet { break }
             }
         }
         blackHole(acc)
         worker.hits = hits
+        worker.operations = operations
     }
 
     /// The ceiling's 2-thread scaling below which a run's targets note that the machine was busy.
@@ -213,15 +265,6 @@ enum ThreadsSuite {
         var result = SuiteResult(name: "threads")
         let shared: [Contender] = [.larderDefault] + c.shardCounts.map { .larder(shards: $0) }
         let contenders: [Contender] = [.ceiling, .privateLarder] + shared + [.textbook, .nscache]
-        // The slow peers run a part of the operations (NSCache takes microseconds each, the
-        // locked textbook LRU a few hundred nanoseconds); Mops/s is over what each ran.
-        func total(_ contender: Contender) -> Int {
-            switch contender {
-            case .nscache: max(1, c.threadOps / 16)
-            case .textbook: max(1, c.threadOps / 4)
-            default: c.threadOps
-            }
-        }
         func inputs(_ load: Load) -> (keys: [Int], prefill: [Int]) {
             load == .mixed ? (w.mixed, w.mixedPrefill) : (w.hits, w.resident)
         }
@@ -238,10 +281,10 @@ enum ThreadsSuite {
                 // Peers take turns within each thread count, so a burst of other work hits all alike.
                 for threads in c.threadCounts {
                     for contender in contenders {
-                        let n = total(contender)
-                        let (ns, _, hits) = measure(contender.make(capacity: c.capacity), threads: threads, total: n,
-                                                    keys: keys, prefill: prefill, load: load)
-                        let ops = Double((n / threads) * threads)
+                        let (ns, operations, _, hits) = measure(contender.make(capacity: c.capacity), threads: threads,
+                                                                amount: .milliseconds(c.threadMillis),
+                                                                keys: keys, prefill: prefill, load: load)
+                        let ops = Double(max(operations, 1))
                         if load == .mixed { hitRatios[contender, default: [:]][threads, default: []].append(100 * Double(hits) / ops) }
                         mops[load, default: [:]][contender, default: [:]][threads, default: []]
                             .append(ops / Double(ns) * 1e3)
@@ -333,7 +376,7 @@ enum ThreadsSuite {
                 + "several times the others' shows their scaling apart from the ceiling's for that reason."]
         }
         result.notes = tripNote + [
-            "\(c.threadOps) operations (textbook LRU: \(max(1, c.threadOps / 4)), NSCache: \(max(1, c.threadOps / 16))) split between the threads; capacity \(c.capacity); "
+            "each figure: every thread runs for \(fmt(c.threadMillis, 0)) ms, and the aggregate is all their operations over that time; capacity \(c.capacity); "
                 + "mixed: Zipf(s=\(c.zipfS)) over \(c.universe) keys, get then set on a miss; get-only: uniform draws from the resident keys.",
             "this machine has \(ProcessInfo.processInfo.activeProcessorCount) cores; the ceiling is measured in the same run, so its scaling shows how quiet the machine was.",
         ]
@@ -353,9 +396,9 @@ enum ThreadsSuite {
         for run in 0..<c.runs {
             progress("threads latency run \(run + 1)/\(c.runs)")
             for threads in counts {
-                let (_, histogram, _) = measure(Contender.larderDefault.make(capacity: c.capacity), threads: threads,
-                                             total: c.latencyOps * threads, keys: w.hits, prefill: w.resident,
-                                             load: .getOnly, latency: true)
+                let (_, _, histogram, _) = measure(Contender.larderDefault.make(capacity: c.capacity),
+                                                   threads: threads, amount: .operations(c.latencyOps * threads),
+                                                   keys: w.hits, prefill: w.resident, load: .getOnly, latency: true)
                 guard let histogram else { continue }
                 p50[threads, default: []].append(Double(histogram.valueAtPercentile(50)))
                 p99[threads, default: []].append(Double(histogram.valueAtPercentile(99)))

@@ -14,7 +14,9 @@ struct BenchConfig: Codable, Sendable {
     var slowPeerOps = 1_000_000
     var coreCapacity = 1_000_000
     var coreOps = 2_000_000
-    var threadOps = 4_000_000
+    /// How long each measurement of the threads suite runs, in milliseconds:
+    /// every thread works until then (see ThreadsSuite.measure).
+    var threadMillis = 150.0
     var threadCounts = [1, 2, 4]
     var shardCounts = [1, 16]
     var latencyOps = 200_000
@@ -43,7 +45,7 @@ struct BenchConfig: Codable, Sendable {
         c.slowPeerOps = 20_000
         c.coreCapacity = 50_000
         c.coreOps = 100_000
-        c.threadOps = 50_000
+        c.threadMillis = 5
         c.latencyOps = 5_000
         c.memoryIntEntries = 20_000
         c.memoryBlobEntries = 2_000
