@@ -41,6 +41,7 @@ final class JournalFile: @unchecked Sendable {
         var st = stat()
         // stat(2) by path: swift-system has no call for it.
         if stat(path, &st) != 0 || Int(st.st_size) != Self.capacity {
+            try Self.requireRoom(in: directory, for: path)
             try Self.create(path: path)
         }
         // The file's name, durable before a frame in it is acknowledged: a crash would
@@ -96,6 +97,26 @@ final class JournalFile: @unchecked Sendable {
         defer { try? fd.close() }
         // fsync(2): swift-system has no call for it.
         guard fsync(fd.rawValue) == 0 else { throw failure("sync the directory of", directory + "/" + fileName, Errno(rawValue: errno)) }
+    }
+
+    /// The free space a new journal needs: its size and a quarter more for the records.
+    static let roomToCreate = capacity + capacity / 4
+
+    /// Refuses to create the journal, before writing a byte, on a disk with less than
+    /// `roomToCreate` free. Zero-filling it there would take the disk's last blocks until
+    /// the write failed and the file went: meanwhile every other write to that disk would
+    /// fail too, the store's own LMDB commits of recorded accesses among them. A disk that
+    /// fills while the journal is written is still handled by `create`.
+    private static func requireRoom(in directory: String, for path: String) throws(CacheError) {
+        var vfs = statvfs()
+        // statvfs(2): swift-system has no call for it. Unknown free space is no reason to refuse.
+        guard statvfs(directory, &vfs) == 0 else { return }
+        let free = UInt64(vfs.f_bavail) &* UInt64(vfs.f_frsize)
+        if free < UInt64(roomToCreate) {
+            throw CacheError(code: .storeUnavailable, message:
+                "cannot create the group-commit journal \(path): \(free) bytes free on its disk, fewer than the "
+                + "\(roomToCreate) it needs; free disk space, or use another durability mode")
+        }
     }
 
     private static func create(path: String) throws(CacheError) {

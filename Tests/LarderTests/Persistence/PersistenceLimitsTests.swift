@@ -161,7 +161,8 @@ struct PersistenceLimitsTests: LoggingPersistenceSuite {
 
     /// Group commit on a disk with less than the journal's 8 MiB free: the failed creation
     /// must not leave `larder.journal.new` behind, holding the disk's remaining space, and
-    /// the writes go to LMDB directly instead of failing.
+    /// the writes go to LMDB directly instead of failing (none of them meeting a disk that
+    /// the journal's creation filled for a moment).
     @Test(.enabled(if: getuid() == 0)) func aFailedJournalCreationLeavesNoTemporaryFile() throws {
         let disk = try #require(SmallDisk(megabytes: 6))
         let dir = disk.path + "/store"
@@ -178,6 +179,27 @@ struct PersistenceLimitsTests: LoggingPersistenceSuite {
         #expect(logs.contains(.warning, "journal"))
         let reopened: Cache<String, String> = try makeCache(dir, maxCount: 10, durability: .groupCommit, diskBytes: 1 << 20)
         #expect(reopened.value(forKey: "k") == "v" && reopened.value(forKey: "l") == "w")
+        reopened.close()
+    }
+
+    /// Group commit on a disk with room for the journal's 8 MiB but not for a quarter more:
+    /// the journal is not created at all (zero-filling it would take the disk's last blocks,
+    /// failing every other write meanwhile and leaving the records no room), the warning
+    /// says why, and the writes go to LMDB directly.
+    @Test(.enabled(if: getuid() == 0)) func aJournalIsNotCreatedWithoutRoomToSpare() throws {
+        let disk = try #require(SmallDisk(megabytes: 9))
+        let dir = disk.path + "/store"
+        do {
+            let cache: Cache<String, String> = try makeCache(dir, maxCount: 10, durability: .groupCommit, diskBytes: 1 << 20)
+            #expect(disk.freeBytes > 8 << 20, "the disk must have room for the journal alone")
+            try cache.setValue("v", forKey: "k")
+            cache.close()
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/larder.journal"), "journal created without room to spare")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/larder.journal.new"))
+        #expect(logs.contains(.warning, "journal"))
+        let reopened: Cache<String, String> = try makeCache(dir, maxCount: 10, durability: .groupCommit, diskBytes: 1 << 20)
+        #expect(reopened.value(forKey: "k") == "v")
         reopened.close()
     }
 
