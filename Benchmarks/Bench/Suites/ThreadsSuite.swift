@@ -179,7 +179,7 @@ enum ThreadsSuite {
         for _ in 0..<threads { ready.wait() }
         let start = nowNanoseconds()
         for _ in 0..<threads { go.signal() }
-        var elapsed: UInt64
+        let elapsed: UInt64
         if case .milliseconds(let ms) = amount, let stop {
             Thread.sleep(forTimeInterval: ms / 1000)
             elapsed = nowNanoseconds() &- start

@@ -111,10 +111,10 @@ final class JournalFile: @unchecked Sendable {
         var vfs = statvfs()
         // statvfs(2): swift-system has no call for it. Unknown free space is no reason to refuse.
         guard statvfs(directory, &vfs) == 0 else { return }
-        let free = UInt64(vfs.f_bavail) &* UInt64(vfs.f_frsize)
-        if free < UInt64(roomToCreate) {
+        let available = UInt64(vfs.f_bavail) &* UInt64(vfs.f_frsize)
+        if available < UInt64(roomToCreate) {
             throw CacheError(code: .storeUnavailable, message:
-                "cannot create the group-commit journal \(path): \(free) bytes free on its disk, fewer than the "
+                "cannot create the group-commit journal \(path): \(available) bytes free on its disk, fewer than the "
                 + "\(roomToCreate) it needs; free disk space, or use another durability mode")
         }
     }
