@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Repetitions of each measurement (median and spread are over these); also sets hitratio's --replays unless that is given.")
     var runs: Int?
 
-    @Option(help: "hitratio: replays of each trace, each with other key hashes; each figure is their median (default 15 for the bundled traces, --runs for a --trace file; 2 with --quick).")
+    @Option(help: "hitratio: replays of each trace, each with other key hashes; each figure is their median (default 101 for the bundled traces, --runs for a --trace file; 2 with --quick).")
     var replays: Int?
 
     @Option(help: "Cache capacity (maxCount) for throughput, threads, latency and alloc.")

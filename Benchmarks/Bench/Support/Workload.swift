@@ -24,12 +24,13 @@ struct BenchConfig: Codable, Sendable {
     var memoryBlobEntries = 100_000
     var allocOps = 100_000
     var runs = 3
-    /// Replays of each trace in the hit-ratio suite. More than `runs`: a
-    /// replay takes milliseconds, and W-TinyLFU's figure on one pair moves by
-    /// a few tenths of a point with the hashes (the sketch's collisions), as
-    /// much as the margins the suite compares, so one figure is the median
-    /// of as many replays as Caffeine's median column (15).
-    var replays = 15
+    /// Replays of each trace in the hit-ratio suite. Many more than `runs`: a
+    /// replay takes milliseconds, and W-TinyLFU's figure on one small pair
+    /// moves by up to a point with the hashes (the sketch's collisions). The
+    /// median of 15 replays still moved by 0.3 point between processes, as
+    /// much as the margins the suite compares (docs/Performance.md); of 101,
+    /// by about a tenth.
+    var replays = 101
     var seed: UInt64 = 0x4C41_5244_4552
     var quick = false
     /// --quick runs only traces shorter than this (0 = all).
