@@ -106,7 +106,8 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                                      entryStride: MemoryLayout<SlotEntry<Key, Value>>.stride,
                                      entryAlignment: MemoryLayout<SlotEntry<Key, Value>>.alignment,
                                      stripeCount: CacheShard<Key, Value>.stripeCount)
-        // Exact order where asked for (one shard); counts the other policies compare (see CacheShard.marksHits).
+        // Exact order where asked for (one shard); marks elsewhere under LRU; counts the other
+        // policies compare (see CacheShard.marksHits).
         let marksHits = shardCount > 1 && configuration.policy == .lru
         for (index, capacity) in capacities.enumerated() {
             let share = Self.share(of: configuration.maxBytes, shard: index, shardCount: shardCount)
@@ -204,7 +205,15 @@ public final class Cache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 // The value's load first, so that its cache miss overlaps the
                 // list neighbours' misses in the touch.
                 let value = shard.entries[Int(slot)].value
-                larder_core_touch_inline(shard.core, slot)
+                if shard.marksHits, !hasTier {
+                    // A sharded LRU cache marks its hits whether or not threads share
+                    // the shard: a byte instead of a move of three list nodes, and the
+                    // same order either way (docs/Performance.md, "One thread's hits
+                    // mark their entry too"). The tier ranks by the records below.
+                    larder_core_mark_concurrent(shard.core, slot)
+                } else {
+                    larder_core_touch_inline(shard.core, slot)
+                }
                 shard.bump(shard.hits)
                 if hasTier, let log = shard.accessRecord { larder_access_log_record(log, slot) }
                 shard.mutex.unlock()

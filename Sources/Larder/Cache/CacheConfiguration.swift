@@ -45,11 +45,11 @@ public struct CacheConfiguration: Sendable {
     /// One shard gives exact least-recently-used order (or the chosen
     /// policy's order) over the whole cache; with several, each shard keeps
     /// that order over its own entries, and its share of `maxCount` and
-    /// `maxBytes`; and under LRU, while threads share a shard, their hits mark
-    /// entries instead of moving them, and an eviction gives a marked entry a
-    /// second chance (the moves are what a shared hit costs; see
-    /// <doc:CacheBehaviour>). Set it to 1 where exact global order matters
-    /// more than throughput from many threads.
+    /// `maxBytes`; and under LRU, hits mark entries instead of moving them,
+    /// and an eviction gives a marked entry a second chance (CLOCK: a mark is
+    /// a byte, a move three list nodes that other threads write too; see
+    /// <doc:CacheBehaviour>). Set it to 1 where exact order matters more than
+    /// throughput.
     public var shardCount: Int {
         get { chosenShardCount ?? Self.automaticShardCount(maxCount: maxCount, maxBytes: maxBytes) }
         set { chosenShardCount = newValue }

@@ -53,9 +53,9 @@ final class CacheShard<Key: Hashable & Sendable, Value: Sendable>: @unchecked Se
     @usableFromInline let capacity: UInt32
     @usableFromInline let hasExpiry: Bool
     @usableFromInline let mayHaveDeadlinesStorage = Atomic<Bool>(false)
-    /// Whether this shard applies its threads' optimistic hits as marks
-    /// (larder_core_mark_batch) rather than moves: in an LRU cache of several
-    /// shards (see CacheShard+OptimisticReads.swift).
+    /// Whether this shard's hits mark their entry rather than move it, read
+    /// with or without the lock: in an LRU cache of several shards (see
+    /// CacheShard+OptimisticReads.swift and Cache.lookUp).
     @usableFromInline let marksHits: Bool
     // What a set writes besides the core. Where recorded hits leave the
     // lists alone (marks under a sharded LRU, S3-FIFO's counters), in the

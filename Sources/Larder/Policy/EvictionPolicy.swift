@@ -3,7 +3,9 @@ import CLarderCore
 /// How a full cache chooses which entry leaves: set it with
 /// ``CacheConfiguration/policy``.
 ///
-/// - ``lru``: exact least-recently-used order. Predictable, and the right
+/// - ``lru``: least-recently-used order, exact with one shard (with several,
+///   hits mark entries and evictions give them a second chance, see
+///   ``CacheConfiguration/shardCount``). Predictable, and the right
 ///   choice when recent keys are the ones asked for again (a sliding working
 ///   set, sessions). Loses everything on a scan or a loop larger than the cache.
 /// - ``tinyLFU``: adaptive W-TinyLFU. New entries enter a small LRU window;
@@ -31,7 +33,7 @@ public struct EvictionPolicy: Sendable, Hashable, CustomStringConvertible {
     /// The configuration's name for it (``init(name:)`` reads it back).
     public let name: String
 
-    /// Exact least-recently-used order.
+    /// Least-recently-used order: exact with one shard, CLOCK's second chance within each of several.
     public static let lru = EvictionPolicy(flags: UInt32(LARDER_CORE_LRU), name: "lru")
     /// Adaptive W-TinyLFU: frequency-aware admission, a window the workload sizes.
     public static let tinyLFU = EvictionPolicy(flags: UInt32(LARDER_CORE_WTINYLFU), name: "tinyLFU")

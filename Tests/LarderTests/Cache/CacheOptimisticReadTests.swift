@@ -162,6 +162,27 @@ struct CacheOptimisticReadTests {
         #expect(cache.checkInvariants() == 0)
     }
 
+    @Test("in a sharded LRU cache a hit by the one thread using the shard marks its entry too, rather than moving it")
+    func shardedLRUMarksHitsUnderTheLock() throws {
+        let cache = try Cache<Int, Int>(configuration: .init(maxCount: 8, shardCount: 2, sweepInterval: nil))
+        let k = Array((0..<1000).filter { cache.shardIndex(Cache<Int, Int>.hash($0)) == 0 }.prefix(7))
+        for key in k[0..<4] { try cache.setValue(key, forKey: key) }
+        // Used by this thread alone (as after a long streak of its locks): read under the lock.
+        cache.shards[0].threadsShare.store(false, ordering: .relaxed)
+        // The two least recent, the second first: exact LRU would order them k[1], k[0].
+        #expect(cache.value(forKey: k[1]) == k[1])
+        #expect(cache.value(forKey: k[0]) == k[0])
+        #expect(cache.shards[0].stripeCounts.hits == 0, "both hits were read under the lock")
+        // Marked where they are ...
+        #expect(cache.keysByRecency()[0] == [k[0], k[1], k[2], k[3]])
+        // ... each passed over once by the evictions, in the order's own order: k[0] leaves
+        // before k[1], where exact LRU would keep k[0], hit last.
+        for key in k[4..<7] { try cache.setValue(key, forKey: key) }
+        #expect(cache.keysByRecency()[0] == [k[1], k[4], k[5], k[6]])
+        #expect(cache.statistics.hits == 2 && cache.statistics.evictions == 3)
+        #expect(cache.checkInvariants() == 0)
+    }
+
     /// Shard 0 of a two-shard LRU cache shared by threads, holding three of its
     /// keys, and the slot of the first.
     func sharedShardOfTwo(persistence: PersistenceConfiguration? = nil) throws
